@@ -1,0 +1,213 @@
+//! `rulekit bench`: the domain budgets of SPEC §7, measured on one core.
+//!
+//! - replay: balance events folded into customer states (`CustomerState::replay`), per second;
+//! - evaluate: customer-days through the firing rule (candidate test and decision), per second.
+//!
+//! Input is synthetic and deterministic (a fixed-seed generator), built outside the timed
+//! regions in batches so memory stays small at a million customers.
+
+use crate::Failure;
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use serde_json::json;
+use shared::domain::automation::{Action, Channel, Trigger};
+use shared::domain::event::SubscriptionStatus;
+use shared::domain::rule::RunContext;
+use shared::domain::{
+    Automation, AutomationId, Continuity, Currency, CustomerId, CustomerState, Event, EventBody,
+    EventId, EventKey, Mode, Money, TenantCalendar, TenantId,
+};
+use std::time::{Duration as Elapsed, Instant};
+
+/// SPEC §7 budgets.
+const REPLAY_BUDGET_PER_SEC: f64 = 5_000_000.0;
+const EVALUATE_BUDGET_PER_SEC: f64 = 20_000_000.0;
+const BATCH: usize = 10_000;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Customers to generate.
+    #[arg(long, default_value_t = 1_000_000)]
+    customers: usize,
+    /// Balance events per customer.
+    #[arg(long, default_value_t = 8)]
+    events_per_customer: usize,
+    /// Consecutive local dates each customer is evaluated for.
+    #[arg(long, default_value_t = 30)]
+    days: u32,
+}
+
+/// splitmix64: a tiny deterministic generator, so the bench needs no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0)
+        .single()
+        .unwrap_or_default()
+}
+
+/// One customer's balance events, in order: a charge about every 30 days that most customers
+/// pay in full within days, some pay in part and a few leave unpaid. About one customer in
+/// six ends past due, as in a typical subscription business.
+fn customer_events(tenant: &TenantId, n: usize, per_customer: usize, rng: &mut Rng) -> Vec<Event> {
+    let usd = Currency::parse("USD").unwrap_or_else(|_| unreachable!("USD is in ISO 4217"));
+    let customer = CustomerId::new(format!("c{n}"));
+    let mut at = start() + Duration::hours(rng.below(24 * 30) as i64);
+    let mut balance: i64 = 0;
+    (0..per_customer)
+        .map(|k| {
+            if k % 2 == 0 {
+                // The monthly charge.
+                at += Duration::hours(24 * 25 + rng.below(24 * 10) as i64);
+                balance -= 1_000 + rng.below(9_000) as i64;
+            } else {
+                // The payment that follows it, if any.
+                at += Duration::hours(1 + rng.below(24 * 10) as i64);
+                balance = match rng.below(100) {
+                    0..=79 => balance.max(0),
+                    80..=91 => balance / 2,
+                    _ => balance,
+                };
+            }
+            Event {
+                tenant_id: tenant.clone(),
+                customer_id: customer.clone(),
+                key: EventKey {
+                    occurred_at: at,
+                    event_id: EventId::new(format!("e{n}-{k}")),
+                },
+                received_at: at,
+                body: EventBody::BalanceChanged {
+                    balance: Money::new(balance, usd),
+                    delta_minor: None,
+                },
+            }
+        })
+        .collect()
+}
+
+fn bench_automation(tenant: &TenantId) -> Automation {
+    Automation {
+        id: AutomationId::new("bench"),
+        tenant_id: tenant.clone(),
+        name: "bench".to_owned(),
+        enabled: true,
+        mode: Mode::Live,
+        trigger: Trigger {
+            thresholds_days: vec![14, 30],
+            require_active_subscription: true,
+            continuity: Continuity::NegativeBalance,
+            catch_up_days: 3,
+        },
+        conditions: Vec::new(),
+        actions: vec![Action::Notify {
+            channel: Channel::Finance,
+        }],
+        active_from: None,
+    }
+}
+
+pub fn run(args: Args) -> Result<(), Failure> {
+    if args.customers == 0 || args.events_per_customer == 0 || args.days == 0 {
+        return Err(Failure::Input(
+            "--customers, --events-per-customer and --days must be positive\n".to_owned(),
+        ));
+    }
+    let tenant = TenantId::new("bench");
+    let mut rng = Rng(42);
+    let subscription = Event {
+        tenant_id: tenant.clone(),
+        customer_id: CustomerId::new(""),
+        key: EventKey {
+            occurred_at: start(),
+            event_id: EventId::new("s"),
+        },
+        received_at: start(),
+        body: EventBody::SubscriptionUpdated {
+            subscription_id: "s1".to_owned(),
+            status: SubscriptionStatus::Active,
+        },
+    };
+
+    // Replay, batch by batch; only the fold is timed.
+    let mut states = Vec::with_capacity(args.customers);
+    let mut replay_time = Elapsed::ZERO;
+    let mut replayed = 0usize;
+    for batch_start in (0..args.customers).step_by(BATCH) {
+        let batch_end = (batch_start + BATCH).min(args.customers);
+        let logs: Vec<Vec<Event>> = (batch_start..batch_end)
+            .map(|n| customer_events(&tenant, n, args.events_per_customer, &mut rng))
+            .collect();
+        let timer = Instant::now();
+        for log in &logs {
+            let state =
+                CustomerState::replay(tenant.clone(), log[0].customer_id.clone(), log.iter())
+                    .map_err(|e| Failure::Runtime(format!("replay failed: {e}")))?;
+            states.push(state);
+        }
+        replay_time += timer.elapsed();
+        replayed += logs.iter().map(Vec::len).sum::<usize>();
+    }
+    // Every customer gets an active subscription (untimed) so the rule checks it.
+    for state in &mut states {
+        let mut sub = subscription.clone();
+        sub.customer_id = state.customer_id.clone();
+        state
+            .apply(&sub)
+            .map_err(|e| Failure::Runtime(format!("setup failed: {e}")))?;
+    }
+    let past_due = states.iter().filter(|s| s.is_past_due()).count();
+
+    // Evaluate every customer on consecutive dates following the generated period.
+    let automation = bench_automation(&tenant);
+    let calendar = TenantCalendar::new(chrono_tz::America::New_York, 6);
+    let first_date: NaiveDate = (start() + Duration::days(150)).date_naive();
+    let mut decisions = Vec::new();
+    let mut fired = 0usize;
+    let timer = Instant::now();
+    for day in 0..args.days {
+        let date = first_date + Duration::days(i64::from(day));
+        let ctx = RunContext::new(&automation, first_date, &calendar, date);
+        for state in &states {
+            if let Some(candidate) = ctx.candidate(state) {
+                ctx.decide(state, &candidate, &[], &mut decisions);
+            }
+        }
+        fired += decisions.len();
+        decisions.clear();
+    }
+    let evaluate_time = timer.elapsed();
+    let customer_days = args.customers * args.days as usize;
+
+    let replay_rate = replayed as f64 / replay_time.as_secs_f64();
+    let evaluate_rate = customer_days as f64 / evaluate_time.as_secs_f64();
+    let report = json!({
+        "customers": args.customers,
+        "past_due_customers": past_due,
+        "balance_events": replayed,
+        "replay_seconds": replay_time.as_secs_f64(),
+        "replay_events_per_sec": replay_rate.round(),
+        "replay_budget_per_sec": REPLAY_BUDGET_PER_SEC,
+        "customer_days": customer_days,
+        "decisions": fired,
+        "evaluate_seconds": evaluate_time.as_secs_f64(),
+        "evaluate_customer_days_per_sec": evaluate_rate.round(),
+        "evaluate_budget_per_sec": EVALUATE_BUDGET_PER_SEC,
+        "within_budget": replay_rate >= REPLAY_BUDGET_PER_SEC && evaluate_rate >= EVALUATE_BUDGET_PER_SEC,
+    });
+    println!("{report:#}");
+    Ok(())
+}

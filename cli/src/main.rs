@@ -1,0 +1,52 @@
+//! `rulekit`: RuleKit's code paths on one machine, for demos, backtests and operations by hand.
+
+mod bench;
+mod input;
+mod simulate;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "rulekit",
+    version,
+    about = "Past-due automations for billing teams"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Replay events on a virtual clock and print every decision as JSON Lines.
+    Simulate(simulate::Args),
+    /// Measure the domain's replay and evaluation throughput on one core.
+    Bench(bench::Args),
+}
+
+/// How a command failed: bad input (exit 2) or anything else (exit 1).
+pub enum Failure {
+    Input(String),
+    Runtime(String),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Simulate(args) => simulate::run(args),
+        Command::Bench(args) => bench::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Input(message)) => {
+            eprint!("rulekit: bad input:\n{message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(message)) => {
+            eprintln!("rulekit: {message}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! In-memory adapter: every port over maps behind one mutex. It is the embedded store of the
+//! `rulekit` command and the fast store of unit tests; it keeps the same contracts as the
+//! DynamoDB adapter (atomic commit of event and state, conditional record of decisions).
+
+use crate::domain::decision::Settled;
+use crate::domain::{
+    Automation, AutomationId, Continuity, CustomerId, CustomerState, Event, EventId, EventKey,
+    TenantId, TenantSettings,
+};
+use crate::ports::{
+    ActionPublisher, AutomationStore, CandidateSource, CommitOutcome, CustomerStore, DecisionStore,
+    FiringRecord, FiringStatus, OutgoingMessage, PublishError, RecordOutcome, StateCommit,
+    StoreError, Versioned,
+};
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+/// The key a decision is recorded under: one per (automation, customer, episode, threshold)
+/// within a tenant.
+type DecisionKey = (TenantId, AutomationId, CustomerId, EventKey, u16);
+
+#[derive(Debug, Default)]
+struct Inner {
+    customers: BTreeMap<TenantId, BTreeMap<CustomerId, Versioned<CustomerState>>>,
+    events: HashMap<(TenantId, EventId), Event>,
+    events_by_customer: HashMap<(TenantId, CustomerId), Vec<EventId>>,
+    settings: BTreeMap<TenantId, TenantSettings>,
+    automations: BTreeMap<TenantId, BTreeMap<AutomationId, Automation>>,
+    /// Decisions with the order they were recorded in (the outbox is served oldest first).
+    decisions: BTreeMap<DecisionKey, (u64, FiringRecord)>,
+    next_sequence: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // No code path panics while holding the lock half-way through an update, so the data
+        // behind a poisoned lock is still consistent.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn put_settings(&self, settings: TenantSettings) {
+        self.lock()
+            .settings
+            .insert(settings.tenant_id.clone(), settings);
+    }
+
+    pub fn put_automation(&self, automation: Automation) {
+        self.lock()
+            .automations
+            .entry(automation.tenant_id.clone())
+            .or_default()
+            .insert(automation.id.clone(), automation);
+    }
+
+    /// Every recorded decision, in the order recorded (for reports and tests).
+    pub fn firing_records(&self) -> Vec<FiringRecord> {
+        let inner = self.lock();
+        let mut all: Vec<&(u64, FiringRecord)> = inner.decisions.values().collect();
+        all.sort_by_key(|(seq, _)| *seq);
+        all.into_iter().map(|(_, r)| r.clone()).collect()
+    }
+
+    /// Every customer state of a tenant, by customer id.
+    pub fn customers(&self, tenant: &TenantId) -> Vec<CustomerState> {
+        self.lock()
+            .customers
+            .get(tenant)
+            .map(|m| m.values().map(|v| v.value.clone()).collect())
+            .unwrap_or_default()
+    }
+}
+
+fn decision_key(record: &FiringRecord) -> DecisionKey {
+    let d = &record.decision;
+    (
+        d.tenant_id.clone(),
+        d.automation_id.clone(),
+        d.customer_id.clone(),
+        d.episode.clone(),
+        d.threshold_days,
+    )
+}
+
+impl CustomerStore for MemoryStore {
+    async fn load_customer(
+        &self,
+        tenant: &TenantId,
+        customer: &CustomerId,
+    ) -> Result<Option<Versioned<CustomerState>>, StoreError> {
+        Ok(self
+            .lock()
+            .customers
+            .get(tenant)
+            .and_then(|m| m.get(customer))
+            .cloned())
+    }
+
+    async fn find_event(
+        &self,
+        tenant: &TenantId,
+        event_id: &EventId,
+    ) -> Result<Option<Event>, StoreError> {
+        Ok(self
+            .lock()
+            .events
+            .get(&(tenant.clone(), event_id.clone()))
+            .cloned())
+    }
+
+    async fn customer_events(
+        &self,
+        tenant: &TenantId,
+        customer: &CustomerId,
+    ) -> Result<Vec<Event>, StoreError> {
+        let inner = self.lock();
+        let ids = inner
+            .events_by_customer
+            .get(&(tenant.clone(), customer.clone()));
+        Ok(ids
+            .into_iter()
+            .flatten()
+            .filter_map(|id| inner.events.get(&(tenant.clone(), id.clone())).cloned())
+            .collect())
+    }
+
+    async fn commit(&self, commit: StateCommit<'_>) -> Result<CommitOutcome, StoreError> {
+        let mut inner = self.lock();
+        let tenant = &commit.state.tenant_id;
+        let customer = &commit.state.customer_id;
+        let event_key = (tenant.clone(), commit.event.event_id().clone());
+        if let Some(existing) = inner.events.get(&event_key) {
+            return Ok(CommitOutcome::EventExists(Box::new(existing.clone())));
+        }
+        let current = inner
+            .customers
+            .get(tenant)
+            .and_then(|m| m.get(customer))
+            .map(|v| v.version);
+        if current != commit.expected_version {
+            return Ok(CommitOutcome::VersionConflict);
+        }
+        inner.events.insert(event_key, commit.event.clone());
+        inner
+            .events_by_customer
+            .entry((tenant.clone(), customer.clone()))
+            .or_default()
+            .push(commit.event.event_id().clone());
+        inner.customers.entry(tenant.clone()).or_default().insert(
+            customer.clone(),
+            Versioned {
+                value: commit.state.clone(),
+                version: current.map_or(1, |v| v + 1),
+            },
+        );
+        Ok(CommitOutcome::Committed)
+    }
+}
+
+impl CandidateSource for MemoryStore {
+    async fn episodes_started(
+        &self,
+        tenant: &TenantId,
+        continuity: Continuity,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<CustomerState>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .customers
+            .get(tenant)
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter(|v| {
+                v.value
+                    .episode(continuity)
+                    .is_some_and(|e| (from..to).contains(&e.start.occurred_at))
+            })
+            .map(|v| v.value.clone())
+            .collect())
+    }
+
+    async fn past_due_count(&self, tenant: &TenantId) -> Result<u64, StoreError> {
+        let inner = self.lock();
+        Ok(inner.customers.get(tenant).map_or(0, |m| {
+            m.values().filter(|v| v.value.is_past_due()).count() as u64
+        }))
+    }
+}
+
+impl AutomationStore for MemoryStore {
+    async fn tenants(&self) -> Result<Vec<TenantId>, StoreError> {
+        Ok(self.lock().automations.keys().cloned().collect())
+    }
+
+    async fn tenant_settings(&self, tenant: &TenantId) -> Result<TenantSettings, StoreError> {
+        Ok(self
+            .lock()
+            .settings
+            .get(tenant)
+            .cloned()
+            .unwrap_or_else(|| TenantSettings::defaults(tenant.clone())))
+    }
+
+    async fn tenant_automations(&self, tenant: &TenantId) -> Result<Vec<Automation>, StoreError> {
+        Ok(self
+            .lock()
+            .automations
+            .get(tenant)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default())
+    }
+}
+
+impl DecisionStore for MemoryStore {
+    async fn settled(
+        &self,
+        tenant: &TenantId,
+        automation: &AutomationId,
+        customer: &CustomerId,
+    ) -> Result<Vec<Settled>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .decisions
+            .iter()
+            .filter(|((t, a, c, _, _), _)| t == tenant && a == automation && c == customer)
+            .map(|(_, (_, r))| r.decision.settled())
+            .collect())
+    }
+
+    async fn record(&self, record: &FiringRecord) -> Result<RecordOutcome, StoreError> {
+        let mut inner = self.lock();
+        let key = decision_key(record);
+        if inner.decisions.contains_key(&key) {
+            return Ok(RecordOutcome::AlreadyRecorded);
+        }
+        let seq = inner.next_sequence;
+        inner.next_sequence += 1;
+        inner.decisions.insert(key, (seq, record.clone()));
+        Ok(RecordOutcome::Recorded)
+    }
+
+    async fn pending_firings(&self, limit: usize) -> Result<Vec<FiringRecord>, StoreError> {
+        let inner = self.lock();
+        let mut pending: Vec<&(u64, FiringRecord)> = inner
+            .decisions
+            .values()
+            .filter(|(_, r)| r.status == FiringStatus::Pending)
+            .collect();
+        pending.sort_by_key(|(seq, _)| *seq);
+        Ok(pending
+            .into_iter()
+            .take(limit)
+            .map(|(_, r)| r.clone())
+            .collect())
+    }
+
+    async fn update_firing(&self, record: &FiringRecord) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        match inner.decisions.get_mut(&decision_key(record)) {
+            Some((_, stored)) => {
+                *stored = record.clone();
+                Ok(())
+            }
+            None => Err(StoreError::Failed(
+                "update of a firing that was never recorded".to_owned(),
+            )),
+        }
+    }
+}
+
+/// Publishes by keeping the messages, in order, with generated message ids.
+#[derive(Debug, Default)]
+pub struct MemoryPublisher {
+    published: Mutex<Vec<(String, OutgoingMessage)>>,
+}
+
+impl MemoryPublisher {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every message published so far with its message id, in publishing order.
+    pub fn published(&self) -> Vec<(String, OutgoingMessage)> {
+        self.published
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl ActionPublisher for MemoryPublisher {
+    async fn publish_batch(
+        &self,
+        batch: &[OutgoingMessage],
+    ) -> Result<Vec<Result<String, String>>, PublishError> {
+        let mut published = self.published.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(batch
+            .iter()
+            .map(|m| {
+                let id = format!("mem-{}", published.len() + 1);
+                published.push((id.clone(), m.clone()));
+                Ok(id)
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,122 @@
+//! The daily evaluation of one tenant for one local date: candidates from the store, the
+//! firing rule, the guardrail, and each final decision recorded exactly once.
+
+use crate::domain::rule::RunContext;
+use crate::domain::{AutomationId, Decision, Mode, Outcome, TenantId};
+use crate::ports::{
+    AutomationStore, CandidateSource, DecisionStore, FiringRecord, FiringStatus, RecordOutcome,
+    StoreError,
+};
+use chrono::NaiveDate;
+
+/// One automation's firings held by the guardrail in one run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuardrailHold {
+    pub tenant_id: TenantId,
+    pub automation_id: AutomationId,
+    pub date: NaiveDate,
+    pub firings: u64,
+    pub past_due_customers: u64,
+}
+
+/// What one run decided. Decisions another run had already recorded are left out, so a rerun
+/// of the same day reports only what it newly decided.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DayReport {
+    pub decisions: Vec<Decision>,
+    pub holds: Vec<GuardrailHold>,
+    /// Customers read from the store as candidates (the run's read cost).
+    pub candidates_read: usize,
+}
+
+/// Evaluates every enabled automation of `tenant` for local date `date`.
+pub async fn evaluate_tenant_day<S>(
+    store: &S,
+    tenant: &TenantId,
+    date: NaiveDate,
+) -> Result<DayReport, StoreError>
+where
+    S: CandidateSource + AutomationStore + DecisionStore,
+{
+    let settings = store.tenant_settings(tenant).await?;
+    let calendar = settings.calendar;
+    let mut report = DayReport::default();
+    for automation in store.tenant_automations(tenant).await? {
+        if !automation.enabled {
+            continue;
+        }
+        // An automation without a recorded start acts only from the day it is evaluated on:
+        // never retroactively.
+        let active_from = automation.active_from.unwrap_or(date);
+        let ctx = RunContext::new(&automation, active_from, &calendar, date);
+        let mut candidates = Vec::new();
+        for &(from, to) in ctx.candidate_windows() {
+            candidates.extend(
+                store
+                    .episodes_started(tenant, automation.trigger.continuity, from, to)
+                    .await?,
+            );
+        }
+        report.candidates_read += candidates.len();
+        candidates.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
+        candidates.dedup_by(|a, b| a.customer_id == b.customer_id);
+
+        let mut decisions = Vec::new();
+        for customer in &candidates {
+            let Some(candidate) = ctx.candidate(customer) else {
+                continue;
+            };
+            let settled = store
+                .settled(tenant, &automation.id, &customer.customer_id)
+                .await?;
+            ctx.decide(customer, &candidate, &settled, &mut decisions);
+        }
+
+        let firing = decisions
+            .iter()
+            .filter(|d| d.outcome == Outcome::Fired && d.mode == Mode::Live)
+            .count() as u64;
+        if firing >= u64::from(settings.guardrail.min_count) {
+            let past_due = store.past_due_count(tenant).await?;
+            if settings.guardrail.holds(firing, past_due) {
+                for d in decisions.iter_mut().filter(|d| d.outcome == Outcome::Fired) {
+                    d.outcome = Outcome::Held;
+                }
+                report.holds.push(GuardrailHold {
+                    tenant_id: tenant.clone(),
+                    automation_id: automation.id.clone(),
+                    date,
+                    firings: firing,
+                    past_due_customers: past_due,
+                });
+            }
+        }
+
+        for decision in decisions {
+            if decision.is_final() {
+                let record = FiringRecord {
+                    status: initial_status(&decision),
+                    decision,
+                    attempts: 0,
+                    deliveries: Vec::new(),
+                };
+                if store.record(&record).await? == RecordOutcome::AlreadyRecorded {
+                    continue;
+                }
+                report.decisions.push(record.decision);
+            } else {
+                report.decisions.push(decision);
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn initial_status(decision: &Decision) -> FiringStatus {
+    match (&decision.outcome, decision.mode) {
+        (Outcome::Fired, Mode::Live) => FiringStatus::Pending,
+        (Outcome::Fired, Mode::DryRun) => FiringStatus::DryRun,
+        (Outcome::Held, _) => FiringStatus::Held,
+        (Outcome::Skipped { .. }, _) => FiringStatus::Settled,
+    }
+}

@@ -1,0 +1,251 @@
+//! The executor: carries out pending firings through the publisher, in batches, and records
+//! what each firing produced. A firing's actions are delivered at most once each: the record
+//! lists the delivered actions and a retry sends only the rest.
+
+use super::evaluate::GuardrailHold;
+use crate::domain::automation::Action;
+use crate::domain::notice::{self, Notice};
+use crate::domain::{Automation, CustomerState, TenantId};
+use crate::ports::{
+    ActionPublisher, AutomationStore, CustomerStore, DecisionStore, Delivery, Destination,
+    FiringRecord, FiringStatus, OutgoingMessage, PublishError, StoreError,
+};
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap};
+use thiserror::Error;
+
+/// Publishing attempts before a firing is marked failed.
+pub const MAX_ATTEMPTS: u32 = 5;
+
+#[derive(Debug, Error)]
+pub enum ExecuteError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExecuteReport {
+    pub sent: usize,
+    pub cancelled: usize,
+    pub failed: usize,
+    /// Firings left pending for another attempt.
+    pub retrying: usize,
+    pub messages: usize,
+    pub publish_calls: usize,
+}
+
+/// Carries out up to `limit` pending firings.
+pub async fn execute_pending<S, P>(
+    store: &S,
+    publisher: &P,
+    limit: usize,
+) -> Result<ExecuteReport, ExecuteError>
+where
+    S: DecisionStore + AutomationStore + CustomerStore,
+    P: ActionPublisher,
+{
+    let mut report = ExecuteReport::default();
+    let pending = store.pending_firings(limit).await?;
+    let mut automations: HashMap<TenantId, Vec<Automation>> = HashMap::new();
+    // Per firing: the messages still to deliver, tagged with (firing index, action index).
+    let mut outgoing: Vec<(usize, usize, OutgoingMessage)> = Vec::new();
+    let mut records = pending;
+    let mut cancelled = vec![false; records.len()];
+
+    for (i, record) in records.iter().enumerate() {
+        let d = &record.decision;
+        if !automations.contains_key(&d.tenant_id) {
+            let list = store.tenant_automations(&d.tenant_id).await?;
+            automations.insert(d.tenant_id.clone(), list);
+        }
+        let Some(automation) = automations[&d.tenant_id]
+            .iter()
+            .find(|a| a.id == d.automation_id)
+        else {
+            cancelled[i] = true;
+            continue;
+        };
+        let customer = store
+            .load_customer(&d.tenant_id, &d.customer_id)
+            .await?
+            .map(|v| v.value);
+        let balance = customer
+            .as_ref()
+            .and_then(|c| c.balance.as_ref())
+            .map(|b| b.balance);
+        let mut to_send = 0;
+        for (a, action) in automation.actions.iter().enumerate() {
+            if record.deliveries.iter().any(|del| del.action == a) {
+                continue;
+            }
+            let (destination, notice) = match action {
+                Action::Notify { .. } => (
+                    Destination::Finance,
+                    notice::finance_notice(d, automation, balance),
+                ),
+                Action::Message {
+                    template_id,
+                    variables,
+                } => {
+                    // A customer who paid since the firing is not chased.
+                    if !still_in_episode(customer.as_ref(), automation, record) {
+                        continue;
+                    }
+                    (
+                        Destination::CustomerMessages,
+                        notice::customer_message(d, template_id, variables, balance),
+                    )
+                }
+            };
+            to_send += 1;
+            outgoing.push((i, a, message(destination, record, action, notice)));
+        }
+        if to_send == 0 && record.deliveries.is_empty() {
+            cancelled[i] = true;
+        }
+    }
+
+    // Publish by destination, in full batches.
+    let mut results: BTreeMap<(usize, usize), Result<String, String>> = BTreeMap::new();
+    let mut by_destination: BTreeMap<Destination, Vec<(usize, usize, OutgoingMessage)>> =
+        BTreeMap::new();
+    for item in outgoing {
+        by_destination
+            .entry(item.2.destination)
+            .or_default()
+            .push(item);
+    }
+    for (_, items) in by_destination {
+        for chunk in items.chunks(P::MAX_BATCH) {
+            let batch: Vec<OutgoingMessage> = chunk
+                .iter()
+                .enumerate()
+                .map(|(n, (_, _, m))| OutgoingMessage {
+                    id: n.to_string(),
+                    ..m.clone()
+                })
+                .collect();
+            report.publish_calls += 1;
+            let outcome = publisher.publish_batch(&batch).await;
+            for (n, (i, a, _)) in chunk.iter().enumerate() {
+                let result = match &outcome {
+                    Ok(per_message) => per_message
+                        .get(n)
+                        .cloned()
+                        .unwrap_or_else(|| Err("no result for this message".to_owned())),
+                    Err(e) => Err(e.to_string()),
+                };
+                results.insert((*i, *a), result);
+            }
+        }
+    }
+
+    for (i, record) in records.iter_mut().enumerate() {
+        let mut all_delivered = true;
+        for ((_, a), result) in results.range((i, 0)..(i + 1, 0)) {
+            match result {
+                Ok(id) => {
+                    report.messages += 1;
+                    record.deliveries.push(Delivery {
+                        action: *a,
+                        message_id: id.clone(),
+                    });
+                }
+                Err(_) => all_delivered = false,
+            }
+        }
+        record.status = if cancelled[i] {
+            report.cancelled += 1;
+            FiringStatus::Cancelled
+        } else if all_delivered {
+            report.sent += 1;
+            FiringStatus::Sent
+        } else {
+            record.attempts += 1;
+            if record.attempts >= MAX_ATTEMPTS {
+                report.failed += 1;
+                FiringStatus::Failed
+            } else {
+                report.retrying += 1;
+                FiringStatus::Pending
+            }
+        };
+        store.update_firing(record).await?;
+    }
+    Ok(report)
+}
+
+/// Whether the customer is still in the episode the firing was for (or in one that began
+/// earlier and still runs, after late data moved its start).
+fn still_in_episode(
+    customer: Option<&CustomerState>,
+    automation: &Automation,
+    record: &FiringRecord,
+) -> bool {
+    customer
+        .and_then(|c| c.episode(automation.trigger.continuity))
+        .is_some_and(|e| e.start <= record.decision.episode)
+}
+
+fn message(
+    destination: Destination,
+    record: &FiringRecord,
+    action: &Action,
+    notice: Notice,
+) -> OutgoingMessage {
+    let d = &record.decision;
+    OutgoingMessage {
+        destination,
+        id: String::new(),
+        subject: notice.subject,
+        body: notice.body,
+        summary: notice.summary,
+        // Routing facts only: no customer id, no amounts.
+        attributes: vec![
+            ("tenant_id".to_owned(), d.tenant_id.to_string()),
+            ("automation_id".to_owned(), d.automation_id.to_string()),
+            ("threshold_days".to_owned(), d.threshold_days.to_string()),
+            ("action_type".to_owned(), action.type_name().to_owned()),
+        ],
+    }
+}
+
+/// Publishes one alert per guardrail hold to the alerts destination.
+pub async fn publish_guardrail_alerts<P: ActionPublisher>(
+    publisher: &P,
+    holds: &[GuardrailHold],
+) -> Result<usize, ExecuteError> {
+    let messages: Vec<OutgoingMessage> = holds
+        .iter()
+        .enumerate()
+        .map(|(n, h)| OutgoingMessage {
+            destination: Destination::Alerts,
+            id: n.to_string(),
+            subject: format!("RuleKit guardrail held firings of automation {}", h.automation_id),
+            summary: format!(
+                "Automation {} of tenant {} would have fired for {} of {} past-due customers on {}. \
+                 The firings are held: release or discard them.",
+                h.automation_id, h.tenant_id, h.firings, h.past_due_customers, h.date
+            ),
+            body: json!({
+                "type": "guardrail.held",
+                "tenant_id": h.tenant_id,
+                "automation_id": h.automation_id,
+                "date": h.date,
+                "firings": h.firings,
+                "past_due_customers": h.past_due_customers,
+            }),
+            attributes: vec![
+                ("tenant_id".to_owned(), h.tenant_id.to_string()),
+                ("automation_id".to_owned(), h.automation_id.to_string()),
+                ("alert_type".to_owned(), "guardrail_held".to_owned()),
+            ],
+        })
+        .collect();
+    for chunk in messages.chunks(P::MAX_BATCH) {
+        publisher.publish_batch(chunk).await?;
+    }
+    Ok(messages.len())
+}

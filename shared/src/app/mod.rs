@@ -1,0 +1,7 @@
+//! The use cases, generic over the ports: the Lambdas, the API and the CLI call these, so every
+//! entry point runs the same code.
+
+pub mod evaluate;
+pub mod execute;
+pub mod ingest;
+pub mod simulate;

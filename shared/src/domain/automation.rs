@@ -1,0 +1,759 @@
+//! Automations and tenant settings (SPEC §4): their shape, defaults and validation.
+//!
+//! The file given to `rulekit simulate --automations` and what the API stores per automation
+//! have the same shape; both go through [`parse_automation`] so they are validated alike, with
+//! every problem reported by field path.
+
+use super::calendar::{DEFAULT_EVALUATION_HOUR, TenantCalendar};
+use super::customer::Continuity;
+use super::fields::{self, FieldErrors, Reader, index, join};
+use super::ids::{AutomationId, MAX_ID_LEN, TenantId};
+use super::money::{Currency, MAX_ABS_AMOUNT_MINOR};
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+pub const MAX_THRESHOLD_DAYS: i64 = 3650;
+pub const MAX_THRESHOLDS: usize = 10;
+pub const MAX_CATCH_UP_DAYS: i64 = 365;
+pub const MAX_CONDITIONS: usize = 20;
+pub const MAX_ACTIONS: usize = 10;
+pub const MAX_NAME_LEN: usize = 200;
+pub const DEFAULT_THRESHOLDS: [u16; 2] = [14, 30];
+pub const DEFAULT_CATCH_UP_DAYS: u16 = 3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mode {
+    Live,
+    /// Decisions are recorded and reported; nothing is carried out.
+    DryRun,
+}
+
+impl Mode {
+    pub const ALL: [(&'static str, Mode); 2] = [("live", Self::Live), ("dry_run", Self::DryRun)];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Live => "live",
+            Self::DryRun => "dry_run",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trigger {
+    /// Strictly ascending, each in 1..=3650.
+    pub thresholds_days: Vec<u16>,
+    pub require_active_subscription: bool,
+    pub continuity: Continuity,
+    /// How many days after a threshold a missed or blocked firing may still happen.
+    pub catch_up_days: u16,
+}
+
+/// Comparisons for numeric condition fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmp {
+    Lt,
+    Lte,
+    Gt,
+    Gte,
+    Eq,
+    Ne,
+}
+
+impl Cmp {
+    const ALL: [(&'static str, Cmp); 6] = [
+        ("lt", Self::Lt),
+        ("lte", Self::Lte),
+        ("gt", Self::Gt),
+        ("gte", Self::Gte),
+        ("eq", Self::Eq),
+        ("ne", Self::Ne),
+    ];
+
+    pub fn holds(self, left: i64, right: i64) -> bool {
+        match self {
+            Self::Lt => left < right,
+            Self::Lte => left <= right,
+            Self::Gt => left > right,
+            Self::Gte => left >= right,
+            Self::Eq => left == right,
+            Self::Ne => left != right,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, c)| *c == self)
+            .map(|(n, _)| *n)
+            .unwrap_or_default()
+    }
+}
+
+/// Numbers a condition can compare, all integers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumberField {
+    /// The balance at the run, in minor units (negative: owed).
+    BalanceAmountMinor,
+    DaysPastDue,
+    /// Whole local days since `customer.created_at`.
+    TenureDays,
+    ActiveSubscriptions,
+}
+
+impl NumberField {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::BalanceAmountMinor => "balance.amount_minor",
+            Self::DaysPastDue => "days_past_due",
+            Self::TenureDays => "customer.tenure_days",
+            Self::ActiveSubscriptions => "subscriptions.active_count",
+        }
+    }
+}
+
+/// A condition an automation requires, besides the threshold (SPEC §4). Each variant carries
+/// only values of the type its field has, so evaluating one cannot fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Condition {
+    Number {
+        field: NumberField,
+        op: Cmp,
+        value: i64,
+    },
+    /// `balance.currency` is (or, with `negate`, is not) one of `values`.
+    Currency { values: Vec<Currency>, negate: bool },
+    /// `customer.metadata.<key>`: equal to `value` (or present, when `value` is None).
+    Metadata {
+        key: String,
+        value: Option<String>,
+        negate: bool,
+    },
+    /// `customer.tags` contains `tag`.
+    Tag { tag: String, negate: bool },
+}
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Number { field, op, value } => {
+                write!(f, "{} {} {}", field.as_str(), op.as_str(), value)
+            }
+            Self::Currency { values, negate } => {
+                let codes: Vec<&str> = values.iter().map(|c| c.code()).collect();
+                let op = if *negate { "not_in" } else { "in" };
+                write!(f, "balance.currency {op} [{}]", codes.join(", "))
+            }
+            Self::Metadata { key, value, negate } => match (value, negate) {
+                (Some(v), false) => write!(f, "customer.metadata.{key} eq {v:?}"),
+                (Some(v), true) => write!(f, "customer.metadata.{key} ne {v:?}"),
+                (None, false) => write!(f, "customer.metadata.{key} exists"),
+                (None, true) => write!(f, "customer.metadata.{key} not_exists"),
+            },
+            Self::Tag { tag, negate } => {
+                let op = if *negate { "not_contains" } else { "contains" };
+                write!(f, "customer.tags {op} {tag:?}")
+            }
+        }
+    }
+}
+
+/// Where a `notify` action sends its message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Channel {
+    /// The tenant's finance team (SNS finance topic).
+    Finance,
+}
+
+impl Channel {
+    pub const ALL: [(&'static str, Channel); 1] = [("finance", Self::Finance)];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Finance => "finance",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// A notification to an internal team.
+    Notify { channel: Channel },
+    /// A message for the customer, rendered downstream from a template.
+    Message {
+        template_id: String,
+        variables: BTreeMap<String, String>,
+    },
+}
+
+impl Action {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::Notify { .. } => "notify",
+            Self::Message { .. } => "message",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Automation {
+    pub id: AutomationId,
+    pub tenant_id: TenantId,
+    pub name: String,
+    pub enabled: bool,
+    pub mode: Mode,
+    pub trigger: Trigger,
+    pub conditions: Vec<Condition>,
+    pub actions: Vec<Action>,
+    /// First local date whose threshold crossings the automation acts on; when absent, the
+    /// caller supplies it (the creation date, or `--from` in a simulation).
+    pub active_from: Option<NaiveDate>,
+}
+
+/// The share of past-due customers above which one run's firings are held (SPEC §4.7), in
+/// basis points so that the comparison is exact integer arithmetic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Guardrail {
+    pub min_count: u32,
+    pub max_share_bp: u32,
+}
+
+impl Default for Guardrail {
+    fn default() -> Self {
+        Self {
+            min_count: 50,
+            max_share_bp: 2_500,
+        }
+    }
+}
+
+impl Guardrail {
+    /// Whether `firing` firings of one automation in one run, out of `past_due` past-due
+    /// customers of the tenant, are too many to carry out unreviewed.
+    pub fn holds(self, firing: u64, past_due: u64) -> bool {
+        firing >= u64::from(self.min_count)
+            && firing * 10_000 > u64::from(self.max_share_bp) * past_due
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantSettings {
+    pub tenant_id: TenantId,
+    pub calendar: TenantCalendar,
+    pub guardrail: Guardrail,
+}
+
+impl TenantSettings {
+    /// The settings of a tenant that has set none: UTC, 06:00, the default guardrail.
+    pub fn defaults(tenant_id: TenantId) -> Self {
+        Self {
+            tenant_id,
+            calendar: TenantCalendar::default(),
+            guardrail: Guardrail::default(),
+        }
+    }
+}
+
+/// The `--automations` file: tenant settings and automations.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AutomationsFile {
+    pub tenants: Vec<TenantSettings>,
+    pub automations: Vec<Automation>,
+}
+
+impl AutomationsFile {
+    pub fn from_json(v: &Value) -> Result<Self, FieldErrors> {
+        let mut r = Reader::new();
+        let Some(obj) = r.object("", v, &["tenants", "automations"]) else {
+            return r.finish(None);
+        };
+        let mut tenants = Vec::new();
+        if let Some(list) = r.optional(obj, "tenants") {
+            let mut seen = BTreeSet::new();
+            for (i, t) in r
+                .array("tenants", list, 10_000)
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+            {
+                let path = index("tenants", i);
+                if let Some(s) = parse_tenant_settings(&mut r, &path, t) {
+                    if !seen.insert(s.tenant_id.clone()) {
+                        r.error(join(&path, "tenant_id"), "appears twice in tenants");
+                    }
+                    tenants.push(s);
+                }
+            }
+        }
+        let mut automations = Vec::new();
+        if let Some(list) = r.required(obj, "", "automations") {
+            let mut seen = BTreeSet::new();
+            let items = r.array("automations", list, 10_000).unwrap_or_default();
+            for (i, a) in items.iter().enumerate() {
+                let path = index("automations", i);
+                if let Some(a) = parse_automation(&mut r, &path, a) {
+                    if !seen.insert((a.tenant_id.clone(), a.id.clone())) {
+                        r.error(join(&path, "id"), "appears twice for this tenant");
+                    }
+                    automations.push(a);
+                }
+            }
+        }
+        r.finish(Some(Self {
+            tenants,
+            automations,
+        }))
+    }
+
+    /// The settings for `tenant`, or the defaults when the file names none.
+    pub fn settings(&self, tenant: &TenantId) -> TenantSettings {
+        self.tenants
+            .iter()
+            .find(|t| &t.tenant_id == tenant)
+            .cloned()
+            .unwrap_or_else(|| TenantSettings::defaults(tenant.clone()))
+    }
+
+    /// Every tenant named by a settings entry or an automation, sorted.
+    pub fn tenant_ids(&self) -> Vec<TenantId> {
+        let ids: BTreeSet<TenantId> = self
+            .tenants
+            .iter()
+            .map(|t| t.tenant_id.clone())
+            .chain(self.automations.iter().map(|a| a.tenant_id.clone()))
+            .collect();
+        ids.into_iter().collect()
+    }
+}
+
+const TENANT_FIELDS: &[&str] = &["tenant_id", "timezone", "evaluation_hour", "guardrail"];
+
+/// Reads one tenant's settings; absent fields take their defaults.
+pub fn parse_tenant_settings(r: &mut Reader, path: &str, v: &Value) -> Option<TenantSettings> {
+    let obj = r.object(path, v, TENANT_FIELDS)?;
+    let tenant_id = id_field(r, obj, path, "tenant_id").map(TenantId::new);
+    let mut calendar = TenantCalendar::default();
+    let mut ok = true;
+    if let Some(tz) = r.optional(obj, "timezone") {
+        let field = join(path, "timezone");
+        match r.text(&field, tz, 64).map(str::parse::<Tz>) {
+            Some(Ok(tz)) => calendar.timezone = tz,
+            Some(Err(_)) => {
+                r.error(
+                    field,
+                    "unknown time zone; expected an IANA name such as \"America/New_York\"",
+                );
+                ok = false;
+            }
+            None => ok = false,
+        }
+    }
+    calendar.evaluation_hour = match r.optional(obj, "evaluation_hour") {
+        None => DEFAULT_EVALUATION_HOUR,
+        Some(h) => match r.integer(&join(path, "evaluation_hour"), h, 0, 23) {
+            Some(h) => h as u8,
+            None => {
+                ok = false;
+                DEFAULT_EVALUATION_HOUR
+            }
+        },
+    };
+    let guardrail = match r.optional(obj, "guardrail") {
+        None => Some(Guardrail::default()),
+        Some(g) => parse_guardrail(r, &join(path, "guardrail"), g),
+    };
+    match (tenant_id, guardrail, ok) {
+        (Some(tenant_id), Some(guardrail), true) => Some(TenantSettings {
+            tenant_id,
+            calendar,
+            guardrail,
+        }),
+        _ => None,
+    }
+}
+
+fn parse_guardrail(r: &mut Reader, path: &str, v: &Value) -> Option<Guardrail> {
+    let obj = r.object(path, v, &["min_count", "max_share"])?;
+    let mut g = Guardrail::default();
+    if let Some(m) = r.optional(obj, "min_count") {
+        g.min_count = r.integer(&join(path, "min_count"), m, 1, 1_000_000_000)? as u32;
+    }
+    if let Some(s) = r.optional(obj, "max_share") {
+        let field = join(path, "max_share");
+        // A ratio, not money: read as a decimal and kept as whole basis points.
+        match s.as_f64() {
+            Some(x) if x > 0.0 && x <= 1.0 => g.max_share_bp = (x * 10_000.0).round() as u32,
+            _ => {
+                r.error(field, "must be a number greater than 0 and at most 1");
+                return None;
+            }
+        }
+    }
+    Some(g)
+}
+
+const AUTOMATION_FIELDS: &[&str] = &[
+    "id",
+    "tenant_id",
+    "name",
+    "enabled",
+    "mode",
+    "trigger",
+    "conditions",
+    "actions",
+    "active_from",
+];
+
+const TRIGGER_FIELDS: &[&str] = &[
+    "type",
+    "thresholds_days",
+    "require_active_subscription",
+    "continuity",
+    "catch_up_days",
+];
+
+/// Reads and validates one automation, reporting every problem under `path`.
+pub fn parse_automation(r: &mut Reader, path: &str, v: &Value) -> Option<Automation> {
+    let errors_before = r.error_count();
+    let obj = r.object(path, v, AUTOMATION_FIELDS)?;
+    let id = id_field(r, obj, path, "id").map(AutomationId::new);
+    let tenant_id = id_field(r, obj, path, "tenant_id").map(TenantId::new);
+    let name = r
+        .required(obj, path, "name")
+        .and_then(|n| r.text(&join(path, "name"), n, MAX_NAME_LEN))
+        .map(str::to_owned);
+    let enabled = match r.optional(obj, "enabled") {
+        None => Some(true),
+        Some(b) => r.boolean(&join(path, "enabled"), b),
+    };
+    let mode = match r.optional(obj, "mode") {
+        None => Some(Mode::Live),
+        Some(m) => r.choice(&join(path, "mode"), m, &Mode::ALL),
+    };
+    let trigger = r
+        .required(obj, path, "trigger")
+        .and_then(|t| parse_trigger(r, &join(path, "trigger"), t));
+    let conditions = match r.optional(obj, "conditions") {
+        None => Some(Vec::new()),
+        Some(c) => parse_list(
+            r,
+            &join(path, "conditions"),
+            c,
+            MAX_CONDITIONS,
+            parse_condition,
+        ),
+    };
+    let actions = r.required(obj, path, "actions").and_then(|a| {
+        let list = parse_list(r, &join(path, "actions"), a, MAX_ACTIONS, parse_action)?;
+        if list.is_empty() {
+            r.error(join(path, "actions"), "must name at least one action");
+        }
+        Some(list)
+    });
+    let active_from = match r.optional(obj, "active_from") {
+        None => Some(None),
+        Some(d) => date(r, &join(path, "active_from"), d).map(Some),
+    };
+    if r.error_count() > errors_before {
+        return None;
+    }
+    Some(Automation {
+        id: id?,
+        tenant_id: tenant_id?,
+        name: name?,
+        enabled: enabled?,
+        mode: mode?,
+        trigger: trigger?,
+        conditions: conditions?,
+        actions: actions?,
+        active_from: active_from?,
+    })
+}
+
+fn parse_trigger(r: &mut Reader, path: &str, v: &Value) -> Option<Trigger> {
+    let obj = r.object(path, v, TRIGGER_FIELDS)?;
+    r.required(obj, path, "type")
+        .and_then(|t| r.choice(&join(path, "type"), t, &[("past_due", ())]));
+    let thresholds = match r.optional(obj, "thresholds_days") {
+        None => Some(DEFAULT_THRESHOLDS.to_vec()),
+        Some(t) => parse_thresholds(r, &join(path, "thresholds_days"), t),
+    };
+    let require_active_subscription = match r.optional(obj, "require_active_subscription") {
+        None => Some(true),
+        Some(b) => r.boolean(&join(path, "require_active_subscription"), b),
+    };
+    let continuity = match r.optional(obj, "continuity") {
+        None => Some(Continuity::NegativeBalance),
+        Some(c) => r.choice(&join(path, "continuity"), c, &Continuity::ALL),
+    };
+    let catch_up_days = match r.optional(obj, "catch_up_days") {
+        None => Some(DEFAULT_CATCH_UP_DAYS),
+        Some(c) => r
+            .integer(&join(path, "catch_up_days"), c, 0, MAX_CATCH_UP_DAYS)
+            .map(|c| c as u16),
+    };
+    // A catch-up window reaching past the next threshold would let one crossing fire twice
+    // over, so it must fit in the smallest gap between thresholds.
+    if let (Some(t), Some(c)) = (&thresholds, catch_up_days) {
+        if let Some((lo, hi)) = t
+            .windows(2)
+            .map(|w| (w[0], w[1]))
+            .min_by_key(|(a, b)| b - a)
+        {
+            if c > hi - lo {
+                r.error(
+                    join(path, "catch_up_days"),
+                    format!(
+                        "must not be larger than the {}-day gap between thresholds {lo} and {hi}",
+                        hi - lo
+                    ),
+                );
+            }
+        }
+    }
+    Some(Trigger {
+        thresholds_days: thresholds?,
+        require_active_subscription: require_active_subscription?,
+        continuity: continuity?,
+        catch_up_days: catch_up_days?,
+    })
+}
+
+fn parse_thresholds(r: &mut Reader, path: &str, v: &Value) -> Option<Vec<u16>> {
+    let items = r.array(path, v, MAX_THRESHOLDS)?;
+    if items.is_empty() {
+        r.error(path, "must name at least one threshold");
+        return None;
+    }
+    let mut out: Vec<u16> = Vec::with_capacity(items.len());
+    let mut ok = true;
+    for (i, item) in items.iter().enumerate() {
+        let field = index(path, i);
+        match r.integer(&field, item, 1, MAX_THRESHOLD_DAYS) {
+            Some(n) => {
+                let n = n as u16;
+                if out.last().is_some_and(|prev| *prev >= n) {
+                    r.error(field, "thresholds must be in strictly ascending order");
+                    ok = false;
+                }
+                out.push(n);
+            }
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn parse_list<T>(
+    r: &mut Reader,
+    path: &str,
+    v: &Value,
+    max: usize,
+    item: fn(&mut Reader, &str, &Value) -> Option<T>,
+) -> Option<Vec<T>> {
+    let items = r.array(path, v, max)?;
+    let parsed: Vec<Option<T>> = items
+        .iter()
+        .enumerate()
+        .map(|(i, x)| item(r, &index(path, i), x))
+        .collect();
+    parsed.into_iter().collect()
+}
+
+fn parse_condition(r: &mut Reader, path: &str, v: &Value) -> Option<Condition> {
+    let obj = r.object(path, v, &["field", "op", "value"])?;
+    let field = r
+        .required(obj, path, "field")
+        .and_then(|f| r.text(&join(path, "field"), f, 200))?;
+    let op = r
+        .required(obj, path, "op")
+        .and_then(|o| r.text(&join(path, "op"), o, 20))?;
+    let op_path = join(path, "op");
+    let value_path = join(path, "value");
+    let value = r.optional(obj, "value");
+
+    let number_field = match field {
+        "balance.amount_minor" => Some(NumberField::BalanceAmountMinor),
+        "days_past_due" => Some(NumberField::DaysPastDue),
+        "customer.tenure_days" => Some(NumberField::TenureDays),
+        "subscriptions.active_count" => Some(NumberField::ActiveSubscriptions),
+        _ => None,
+    };
+    if let Some(field) = number_field {
+        let op = r.choice(&op_path, &Value::String(op.into()), &Cmp::ALL)?;
+        let Some(v) = value else {
+            r.error(value_path, "is required");
+            return None;
+        };
+        let value = r.integer(&value_path, v, -MAX_ABS_AMOUNT_MINOR, MAX_ABS_AMOUNT_MINOR)?;
+        return Some(Condition::Number { field, op, value });
+    }
+    if field == "balance.currency" {
+        let (negate, list) = match op {
+            "eq" => (false, false),
+            "ne" => (true, false),
+            "in" => (false, true),
+            "not_in" => (true, true),
+            _ => {
+                r.error(op_path, "must be one of: eq, ne, in, not_in");
+                return None;
+            }
+        };
+        let Some(v) = value else {
+            r.error(value_path, "is required");
+            return None;
+        };
+        let codes: Vec<&Value> = if list {
+            r.array(&value_path, v, 200)?.iter().collect()
+        } else {
+            vec![v]
+        };
+        let mut values = Vec::new();
+        for (i, c) in codes.into_iter().enumerate() {
+            let p = if list {
+                index(&value_path, i)
+            } else {
+                value_path.clone()
+            };
+            let code = r.text(&p, c, 3)?;
+            match Currency::parse(code) {
+                Ok(c) => values.push(c),
+                Err(reason) => {
+                    r.error(p, reason);
+                    return None;
+                }
+            }
+        }
+        return Some(Condition::Currency { values, negate });
+    }
+    if let Some(key) = field.strip_prefix("customer.metadata.") {
+        if key.is_empty() {
+            r.error(
+                join(path, "field"),
+                "must name a metadata key after customer.metadata.",
+            );
+            return None;
+        }
+        let (needs_value, negate) = match op {
+            "eq" => (true, false),
+            "ne" => (true, true),
+            "exists" => (false, false),
+            "not_exists" => (false, true),
+            _ => {
+                r.error(op_path, "must be one of: eq, ne, exists, not_exists");
+                return None;
+            }
+        };
+        let value = match (needs_value, value) {
+            (true, Some(v)) => Some(r.text(&value_path, v, 512)?.to_owned()),
+            (true, None) => {
+                r.error(value_path, "is required");
+                return None;
+            }
+            (false, Some(_)) => {
+                r.error(value_path, format!("must be absent with op {op:?}"));
+                return None;
+            }
+            (false, None) => None,
+        };
+        return Some(Condition::Metadata {
+            key: key.to_owned(),
+            value,
+            negate,
+        });
+    }
+    if field == "customer.tags" {
+        let negate = match op {
+            "contains" => false,
+            "not_contains" => true,
+            _ => {
+                r.error(op_path, "must be one of: contains, not_contains");
+                return None;
+            }
+        };
+        let Some(v) = value else {
+            r.error(value_path, "is required");
+            return None;
+        };
+        let tag = r.text(&value_path, v, 64)?.to_owned();
+        return Some(Condition::Tag { tag, negate });
+    }
+    r.error(
+        join(path, "field"),
+        format!(
+            "unknown field {field:?}; expected one of: balance.amount_minor, balance.currency, \
+             days_past_due, customer.tenure_days, subscriptions.active_count, \
+             customer.metadata.<key>, customer.tags"
+        ),
+    );
+    None
+}
+
+fn parse_action(r: &mut Reader, path: &str, v: &Value) -> Option<Action> {
+    let obj = r.object(path, v, &["type", "channel", "template_id", "variables"])?;
+    let kind = r
+        .required(obj, path, "type")
+        .and_then(|t| r.choice(&join(path, "type"), t, &[("notify", 0), ("message", 1)]))?;
+    if kind == 0 {
+        for key in ["template_id", "variables"] {
+            if obj.contains_key(key) {
+                r.error(join(path, key), "is only allowed on a \"message\" action");
+            }
+        }
+        let channel = r
+            .required(obj, path, "channel")
+            .and_then(|c| r.choice(&join(path, "channel"), c, &Channel::ALL))?;
+        return Some(Action::Notify { channel });
+    }
+    if let Some(c) = r.optional(obj, "channel") {
+        r.choice(&join(path, "channel"), c, &[("customer_messages", ())]);
+    }
+    let template_id = r
+        .required(obj, path, "template_id")
+        .and_then(|t| r.text(&join(path, "template_id"), t, MAX_ID_LEN))?
+        .to_owned();
+    let mut variables = BTreeMap::new();
+    if let Some(vars) = r.optional(obj, "variables") {
+        // Template variables are free-form names, so the map is read as it is.
+        let vpath = join(path, "variables");
+        match vars {
+            Value::Object(m) if m.len() <= 50 => {
+                for (k, val) in m {
+                    if let Some(s) = r.text(&join(&vpath, k), val, 512) {
+                        variables.insert(k.clone(), s.to_owned());
+                    }
+                }
+            }
+            _ => r.error(vpath, "must be an object of at most 50 string values"),
+        }
+    }
+    Some(Action::Message {
+        template_id,
+        variables,
+    })
+}
+
+fn id_field(r: &mut Reader, obj: &Map<String, Value>, path: &str, key: &str) -> Option<String> {
+    let v = r.required(obj, path, key)?;
+    r.text(&join(path, key), v, MAX_ID_LEN).map(str::to_owned)
+}
+
+fn date(r: &mut Reader, path: &str, v: &Value) -> Option<NaiveDate> {
+    let Value::String(s) = v else {
+        r.error(
+            path,
+            format!("must be a date string, got {}", fields::type_name(v)),
+        );
+        return None;
+    };
+    match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        Ok(d) => Some(d),
+        Err(_) => {
+            r.error(path, format!("must be a date as YYYY-MM-DD, got {s:?}"));
+            None
+        }
+    }
+}

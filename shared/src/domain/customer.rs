@@ -1,0 +1,329 @@
+//! A customer's state and its past-due episodes (SPEC §3), as a fold over the customer's events
+//! in [`EventKey`] order.
+//!
+//! The state is compact and bounded: the latest balance, the current episode under each
+//! continuity policy, the last ended episode, the subscriptions and the profile. It is stored as
+//! one item per customer, so it keeps no event history. An event that sorts after everything
+//! applied so far is applied in O(1) ([`CustomerState::apply`]); a balance event that sorts
+//! earlier (late or backdated data) can change where the current episode starts, which only the
+//! customer's log can tell, so the caller replays the log ([`CustomerState::replay`]). Both paths
+//! run the same fold step, which is why any arrival order gives the state of the sorted log.
+
+use super::event::{CustomerProfile, Event, EventBody, EventKey, SubscriptionStatus};
+use super::ids::{CustomerId, TenantId};
+use super::money::Money;
+use thiserror::Error;
+
+/// Subscriptions kept per customer; a larger number is refused to keep the state bounded.
+pub const MAX_SUBSCRIPTIONS: usize = 50;
+
+/// How an automation reads "continuously past due" (SPEC §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Continuity {
+    /// The episode lasts while the balance stays below zero; partial payments do not restart it.
+    NegativeBalance,
+    /// Any increase of a negative balance restarts the clock (and begins a new episode).
+    NoImprovement,
+}
+
+impl Continuity {
+    pub const ALL: [(&'static str, Continuity); 2] = [
+        ("negative_balance", Self::NegativeBalance),
+        ("no_improvement", Self::NoImprovement),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NegativeBalance => "negative_balance",
+            Self::NoImprovement => "no_improvement",
+        }
+    }
+}
+
+/// The latest balance: the balance after the last event in key order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalancePoint {
+    pub key: EventKey,
+    pub balance: Money,
+}
+
+/// A past-due episode that is still running. Its identity is the key of the event it started
+/// at, which is how firings name the episode they belong to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Episode {
+    pub start: EventKey,
+}
+
+/// Why an episode ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The balance came back to exactly zero.
+    Paid,
+    /// The balance went above zero: the customer now holds a credit.
+    Credited,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Paid => "paid",
+            Self::Credited => "credited",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndedEpisode {
+    pub start: EventKey,
+    pub end: EventKey,
+    pub reason: EndReason,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionState {
+    pub id: String,
+    pub status: SubscriptionStatus,
+    /// The key of the event that set `status`; an older event for this subscription is ignored.
+    pub updated: EventKey,
+}
+
+/// What applying one event changed, for adapters that maintain indexes only on transitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Change {
+    pub episode_started: bool,
+    pub episode_ended: bool,
+    /// The `no_improvement` clock (re)started at this event.
+    pub clock_restarted: bool,
+}
+
+impl Change {
+    /// What differs between two states of one customer: used after a replay, where the
+    /// change is not one fold step.
+    pub fn between(before: &CustomerState, after: &CustomerState) -> Self {
+        let start = |s: &CustomerState, c| s.episode(c).map(|e| e.start.clone());
+        let moved = |c| start(before, c) != start(after, c);
+        Self {
+            episode_started: after.past_due.is_some() && moved(Continuity::NegativeBalance),
+            episode_ended: before.past_due.is_some() && after.past_due.is_none(),
+            clock_restarted: after.clock.is_some() && moved(Continuity::NoImprovement),
+        }
+    }
+
+    /// Whether an episode start under either policy moved.
+    pub fn moves_an_episode(self) -> bool {
+        self.episode_started || self.episode_ended || self.clock_restarted
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ApplyError {
+    /// A balance event sorts before the latest balance already applied: the state must be
+    /// replayed from the customer's log instead.
+    #[error("balance event sorts before the latest applied balance; replay the customer's log")]
+    OutOfOrder,
+    #[error("the customer already has {MAX_SUBSCRIPTIONS} subscriptions")]
+    TooManySubscriptions,
+    #[error("the event is for customer {found}, not {expected}")]
+    WrongCustomer { expected: String, found: String },
+}
+
+impl ApplyError {
+    /// The event field the error is about.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::TooManySubscriptions => "subscription.id",
+            Self::OutOfOrder | Self::WrongCustomer { .. } => "customer_id",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerState {
+    pub tenant_id: TenantId,
+    pub customer_id: CustomerId,
+    pub balance: Option<BalancePoint>,
+    /// The current episode under `negative_balance`.
+    pub past_due: Option<Episode>,
+    /// The current episode under `no_improvement`: restarts at every increase.
+    pub clock: Option<Episode>,
+    /// The most recent episode that ended, with why.
+    pub last_ended: Option<EndedEpisode>,
+    /// Sorted by id.
+    pub subscriptions: Vec<SubscriptionState>,
+    pub profile: Option<(EventKey, CustomerProfile)>,
+}
+
+impl CustomerState {
+    pub fn new(tenant_id: TenantId, customer_id: CustomerId) -> Self {
+        Self {
+            tenant_id,
+            customer_id,
+            balance: None,
+            past_due: None,
+            clock: None,
+            last_ended: None,
+            subscriptions: Vec::new(),
+            profile: None,
+        }
+    }
+
+    /// The state of a customer's log: its events folded in key order, duplicates ignored.
+    pub fn replay<'a>(
+        tenant_id: TenantId,
+        customer_id: CustomerId,
+        events: impl IntoIterator<Item = &'a Event>,
+    ) -> Result<Self, ApplyError> {
+        let mut sorted: Vec<&Event> = events.into_iter().collect();
+        sorted.sort_by(|a, b| a.key.cmp(&b.key));
+        sorted.dedup_by(|a, b| a.key == b.key);
+        let mut state = Self::new(tenant_id, customer_id);
+        for e in sorted {
+            state.apply(e)?;
+        }
+        Ok(state)
+    }
+
+    /// Whether `apply` can take `event` without the customer's log.
+    pub fn can_apply_in_place(&self, event: &Event) -> bool {
+        match (&event.body, &self.balance) {
+            (EventBody::BalanceChanged { .. }, Some(last)) => event.key > last.key,
+            _ => true,
+        }
+    }
+
+    /// Applies one event. Subscription and profile events may arrive in any order (the newest
+    /// key wins); a balance event must sort after the latest balance (see the module docs).
+    pub fn apply(&mut self, event: &Event) -> Result<Change, ApplyError> {
+        if event.customer_id != self.customer_id || event.tenant_id != self.tenant_id {
+            return Err(ApplyError::WrongCustomer {
+                expected: self.customer_id.to_string(),
+                found: event.customer_id.to_string(),
+            });
+        }
+        match &event.body {
+            EventBody::BalanceChanged { balance, .. } => self.apply_balance(&event.key, *balance),
+            EventBody::SubscriptionUpdated {
+                subscription_id,
+                status,
+            } => {
+                self.apply_subscription(&event.key, subscription_id, *status)?;
+                Ok(Change::default())
+            }
+            EventBody::CustomerUpdated(profile) => {
+                if self.profile.as_ref().is_none_or(|(k, _)| event.key > *k) {
+                    self.profile = Some((event.key.clone(), profile.clone()));
+                }
+                Ok(Change::default())
+            }
+        }
+    }
+
+    /// The fold step for balances: the one place the episode rules of SPEC §3 live.
+    fn apply_balance(&mut self, key: &EventKey, balance: Money) -> Result<Change, ApplyError> {
+        let previous = match &self.balance {
+            Some(last) if *key <= last.key => return Err(ApplyError::OutOfOrder),
+            Some(last) => Some(last.balance.amount_minor),
+            None => None,
+        };
+        let now = balance.amount_minor;
+        let mut change = Change::default();
+        match previous {
+            // From no history, zero or credit into debt: a new episode under both policies.
+            None | Some(0..) if now < 0 => {
+                self.past_due = Some(Episode { start: key.clone() });
+                self.clock = Some(Episode { start: key.clone() });
+                change.episode_started = true;
+                change.clock_restarted = true;
+            }
+            // Still in debt but owing less (partial payment, credit): only the strict clock
+            // restarts. Owing the same or more changes nothing.
+            Some(before) if before < 0 && now < 0 => {
+                if now > before {
+                    self.clock = Some(Episode { start: key.clone() });
+                    change.clock_restarted = true;
+                }
+            }
+            // Back to zero or credit: the episode ends.
+            Some(before) if before < 0 => {
+                if let Some(ep) = self.past_due.take() {
+                    self.last_ended = Some(EndedEpisode {
+                        start: ep.start,
+                        end: key.clone(),
+                        reason: if now == 0 {
+                            EndReason::Paid
+                        } else {
+                            EndReason::Credited
+                        },
+                    });
+                }
+                self.clock = None;
+                change.episode_ended = true;
+            }
+            _ => {}
+        }
+        self.balance = Some(BalancePoint {
+            key: key.clone(),
+            balance,
+        });
+        Ok(change)
+    }
+
+    fn apply_subscription(
+        &mut self,
+        key: &EventKey,
+        id: &str,
+        status: SubscriptionStatus,
+    ) -> Result<(), ApplyError> {
+        match self
+            .subscriptions
+            .binary_search_by(|s| s.id.as_str().cmp(id))
+        {
+            Ok(i) => {
+                let sub = &mut self.subscriptions[i];
+                if *key > sub.updated {
+                    sub.status = status;
+                    sub.updated = key.clone();
+                }
+            }
+            Err(_) if self.subscriptions.len() >= MAX_SUBSCRIPTIONS => {
+                return Err(ApplyError::TooManySubscriptions);
+            }
+            Err(i) => self.subscriptions.insert(
+                i,
+                SubscriptionState {
+                    id: id.to_owned(),
+                    status,
+                    updated: key.clone(),
+                },
+            ),
+        }
+        Ok(())
+    }
+
+    /// The running episode under `continuity`, if the customer is past due.
+    pub fn episode(&self, continuity: Continuity) -> Option<&Episode> {
+        match continuity {
+            Continuity::NegativeBalance => self.past_due.as_ref(),
+            Continuity::NoImprovement => self.clock.as_ref(),
+        }
+    }
+
+    pub fn is_past_due(&self) -> bool {
+        self.past_due.is_some()
+    }
+
+    pub fn active_subscription_count(&self) -> usize {
+        self.subscriptions
+            .iter()
+            .filter(|s| s.status.is_active())
+            .count()
+    }
+
+    pub fn has_active_subscription(&self) -> bool {
+        self.subscriptions.iter().any(|s| s.status.is_active())
+    }
+
+    pub fn profile(&self) -> Option<&CustomerProfile> {
+        self.profile.as_ref().map(|(_, p)| p)
+    }
+}

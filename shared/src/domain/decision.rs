@@ -1,0 +1,158 @@
+//! Decisions: what the firing rule concluded for one automation, customer, episode and
+//! threshold on one date, and why. Every decision explains itself, which is what `--explain`
+//! prints and what the API shows when asked why something did or did not fire.
+
+use super::automation::Mode;
+use super::event::EventKey;
+use super::ids::{AutomationId, CustomerId, TenantId};
+use chrono::NaiveDate;
+use serde::Serialize;
+
+/// Why a threshold did not fire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SkipReason {
+    /// A higher threshold fired in the same run (SPEC §4.3).
+    Superseded,
+    /// The run that could have fired it was more than `catch_up_days` after the threshold.
+    MissedWindow,
+    /// The threshold was reached before the automation became active (not retroactive).
+    BeforeActiveFrom,
+    /// `require_active_subscription` and the customer has none; may fire on a later day.
+    NoActiveSubscription,
+    /// One of the automation's conditions is false; may fire on a later day.
+    ConditionNotMet,
+}
+
+impl SkipReason {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Superseded => "superseded",
+            Self::MissedWindow => "missed_window",
+            Self::BeforeActiveFrom => "before_active_from",
+            Self::NoActiveSubscription => "no_active_subscription",
+            Self::ConditionNotMet => "condition_not_met",
+        }
+    }
+
+    /// Whether the threshold is settled for the episode: it will never fire. The others are
+    /// re-checked on the next day while the catch-up window is open.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Self::Superseded | Self::MissedWindow | Self::BeforeActiveFrom
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Fired,
+    /// Fired, but held by the guardrail until an operator releases or discards it.
+    Held,
+    Skipped {
+        reason: SkipReason,
+        detail: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// The tenant's local date of the run.
+    pub date: NaiveDate,
+    pub tenant_id: TenantId,
+    pub customer_id: CustomerId,
+    pub automation_id: AutomationId,
+    pub threshold_days: u16,
+    pub days_past_due: i64,
+    /// The local date the episode started.
+    pub past_due_since: NaiveDate,
+    /// The episode's identity: the key of the event it started at.
+    pub episode: EventKey,
+    pub mode: Mode,
+    pub outcome: Outcome,
+}
+
+impl Decision {
+    /// Fired after the threshold day (a missed run or late data).
+    pub fn late(&self) -> bool {
+        self.days_past_due > i64::from(self.threshold_days)
+    }
+
+    /// Whether this decision settles its threshold for the episode, so it is recorded (exactly
+    /// once) and never taken again.
+    pub fn is_final(&self) -> bool {
+        match &self.outcome {
+            Outcome::Fired | Outcome::Held => true,
+            Outcome::Skipped { reason, .. } => reason.is_final(),
+        }
+    }
+
+    pub fn settled(&self) -> Settled {
+        Settled {
+            threshold_days: self.threshold_days,
+            episode: self.episode.clone(),
+        }
+    }
+
+    /// The order `rulekit simulate` prints in: date, tenant, customer, automation, threshold.
+    pub fn sort_key(&self) -> (NaiveDate, &TenantId, &CustomerId, &AutomationId, u16) {
+        (
+            self.date,
+            &self.tenant_id,
+            &self.customer_id,
+            &self.automation_id,
+            self.threshold_days,
+        )
+    }
+
+    /// The JSON row of SPEC §5.
+    pub fn row(&self) -> DecisionRow<'_> {
+        let (decision, reason, detail) = match &self.outcome {
+            Outcome::Fired => ("fired", None, None),
+            Outcome::Held => ("held", None, None),
+            Outcome::Skipped { reason, detail } => {
+                ("skipped", Some(reason.code()), Some(detail.as_str()))
+            }
+        };
+        DecisionRow {
+            decision,
+            date: self.date,
+            tenant_id: self.tenant_id.as_str(),
+            customer_id: self.customer_id.as_str(),
+            automation_id: self.automation_id.as_str(),
+            threshold_days: self.threshold_days,
+            days_past_due: self.days_past_due,
+            past_due_since: self.past_due_since,
+            mode: self.mode.as_str(),
+            late: self.late(),
+            reason,
+            detail,
+        }
+    }
+}
+
+/// A threshold already settled for an episode (fired, held or finally skipped).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Settled {
+    pub threshold_days: u16,
+    pub episode: EventKey,
+}
+
+/// One output line of `rulekit simulate`, fields in the order SPEC §5 shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DecisionRow<'a> {
+    pub decision: &'static str,
+    pub date: NaiveDate,
+    pub tenant_id: &'a str,
+    pub customer_id: &'a str,
+    pub automation_id: &'a str,
+    pub threshold_days: u16,
+    pub days_past_due: i64,
+    pub past_due_since: NaiveDate,
+    pub mode: &'static str,
+    pub late: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<&'a str>,
+}

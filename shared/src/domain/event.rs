@@ -1,0 +1,631 @@
+//! Balance, subscription and customer events (SPEC §2): their shape, their validation, and the
+//! order they are applied in.
+
+use super::fields::{self, FieldErrors, Reader, join};
+use super::ids::{CustomerId, EventId, MAX_ID_LEN, TenantId};
+use super::money::{Currency, MAX_ABS_AMOUNT_MINOR, Money};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+/// Limits that keep one customer's state small (it is stored as one item of about 1 KB).
+pub const MAX_METADATA_ENTRIES: usize = 50;
+pub const MAX_METADATA_KEY_LEN: usize = 64;
+pub const MAX_METADATA_VALUE_LEN: usize = 512;
+pub const MAX_TAGS: usize = 50;
+pub const MAX_TAG_LEN: usize = 64;
+
+/// The position of an event in a customer's log: by `occurred_at`, ties broken by `event_id`
+/// (SPEC §2). Every fold over events uses this order, which is what makes the state a function
+/// of the set of events rather than of their arrival order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventKey {
+    pub occurred_at: DateTime<Utc>,
+    pub event_id: EventId,
+}
+
+/// A subscription status as the billing system reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SubscriptionStatus {
+    Active,
+    Trialing,
+    PastDue,
+    Paused,
+    Canceled,
+    Unpaid,
+    Incomplete,
+    IncompleteExpired,
+}
+
+impl SubscriptionStatus {
+    pub const ALL: [(&'static str, SubscriptionStatus); 8] = [
+        ("active", Self::Active),
+        ("trialing", Self::Trialing),
+        ("past_due", Self::PastDue),
+        ("paused", Self::Paused),
+        ("canceled", Self::Canceled),
+        ("unpaid", Self::Unpaid),
+        ("incomplete", Self::Incomplete),
+        ("incomplete_expired", Self::IncompleteExpired),
+    ];
+
+    /// `active`, `trialing` and `past_due` count as an active subscription (SPEC §2): a
+    /// `past_due` subscription is still one the customer uses and is billed for.
+    pub fn is_active(self) -> bool {
+        matches!(self, Self::Active | Self::Trialing | Self::PastDue)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, s)| *s == self)
+            .map(|(name, _)| *name)
+            .unwrap_or("unknown")
+    }
+}
+
+/// Profile facts a `customer.updated` event carries; the latest event replaces them whole.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CustomerProfile {
+    pub created_at: Option<DateTime<Utc>>,
+    pub metadata: BTreeMap<String, String>,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventBody {
+    /// The customer's balance after a change. `delta_minor` is informational only: the state is
+    /// built from absolute balances, which is what makes arrival order irrelevant.
+    BalanceChanged {
+        balance: Money,
+        delta_minor: Option<i64>,
+    },
+    SubscriptionUpdated {
+        subscription_id: String,
+        status: SubscriptionStatus,
+    },
+    CustomerUpdated(CustomerProfile),
+}
+
+impl EventBody {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::BalanceChanged { .. } => "balance.changed",
+            Self::SubscriptionUpdated { .. } => "subscription.updated",
+            Self::CustomerUpdated(_) => "customer.updated",
+        }
+    }
+}
+
+/// A validated event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub tenant_id: TenantId,
+    pub customer_id: CustomerId,
+    pub key: EventKey,
+    /// When the system learned of the event: decides which daily run first sees it.
+    pub received_at: DateTime<Utc>,
+    pub body: EventBody,
+}
+
+impl Event {
+    pub fn event_id(&self) -> &EventId {
+        &self.key.event_id
+    }
+
+    pub fn occurred_at(&self) -> DateTime<Utc> {
+        self.key.occurred_at
+    }
+
+    /// True when `other` carries the same event: everything but `received_at` is equal.
+    /// `received_at` is when this copy arrived, so a redelivery may differ there and is still a
+    /// duplicate; any other difference under the same id is a conflict.
+    pub fn same_payload(&self, other: &Event) -> bool {
+        self.tenant_id == other.tenant_id
+            && self.customer_id == other.customer_id
+            && self.key == other.key
+            && self.body == other.body
+    }
+
+    /// Parses and validates one event; every problem is reported with its field path.
+    pub fn from_json(v: &Value) -> Result<Event, FieldErrors> {
+        parse_event(v)
+    }
+
+    /// The canonical JSON form, which [`Event::from_json`] reads back to an equal event.
+    pub fn to_json(&self) -> Value {
+        let mut obj = Map::new();
+        obj.insert("event_id".into(), json!(self.key.event_id));
+        obj.insert("tenant_id".into(), json!(self.tenant_id));
+        obj.insert("customer_id".into(), json!(self.customer_id));
+        obj.insert("type".into(), json!(self.body.type_name()));
+        obj.insert(
+            "occurred_at".into(),
+            json!(format_instant(self.key.occurred_at)),
+        );
+        obj.insert(
+            "received_at".into(),
+            json!(format_instant(self.received_at)),
+        );
+        match &self.body {
+            EventBody::BalanceChanged {
+                balance,
+                delta_minor,
+            } => {
+                let mut b = Map::new();
+                b.insert("amount_minor".into(), json!(balance.amount_minor));
+                b.insert("currency".into(), json!(balance.currency.code()));
+                if let Some(d) = delta_minor {
+                    b.insert("delta_minor".into(), json!(d));
+                }
+                obj.insert("balance".into(), Value::Object(b));
+            }
+            EventBody::SubscriptionUpdated {
+                subscription_id,
+                status,
+            } => {
+                obj.insert(
+                    "subscription".into(),
+                    json!({"id": subscription_id, "status": status.as_str()}),
+                );
+            }
+            EventBody::CustomerUpdated(p) => {
+                let mut c = Map::new();
+                if let Some(t) = p.created_at {
+                    c.insert("created_at".into(), json!(format_instant(t)));
+                }
+                if !p.metadata.is_empty() {
+                    c.insert("metadata".into(), json!(p.metadata));
+                }
+                if !p.tags.is_empty() {
+                    c.insert("tags".into(), json!(p.tags));
+                }
+                obj.insert("customer".into(), Value::Object(c));
+            }
+        }
+        Value::Object(obj)
+    }
+}
+
+/// RFC 3339 in UTC with the precision the instant needs (`2026-11-01T10:00:00Z`).
+pub fn format_instant(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+const TOP_FIELDS: &[&str] = &[
+    "event_id",
+    "tenant_id",
+    "customer_id",
+    "type",
+    "occurred_at",
+    "received_at",
+    "balance",
+    "subscription",
+    "customer",
+];
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum EventType {
+    Balance,
+    Subscription,
+    Customer,
+}
+
+const EVENT_TYPES: [(&str, EventType); 3] = [
+    ("balance.changed", EventType::Balance),
+    ("subscription.updated", EventType::Subscription),
+    ("customer.updated", EventType::Customer),
+];
+
+fn parse_event(v: &Value) -> Result<Event, FieldErrors> {
+    let mut r = Reader::new();
+    let Some(obj) = r.object("", v, TOP_FIELDS) else {
+        return r.finish(None);
+    };
+    let event_id = id_field(&mut r, obj, "event_id").map(EventId::new);
+    let tenant_id = id_field(&mut r, obj, "tenant_id").map(TenantId::new);
+    let customer_id = id_field(&mut r, obj, "customer_id").map(CustomerId::new);
+    let kind = r
+        .required(obj, "", "type")
+        .and_then(|t| r.choice("type", t, &EVENT_TYPES));
+    let occurred_at = r
+        .required(obj, "", "occurred_at")
+        .and_then(|t| instant(&mut r, "occurred_at", t));
+    let received_at = match r.optional(obj, "received_at") {
+        None => occurred_at,
+        Some(t) => instant(&mut r, "received_at", t),
+    };
+    if let (Some(o), Some(rcv)) = (occurred_at, received_at) {
+        if rcv < o {
+            r.error(
+                "received_at",
+                "must not be earlier than occurred_at: an event cannot be learned of before it happens",
+            );
+        }
+    }
+
+    // Each type carries exactly its own payload object.
+    let payload_field = |t: EventType| match t {
+        EventType::Balance => "balance",
+        EventType::Subscription => "subscription",
+        EventType::Customer => "customer",
+    };
+    let body = kind.and_then(|kind| {
+        for (_, other) in EVENT_TYPES {
+            let name = payload_field(other);
+            if other != kind && obj.contains_key(name) {
+                r.error(
+                    name,
+                    format!("is not allowed on a {:?} event", type_str(kind)),
+                );
+            }
+        }
+        let name = payload_field(kind);
+        let payload = r.required(obj, "", name)?;
+        match kind {
+            EventType::Balance => balance_body(&mut r, payload),
+            EventType::Subscription => subscription_body(&mut r, payload),
+            EventType::Customer => customer_body(&mut r, payload),
+        }
+    });
+
+    let event = match (
+        event_id,
+        tenant_id,
+        customer_id,
+        occurred_at,
+        received_at,
+        body,
+    ) {
+        (Some(id), Some(tenant_id), Some(customer_id), Some(o), Some(rcv), Some(body)) => {
+            Some(Event {
+                tenant_id,
+                customer_id,
+                key: EventKey {
+                    occurred_at: o,
+                    event_id: id,
+                },
+                received_at: rcv,
+                body,
+            })
+        }
+        _ => None,
+    };
+    r.finish(event)
+}
+
+fn type_str(t: EventType) -> &'static str {
+    EVENT_TYPES
+        .iter()
+        .find(|(_, k)| *k == t)
+        .map(|(n, _)| *n)
+        .unwrap_or_default()
+}
+
+fn id_field(r: &mut Reader, obj: &Map<String, Value>, key: &str) -> Option<String> {
+    let v = r.required(obj, "", key)?;
+    r.text(key, v, MAX_ID_LEN).map(str::to_owned)
+}
+
+/// Instants are RFC 3339 with an explicit offset; a date or a local time without a zone is
+/// ambiguous by hours, which is enough to move a customer across a day boundary.
+fn instant(r: &mut Reader, path: &str, v: &Value) -> Option<DateTime<Utc>> {
+    let Value::String(s) = v else {
+        r.error(
+            path,
+            format!("must be a string, got {}", fields::type_name(v)),
+        );
+        return None;
+    };
+    match DateTime::parse_from_rfc3339(s) {
+        Ok(t) => {
+            let t = t.with_timezone(&Utc);
+            let year = chrono::Datelike::year(&t);
+            if (1970..=2200).contains(&year) {
+                Some(t)
+            } else {
+                r.error(path, format!("year {year} is outside 1970-2200"));
+                None
+            }
+        }
+        Err(_) => {
+            r.error(
+                path,
+                format!(
+                    "must be an RFC 3339 timestamp with a time zone, e.g. \"2026-11-01T10:00:00Z\"; got {s:?}"
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn balance_body(r: &mut Reader, v: &Value) -> Option<EventBody> {
+    let obj = r.object("balance", v, &["amount_minor", "currency", "delta_minor"])?;
+    let amount_minor = r
+        .required(obj, "balance", "amount_minor")
+        .and_then(|a| amount(r, "balance.amount_minor", a));
+    let currency = r.required(obj, "balance", "currency").and_then(|c| {
+        let code = r.text("balance.currency", c, 3)?;
+        Currency::parse(code)
+            .map_err(|reason| r.error("balance.currency", reason))
+            .ok()
+    });
+    let delta = r
+        .optional(obj, "delta_minor")
+        .map(|d| amount(r, "balance.delta_minor", d));
+    let delta_minor = match delta {
+        None => None,
+        Some(None) => return None,
+        Some(Some(d)) => Some(d),
+    };
+    Some(EventBody::BalanceChanged {
+        balance: Money::new(amount_minor?, currency?),
+        delta_minor,
+    })
+}
+
+fn amount(r: &mut Reader, path: &str, v: &Value) -> Option<i64> {
+    let Value::Number(n) = v else {
+        r.error(
+            path,
+            format!(
+                "must be an integer number of minor units, got {}",
+                fields::type_name(v)
+            ),
+        );
+        return None;
+    };
+    if n.is_f64() {
+        r.error(
+            path,
+            format!("must be an integer number of minor units (e.g. cents), got the decimal {n}"),
+        );
+        return None;
+    }
+    match n.as_i64() {
+        Some(i) if i.abs() <= MAX_ABS_AMOUNT_MINOR => Some(i),
+        _ => {
+            r.error(
+                path,
+                format!("must be between -10^15 and 10^15 minor units, got {n}"),
+            );
+            None
+        }
+    }
+}
+
+fn subscription_body(r: &mut Reader, v: &Value) -> Option<EventBody> {
+    let obj = r.object("subscription", v, &["id", "status"])?;
+    let id = r
+        .required(obj, "subscription", "id")
+        .and_then(|i| r.text("subscription.id", i, MAX_ID_LEN))
+        .map(str::to_owned);
+    let status = r
+        .required(obj, "subscription", "status")
+        .and_then(|s| r.choice("subscription.status", s, &SubscriptionStatus::ALL));
+    Some(EventBody::SubscriptionUpdated {
+        subscription_id: id?,
+        status: status?,
+    })
+}
+
+fn customer_body(r: &mut Reader, v: &Value) -> Option<EventBody> {
+    let obj = r.object("customer", v, &["created_at", "metadata", "tags"])?;
+    let mut ok = true;
+    let created_at = match r.optional(obj, "created_at") {
+        None => None,
+        Some(t) => {
+            let parsed = instant(r, "customer.created_at", t);
+            ok &= parsed.is_some();
+            parsed
+        }
+    };
+    let mut metadata = BTreeMap::new();
+    if let Some(m) = r.optional(obj, "metadata") {
+        match m {
+            Value::Object(map) if map.len() <= MAX_METADATA_ENTRIES => {
+                for (k, val) in map {
+                    let path = join("customer.metadata", k);
+                    if k.is_empty() || k.chars().count() > MAX_METADATA_KEY_LEN {
+                        r.error(
+                            &path,
+                            format!("keys must be 1 to {MAX_METADATA_KEY_LEN} characters"),
+                        );
+                        ok = false;
+                    } else if let Some(s) = r.text(&path, val, MAX_METADATA_VALUE_LEN) {
+                        metadata.insert(k.clone(), s.to_owned());
+                    } else {
+                        ok = false;
+                    }
+                }
+            }
+            Value::Object(map) => {
+                r.error(
+                    "customer.metadata",
+                    format!(
+                        "must have at most {MAX_METADATA_ENTRIES} entries, got {}",
+                        map.len()
+                    ),
+                );
+                ok = false;
+            }
+            other => {
+                r.error(
+                    "customer.metadata",
+                    format!(
+                        "must be an object of strings, got {}",
+                        fields::type_name(other)
+                    ),
+                );
+                ok = false;
+            }
+        }
+    }
+    let mut tags = Vec::new();
+    if let Some(t) = r.optional(obj, "tags") {
+        match r.array("customer.tags", t, MAX_TAGS) {
+            Some(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    match r.text(&fields::index("customer.tags", i), item, MAX_TAG_LEN) {
+                        Some(s) => tags.push(s.to_owned()),
+                        None => ok = false,
+                    }
+                }
+            }
+            None => ok = false,
+        }
+    }
+    // Tags are a set: their order and repetitions carry no meaning.
+    tags.sort();
+    tags.dedup();
+    ok.then_some(EventBody::CustomerUpdated(CustomerProfile {
+        created_at,
+        metadata,
+        tags,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors_of(v: Value) -> Vec<(String, String)> {
+        Event::from_json(&v)
+            .unwrap_err()
+            .0
+            .into_iter()
+            .map(|e| (e.field, e.message))
+            .collect()
+    }
+
+    fn balance_event(amount: Value) -> Value {
+        json!({"event_id":"e1","tenant_id":"t1","customer_id":"c1","type":"balance.changed",
+               "occurred_at":"2026-11-01T10:00:00Z","balance":{"amount_minor":amount,"currency":"USD"}})
+    }
+
+    #[test]
+    fn when_an_event_is_valid_should_parse_and_default_received_at_to_occurred_at() {
+        let e = Event::from_json(&balance_event(json!(-5000))).unwrap();
+        assert_eq!(e.received_at, e.occurred_at());
+        assert!(matches!(
+            e.body,
+            EventBody::BalanceChanged { balance, .. } if balance.amount_minor == -5000
+        ));
+    }
+
+    #[test]
+    fn when_the_amount_is_a_float_should_reject_naming_the_field() {
+        let errs = errors_of(balance_event(json!(-50.5)));
+        assert_eq!(errs[0].0, "balance.amount_minor");
+        assert!(errs[0].1.contains("decimal"), "{errs:?}");
+        // Even a float with no fraction is refused: the producer is sending floats.
+        assert_eq!(
+            errors_of(balance_event(json!(-50.0)))[0].0,
+            "balance.amount_minor"
+        );
+    }
+
+    #[test]
+    fn when_the_amount_is_beyond_ten_to_the_fifteen_should_reject() {
+        let errs = errors_of(balance_event(json!(1_000_000_000_000_001_i64)));
+        assert_eq!(errs[0].0, "balance.amount_minor");
+        assert!(errs[0].1.contains("10^15"));
+        assert!(Event::from_json(&balance_event(json!(-1_000_000_000_000_000_i64))).is_ok());
+    }
+
+    #[test]
+    fn when_the_amount_is_a_string_should_reject() {
+        assert_eq!(
+            errors_of(balance_event(json!("-50")))[0].0,
+            "balance.amount_minor"
+        );
+    }
+
+    #[test]
+    fn when_the_currency_is_unknown_should_reject_naming_the_field() {
+        let mut v = balance_event(json!(-1));
+        v["balance"]["currency"] = json!("ABC");
+        let errs = errors_of(v);
+        assert_eq!(errs[0].0, "balance.currency");
+        assert!(errs[0].1.contains("unknown currency"));
+    }
+
+    #[test]
+    fn when_several_fields_are_wrong_should_report_every_one() {
+        let v = json!({"event_id":"","tenant_id":"t1","type":"balance.changed",
+                       "occurred_at":"yesterday","balance":{"amount_minor":1.5,"currency":"usd"},
+                       "extra":1});
+        let fields: Vec<String> = errors_of(v).into_iter().map(|(f, _)| f).collect();
+        for expected in [
+            "extra",
+            "event_id",
+            "customer_id",
+            "occurred_at",
+            "balance.amount_minor",
+            "balance.currency",
+        ] {
+            assert!(
+                fields.iter().any(|f| f == expected),
+                "{expected} missing in {fields:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn when_received_before_it_occurred_should_reject() {
+        let mut v = balance_event(json!(-1));
+        v["received_at"] = json!("2026-11-01T09:59:59Z");
+        assert_eq!(errors_of(v)[0].0, "received_at");
+    }
+
+    #[test]
+    fn when_a_payload_of_another_type_is_present_should_reject() {
+        let mut v = balance_event(json!(-1));
+        v["subscription"] = json!({"id":"s1","status":"active"});
+        assert_eq!(errors_of(v)[0].0, "subscription");
+    }
+
+    #[test]
+    fn when_the_subscription_status_is_unknown_should_list_the_known_ones() {
+        let v = json!({"event_id":"e2","tenant_id":"t1","customer_id":"c1",
+                       "type":"subscription.updated","occurred_at":"2026-09-01T00:00:00Z",
+                       "subscription":{"id":"s1","status":"cancelled"}});
+        let errs = errors_of(v);
+        assert_eq!(errs[0].0, "subscription.status");
+        assert!(errs[0].1.contains("canceled"));
+    }
+
+    #[test]
+    fn when_written_and_read_back_should_be_equal() {
+        let samples = [
+            balance_event(json!(-5000)),
+            json!({"event_id":"e2","tenant_id":"t1","customer_id":"c1",
+                   "type":"subscription.updated","occurred_at":"2026-09-01T00:00:00.250Z",
+                   "received_at":"2026-09-02T00:00:00+02:00",
+                   "subscription":{"id":"s1","status":"past_due"}}),
+            json!({"event_id":"e3","tenant_id":"t1","customer_id":"c1","type":"customer.updated",
+                   "occurred_at":"2026-09-01T00:00:00Z",
+                   "customer":{"created_at":"2024-01-01T00:00:00Z","metadata":{"plan":"gold"},
+                               "tags":["vip","gym-a","vip"]}}),
+        ];
+        for v in samples {
+            let e = Event::from_json(&v).unwrap();
+            assert_eq!(Event::from_json(&e.to_json()).unwrap(), e);
+        }
+    }
+
+    #[test]
+    fn when_only_received_at_differs_should_be_the_same_payload() {
+        let a = Event::from_json(&balance_event(json!(-1))).unwrap();
+        let mut b = a.clone();
+        b.received_at += chrono::Duration::hours(1);
+        assert!(a.same_payload(&b));
+        let mut c = a.clone();
+        c.body = EventBody::BalanceChanged {
+            balance: Money::new(-2, Currency::parse("USD").unwrap()),
+            delta_minor: None,
+        };
+        assert!(!a.same_payload(&c));
+    }
+}

@@ -1,0 +1,22 @@
+//! The past-due domain: pure rules with no AWS, no I/O and no clock. "Now" always comes from
+//! the caller, so the same code runs in Lambda, in the CLI's virtual clock and in tests.
+
+pub mod automation;
+pub mod calendar;
+pub mod customer;
+pub mod decision;
+pub mod event;
+pub mod fields;
+pub mod ids;
+pub mod money;
+pub mod notice;
+pub mod rule;
+
+pub use automation::{Automation, AutomationsFile, Mode, TenantSettings};
+pub use calendar::TenantCalendar;
+pub use customer::{Continuity, CustomerState};
+pub use decision::{Decision, Outcome, Settled, SkipReason};
+pub use event::{Event, EventBody, EventKey};
+pub use fields::{FieldError, FieldErrors};
+pub use ids::{AutomationId, CustomerId, EventId, TenantId};
+pub use money::{Currency, Money};

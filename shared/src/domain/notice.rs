@@ -1,0 +1,102 @@
+//! The content of the messages a firing produces: a structured body for machines and a
+//! plain-language summary for people. Attributes for routing are built by the executor and
+//! never carry customer data; these bodies may, because they go only to the tenant's topics.
+
+use super::automation::Automation;
+use super::decision::Decision;
+use super::money::Money;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub subject: String,
+    /// For email and other human readers.
+    pub summary: String,
+    /// For queues and programs.
+    pub body: Value,
+}
+
+fn balance_json(balance: Option<Money>) -> Value {
+    balance.map_or(
+        Value::Null,
+        |b| json!({"amount_minor": b.amount_minor, "currency": b.currency.code()}),
+    )
+}
+
+/// The finance team's notification for one firing.
+pub fn finance_notice(
+    decision: &Decision,
+    automation: &Automation,
+    balance: Option<Money>,
+) -> Notice {
+    let owed = balance
+        .filter(|b| b.amount_minor < 0)
+        .map(|b| Money::new(-b.amount_minor, b.currency).to_decimal_string());
+    let mut summary = format!(
+        "Customer {} has been past due for {} days (since {}).",
+        decision.customer_id, decision.days_past_due, decision.past_due_since
+    );
+    if let Some(owed) = &owed {
+        summary.push_str(&format!(" Amount owed: {owed}."));
+    }
+    summary.push_str(&format!(
+        " Automation \"{}\" ({}) fired for the {}-day threshold on {}{}.",
+        automation.name,
+        automation.id,
+        decision.threshold_days,
+        decision.date,
+        if decision.late() { ", late" } else { "" }
+    ));
+    Notice {
+        subject: format!(
+            "Past due {} days: {}",
+            decision.threshold_days, automation.name
+        )
+        .chars()
+        .take(100)
+        .collect(),
+        summary,
+        body: json!({
+            "type": "past_due.notification",
+            "tenant_id": decision.tenant_id,
+            "automation_id": decision.automation_id,
+            "automation_name": automation.name,
+            "customer_id": decision.customer_id,
+            "date": decision.date,
+            "threshold_days": decision.threshold_days,
+            "days_past_due": decision.days_past_due,
+            "past_due_since": decision.past_due_since,
+            "late": decision.late(),
+            "balance": balance_json(balance),
+        }),
+    }
+}
+
+/// A message for the customer, rendered downstream from `template_id`.
+pub fn customer_message(
+    decision: &Decision,
+    template_id: &str,
+    variables: &BTreeMap<String, String>,
+    balance: Option<Money>,
+) -> Notice {
+    Notice {
+        subject: format!("Customer message {template_id}"),
+        summary: format!(
+            "Template {template_id} for customer {} ({} days past due).",
+            decision.customer_id, decision.days_past_due
+        ),
+        body: json!({
+            "type": "past_due.customer_message",
+            "tenant_id": decision.tenant_id,
+            "automation_id": decision.automation_id,
+            "customer_id": decision.customer_id,
+            "template_id": template_id,
+            "variables": variables,
+            "threshold_days": decision.threshold_days,
+            "days_past_due": decision.days_past_due,
+            "past_due_since": decision.past_due_since,
+            "balance": balance_json(balance),
+        }),
+    }
+}

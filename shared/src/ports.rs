@@ -1,0 +1,264 @@
+//! Ports: what the application needs from storage and messaging, as small traits.
+//!
+//! Each trait is sized to one capability so a handler asks for only what it uses. The shapes
+//! fit DynamoDB and SNS: a customer's event and its new state are committed together by one
+//! conditional write; decisions are recorded with a write conditional on their key; messages
+//! are published in batches. The in-memory adapter implements them all for tests and the CLI.
+
+use crate::domain::decision::{Decision, Settled};
+use crate::domain::{
+    Automation, Continuity, CustomerId, CustomerState, Event, EventId, TenantId, TenantSettings,
+};
+use chrono::{DateTime, Utc};
+use std::future::Future;
+use thiserror::Error;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// Throttling, a timeout, a 5xx: the same request may succeed later.
+    #[error("store temporarily unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Anything else: a bad request, missing permissions, an item that does not decode.
+    #[error("store request failed: {0}")]
+    Failed(String),
+}
+
+impl StoreError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+}
+
+/// A stored value with the version its conditional writes are checked against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned<T> {
+    pub value: T,
+    pub version: u64,
+}
+
+/// One event and the customer state after it, written together or not at all.
+#[derive(Debug, Clone, Copy)]
+pub struct StateCommit<'a> {
+    pub event: &'a Event,
+    pub state: &'a CustomerState,
+    /// The version the state was read at; `None` when the customer had no state.
+    pub expected_version: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitOutcome {
+    Committed,
+    /// The state changed since it was read: read again and retry.
+    VersionConflict,
+    /// An event with this id is already stored (for this or another customer of the tenant).
+    EventExists(Box<Event>),
+}
+
+/// Customer states and the event log they are folded from.
+pub trait CustomerStore: Send + Sync {
+    fn load_customer(
+        &self,
+        tenant: &TenantId,
+        customer: &CustomerId,
+    ) -> impl Future<Output = Result<Option<Versioned<CustomerState>>, StoreError>> + Send;
+
+    /// The stored event with this id, if any.
+    fn find_event(
+        &self,
+        tenant: &TenantId,
+        event_id: &EventId,
+    ) -> impl Future<Output = Result<Option<Event>, StoreError>> + Send;
+
+    /// Every stored event of the customer, in any order: read only to replay after a late
+    /// balance event.
+    fn customer_events(
+        &self,
+        tenant: &TenantId,
+        customer: &CustomerId,
+    ) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send;
+
+    /// Stores the event and the new state atomically, if the event id is new and the state is
+    /// still at `expected_version`.
+    fn commit(
+        &self,
+        commit: StateCommit<'_>,
+    ) -> impl Future<Output = Result<CommitOutcome, StoreError>> + Send;
+}
+
+/// The daily run's reads: candidates by episode start, without touching anyone else.
+pub trait CandidateSource: Send + Sync {
+    /// Customers of `tenant` whose episode under `continuity` started in `[from, to)`.
+    fn episodes_started(
+        &self,
+        tenant: &TenantId,
+        continuity: Continuity,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<CustomerState>, StoreError>> + Send;
+
+    /// How many of the tenant's customers are past due now (the guardrail's denominator).
+    fn past_due_count(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// Tenant settings and automations.
+pub trait AutomationStore: Send + Sync {
+    /// The tenants that have automations, i.e. that the daily run visits.
+    fn tenants(&self) -> impl Future<Output = Result<Vec<TenantId>, StoreError>> + Send;
+
+    /// The tenant's settings, or the defaults when it has set none.
+    fn tenant_settings(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<TenantSettings, StoreError>> + Send;
+
+    fn tenant_automations(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<Vec<Automation>, StoreError>> + Send;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordOutcome {
+    Recorded,
+    /// A decision with the same key (tenant, automation, customer, episode, threshold) exists:
+    /// another run, a retry or a concurrent invocation got there first.
+    AlreadyRecorded,
+}
+
+/// Where a firing is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FiringStatus {
+    /// Live and waiting for the executor.
+    Pending,
+    /// Held by the guardrail until an operator releases or discards it.
+    Held,
+    Sent,
+    /// Not carried out because it no longer applied (e.g. the customer paid meanwhile).
+    Cancelled,
+    Failed,
+    /// A `dry_run` automation's firing: recorded, never carried out.
+    DryRun,
+    /// A final skip (superseded, missed window, not retroactive): recorded so it is decided once.
+    Settled,
+}
+
+impl FiringStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Held => "held",
+            Self::Sent => "sent",
+            Self::Cancelled => "cancelled",
+            Self::Failed => "failed",
+            Self::DryRun => "dry_run",
+            Self::Settled => "settled",
+        }
+    }
+}
+
+/// A recorded final decision and, for firings, how carrying it out went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FiringRecord {
+    pub decision: Decision,
+    pub status: FiringStatus,
+    /// Publishing attempts that did not deliver every action.
+    pub attempts: u32,
+    /// The actions carried out so far, so a retry never repeats one.
+    pub deliveries: Vec<Delivery>,
+}
+
+/// One action of a firing carried out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// Index of the action in the automation's `actions`.
+    pub action: usize,
+    /// The publisher's message id.
+    pub message_id: String,
+}
+
+/// Final decisions, recorded exactly once per key: the firing ledger and the executor's outbox.
+pub trait DecisionStore: Send + Sync {
+    /// What is already settled for this automation and customer (any episode).
+    fn settled(
+        &self,
+        tenant: &TenantId,
+        automation: &crate::domain::AutomationId,
+        customer: &CustomerId,
+    ) -> impl Future<Output = Result<Vec<Settled>, StoreError>> + Send;
+
+    /// Records a final decision unless one with its key exists.
+    fn record(
+        &self,
+        record: &FiringRecord,
+    ) -> impl Future<Output = Result<RecordOutcome, StoreError>> + Send;
+
+    /// Live firings waiting for the executor, oldest first, at most `limit`.
+    fn pending_firings(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<FiringRecord>, StoreError>> + Send;
+
+    /// Moves a firing to a new status, recording what carrying it out produced.
+    fn update_firing(
+        &self,
+        record: &FiringRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Where a message goes; each is its own SNS topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Destination {
+    Finance,
+    CustomerMessages,
+    Alerts,
+}
+
+impl Destination {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Finance => "finance",
+            Self::CustomerMessages => "customer-messages",
+            Self::Alerts => "alerts",
+        }
+    }
+}
+
+/// One message to publish. Attributes are for subscription filter policies and never carry
+/// customer data; the body may.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMessage {
+    pub destination: Destination,
+    /// Unique per message within a batch (SNS PublishBatch entry id).
+    pub id: String,
+    pub subject: String,
+    pub body: serde_json::Value,
+    /// Plain-language text for human subscribers (email).
+    pub summary: String,
+    pub attributes: Vec<(String, String)>,
+}
+
+#[derive(Debug, Error)]
+pub enum PublishError {
+    #[error("publisher temporarily unavailable")]
+    Unavailable(#[source] BoxError),
+    #[error("publish failed: {0}")]
+    Failed(String),
+}
+
+/// Publishes messages in batches (SNS PublishBatch takes up to 10 per call).
+pub trait ActionPublisher: Send + Sync {
+    /// The largest batch one call accepts.
+    const MAX_BATCH: usize = 10;
+
+    /// Publishes `batch` (at most `MAX_BATCH` messages to one destination) and returns, per
+    /// message in order, the publisher's message id or why it failed.
+    fn publish_batch(
+        &self,
+        batch: &[OutgoingMessage],
+    ) -> impl Future<Output = Result<Vec<Result<String, String>>, PublishError>> + Send;
+}
