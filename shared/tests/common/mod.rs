@@ -1,0 +1,157 @@
+//! Builders for events and automations, and a runner that replays them through the same
+//! simulation `rulekit simulate` uses, on the in-memory store.
+#![allow(dead_code)]
+
+use serde_json::{Value, json};
+use shared::adapters::{MemoryPublisher, MemoryStore};
+use shared::app::simulate::{
+    SimulationPlan, SimulationReport, automations_for_simulation, simulate,
+};
+use shared::domain::{AutomationsFile, Event};
+
+/// A `balance.changed` event; `amount` is the balance after the change, in cents.
+pub fn balance(id: &str, customer: &str, occurred_at: &str, amount: i64) -> Value {
+    json!({"event_id": id, "tenant_id": "t1", "customer_id": customer,
+           "type": "balance.changed", "occurred_at": occurred_at,
+           "balance": {"amount_minor": amount, "currency": "USD"}})
+}
+
+/// A `subscription.updated` event.
+pub fn subscription(id: &str, customer: &str, occurred_at: &str, status: &str) -> Value {
+    json!({"event_id": id, "tenant_id": "t1", "customer_id": customer,
+           "type": "subscription.updated", "occurred_at": occurred_at,
+           "subscription": {"id": format!("sub-{customer}"), "status": status}})
+}
+
+/// The same event, learned of at `received_at`.
+pub fn received(mut event: Value, received_at: &str) -> Value {
+    event["received_at"] = json!(received_at);
+    event
+}
+
+/// An automations file for tenant `t1` in `timezone` with one automation `a1`, whose trigger
+/// fields are overridden by `trigger` and top-level fields by `extra`.
+pub fn config(timezone: &str, evaluation_hour: u32, trigger: Value, extra: Value) -> Value {
+    let mut t = json!({"type": "past_due", "thresholds_days": [14, 30],
+                       "require_active_subscription": true,
+                       "continuity": "negative_balance", "catch_up_days": 3});
+    for (k, v) in trigger.as_object().cloned().unwrap_or_default() {
+        t[k] = v;
+    }
+    let mut a = json!({"id": "a1", "tenant_id": "t1", "name": "Past due", "trigger": t,
+                       "actions": [{"type": "notify", "channel": "finance"}]});
+    for (k, v) in extra.as_object().cloned().unwrap_or_default() {
+        a[k] = v;
+    }
+    json!({"tenants": [{"tenant_id": "t1", "timezone": timezone,
+                        "evaluation_hour": evaluation_hour}],
+           "automations": [a]})
+}
+
+/// UTC tenant, 06:00 runs, thresholds 14/30, catch-up 3.
+pub fn default_config() -> Value {
+    config("UTC", 6, json!({}), json!({}))
+}
+
+pub struct Run {
+    pub report: SimulationReport,
+    pub store: MemoryStore,
+    pub publisher: MemoryPublisher,
+}
+
+impl Run {
+    /// Every decision as the JSON row `rulekit simulate --explain` prints.
+    pub fn rows(&self) -> Vec<Value> {
+        self.report
+            .decisions
+            .iter()
+            .map(|d| serde_json::to_value(d.row()).unwrap())
+            .collect()
+    }
+
+    /// `(date, customer, threshold, days_past_due, late)` of each fired decision.
+    pub fn fired(&self) -> Vec<(String, String, u64, i64, bool)> {
+        self.rows()
+            .iter()
+            .filter(|r| r["decision"] == "fired")
+            .map(|r| {
+                (
+                    r["date"].as_str().unwrap().to_owned(),
+                    r["customer_id"].as_str().unwrap().to_owned(),
+                    r["threshold_days"].as_u64().unwrap(),
+                    r["days_past_due"].as_i64().unwrap(),
+                    r["late"].as_bool().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    /// `(date, customer, threshold, reason)` of each skipped decision.
+    pub fn skipped(&self) -> Vec<(String, String, u64, String)> {
+        self.rows()
+            .iter()
+            .filter(|r| r["decision"] == "skipped")
+            .map(|r| {
+                (
+                    r["date"].as_str().unwrap().to_owned(),
+                    r["customer_id"].as_str().unwrap().to_owned(),
+                    r["threshold_days"].as_u64().unwrap(),
+                    r["reason"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+pub fn parse_events(events: &[Value]) -> Vec<Event> {
+    events
+        .iter()
+        .map(|v| Event::from_json(v).unwrap_or_else(|e| panic!("bad test event {v}: {e}")))
+        .collect()
+}
+
+/// Replays `events` and evaluates every local date from `from` to `to`.
+pub fn run(events: &[Value], config: &Value, from: &str, to: &str) -> Run {
+    let events = parse_events(events);
+    run_parsed(&events, config, from, to)
+}
+
+pub fn run_parsed(events: &[Event], config: &Value, from: &str, to: &str) -> Run {
+    let config = AutomationsFile::from_json(config).unwrap_or_else(|e| panic!("bad config: {e}"));
+    let from = from.parse().unwrap();
+    let to = to.parse().unwrap();
+    let store = MemoryStore::new();
+    for s in &config.tenants {
+        store.put_settings(s.clone());
+    }
+    for a in automations_for_simulation(&config, from) {
+        store.put_automation(a);
+    }
+    let publisher = MemoryPublisher::new();
+    let plan = SimulationPlan {
+        events,
+        config: &config,
+        from,
+        to,
+    };
+    let report = block_on(simulate(&store, &publisher, plan)).expect("simulation runs");
+    Run {
+        report,
+        store,
+        publisher,
+    }
+}
+
+/// Runs a future to completion on a current-thread runtime.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// A date string `days` after `date` (for readable expectations).
+pub fn plus_days(date: &str, days: i64) -> String {
+    let d: chrono::NaiveDate = date.parse().unwrap();
+    (d + chrono::Duration::days(days)).to_string()
+}
