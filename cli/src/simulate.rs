@@ -109,8 +109,8 @@ pub fn run(args: Args) -> Result<(), Failure> {
         .filter(|d| d.outcome == Outcome::Fired)
         .count();
     eprintln!(
-        "rulekit: {} events ({} accepted, {} duplicates, {} rejected); {} runs; {} firings; \
-         {} messages published in {} calls; {} guardrail alerts; {} rows printed",
+        "rulekit: events {} (accepted {}, duplicates {}, rejected {}); runs {}; firings {}; \
+         messages published {} in {} calls; guardrail alerts {}; rows printed {}",
         events.len(),
         report.accepted,
         report.duplicates,

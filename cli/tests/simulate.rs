@@ -1,0 +1,227 @@
+//! `rulekit simulate` as a user runs it: the built binary on fixture files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn fixture(name: &str) -> PathBuf {
+    workspace().join("tests/fixtures").join(name)
+}
+
+fn rulekit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rulekit"))
+        .args(args)
+        .current_dir(workspace())
+        .output()
+        .expect("rulekit runs")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8(out.stderr.clone()).unwrap()
+}
+
+/// A file in the temp directory, unique to this test.
+fn temp_file(test: &str, name: &str, content: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rulekit-cli-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+fn simulate_basic(extra: &[&str]) -> Output {
+    let events = fixture("basic.events.jsonl");
+    let automations = fixture("basic.automations.json");
+    let mut args = vec![
+        "simulate",
+        "--events",
+        events.to_str().unwrap(),
+        "--automations",
+        automations.to_str().unwrap(),
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-12-05",
+    ];
+    args.extend_from_slice(extra);
+    rulekit(&args)
+}
+
+fn assert_lines_eq(actual: &str, expected_file: &str) {
+    let expected = std::fs::read_to_string(fixture(expected_file)).unwrap();
+    let actual: Vec<&str> = actual.lines().collect();
+    let expected: Vec<&str> = expected.lines().collect();
+    for (i, (a, e)) in actual.iter().zip(&expected).enumerate() {
+        assert_eq!(a, e, "line {} differs from {expected_file}", i + 1);
+    }
+    assert_eq!(
+        actual.len(),
+        expected.len(),
+        "number of lines vs {expected_file}"
+    );
+}
+
+#[test]
+fn when_simulating_the_basic_fixture_should_print_exactly_the_expected_firings() {
+    let out = simulate_basic(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_lines_eq(&stdout(&out), "basic.expected.jsonl");
+    assert!(stderr(&out).contains("duplicates 1"), "{}", stderr(&out));
+}
+
+#[test]
+fn when_simulating_with_explain_should_also_print_every_skip_with_its_reason() {
+    let out = simulate_basic(&["--explain"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_lines_eq(&stdout(&out), "basic.explain.expected.jsonl");
+}
+
+#[test]
+fn when_an_event_is_malformed_should_exit_2_naming_the_file_line_and_field() {
+    let events = temp_file(
+        "malformed",
+        "events.jsonl",
+        concat!(
+            r#"{"event_id":"e1","tenant_id":"t1","customer_id":"c1","type":"balance.changed","occurred_at":"2026-11-01T10:00:00Z","balance":{"amount_minor":-5000,"currency":"USD"}}"#,
+            "\n\n",
+            r#"{"event_id":"e2","tenant_id":"t1","customer_id":"c1","type":"balance.changed","occurred_at":"2026-11-02T10:00:00Z","balance":{"amount_minor":-50.5,"currency":"USD"}}"#,
+            "\n",
+            "not json\n",
+        ),
+    );
+    let out = rulekit(&[
+        "simulate",
+        "--events",
+        events.to_str().unwrap(),
+        "--automations",
+        fixture("basic.automations.json").to_str().unwrap(),
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-02",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stdout(&out).is_empty(), "no decisions on bad input");
+    let err = stderr(&out);
+    assert!(
+        err.contains("events.jsonl:3: balance.amount_minor: must be an integer"),
+        "{err}"
+    );
+    assert!(err.contains("events.jsonl:4: not valid JSON"), "{err}");
+}
+
+#[test]
+fn when_an_event_id_is_reused_for_another_event_should_exit_2_naming_both_lines() {
+    let line = |amount: i64| {
+        format!(
+            r#"{{"event_id":"e1","tenant_id":"t1","customer_id":"c1","type":"balance.changed","occurred_at":"2026-11-01T10:00:00Z","balance":{{"amount_minor":{amount},"currency":"USD"}}}}"#
+        )
+    };
+    let events = temp_file(
+        "conflict",
+        "events.jsonl",
+        &format!("{}\n{}\n", line(-1), line(-2)),
+    );
+    let out = rulekit(&[
+        "simulate",
+        "--events",
+        events.to_str().unwrap(),
+        "--automations",
+        fixture("basic.automations.json").to_str().unwrap(),
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-02",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("events.jsonl:2: event_id"), "{err}");
+    assert!(err.contains("line 1"), "{err}");
+}
+
+#[test]
+fn when_the_automations_file_is_invalid_should_report_every_problem_by_field() {
+    let automations = temp_file(
+        "automations",
+        "automations.json",
+        r#"{"tenants":[{"tenant_id":"t1","timezone":"Mars/Olympus"}],
+            "automations":[{"id":"a1","tenant_id":"t1","name":"x",
+              "trigger":{"type":"past_due","thresholds_days":[30,14],"continuity":"sometimes"},
+              "actions":[{"type":"notify","channel":"pager"}]}]}"#,
+    );
+    let out = rulekit(&[
+        "simulate",
+        "--events",
+        fixture("basic.events.jsonl").to_str().unwrap(),
+        "--automations",
+        automations.to_str().unwrap(),
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-02",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    for field in [
+        "tenants[0].timezone",
+        "automations[0].trigger.thresholds_days[1]",
+        "automations[0].trigger.continuity",
+        "automations[0].actions[0].channel",
+    ] {
+        assert!(err.contains(field), "{field} not reported in:\n{err}");
+    }
+}
+
+#[test]
+fn when_to_is_before_from_should_exit_2() {
+    let out = rulekit(&[
+        "simulate",
+        "--events",
+        fixture("basic.events.jsonl").to_str().unwrap(),
+        "--automations",
+        fixture("basic.automations.json").to_str().unwrap(),
+        "--from",
+        "2026-11-05",
+        "--to",
+        "2026-11-01",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--to 2026-11-01 is before --from 2026-11-05"));
+}
+
+#[test]
+fn when_the_events_file_is_missing_should_exit_2_naming_it() {
+    let out = rulekit(&[
+        "simulate",
+        "--events",
+        "no/such/events.jsonl",
+        "--automations",
+        fixture("basic.automations.json").to_str().unwrap(),
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-02",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no/such/events.jsonl: cannot read"));
+}
+
+#[test]
+fn when_benchmarked_on_a_small_population_should_report_both_rates() {
+    let out = rulekit(&["bench", "--customers", "2000", "--days", "3"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["customers"], 2000);
+    assert_eq!(report["customer_days"], 6000);
+    assert_eq!(report["balance_events"], 16000);
+    assert!(report["replay_events_per_sec"].as_f64().unwrap() > 0.0);
+    assert!(report["evaluate_customer_days_per_sec"].as_f64().unwrap() > 0.0);
+    assert!(report["past_due_customers"].as_u64().unwrap() > 0);
+}

@@ -1,0 +1,573 @@
+#!/usr/bin/env python3
+"""Generate RuleKit's deterministic demo dataset.
+
+Writes two files next to this script:
+
+* ``demo-events.jsonl``: about 3,000 billing events (SPEC section 2) for three tenants
+  between 2026-08-01 and 2026-11-30:
+
+  - ``gym-chain``  America/New_York, evaluation hour 6, USD, 150 customers
+  - ``saas-eu``    Europe/Berlin,    evaluation hour 7, EUR, 100 customers
+  - ``studio-nz``  Pacific/Auckland, evaluation hour 5, NZD,  50 customers
+
+  Every customer has a ``customer.updated`` profile (tenure, metadata, tags), a subscription
+  (``active`` or ``trialing``), and a monthly charge on a billing day (``balance.changed``, whose
+  ``amount_minor`` is the absolute balance after the change; negative means the customer owes).
+  Customers then follow one behaviour: most pay within a few days; others pay late, pay in part,
+  stop paying, cancel while still owing, pause and resume their subscription, hold a credit,
+  start with an old debt, have a payment that is reported days late, or pay at the very last
+  moment (the day before the first threshold, or on the threshold day just before or just after
+  the tenant's evaluation hour). About 5% of the events arrive late (``received_at`` 1 hour to
+  10 days after ``occurred_at``), a few lines are exact duplicates, and the file order is
+  shuffled in small blocks: neither changes RuleKit's results.
+
+* ``demo-automations.json``: the three tenants' settings and five automations (SPEC section 4).
+
+The simulation window 2026-09-01..2026-11-30 crosses the daylight-saving changes of all three
+zones (NZ starts 2026-09-27, EU ends 2026-10-25, US ends 2026-11-01).
+
+Run it with Python 3.11 or later, standard library only (time zones come from ``zoneinfo``,
+which reads the system's tz database):
+
+    python3 examples/generate_demo.py
+
+The output is a function of the seed alone (``random.Random(2026)``): running it twice gives
+byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+SEED = 2026
+HERE = Path(__file__).resolve().parent
+EVENTS_FILE = HERE / "demo-events.jsonl"
+AUTOMATIONS_FILE = HERE / "demo-automations.json"
+
+UTC = timezone.utc
+FIRST_DAY = date(2026, 8, 1)
+LAST_DAY = date(2026, 11, 30)
+FIRST_INSTANT = datetime(2026, 8, 1, tzinfo=UTC)
+LAST_INSTANT = datetime(2026, 11, 30, 23, 59, 59, tzinfo=UTC)
+BILLING_MONTHS = (8, 9, 10, 11)
+
+TENANTS = [
+    {
+        "tenant_id": "gym-chain",
+        "timezone": "America/New_York",
+        "evaluation_hour": 6,
+        "currency": "USD",
+        "customers": 150,
+        "first_threshold": 14,
+        "charge_hours": (0, 1),  # the nightly billing run, local time (crosses the US DST change)
+        "plans": [("basic", 2900, 6), ("gold", 4900, 3), ("platinum", 8900, 1)],
+        "regions": ["ny-manhattan", "ny-brooklyn", "nj-hoboken", "ct-stamford"],
+        "extra_key": "home_club",
+        "extra_values": ["club-01", "club-02", "club-03", "club-04", "club-05", "club-06"],
+        "tags": [("vip", 0.08), ("corporate", 0.10), ("student", 0.12)],
+    },
+    {
+        "tenant_id": "saas-eu",
+        "timezone": "Europe/Berlin",
+        "evaluation_hour": 7,
+        "currency": "EUR",
+        "customers": 100,
+        "first_threshold": 14,
+        "charge_hours": (2, 4),
+        "plans": [("starter", 4900, 5), ("pro", 14900, 4), ("enterprise", 49900, 1)],
+        "regions": ["de", "at", "fr", "nl", "es", "it"],
+        "extra_key": "billing_contact",
+        "extra_values": ["finance", "owner", "it"],
+        "tags": [("vip", 0.10), ("annual-review", 0.15)],
+    },
+    {
+        "tenant_id": "studio-nz",
+        "timezone": "Pacific/Auckland",
+        "evaluation_hour": 5,
+        "currency": "NZD",
+        "customers": 50,
+        "first_threshold": 7,
+        "charge_hours": (3, 4),  # 03:xx local is the previous day in UTC
+        "plans": [("casual", 3500, 3), ("unlimited", 6500, 2)],
+        "regions": ["auckland", "wellington", "christchurch"],
+        "extra_key": "studio",
+        "extra_values": ["ponsonby", "kingsland", "te-aro"],
+        "tags": [("vip", 0.06), ("staff", 0.08)],
+    },
+]
+
+# Behaviours and their weights (percent of a tenant's customers).
+BEHAVIOURS = [
+    ("prompt", 43),           # pays in full within 0-5 days
+    ("late", 13),             # pays each charge 10-40 days late, sometimes on time
+    ("partial", 8),           # pays part of each charge; the balance stays negative
+    ("never", 8),             # stops paying at some cycle; subscription goes past_due / unpaid
+    ("last_moment", 8),       # pays one charge on day T-1, or on day T just before/after the run
+    ("cancel", 5),            # stops paying, then cancels the subscription while still owing
+    ("paused", 5),            # misses a charge, pauses around day T-3, resumes a few days later
+    ("credit", 5),            # receives a credit (refund, goodwill), balance goes positive
+    ("reported_late", 3),     # pays before day T, but the payment is reported after day T's run
+    ("opening_debt", 2),      # already owes on 2026-08-01, settles in Sep/Oct
+]
+
+FIRST_NAMES = ["ana", "ben", "chloe", "dev", "eli", "fatima", "gus", "hana", "ivan", "jade",
+               "kai", "lena", "mo", "nina", "omar", "pia", "quinn", "rosa", "sam", "tara"]
+
+
+def at_local(tz: ZoneInfo, day: date, hour: int, minute: int, second: int = 0) -> datetime:
+    """The UTC instant of a local wall-clock time (fold=0 for ambiguous times)."""
+    return datetime.combine(day, time(hour, minute, second), tzinfo=tz).astimezone(UTC)
+
+
+def local_date(tz: ZoneInfo, instant: datetime) -> date:
+    return instant.astimezone(tz).date()
+
+
+def rfc3339(instant: datetime) -> str:
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def weighted(rng: random.Random, items):
+    total = sum(w for *_, w in items)
+    x = rng.randrange(total)
+    for item in items:
+        x -= item[-1]
+        if x < 0:
+            return item
+    raise AssertionError("unreachable")
+
+
+class Customer:
+    """Builds one customer's events. Balance changes are collected as operations and resolved in
+    time order at the end, so every event carries the correct absolute balance."""
+
+    def __init__(self, rng: random.Random, tenant: dict, index: int, behaviour: str):
+        self.rng = rng
+        self.tenant = tenant
+        self.tz = ZoneInfo(tenant["timezone"])
+        self.tid = tenant["tenant_id"]
+        self.cid = f"{self.tid}-cus-{index:04d}"
+        self.sub_id = f"{self.tid}-sub-{index:04d}"
+        self.behaviour = behaviour
+        self.events: list[dict] = []
+        # (instant, order, kind, value, late_by); kinds: charge, pay_full, pay_amount, credit,
+        # opening
+        self.ops: list[tuple] = []
+        self.threshold = tenant["first_threshold"]
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def daytime(self, day: date) -> datetime:
+        """A business-hours instant on a local date."""
+        return at_local(self.tz, day, self.rng.randint(8, 21), self.rng.randrange(60),
+                        self.rng.randrange(60))
+
+    def add(self, instant: datetime, kind: str, payload: dict, late_by: timedelta | None = None):
+        self.events.append({"occurred": instant, "type": kind, "payload": payload,
+                            "late_by": late_by})
+
+    def subscription(self, instant: datetime, status: str, sub_id: str | None = None,
+                     late_by: timedelta | None = None):
+        self.add(instant, "subscription.updated", {"id": sub_id or self.sub_id, "status": status},
+                 late_by)
+
+    def op(self, instant: datetime, kind: str, value: int = 0, late_by: timedelta | None = None):
+        self.ops.append((instant, len(self.ops), kind, value, late_by))
+
+    # -- the customer's story ------------------------------------------------------------------
+
+    def build(self) -> list[dict]:
+        rng, t = self.rng, self.tenant
+        plan, price, _ = weighted(rng, t["plans"])
+        self.price = price
+
+        # Who they are. About 8% join during the period (short tenure); the rest joined
+        # between 2019 and mid-2026.
+        if rng.random() < 0.08:
+            join_day = FIRST_DAY + timedelta(days=rng.randrange(0, 45))
+            start = self.daytime(join_day)
+            created_at = start - timedelta(minutes=rng.randint(1, 30))
+        else:
+            join_day = FIRST_DAY
+            start = FIRST_INSTANT + timedelta(minutes=rng.randrange(60), seconds=rng.randrange(60))
+            created_at = datetime(2019, 1, 1, tzinfo=UTC) + timedelta(
+                seconds=rng.randrange(int((datetime(2026, 7, 15, tzinfo=UTC)
+                                           - datetime(2019, 1, 1, tzinfo=UTC)).total_seconds())))
+        metadata = {"plan": plan}
+        if not (self.tid == "saas-eu" and rng.random() < 0.12):  # some EU accounts lack a region
+            metadata["region"] = rng.choice(t["regions"])
+        metadata[t["extra_key"]] = rng.choice(t["extra_values"])
+        metadata["contact"] = f"{rng.choice(FIRST_NAMES)}.{index_suffix(self.cid)}"
+        tags = [name for name, p in t["tags"] if rng.random() < p]
+        self.start = start
+        created = created_at.replace(microsecond=0)
+        self.add(start, "customer.updated",
+                 {"created_at": rfc3339(created), "metadata": dict(metadata), "tags": list(tags)})
+
+        # The subscription: 12% start with a 14-day trial, billed from its end.
+        trial = rng.random() < 0.12
+        self.subscription(start + timedelta(seconds=5), "trialing" if trial else "active")
+        billing_from = join_day + timedelta(days=14 if trial else 0)
+        if trial:
+            self.subscription(self.daytime(billing_from), "active")
+        if self.tid == "saas-eu" and rng.random() < 0.15:  # an add-on subscription
+            self.subscription(start + timedelta(seconds=9), "active", f"{self.sub_id}-addon")
+
+        # Charges on the billing day of each month.
+        billing_day = rng.randint(1, 28)
+        self.charges = []
+        for month in BILLING_MONTHS:
+            day = date(2026, month, billing_day)
+            if day < billing_from:
+                continue
+            lo, hi = t["charge_hours"]
+            charge = at_local(self.tz, day, rng.randint(lo, hi), rng.randrange(60),
+                              rng.randrange(60))
+            if charge > start + timedelta(minutes=5):  # billing starts after sign-up
+                self.charges.append(charge)
+
+        getattr(self, f"story_{self.behaviour}")()
+
+        # A profile update for some: an upgrade, or a new tag (always the full profile).
+        if rng.random() < 0.07:
+            when = self.daytime(FIRST_DAY + timedelta(days=rng.randrange(20, 110)))
+            new_meta = dict(metadata)
+            new_tags = list(tags)
+            if rng.random() < 0.5:
+                new_meta["plan"] = t["plans"][-1][0]
+            elif "vip" not in new_tags:
+                new_tags.append("vip")
+            self.add(when, "customer.updated",
+                     {"created_at": rfc3339(created), "metadata": new_meta, "tags": new_tags})
+
+        self.resolve_balances()
+        # The dataset covers 2026-08-01T00:00:00Z..2026-11-30T23:59:59Z.
+        return [e for e in self.events if FIRST_INSTANT <= e["occurred"] <= LAST_INSTANT]
+
+    def pay_promptly(self, charge: datetime):
+        day = local_date(self.tz, charge) + timedelta(days=self.rng.choice([0, 0, 1, 1, 2, 3, 5]))
+        self.op(self.daytime(day), "pay_full")
+
+    def charge(self, instant: datetime, late_by: timedelta | None = None):
+        self.op(instant, "charge", self.price, late_by)
+
+    def target_cycle(self) -> int:
+        """A charge whose first threshold falls inside the simulation window."""
+        candidates = [i for i, c in enumerate(self.charges)
+                      if date(2026, 8, 20) <= local_date(self.tz, c) <= date(2026, 11, 5)]
+        return self.rng.choice(candidates) if candidates else len(self.charges) - 1
+
+    def story_prompt(self):
+        for c in self.charges:
+            self.charge(c)
+            self.pay_promptly(c)
+
+    def story_late(self):
+        for c in self.charges:
+            self.charge(c)
+            if self.rng.random() < 0.2:
+                self.pay_promptly(c)
+            else:
+                day = local_date(self.tz, c) + timedelta(days=self.rng.randint(10, 40))
+                if day <= LAST_DAY:
+                    self.op(self.daytime(day), "pay_amount", self.price)
+
+    def story_partial(self):
+        for c in self.charges:
+            self.charge(c)
+            s = local_date(self.tz, c)
+            part = self.price * self.rng.choice([30, 40, 50, 60, 70]) // 100
+            self.op(self.daytime(s + timedelta(days=self.rng.randint(2, 10))), "pay_amount", part)
+            if self.rng.random() < 0.3:
+                day = s + timedelta(days=self.rng.randint(20, 35))
+                if day <= LAST_DAY:
+                    self.op(self.daytime(day), "pay_amount", self.price - part)
+
+    def story_never(self):
+        stop = self.rng.randint(0, min(1, max(0, len(self.charges) - 1)))
+        unpaid = self.rng.random() < 0.3
+        for i, c in enumerate(self.charges):
+            if i < stop:
+                self.charge(c)
+                self.pay_promptly(c)
+                continue
+            if i == stop:
+                s = local_date(self.tz, c)
+                self.subscription(self.daytime(s + timedelta(days=3)), "past_due")
+                if unpaid:
+                    end = self.daytime(s + timedelta(days=self.rng.randint(33, 45)))
+                    self.subscription(end, "unpaid")
+                    self.charges = [x for x in self.charges if x < end]
+            if c in self.charges:
+                self.charge(c)
+
+    def story_last_moment(self):
+        target = self.target_cycle()
+        hour = self.tenant["evaluation_hour"]
+        for i, c in enumerate(self.charges):
+            self.charge(c)
+            if i != target:
+                self.pay_promptly(c)
+                continue
+            s = local_date(self.tz, c)
+            t_day = s + timedelta(days=self.threshold)
+            variant = self.rng.choice(["day_before", "before_run", "after_run"])
+            if variant == "day_before":
+                when = self.daytime(t_day - timedelta(days=1))
+            elif variant == "before_run":  # paid minutes before the run: no firing
+                when = at_local(self.tz, t_day, hour - 1, self.rng.randint(0, 58),
+                                self.rng.randrange(60))
+            else:  # paid hours after the run: the threshold fired that morning
+                when = at_local(self.tz, t_day, hour + self.rng.randint(1, 3),
+                                self.rng.randrange(60), self.rng.randrange(60))
+            self.op(when, "pay_full")
+
+    def story_cancel(self):
+        stop = self.rng.randint(0, min(1, max(0, len(self.charges) - 1)))
+        for i, c in enumerate(self.charges):
+            self.charge(c)
+            if i < stop:
+                self.pay_promptly(c)
+                continue
+            s = local_date(self.tz, c)
+            end = self.daytime(s + timedelta(days=self.rng.randint(5, 25)))
+            self.subscription(end, "canceled")
+            break
+
+    def story_paused(self):
+        target = self.target_cycle()
+        for i, c in enumerate(self.charges):
+            self.charge(c)
+            if i != target:
+                self.pay_promptly(c)
+                continue
+            s = local_date(self.tz, c)
+            t = self.threshold
+            self.subscription(self.daytime(s + timedelta(days=t - self.rng.randint(2, 4))),
+                              "paused")
+            # Resumed within the catch-up window (fires late) or after it (missed window).
+            resume_day = s + timedelta(days=t + self.rng.choice([0, 1, 2, 2, 5]))
+            late_by = timedelta(hours=self.rng.randint(2, 30)) if self.rng.random() < 0.4 else None
+            self.subscription(self.daytime(resume_day), "active", late_by=late_by)
+            self.op(self.daytime(s + timedelta(days=t + self.rng.randint(8, 12))), "pay_full")
+
+    def story_credit(self):
+        credit_at = self.rng.randrange(len(self.charges)) if self.charges else 0
+        for i, c in enumerate(self.charges):
+            self.charge(c)
+            self.pay_promptly(c)
+            if i == credit_at:
+                day = local_date(self.tz, c) + timedelta(days=self.rng.randint(8, 15))
+                amount = self.price * self.rng.choice([50, 100, 150, 250]) // 100
+                self.op(self.daytime(day), "credit", amount)
+
+    def story_reported_late(self):
+        target = self.target_cycle()
+        t = self.threshold
+        for i, c in enumerate(self.charges):
+            self.charge(c)
+            if i != target:
+                self.pay_promptly(c)
+                continue
+            s = local_date(self.tz, c)
+            paid = self.daytime(s + timedelta(days=t - self.rng.randint(1, 4)))
+            reported = at_local(self.tz, s + timedelta(days=t + self.rng.randint(0, 2)),
+                                self.tenant["evaluation_hour"] + 2, self.rng.randrange(60))
+            self.op(paid, "pay_full", late_by=reported - paid)
+
+    def story_opening_debt(self):
+        self.op(self.start + timedelta(seconds=10), "opening", -self.price * self.rng.randint(1, 3))
+        settle = self.daytime(date(2026, 9, 5) + timedelta(days=self.rng.randrange(45)))
+        self.op(settle, "pay_full")
+        for c in self.charges:
+            self.charge(c)
+            if c > settle:
+                self.pay_promptly(c)
+
+    def resolve_balances(self):
+        """Turn the operations into balance.changed events with absolute balances."""
+        currency = self.tenant["currency"]
+        balance = 0
+        for instant, _, kind, value, late_by in sorted(self.ops, key=lambda o: (o[0], o[1])):
+            if not FIRST_INSTANT <= instant <= LAST_INSTANT:
+                continue
+            if kind == "charge":
+                delta = -value
+            elif kind == "opening":
+                delta = value - balance
+            elif kind == "pay_full":
+                delta = -balance
+            elif kind == "pay_amount":
+                delta = min(value, -balance)
+            else:  # credit
+                delta = value
+            if delta == 0 or (kind.startswith("pay") and balance >= 0):
+                continue
+            balance += delta
+            payload = {"amount_minor": balance, "currency": currency}
+            if self.rng.random() < 0.5:
+                payload["delta_minor"] = delta
+            self.add(instant, "balance.changed", payload, late_by)
+
+
+def index_suffix(cid: str) -> str:
+    return cid.rsplit("-", 1)[1]
+
+
+def automations() -> dict:
+    return {
+        "tenants": [{"tenant_id": t["tenant_id"], "timezone": t["timezone"],
+                     "evaluation_hour": t["evaluation_hour"]} for t in TENANTS],
+        "automations": [
+            {
+                "id": "gym-past-due-14-30",
+                "tenant_id": "gym-chain",
+                "name": "Past due 14/30: tell finance",
+                "enabled": True,
+                "mode": "live",
+                "trigger": {"type": "past_due", "thresholds_days": [14, 30],
+                            "require_active_subscription": True,
+                            "continuity": "negative_balance", "catch_up_days": 3},
+                "conditions": [{"field": "balance.amount_minor", "op": "lte", "value": -1000}],
+                "actions": [{"type": "notify", "channel": "finance"}],
+            },
+            {
+                "id": "gym-strict-dry-run",
+                "tenant_id": "gym-chain",
+                "name": "Strict reading (no improvement), members of 90+ days: preview only",
+                "enabled": True,
+                "mode": "dry_run",
+                "trigger": {"type": "past_due", "thresholds_days": [14, 30],
+                            "require_active_subscription": True,
+                            "continuity": "no_improvement", "catch_up_days": 3},
+                "conditions": [{"field": "customer.tenure_days", "op": "gte", "value": 90},
+                               {"field": "customer.tags", "op": "not_contains", "value": "vip"}],
+                "actions": [{"type": "notify", "channel": "finance"},
+                            {"type": "message", "template_id": "gym-past-due-reminder",
+                             "variables": {"brand": "Gym Chain", "support_phone": "+1-212-555-0100"}}],
+            },
+            {
+                "id": "eu-past-due-14-30",
+                "tenant_id": "saas-eu",
+                "name": "Überfällig 14/30: finance + customer reminder",
+                "enabled": True,
+                "mode": "live",
+                "trigger": {"type": "past_due", "thresholds_days": [14, 30],
+                            "require_active_subscription": True,
+                            "continuity": "negative_balance", "catch_up_days": 3},
+                "conditions": [{"field": "balance.currency", "op": "eq", "value": "EUR"},
+                               {"field": "customer.metadata.region", "op": "exists"}],
+                "actions": [{"type": "notify", "channel": "finance"},
+                            {"type": "message", "template_id": "eu-past-due-reminder",
+                             "variables": {"locale": "de-DE",
+                                           "support_email": "billing@saas-eu.example"}}],
+            },
+            {
+                "id": "eu-vip-escalation",
+                "tenant_id": "saas-eu",
+                "name": "VIP accounts past due 30/60: account manager review (preview)",
+                "enabled": True,
+                "mode": "dry_run",
+                "trigger": {"type": "past_due", "thresholds_days": [30, 60],
+                            "require_active_subscription": False,
+                            "continuity": "negative_balance", "catch_up_days": 5},
+                "conditions": [{"field": "customer.tags", "op": "contains", "value": "vip"},
+                               {"field": "balance.amount_minor", "op": "lt", "value": 0}],
+                "actions": [{"type": "notify", "channel": "finance"}],
+                "active_from": "2026-10-01",
+            },
+            {
+                "id": "nz-past-due-7-21",
+                "tenant_id": "studio-nz",
+                "name": "Past due 7/21: gentle reminder, then finance",
+                "enabled": True,
+                "mode": "live",
+                "trigger": {"type": "past_due", "thresholds_days": [7, 21],
+                            "require_active_subscription": True,
+                            "continuity": "negative_balance", "catch_up_days": 3},
+                "conditions": [{"field": "customer.tags", "op": "not_contains", "value": "staff"},
+                               {"field": "balance.currency", "op": "in", "value": ["NZD"]}],
+                "actions": [{"type": "message", "template_id": "nz-gentle-reminder",
+                             "variables": {"studio_name": "Studio NZ", "tone": "friendly"}},
+                            {"type": "notify", "channel": "finance"}],
+            },
+        ],
+    }
+
+
+def main() -> None:
+    rng = random.Random(SEED)
+    rows: list[tuple] = []  # (occurred, tenant index, line)
+    stats = {"customers": {}, "behaviours": {}}
+    late_count = 0
+    for ti, tenant in enumerate(TENANTS):
+        tid = tenant["tenant_id"]
+        stats["customers"][tid] = tenant["customers"]
+        tenant_events = []
+        for i in range(1, tenant["customers"] + 1):
+            behaviour = weighted(rng, BEHAVIOURS)[0]
+            stats["behaviours"][behaviour] = stats["behaviours"].get(behaviour, 0) + 1
+            c = Customer(rng, tenant, i, behaviour)
+            for ev in c.build():
+                ev["customer_id"] = c.cid
+                tenant_events.append(ev)
+        # Event ids in occurred order, unique per tenant.
+        tenant_events.sort(key=lambda e: (e["occurred"], e["customer_id"], e["type"]))
+        for n, ev in enumerate(tenant_events, start=1):
+            late_by = ev["late_by"]
+            if late_by is None and rng.random() < 0.045:
+                # Late data: mostly hours, sometimes days (a payment batch reported late).
+                late_by = rng.choice([
+                    timedelta(hours=rng.randint(1, 12)),
+                    timedelta(hours=rng.randint(12, 72)),
+                    timedelta(days=rng.randint(3, 10), hours=rng.randint(0, 23)),
+                ])
+            obj = {"event_id": f"{tid}-evt-{n:06d}", "tenant_id": tid,
+                   "customer_id": ev["customer_id"], "type": ev["type"],
+                   "occurred_at": rfc3339(ev["occurred"])}
+            if late_by is not None:
+                assert late_by >= timedelta(hours=1)
+                obj["received_at"] = rfc3339(ev["occurred"] + late_by)
+                late_count += 1
+            elif rng.random() < 0.3:  # normal ingestion latency, a few seconds
+                obj["received_at"] = rfc3339(ev["occurred"] + timedelta(seconds=rng.randint(1, 9)))
+            key = {"balance.changed": "balance", "subscription.updated": "subscription",
+                   "customer.updated": "customer"}[ev["type"]]
+            obj[key] = ev["payload"]
+            rows.append((ev["occurred"], ti, n, json.dumps(obj, separators=(",", ":"),
+                                                           ensure_ascii=False)))
+
+    # Arrival order does not matter: shuffle within blocks of 40 lines of the occurred order.
+    rows.sort(key=lambda r: (r[0], r[1], r[2]))
+    lines = [r[3] for r in rows]
+    shuffled: list[str] = []
+    for start in range(0, len(lines), 40):
+        block = lines[start:start + 40]
+        rng.shuffle(block)
+        shuffled.extend(block)
+    # A handful of exact duplicates (redelivered messages), a little after their original.
+    duplicates = 8
+    for _ in range(duplicates):
+        src = rng.randrange(len(shuffled))
+        dst = min(len(shuffled), src + rng.randint(1, 400))
+        shuffled.insert(dst, shuffled[src])
+
+    with open(EVENTS_FILE, "w", encoding="utf-8", newline="\n") as f:
+        for line in shuffled:
+            f.write(line + "\n")
+    with open(AUTOMATIONS_FILE, "w", encoding="utf-8", newline="\n") as f:
+        f.write(json.dumps(automations(), indent=2, ensure_ascii=False) + "\n")
+
+    print(f"wrote {EVENTS_FILE.name}: {len(rows)} events + {duplicates} duplicate lines, "
+          f"{late_count} late ({late_count * 100 / len(rows):.1f}%)")
+    print("customers: " + ", ".join(f"{k} {v}" for k, v in stats["customers"].items()))
+    print("behaviours: " + ", ".join(f"{k} {v}" for k, v in sorted(stats["behaviours"].items())))
+    print(f"wrote {AUTOMATIONS_FILE.name}: {len(automations()['automations'])} automations")
+
+
+if __name__ == "__main__":
+    main()
