@@ -524,7 +524,7 @@ def main() -> None:
                 late_by = rng.choice([
                     timedelta(hours=rng.randint(1, 12)),
                     timedelta(hours=rng.randint(12, 72)),
-                    timedelta(days=rng.randint(3, 10), hours=rng.randint(0, 23)),
+                    timedelta(days=rng.randint(3, 9), hours=rng.randint(0, 23)),
                 ])
             obj = {"event_id": f"{tid}-evt-{n:06d}", "tenant_id": tid,
                    "customer_id": ev["customer_id"], "type": ev["type"],

@@ -236,15 +236,13 @@ impl CustomerState {
                 change.clock_restarted = true;
             }
             // Still in debt but owing less (partial payment, credit): only the strict clock
-            // restarts. Owing the same or more changes nothing.
-            Some(before) if before < 0 && now < 0 => {
-                if now > before {
-                    self.clock = Some(Episode { start: key.clone() });
-                    change.clock_restarted = true;
-                }
+            // restarts. Owing the same or more changes nothing (the last arm).
+            Some(before) if before < 0 && now < 0 && now > before => {
+                self.clock = Some(Episode { start: key.clone() });
+                change.clock_restarted = true;
             }
             // Back to zero or credit: the episode ends.
-            Some(before) if before < 0 => {
+            Some(before) if before < 0 && now >= 0 => {
                 if let Some(ep) = self.past_due.take() {
                     self.last_ended = Some(EndedEpisode {
                         start: ep.start,
