@@ -223,5 +223,89 @@ fn when_benchmarked_on_a_small_population_should_report_both_rates() {
     assert_eq!(report["balance_events"], 16000);
     assert!(report["replay_events_per_sec"].as_f64().unwrap() > 0.0);
     assert!(report["evaluate_customer_days_per_sec"].as_f64().unwrap() > 0.0);
+    assert!(
+        report["evaluate_day_major_customer_days_per_sec"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
     assert!(report["past_due_customers"].as_u64().unwrap() > 0);
+}
+
+fn simulate_demo(events: &Path) -> Output {
+    rulekit(&[
+        "simulate",
+        "--events",
+        events.to_str().unwrap(),
+        "--automations",
+        workspace()
+            .join("examples/demo-automations.json")
+            .to_str()
+            .unwrap(),
+        "--from",
+        "2026-09-01",
+        "--to",
+        "2026-11-30",
+        "--explain",
+    ])
+}
+
+#[test]
+fn when_simulating_the_demo_should_print_sorted_firings_for_every_tenant() {
+    let out = simulate_demo(&workspace().join("examples/demo-events.jsonl"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let key = |r: &serde_json::Value| {
+        (
+            r["date"].as_str().unwrap().to_owned(),
+            r["tenant_id"].as_str().unwrap().to_owned(),
+            r["customer_id"].as_str().unwrap().to_owned(),
+            r["automation_id"].as_str().unwrap().to_owned(),
+            r["threshold_days"].as_u64().unwrap(),
+        )
+    };
+    assert!(
+        rows.windows(2).all(|w| key(&w[0]) < key(&w[1])),
+        "rows sorted and unique"
+    );
+    let fired: Vec<&serde_json::Value> = rows.iter().filter(|r| r["decision"] == "fired").collect();
+    for tenant in ["gym-chain", "saas-eu", "studio-nz"] {
+        assert!(
+            fired.iter().filter(|r| r["tenant_id"] == tenant).count() >= 10,
+            "{tenant} fires"
+        );
+    }
+    for r in &fired {
+        let dpd = r["days_past_due"].as_i64().unwrap();
+        let threshold = r["threshold_days"].as_i64().unwrap();
+        assert!(
+            (0..=5).contains(&(dpd - threshold)),
+            "fired inside its window: {r}"
+        );
+        assert_eq!(r["late"], dpd > threshold, "{r}");
+    }
+    assert!(fired.iter().any(|r| r["late"] == true));
+    assert!(fired.iter().any(|r| r["mode"] == "dry_run"));
+    assert!(rows.iter().any(|r| r["decision"] == "skipped"));
+    assert!(stderr(&out).contains("duplicates 8"), "{}", stderr(&out));
+}
+
+#[test]
+fn when_the_demo_events_arrive_in_reverse_file_order_should_print_the_same_decisions() {
+    let original = workspace().join("examples/demo-events.jsonl");
+    let text = std::fs::read_to_string(&original).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.reverse();
+    let reversed = temp_file(
+        "reversed",
+        "demo-reversed.jsonl",
+        &(lines.join("\n") + "\n"),
+    );
+    let a = simulate_demo(&original);
+    let b = simulate_demo(&reversed);
+    assert!(a.status.success() && b.status.success());
+    assert_eq!(stdout(&a), stdout(&b));
 }

@@ -150,7 +150,9 @@ pub struct CustomerState {
     pub last_ended: Option<EndedEpisode>,
     /// Sorted by id.
     pub subscriptions: Vec<SubscriptionState>,
-    pub profile: Option<(EventKey, CustomerProfile)>,
+    /// Boxed: rarely changed and read only by conditions on it, so kept out of the way of
+    /// the fields every event and every daily run touch.
+    pub profile: Option<Box<(EventKey, CustomerProfile)>>,
 }
 
 impl CustomerState {
@@ -210,8 +212,8 @@ impl CustomerState {
                 Ok(Change::default())
             }
             EventBody::CustomerUpdated(profile) => {
-                if self.profile.as_ref().is_none_or(|(k, _)| event.key > *k) {
-                    self.profile = Some((event.key.clone(), profile.clone()));
+                if self.profile.as_ref().is_none_or(|p| event.key > p.0) {
+                    self.profile = Some(Box::new((event.key.clone(), profile.clone())));
                 }
                 Ok(Change::default())
             }
@@ -322,6 +324,6 @@ impl CustomerState {
     }
 
     pub fn profile(&self) -> Option<&CustomerProfile> {
-        self.profile.as_ref().map(|(_, p)| p)
+        self.profile.as_ref().map(|p| &p.1)
     }
 }
