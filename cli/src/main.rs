@@ -1,7 +1,9 @@
 //! `rulekit`: RuleKit's code paths on one machine, for demos, backtests and operations by hand.
 
+mod aws;
 mod bench;
 mod input;
+mod setup;
 mod simulate;
 
 use clap::{Parser, Subcommand};
@@ -22,6 +24,8 @@ struct Cli {
 enum Command {
     /// Replay events on a virtual clock and print every decision as JSON Lines.
     Simulate(simulate::Args),
+    /// Create the DynamoDB table, its indexes and the SNS topics (idempotent).
+    Setup(setup::Args),
     /// Measure the domain's replay and evaluation throughput on one core.
     Bench(bench::Args),
 }
@@ -32,10 +36,20 @@ pub enum Failure {
     Runtime(String),
 }
 
+/// Runs a command's async part on a single-threaded runtime.
+pub fn block_on<T>(f: impl std::future::Future<Output = Result<T, Failure>>) -> Result<T, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(format!("cannot start the runtime: {e}")))?
+        .block_on(f)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Simulate(args) => simulate::run(args),
+        Command::Setup(args) => setup::run(args),
         Command::Bench(args) => bench::run(args),
     };
     match result {

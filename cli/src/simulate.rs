@@ -1,13 +1,18 @@
 //! `rulekit simulate` (SPEC §5).
 
 use crate::Failure;
+use crate::aws::Aws;
 use crate::input::{read_automations, read_events};
 use chrono::NaiveDate;
 use shared::adapters::{MemoryPublisher, MemoryStore};
 use shared::app::simulate::{
-    SimulationPlan, automations_for_simulation, conflicting_event_ids, simulate,
+    SimulationPlan, SimulationReport, conflicting_event_ids, simulate, store_config,
 };
-use shared::domain::{Event, Outcome};
+use shared::domain::{AutomationsFile, Event, Outcome};
+use shared::ports::{
+    ActionPublisher, AutomationAdmin, AutomationStore, CandidateSource, CustomerStore,
+    DecisionStore,
+};
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
@@ -34,9 +39,12 @@ pub struct Args {
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
-enum StoreKind {
+pub enum StoreKind {
     /// The embedded in-memory store.
     Memory,
+    /// DynamoDB and SNS at the endpoint the AWS environment names (tables and topics from
+    /// `rulekit setup`; use a fresh table, since a simulation adds to what is there).
+    Dynamodb,
 }
 
 pub fn run(args: Args) -> Result<(), Failure> {
@@ -66,28 +74,51 @@ pub fn run(args: Args) -> Result<(), Failure> {
         return Err(Failure::Input(msg));
     }
 
-    let StoreKind::Memory = args.store;
-    let store = MemoryStore::new();
-    for settings in &config.tenants {
-        store.put_settings(settings.clone());
-    }
-    for automation in automations_for_simulation(&config, args.from) {
-        store.put_automation(automation);
-    }
-    let publisher = MemoryPublisher::new();
     let plan = SimulationPlan {
         events: &events,
         config: &config,
         from: args.from,
         to: args.to,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .map_err(|e| Failure::Runtime(format!("cannot start the runtime: {e}")))?;
-    let report = runtime
-        .block_on(simulate(&store, &publisher, plan))
-        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    let report = crate::block_on(async {
+        match args.store {
+            StoreKind::Memory => {
+                replay(&MemoryStore::new(), &MemoryPublisher::new(), &config, plan).await
+            }
+            StoreKind::Dynamodb => {
+                let aws = Aws::from_env().await?;
+                replay(&aws.store().await?, &aws.publisher().await?, &config, plan).await
+            }
+        }
+    })?;
+    print_report(&args, &report, &events, &lines)
+}
 
+async fn replay<S, P>(
+    store: &S,
+    publisher: &P,
+    config: &AutomationsFile,
+    plan: SimulationPlan<'_>,
+) -> Result<SimulationReport, Failure>
+where
+    S: CustomerStore + CandidateSource + AutomationStore + AutomationAdmin + DecisionStore,
+    P: ActionPublisher,
+{
+    store_config(store, config, plan.from)
+        .await
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    simulate(store, publisher, plan)
+        .await
+        .map_err(|e| Failure::Runtime(e.to_string()))
+}
+
+fn print_report(
+    args: &Args,
+    report: &SimulationReport,
+    events: &[Event],
+    lines: &[usize],
+) -> Result<(), Failure> {
+    let write_error = |e: std::io::Error| Failure::Runtime(format!("cannot write: {e}"));
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut printed = 0usize;
@@ -97,11 +128,10 @@ pub fn run(args: Args) -> Result<(), Failure> {
         }
         let line = serde_json::to_string(&d.row())
             .map_err(|e| Failure::Runtime(format!("cannot write a decision: {e}")))?;
-        writeln!(out, "{line}").map_err(|e| Failure::Runtime(format!("cannot write: {e}")))?;
+        writeln!(out, "{line}").map_err(write_error)?;
         printed += 1;
     }
-    out.flush()
-        .map_err(|e| Failure::Runtime(format!("cannot write: {e}")))?;
+    out.flush().map_err(write_error)?;
 
     let fired = report
         .decisions

@@ -7,7 +7,8 @@
 
 use crate::domain::decision::{Decision, Settled};
 use crate::domain::{
-    Automation, Continuity, CustomerId, CustomerState, Event, EventId, TenantId, TenantSettings,
+    Automation, Continuity, CustomerId, CustomerState, Event, EventId, FieldErrors, TenantId,
+    TenantSettings,
 };
 use chrono::{DateTime, Utc};
 use std::future::Future;
@@ -43,6 +44,8 @@ pub struct Versioned<T> {
 pub struct StateCommit<'a> {
     pub event: &'a Event,
     pub state: &'a CustomerState,
+    /// Whether the customer was past due before this event (stores keep a per-tenant count).
+    pub was_past_due: bool,
     /// The version the state was read at; `None` when the customer had no state.
     pub expected_version: Option<u64>,
 }
@@ -89,13 +92,13 @@ pub trait CustomerStore: Send + Sync {
 
 /// The daily run's reads: candidates by episode start, without touching anyone else.
 pub trait CandidateSource: Send + Sync {
-    /// Customers of `tenant` whose episode under `continuity` started in `[from, to)`.
+    /// Customers of `tenant` whose episode under `continuity` started in one of the windows
+    /// (`[from, to)` instants), each customer once.
     fn episodes_started(
         &self,
         tenant: &TenantId,
         continuity: Continuity,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
+        windows: &[(DateTime<Utc>, DateTime<Utc>)],
     ) -> impl Future<Output = Result<Vec<CustomerState>, StoreError>> + Send;
 
     /// How many of the tenant's customers are past due now (the guardrail's denominator).
@@ -120,6 +123,19 @@ pub trait AutomationStore: Send + Sync {
         &self,
         tenant: &TenantId,
     ) -> impl Future<Output = Result<Vec<Automation>, StoreError>> + Send;
+}
+
+/// Writes of tenant settings and automations. (The API adds versions and the audit log.)
+pub trait AutomationAdmin: Send + Sync {
+    fn put_settings(
+        &self,
+        settings: &TenantSettings,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn put_automation(
+        &self,
+        automation: &Automation,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,6 +164,20 @@ pub enum FiringStatus {
 }
 
 impl FiringStatus {
+    pub const ALL: [FiringStatus; 7] = [
+        Self::Pending,
+        Self::Held,
+        Self::Sent,
+        Self::Cancelled,
+        Self::Failed,
+        Self::DryRun,
+        Self::Settled,
+    ];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
@@ -207,6 +237,16 @@ pub trait DecisionStore: Send + Sync {
     fn update_firing(
         &self,
         record: &FiringRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Where events that can never be applied go, unchanged, with the reasons: nothing is lost,
+/// and an operator can fix and replay them.
+pub trait DeadLetters: Send + Sync {
+    fn send(
+        &self,
+        body: &str,
+        reasons: &FieldErrors,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 

@@ -5,12 +5,12 @@
 use crate::domain::decision::Settled;
 use crate::domain::{
     Automation, AutomationId, Continuity, CustomerId, CustomerState, Event, EventId, EventKey,
-    TenantId, TenantSettings,
+    FieldErrors, TenantId, TenantSettings,
 };
 use crate::ports::{
-    ActionPublisher, AutomationStore, CandidateSource, CommitOutcome, CustomerStore, DecisionStore,
-    FiringRecord, FiringStatus, OutgoingMessage, PublishError, RecordOutcome, StateCommit,
-    StoreError, Versioned,
+    ActionPublisher, AutomationAdmin, AutomationStore, CandidateSource, CommitOutcome,
+    CustomerStore, DeadLetters, DecisionStore, FiringRecord, FiringStatus, OutgoingMessage,
+    PublishError, RecordOutcome, StateCommit, StoreError, Versioned,
 };
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
@@ -46,20 +46,6 @@ impl MemoryStore {
         // No code path panics while holding the lock half-way through an update, so the data
         // behind a poisoned lock is still consistent.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub fn put_settings(&self, settings: TenantSettings) {
-        self.lock()
-            .settings
-            .insert(settings.tenant_id.clone(), settings);
-    }
-
-    pub fn put_automation(&self, automation: Automation) {
-        self.lock()
-            .automations
-            .entry(automation.tenant_id.clone())
-            .or_default()
-            .insert(automation.id.clone(), automation);
     }
 
     /// Every recorded decision, in the order recorded (for reports and tests).
@@ -171,8 +157,7 @@ impl CandidateSource for MemoryStore {
         &self,
         tenant: &TenantId,
         continuity: Continuity,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
+        windows: &[(DateTime<Utc>, DateTime<Utc>)],
     ) -> Result<Vec<CustomerState>, StoreError> {
         let inner = self.lock();
         Ok(inner
@@ -181,9 +166,11 @@ impl CandidateSource for MemoryStore {
             .into_iter()
             .flat_map(|m| m.values())
             .filter(|v| {
-                v.value
-                    .episode(continuity)
-                    .is_some_and(|e| (from..to).contains(&e.start.occurred_at))
+                v.value.episode(continuity).is_some_and(|e| {
+                    windows
+                        .iter()
+                        .any(|(from, to)| (*from..*to).contains(&e.start.occurred_at))
+                })
             })
             .map(|v| v.value.clone())
             .collect())
@@ -218,6 +205,24 @@ impl AutomationStore for MemoryStore {
             .get(tenant)
             .map(|m| m.values().cloned().collect())
             .unwrap_or_default())
+    }
+}
+
+impl AutomationAdmin for MemoryStore {
+    async fn put_settings(&self, settings: &TenantSettings) -> Result<(), StoreError> {
+        self.lock()
+            .settings
+            .insert(settings.tenant_id.clone(), settings.clone());
+        Ok(())
+    }
+
+    async fn put_automation(&self, automation: &Automation) -> Result<(), StoreError> {
+        self.lock()
+            .automations
+            .entry(automation.tenant_id.clone())
+            .or_default()
+            .insert(automation.id.clone(), automation.clone());
+        Ok(())
     }
 }
 
@@ -312,5 +317,34 @@ impl ActionPublisher for MemoryPublisher {
                 Ok(id)
             })
             .collect())
+    }
+}
+
+/// Keeps dead letters in memory, in order.
+#[derive(Debug, Default)]
+pub struct MemoryDeadLetters {
+    letters: Mutex<Vec<(String, FieldErrors)>>,
+}
+
+impl MemoryDeadLetters {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn letters(&self) -> Vec<(String, FieldErrors)> {
+        self.letters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl DeadLetters for MemoryDeadLetters {
+    async fn send(&self, body: &str, reasons: &FieldErrors) -> Result<(), StoreError> {
+        self.letters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((body.to_owned(), reasons.clone()));
+        Ok(())
     }
 }

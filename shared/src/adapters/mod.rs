@@ -1,5 +1,12 @@
 //! Implementations of the ports, one module per technology.
 
+pub mod aws;
+pub mod dynamodb;
 pub mod memory;
+pub mod sns;
+pub mod sqs;
 
-pub use memory::{MemoryPublisher, MemoryStore};
+pub use dynamodb::DynamoStore;
+pub use memory::{MemoryDeadLetters, MemoryPublisher, MemoryStore};
+pub use sns::SnsPublisher;
+pub use sqs::SqsDeadLetters;

@@ -2,7 +2,7 @@
 //! firing rule, the guardrail, and each final decision recorded exactly once.
 
 use crate::domain::rule::RunContext;
-use crate::domain::{AutomationId, Decision, Mode, Outcome, TenantId};
+use crate::domain::{AutomationId, Continuity, Decision, Mode, Outcome, TenantId};
 use crate::ports::{
     AutomationStore, CandidateSource, DecisionStore, FiringRecord, FiringStatus, RecordOutcome,
     StoreError,
@@ -41,28 +41,44 @@ where
     let settings = store.tenant_settings(tenant).await?;
     let calendar = settings.calendar;
     let mut report = DayReport::default();
-    for automation in store.tenant_automations(tenant).await? {
-        if !automation.enabled {
+    let automations: Vec<_> = store
+        .tenant_automations(tenant)
+        .await?
+        .into_iter()
+        .filter(|a| a.enabled)
+        .collect();
+    // An automation without a recorded start acts only from the day it is evaluated on:
+    // never retroactively.
+    let contexts: Vec<RunContext<'_>> = automations
+        .iter()
+        .map(|a| RunContext::new(a, a.active_from.unwrap_or(date), &calendar, date))
+        .collect();
+
+    // One read of the index per continuity policy, for the windows of all its automations.
+    let mut candidates_by_policy = Vec::new();
+    for continuity in [Continuity::NegativeBalance, Continuity::NoImprovement] {
+        let windows: Vec<_> = contexts
+            .iter()
+            .filter(|c| c.automation.trigger.continuity == continuity)
+            .flat_map(|c| c.candidate_windows().iter().copied())
+            .collect();
+        if windows.is_empty() {
             continue;
         }
-        // An automation without a recorded start acts only from the day it is evaluated on:
-        // never retroactively.
-        let active_from = automation.active_from.unwrap_or(date);
-        let ctx = RunContext::new(&automation, active_from, &calendar, date);
-        let mut candidates = Vec::new();
-        for &(from, to) in ctx.candidate_windows() {
-            candidates.extend(
-                store
-                    .episodes_started(tenant, automation.trigger.continuity, from, to)
-                    .await?,
-            );
-        }
-        report.candidates_read += candidates.len();
-        candidates.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
-        candidates.dedup_by(|a, b| a.customer_id == b.customer_id);
+        let mut customers = store.episodes_started(tenant, continuity, &windows).await?;
+        report.candidates_read += customers.len();
+        customers.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
+        candidates_by_policy.push((continuity, customers));
+    }
 
+    for ctx in &contexts {
+        let automation = ctx.automation;
+        let candidates = candidates_by_policy
+            .iter()
+            .find(|(c, _)| *c == automation.trigger.continuity)
+            .map_or(&[][..], |(_, list)| list.as_slice());
         let mut decisions = Vec::new();
-        for customer in &candidates {
+        for customer in candidates {
             let Some(candidate) = ctx.candidate(customer) else {
                 continue;
             };

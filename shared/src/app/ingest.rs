@@ -80,6 +80,7 @@ pub async fn ingest_event<S: CustomerStore>(
         let commit = StateCommit {
             event,
             state: &after,
+            was_past_due: before.is_past_due(),
             expected_version,
         };
         match store.commit(commit).await? {

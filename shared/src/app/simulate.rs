@@ -7,7 +7,8 @@ use super::execute::{ExecuteError, ExecuteReport, execute_pending, publish_guard
 use super::ingest::{IngestError, IngestOutcome, ingest_event};
 use crate::domain::{Automation, AutomationsFile, Decision, Event, FieldError, TenantId};
 use crate::ports::{
-    ActionPublisher, AutomationStore, CandidateSource, CustomerStore, DecisionStore, StoreError,
+    ActionPublisher, AutomationAdmin, AutomationStore, CandidateSource, CustomerStore,
+    DecisionStore, StoreError,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use thiserror::Error;
@@ -46,17 +47,24 @@ pub enum SimulationError {
     Execute(#[from] ExecuteError),
 }
 
-/// The automations of `config` as they are stored for a simulation from `from`: an automation
-/// with no `active_from` is active from the first simulated day (SPEC §4 defaults).
-pub fn automations_for_simulation(config: &AutomationsFile, from: NaiveDate) -> Vec<Automation> {
-    config
-        .automations
-        .iter()
-        .map(|a| Automation {
+/// Stores the tenant settings and automations of `config` for a simulation from `from`: an
+/// automation with no `active_from` is active from the first simulated day (SPEC §4 defaults).
+pub async fn store_config<S: AutomationAdmin>(
+    store: &S,
+    config: &AutomationsFile,
+    from: NaiveDate,
+) -> Result<(), StoreError> {
+    for settings in &config.tenants {
+        store.put_settings(settings).await?;
+    }
+    for a in &config.automations {
+        let automation = Automation {
             active_from: Some(a.active_from.unwrap_or(from)),
             ..a.clone()
-        })
-        .collect()
+        };
+        store.put_automation(&automation).await?;
+    }
+    Ok(())
 }
 
 /// Pairs of input indexes that reuse one event id (within a tenant) for different events.

@@ -11,7 +11,7 @@ use super::ids::{AutomationId, MAX_ID_LEN, TenantId};
 use super::money::{Currency, MAX_ABS_AMOUNT_MINOR};
 use chrono::NaiveDate;
 use chrono_tz::Tz;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -755,5 +755,185 @@ fn date(r: &mut Reader, path: &str, v: &Value) -> Option<NaiveDate> {
             r.error(path, format!("must be a date as YYYY-MM-DD, got {s:?}"));
             None
         }
+    }
+}
+
+// ---- Canonical JSON: what stores keep and the API returns; `parse_*` reads it back. ----
+
+impl Automation {
+    pub fn to_json(&self) -> Value {
+        let t = &self.trigger;
+        let mut obj = json!({
+            "id": self.id,
+            "tenant_id": self.tenant_id,
+            "name": self.name,
+            "enabled": self.enabled,
+            "mode": self.mode.as_str(),
+            "trigger": {
+                "type": "past_due",
+                "thresholds_days": t.thresholds_days,
+                "require_active_subscription": t.require_active_subscription,
+                "continuity": t.continuity.as_str(),
+                "catch_up_days": t.catch_up_days,
+            },
+            "conditions": self.conditions.iter().map(Condition::to_json).collect::<Vec<_>>(),
+            "actions": self.actions.iter().map(Action::to_json).collect::<Vec<_>>(),
+        });
+        if let Some(d) = self.active_from {
+            obj["active_from"] = json!(d.to_string());
+        }
+        obj
+    }
+
+    /// Reads an automation in the canonical (or file) form.
+    pub fn from_json(v: &Value) -> Result<Automation, FieldErrors> {
+        let mut r = Reader::new();
+        let a = parse_automation(&mut r, "", v);
+        r.finish(a)
+    }
+}
+
+impl Condition {
+    pub fn to_json(&self) -> Value {
+        match self {
+            Self::Number { field, op, value } => {
+                json!({"field": field.as_str(), "op": op.as_str(), "value": value})
+            }
+            Self::Currency { values, negate } => {
+                let codes: Vec<&str> = values.iter().map(|c| c.code()).collect();
+                let op = if *negate { "not_in" } else { "in" };
+                json!({"field": "balance.currency", "op": op, "value": codes})
+            }
+            Self::Metadata { key, value, negate } => {
+                let field = format!("customer.metadata.{key}");
+                match (value, negate) {
+                    (Some(v), false) => json!({"field": field, "op": "eq", "value": v}),
+                    (Some(v), true) => json!({"field": field, "op": "ne", "value": v}),
+                    (None, false) => json!({"field": field, "op": "exists"}),
+                    (None, true) => json!({"field": field, "op": "not_exists"}),
+                }
+            }
+            Self::Tag { tag, negate } => {
+                let op = if *negate { "not_contains" } else { "contains" };
+                json!({"field": "customer.tags", "op": op, "value": tag})
+            }
+        }
+    }
+}
+
+impl Action {
+    pub fn to_json(&self) -> Value {
+        match self {
+            Self::Notify { channel } => json!({"type": "notify", "channel": channel.as_str()}),
+            Self::Message {
+                template_id,
+                variables,
+            } => json!({"type": "message", "template_id": template_id, "variables": variables}),
+        }
+    }
+}
+
+impl TenantSettings {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "tenant_id": self.tenant_id,
+            "timezone": self.calendar.timezone.name(),
+            "evaluation_hour": self.calendar.evaluation_hour,
+            "guardrail": {
+                "min_count": self.guardrail.min_count,
+                // Basis points back to the ratio people write; exact for whole basis points.
+                "max_share": f64::from(self.guardrail.max_share_bp) / 10_000.0,
+            },
+        })
+    }
+
+    pub fn from_json(v: &Value) -> Result<TenantSettings, FieldErrors> {
+        let mut r = Reader::new();
+        let s = parse_tenant_settings(&mut r, "", v);
+        r.finish(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file() -> Value {
+        json!({"tenants":[{"tenant_id":"t1","timezone":"Europe/Berlin","evaluation_hour":7,
+                           "guardrail":{"min_count":10,"max_share":0.1}}],
+               "automations":[{"id":"a1","tenant_id":"t1","name":"All the parts",
+                 "mode":"dry_run","active_from":"2026-11-01",
+                 "trigger":{"type":"past_due","thresholds_days":[7,21],"continuity":"no_improvement",
+                            "catch_up_days":2,"require_active_subscription":false},
+                 "conditions":[{"field":"balance.amount_minor","op":"lte","value":-1000},
+                               {"field":"balance.currency","op":"in","value":["EUR","USD"]},
+                               {"field":"customer.metadata.plan","op":"eq","value":"gold"},
+                               {"field":"customer.metadata.region","op":"not_exists"},
+                               {"field":"customer.tags","op":"not_contains","value":"staff"},
+                               {"field":"customer.tenure_days","op":"gte","value":90}],
+                 "actions":[{"type":"notify","channel":"finance"},
+                            {"type":"message","template_id":"reminder-1","variables":{"tone":"kind"}}]}]})
+    }
+
+    #[test]
+    fn when_written_as_canonical_json_and_read_back_should_be_equal() {
+        let parsed = AutomationsFile::from_json(&file()).unwrap();
+        let a = &parsed.automations[0];
+        assert_eq!(&Automation::from_json(&a.to_json()).unwrap(), a);
+        let s = &parsed.tenants[0];
+        assert_eq!(&TenantSettings::from_json(&s.to_json()).unwrap(), s);
+    }
+
+    #[test]
+    fn when_fields_are_omitted_should_take_the_spec_defaults() {
+        let a = Automation::from_json(&json!({"id":"a","tenant_id":"t","name":"n",
+            "trigger":{"type":"past_due"},"actions":[{"type":"notify","channel":"finance"}]}))
+        .unwrap();
+        assert!(a.enabled);
+        assert_eq!(a.mode, Mode::Live);
+        assert_eq!(a.trigger.thresholds_days, vec![14, 30]);
+        assert!(a.trigger.require_active_subscription);
+        assert_eq!(a.trigger.continuity, Continuity::NegativeBalance);
+        assert_eq!(a.trigger.catch_up_days, 3);
+        assert!(a.conditions.is_empty());
+        assert_eq!(a.active_from, None);
+    }
+
+    #[test]
+    fn when_the_catch_up_window_is_larger_than_a_gap_should_reject_it() {
+        let err = Automation::from_json(&json!({"id":"a","tenant_id":"t","name":"n",
+            "trigger":{"type":"past_due","thresholds_days":[14,16,30],"catch_up_days":3},
+            "actions":[{"type":"notify","channel":"finance"}]}))
+        .unwrap_err();
+        assert_eq!(err.0[0].field, "trigger.catch_up_days");
+        assert!(
+            err.0[0]
+                .message
+                .contains("2-day gap between thresholds 14 and 16")
+        );
+    }
+
+    #[test]
+    fn when_thresholds_are_empty_out_of_range_or_repeated_should_name_each() {
+        for (thresholds, field) in [
+            (json!([]), "trigger.thresholds_days"),
+            (json!([0]), "trigger.thresholds_days[0]"),
+            (json!([14, 3651]), "trigger.thresholds_days[1]"),
+            (json!([14, 14]), "trigger.thresholds_days[1]"),
+        ] {
+            let err = Automation::from_json(&json!({"id":"a","tenant_id":"t","name":"n",
+                "trigger":{"type":"past_due","thresholds_days":thresholds},
+                "actions":[{"type":"notify","channel":"finance"}]}))
+            .unwrap_err();
+            assert_eq!(err.0[0].field, field, "{err}");
+        }
+    }
+
+    #[test]
+    fn when_the_guardrail_share_is_exceeded_with_enough_firings_should_hold() {
+        let g = Guardrail::default();
+        assert!(!g.holds(49, 49), "below min_count");
+        assert!(g.holds(50, 199), "50 of 199 is above 25%");
+        assert!(!g.holds(50, 200), "50 of 200 is exactly 25%, not more");
     }
 }

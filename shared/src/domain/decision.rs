@@ -34,6 +34,18 @@ impl SkipReason {
         }
     }
 
+    pub const ALL: [SkipReason; 5] = [
+        Self::Superseded,
+        Self::MissedWindow,
+        Self::BeforeActiveFrom,
+        Self::NoActiveSubscription,
+        Self::ConditionNotMet,
+    ];
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.code() == code)
+    }
+
     /// Whether the threshold is settled for the episode: it will never fire. The others are
     /// re-checked on the next day while the catch-up window is open.
     pub fn is_final(self) -> bool {

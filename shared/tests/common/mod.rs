@@ -4,9 +4,7 @@
 
 use serde_json::{Value, json};
 use shared::adapters::{MemoryPublisher, MemoryStore};
-use shared::app::simulate::{
-    SimulationPlan, SimulationReport, automations_for_simulation, simulate,
-};
+use shared::app::simulate::{SimulationPlan, SimulationReport, simulate, store_config};
 use shared::domain::{AutomationsFile, Event};
 
 /// A `balance.changed` event; `amount` is the balance after the change, in cents.
@@ -121,12 +119,7 @@ pub fn run_parsed(events: &[Event], config: &Value, from: &str, to: &str) -> Run
     let from = from.parse().unwrap();
     let to = to.parse().unwrap();
     let store = MemoryStore::new();
-    for s in &config.tenants {
-        store.put_settings(s.clone());
-    }
-    for a in automations_for_simulation(&config, from) {
-        store.put_automation(a);
-    }
+    block_on(store_config(&store, &config, from)).expect("config stored");
     let publisher = MemoryPublisher::new();
     let plan = SimulationPlan {
         events,

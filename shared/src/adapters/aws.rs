@@ -1,0 +1,153 @@
+//! AWS configuration shared by every adapter: one SDK config per process, built once at
+//! start-up, and the resource names every command and function agrees on.
+//!
+//! The endpoint, region and credentials come from the standard AWS environment
+//! (`AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, ...), which is how the tests reach the
+//! local emulator with no code change.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use std::env;
+use thiserror::Error;
+
+/// Loads the SDK configuration with a single HTTPS client (rustls on ring).
+pub async fn load_sdk_config() -> SdkConfig {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .load()
+        .await
+}
+
+/// Whether a failed AWS call may succeed if made again: throttling, timeouts, connection
+/// failures, server errors and transaction conflicts. (The SDK has already retried these a few
+/// times with backoff; the caller decides whether to try later.)
+pub fn is_retryable<E>(e: &SdkError<E, HttpResponse>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    match e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(se) => {
+            se.raw().status().is_server_error()
+                || matches!(
+                    se.err().code(),
+                    Some(
+                        "ThrottlingException"
+                            | "Throttling"
+                            | "ProvisionedThroughputExceededException"
+                            | "RequestLimitExceeded"
+                            | "TransactionConflictException"
+                            | "TransactionInProgressException"
+                            | "InternalServerError"
+                            | "ServiceUnavailable"
+                            | "KMSThrottlingException"
+                    )
+                )
+        }
+        _ => false,
+    }
+}
+
+pub const DEFAULT_TABLE: &str = "rulekit";
+pub const DEFAULT_TOPIC_PREFIX: &str = "rulekit";
+pub const DEFAULT_INDEX_SHARDS: u16 = 16;
+pub const MAX_INDEX_SHARDS: u16 = 256;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("{variable}: {reason}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub reason: String,
+}
+
+/// The names of RuleKit's AWS resources. Every command uses these defaults unless `RULEKIT_*`
+/// variables override them (SPEC §5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceNames {
+    /// `RULEKIT_TABLE`.
+    pub table: String,
+    /// `RULEKIT_TOPIC_PREFIX`: topics are `<prefix>-finance`, `<prefix>-customer-messages`,
+    /// `<prefix>-alerts`.
+    pub topic_prefix: String,
+    /// `RULEKIT_INDEX_SHARDS`: shards of the date-keyed indexes. Readers and writers must agree;
+    /// changing it needs the indexed items rewritten.
+    pub index_shards: u16,
+}
+
+impl ResourceNames {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| env::var(name).ok())
+    }
+
+    /// The names from any variable lookup (the environment, or a map in tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let index_shards = match get("RULEKIT_INDEX_SHARDS") {
+            None => DEFAULT_INDEX_SHARDS,
+            Some(v) => match v.parse::<u16>() {
+                Ok(n) if (1..=MAX_INDEX_SHARDS).contains(&n) => n,
+                _ => {
+                    return Err(ConfigError {
+                        variable: "RULEKIT_INDEX_SHARDS",
+                        reason: format!(
+                            "must be a whole number from 1 to {MAX_INDEX_SHARDS}, got {v:?}"
+                        ),
+                    });
+                }
+            },
+        };
+        let non_empty = |variable: &'static str, default: &str| match get(variable) {
+            None => Ok(default.to_owned()),
+            Some(v) if !v.trim().is_empty() => Ok(v),
+            Some(_) => Err(ConfigError {
+                variable,
+                reason: "must not be empty".to_owned(),
+            }),
+        };
+        Ok(Self {
+            table: non_empty("RULEKIT_TABLE", DEFAULT_TABLE)?,
+            topic_prefix: non_empty("RULEKIT_TOPIC_PREFIX", DEFAULT_TOPIC_PREFIX)?,
+            index_shards,
+        })
+    }
+
+    pub fn topic_name(&self, channel: &str) -> String {
+        format!("{}-{channel}", self.topic_prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn names(vars: &[(&str, &str)]) -> Result<ResourceNames, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        ResourceNames::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn when_nothing_is_set_should_use_the_default_names() {
+        let n = names(&[]).unwrap();
+        assert_eq!(n.table, "rulekit");
+        assert_eq!(n.topic_name("finance"), "rulekit-finance");
+        assert_eq!(n.index_shards, DEFAULT_INDEX_SHARDS);
+    }
+
+    #[test]
+    fn when_the_shard_count_is_not_a_number_in_range_should_name_the_variable() {
+        for bad in ["0", "-1", "lots", "257"] {
+            let err = names(&[("RULEKIT_INDEX_SHARDS", bad)]).unwrap_err();
+            assert_eq!(err.variable, "RULEKIT_INDEX_SHARDS");
+        }
+    }
+}

@@ -1,0 +1,385 @@
+//! Stored item shapes and their mapping to domain values. Items are plain serde structs turned
+//! into DynamoDB attribute maps by `serde_dynamo`; attribute names are short because they count
+//! toward the item size (a typical customer item stays well under 1 KB).
+
+use super::keys;
+use crate::domain::customer::{BalancePoint, EndReason, EndedEpisode, Episode, SubscriptionState};
+use crate::domain::decision::{Decision, Outcome, SkipReason};
+use crate::domain::event::{CustomerProfile, SubscriptionStatus};
+use crate::domain::{
+    AutomationId, Continuity, Currency, CustomerId, CustomerState, EventKey, Mode, Money, TenantId,
+};
+use crate::ports::{Delivery, FiringRecord, FiringStatus, StoreError};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Failed(format!("stored item is not readable: {what}"))
+}
+
+fn key(s: &str) -> Result<EventKey, StoreError> {
+    keys::parse_event_key(s).ok_or_else(|| corrupt("event key"))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BalanceAttr {
+    /// Event key of the latest balance.
+    pub k: String,
+    /// Amount in minor units.
+    pub m: i64,
+    pub cur: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EndedAttr {
+    pub s: String,
+    pub e: String,
+    /// `paid` or `credited`.
+    pub r: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SubscriptionAttr {
+    pub id: String,
+    pub st: String,
+    pub k: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProfileAttr {
+    pub k: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub meta: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+/// One customer's state, with the keys of the episode indexes it belongs to while past due.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CustomerItem {
+    pub pk: String,
+    pub sk: String,
+    /// Optimistic-concurrency version: every commit requires the version it read.
+    pub v: u64,
+    pub t: String,
+    pub c: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bal: Option<BalanceAttr>,
+    /// Start of the `negative_balance` episode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pd: Option<String>,
+    /// Start of the `no_improvement` clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<EndedAttr>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subs: Vec<SubscriptionAttr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prof: Option<ProfileAttr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ep_pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ep_sk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ck_pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ck_sk: Option<String>,
+}
+
+/// Index partition policy codes.
+pub fn policy_code(continuity: Continuity) -> &'static str {
+    match continuity {
+        Continuity::NegativeBalance => "NB",
+        Continuity::NoImprovement => "NI",
+    }
+}
+
+impl CustomerItem {
+    pub fn from_state(state: &CustomerState, version: u64, shards: u16) -> Self {
+        let shard = keys::shard(&state.customer_id, shards);
+        let index = |continuity: Continuity| {
+            state.episode(continuity).map(|e| {
+                let start = e.start.occurred_at;
+                (
+                    keys::episode_index_pk(
+                        &state.tenant_id,
+                        policy_code(continuity),
+                        start.date_naive(),
+                        shard,
+                    ),
+                    keys::episode_index_sk(start, &state.customer_id),
+                )
+            })
+        };
+        let (ep_pk, ep_sk) = index(Continuity::NegativeBalance).unzip();
+        let (ck_pk, ck_sk) = index(Continuity::NoImprovement).unzip();
+        Self {
+            pk: keys::customer_pk(&state.tenant_id, &state.customer_id),
+            sk: keys::STATE_SK.to_owned(),
+            v: version,
+            t: state.tenant_id.to_string(),
+            c: state.customer_id.to_string(),
+            bal: state.balance.as_ref().map(|b| BalanceAttr {
+                k: keys::event_key(&b.key),
+                m: b.balance.amount_minor,
+                cur: b.balance.currency.code().to_owned(),
+            }),
+            pd: state.past_due.as_ref().map(|e| keys::event_key(&e.start)),
+            clk: state.clock.as_ref().map(|e| keys::event_key(&e.start)),
+            end: state.last_ended.as_ref().map(|e| EndedAttr {
+                s: keys::event_key(&e.start),
+                e: keys::event_key(&e.end),
+                r: e.reason.as_str().to_owned(),
+            }),
+            subs: state
+                .subscriptions
+                .iter()
+                .map(|s| SubscriptionAttr {
+                    id: s.id.clone(),
+                    st: s.status.as_str().to_owned(),
+                    k: keys::event_key(&s.updated),
+                })
+                .collect(),
+            prof: state.profile.as_ref().map(|p| ProfileAttr {
+                k: keys::event_key(&p.0),
+                created: p.1.created_at,
+                meta: p.1.metadata.clone(),
+                tags: p.1.tags.clone(),
+            }),
+            ep_pk,
+            ep_sk,
+            ck_pk,
+            ck_sk,
+        }
+    }
+
+    pub fn into_state(self) -> Result<(CustomerState, u64), StoreError> {
+        let balance = match self.bal {
+            None => None,
+            Some(b) => Some(BalancePoint {
+                key: key(&b.k)?,
+                balance: Money::new(
+                    b.m,
+                    Currency::parse(&b.cur).map_err(|_| corrupt("currency"))?,
+                ),
+            }),
+        };
+        let episode = |k: Option<String>| -> Result<Option<Episode>, StoreError> {
+            k.map(|k| Ok(Episode { start: key(&k)? })).transpose()
+        };
+        let last_ended = match self.end {
+            None => None,
+            Some(e) => Some(EndedEpisode {
+                start: key(&e.s)?,
+                end: key(&e.e)?,
+                reason: match e.r.as_str() {
+                    "paid" => EndReason::Paid,
+                    "credited" => EndReason::Credited,
+                    _ => return Err(corrupt("end reason")),
+                },
+            }),
+        };
+        let subscriptions = self
+            .subs
+            .into_iter()
+            .map(|s| {
+                let status = SubscriptionStatus::ALL
+                    .iter()
+                    .find(|(name, _)| *name == s.st)
+                    .map(|(_, st)| *st)
+                    .ok_or_else(|| corrupt("subscription status"))?;
+                Ok(SubscriptionState {
+                    id: s.id,
+                    status,
+                    updated: key(&s.k)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let profile = match self.prof {
+            None => None,
+            Some(p) => Some(Box::new((
+                key(&p.k)?,
+                CustomerProfile {
+                    created_at: p.created,
+                    metadata: p.meta,
+                    tags: p.tags,
+                },
+            ))),
+        };
+        let state = CustomerState {
+            tenant_id: TenantId::new(self.t),
+            customer_id: CustomerId::new(self.c),
+            balance,
+            past_due: episode(self.pd)?,
+            clock: episode(self.clk)?,
+            last_ended,
+            subscriptions,
+            profile,
+        };
+        Ok((state, self.v))
+    }
+}
+
+/// An event, stored twice: once under its id (unique per tenant) and once in its customer's log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventItem {
+    pub pk: String,
+    pub sk: String,
+    /// The event's canonical JSON.
+    pub ev: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeliveryAttr {
+    pub a: usize,
+    pub id: String,
+}
+
+/// A final decision: a firing (with its execution status) or a settled skip.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FiringItem {
+    pub pk: String,
+    pub sk: String,
+    pub t: String,
+    pub c: String,
+    pub a: String,
+    pub date: NaiveDate,
+    pub thr: u16,
+    pub dpd: i64,
+    pub since: NaiveDate,
+    pub ep: String,
+    pub mode: String,
+    /// `fired`, `held` or `skipped`.
+    pub out: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    pub st: String,
+    pub att: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub del: Vec<DeliveryAttr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ob_pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ob_sk: Option<String>,
+}
+
+impl FiringItem {
+    pub fn from_record(r: &FiringRecord, shards: u16) -> Self {
+        let d = &r.decision;
+        let pk = keys::customer_pk(&d.tenant_id, &d.customer_id);
+        let sk = keys::firing_sk(&d.automation_id, &d.episode, d.threshold_days);
+        let (out, reason, detail) = match &d.outcome {
+            Outcome::Fired => ("fired", None, None),
+            Outcome::Held => ("held", None, None),
+            Outcome::Skipped { reason, detail } => (
+                "skipped",
+                Some(reason.code().to_owned()),
+                Some(detail.clone()),
+            ),
+        };
+        // Only pending firings are in the outbox: the index stays as small as the backlog.
+        let (ob_pk, ob_sk) = if r.status == FiringStatus::Pending {
+            (
+                Some(keys::outbox_pk(keys::shard(&d.customer_id, shards))),
+                Some(keys::outbox_sk(d.date, &pk, &sk)),
+            )
+        } else {
+            (None, None)
+        };
+        Self {
+            pk,
+            sk,
+            t: d.tenant_id.to_string(),
+            c: d.customer_id.to_string(),
+            a: d.automation_id.to_string(),
+            date: d.date,
+            thr: d.threshold_days,
+            dpd: d.days_past_due,
+            since: d.past_due_since,
+            ep: keys::event_key(&d.episode),
+            mode: d.mode.as_str().to_owned(),
+            out: out.to_owned(),
+            reason,
+            detail,
+            st: r.status.as_str().to_owned(),
+            att: r.attempts,
+            del: r
+                .deliveries
+                .iter()
+                .map(|x| DeliveryAttr {
+                    a: x.action,
+                    id: x.message_id.clone(),
+                })
+                .collect(),
+            ob_pk,
+            ob_sk,
+        }
+    }
+
+    pub fn into_record(self) -> Result<FiringRecord, StoreError> {
+        let outcome = match self.out.as_str() {
+            "fired" => Outcome::Fired,
+            "held" => Outcome::Held,
+            "skipped" => Outcome::Skipped {
+                reason: self
+                    .reason
+                    .as_deref()
+                    .and_then(SkipReason::from_code)
+                    .ok_or_else(|| corrupt("skip reason"))?,
+                detail: self.detail.unwrap_or_default(),
+            },
+            _ => return Err(corrupt("outcome")),
+        };
+        let mode = Mode::ALL
+            .iter()
+            .find(|(name, _)| *name == self.mode)
+            .map(|(_, m)| *m)
+            .ok_or_else(|| corrupt("mode"))?;
+        Ok(FiringRecord {
+            decision: Decision {
+                date: self.date,
+                tenant_id: TenantId::new(self.t),
+                customer_id: CustomerId::new(self.c),
+                automation_id: AutomationId::new(self.a),
+                threshold_days: self.thr,
+                days_past_due: self.dpd,
+                past_due_since: self.since,
+                episode: key(&self.ep)?,
+                mode,
+                outcome,
+            },
+            status: FiringStatus::parse(&self.st).ok_or_else(|| corrupt("status"))?,
+            attempts: self.att,
+            deliveries: self
+                .del
+                .into_iter()
+                .map(|x| Delivery {
+                    action: x.a,
+                    message_id: x.id,
+                })
+                .collect(),
+        })
+    }
+}
+
+/// A tenant document (settings or automation) kept as canonical JSON text.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DocumentItem {
+    pub pk: String,
+    pub sk: String,
+    pub doc: String,
+}
+
+/// The registry entry that makes a tenant visible to the daily run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TenantItem {
+    pub pk: String,
+    pub sk: String,
+    pub t: String,
+}

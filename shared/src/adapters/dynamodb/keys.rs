@@ -1,0 +1,195 @@
+//! The table's key layout, in one place (see `docs/data-model.md`).
+//!
+//! Every partition key starts with the tenant (`T#<tenant>`), so no key built here can reach
+//! another tenant's items. Identifiers are escaped (`%` → `%25`, `#` → `%23`) so that an id
+//! containing `#` can never be read as a key separator.
+
+use crate::domain::{AutomationId, CustomerId, EventId, EventKey, TenantId};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use std::borrow::Cow;
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+
+/// Sparse index of `negative_balance` episodes by the UTC date they started on.
+pub const EPISODES_INDEX: &str = "episodes";
+pub const EPISODES_PK: &str = "ep_pk";
+pub const EPISODES_SK: &str = "ep_sk";
+/// Sparse index of `no_improvement` clocks by the UTC date they (re)started on.
+pub const CLOCKS_INDEX: &str = "clocks";
+pub const CLOCKS_PK: &str = "ck_pk";
+pub const CLOCKS_SK: &str = "ck_sk";
+/// Sparse index of firings waiting for the executor.
+pub const OUTBOX_INDEX: &str = "outbox";
+pub const OUTBOX_PK: &str = "ob_pk";
+pub const OUTBOX_SK: &str = "ob_sk";
+
+pub const STATE_SK: &str = "STATE";
+pub const EVENT_ID_SK: &str = "EVENT";
+pub const SETTINGS_SK: &str = "SETTINGS";
+pub const TENANTS_PK: &str = "TENANTS";
+
+pub fn escape(id: &str) -> Cow<'_, str> {
+    if id.contains(['#', '%']) {
+        Cow::Owned(id.replace('%', "%25").replace('#', "%23"))
+    } else {
+        Cow::Borrowed(id)
+    }
+}
+
+pub fn unescape(part: &str) -> String {
+    part.replace("%23", "#").replace("%25", "%")
+}
+
+/// `T#<tenant>`: the tenant's own items (settings, automations, counters).
+pub fn tenant_pk(tenant: &TenantId) -> String {
+    format!("T#{}", escape(tenant.as_str()))
+}
+
+/// `T#<tenant>#C#<customer>`: one customer's state, event log and firings.
+pub fn customer_pk(tenant: &TenantId, customer: &CustomerId) -> String {
+    format!(
+        "T#{}#C#{}",
+        escape(tenant.as_str()),
+        escape(customer.as_str())
+    )
+}
+
+/// The customer's copy of an event, for replays after late data.
+pub fn log_sk(event_id: &EventId) -> String {
+    format!("E#{}", escape(event_id.as_str()))
+}
+
+pub const LOG_SK_PREFIX: &str = "E#";
+
+/// `T#<tenant>#EVENT#<event id>`: makes event ids unique per tenant, whatever the customer.
+pub fn event_id_pk(tenant: &TenantId, event_id: &EventId) -> String {
+    format!(
+        "T#{}#EVENT#{}",
+        escape(tenant.as_str()),
+        escape(event_id.as_str())
+    )
+}
+
+pub fn automation_sk(automation: &AutomationId) -> String {
+    format!("A#{}", escape(automation.as_str()))
+}
+
+pub const AUTOMATION_SK_PREFIX: &str = "A#";
+
+pub fn tenant_sk(tenant: &TenantId) -> String {
+    format!("T#{}", escape(tenant.as_str()))
+}
+
+pub fn past_due_counter_sk(shard: u16) -> String {
+    format!("PASTDUE#{shard:03}")
+}
+
+pub const PAST_DUE_COUNTER_PREFIX: &str = "PASTDUE#";
+
+/// An instant as fixed-width text that sorts in time order.
+pub fn instant(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// Width of [`instant`] for years 1000-9999.
+const INSTANT_LEN: usize = 27;
+
+/// An event key as one string: `<instant>#<event id>` (the id unescaped: the instant has a
+/// fixed width, so the split is unambiguous).
+pub fn event_key(key: &EventKey) -> String {
+    format!("{}#{}", instant(key.occurred_at), key.event_id)
+}
+
+pub fn parse_event_key(s: &str) -> Option<EventKey> {
+    let (at, rest) = (s.get(..INSTANT_LEN)?, s.get(INSTANT_LEN..)?);
+    let id = rest.strip_prefix('#')?;
+    let occurred_at = DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc);
+    Some(EventKey {
+        occurred_at,
+        event_id: EventId::new(id),
+    })
+}
+
+/// The firing of `automation` for an episode and a threshold. Sorted under the automation, so
+/// one query returns what is settled for a customer and an automation.
+pub fn firing_sk(automation: &AutomationId, episode: &EventKey, threshold: u16) -> String {
+    format!(
+        "F#{}#{}#{}#{threshold:04}",
+        escape(automation.as_str()),
+        instant(episode.occurred_at),
+        escape(episode.event_id.as_str())
+    )
+}
+
+pub fn firing_sk_prefix(automation: &AutomationId) -> String {
+    format!("F#{}#", escape(automation.as_str()))
+}
+
+/// A stable shard for a customer: FNV-1a, so every process and version agrees.
+pub fn shard(customer: &CustomerId, shards: u16) -> u16 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in customer.as_str().bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    (hash % u64::from(shards.max(1))) as u16
+}
+
+/// Partition of the episode-start indexes: one per tenant, policy, UTC start date and shard.
+/// `policy` is `NB` (negative_balance) or `NI` (no_improvement).
+pub fn episode_index_pk(tenant: &TenantId, policy: &str, date: NaiveDate, shard: u16) -> String {
+    format!("T#{}#{policy}#{date}#{shard:03}", escape(tenant.as_str()))
+}
+
+/// Sort key in the episode-start indexes: the start instant, then the customer.
+pub fn episode_index_sk(start: DateTime<Utc>, customer: &CustomerId) -> String {
+    format!("{}#{}", instant(start), escape(customer.as_str()))
+}
+
+/// Partition of the outbox index.
+pub fn outbox_pk(shard: u16) -> String {
+    format!("OUTBOX#{shard:03}")
+}
+
+/// Sort key in the outbox: oldest run date first.
+pub fn outbox_sk(date: NaiveDate, customer_pk: &str, firing_sk: &str) -> String {
+    format!("{date}#{customer_pk}#{firing_sk}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_an_id_contains_separators_should_not_collide_with_another_key() {
+        let a = customer_pk(&TenantId::new("t#C#x"), &CustomerId::new("y"));
+        let b = customer_pk(&TenantId::new("t"), &CustomerId::new("x#C#y"));
+        assert_ne!(a, b);
+        assert_eq!(unescape(&escape("50%#off")), "50%#off");
+    }
+
+    #[test]
+    fn when_an_event_key_is_encoded_should_decode_to_the_same_key_and_sort_in_time_order() {
+        let k = |t: &str, id: &str| EventKey {
+            occurred_at: DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc),
+            event_id: EventId::new(id),
+        };
+        let a = k("2026-11-01T10:00:00.5Z", "e#1");
+        assert_eq!(parse_event_key(&event_key(&a)), Some(a.clone()));
+        let b = k("2026-11-01T10:00:01Z", "a");
+        assert!(event_key(&a) < event_key(&b));
+    }
+
+    #[test]
+    fn when_a_million_customers_are_sharded_should_spread_them_evenly() {
+        let shards = 16u16;
+        let mut counts = vec![0u32; shards as usize];
+        for n in 0..1_000_000 {
+            counts[shard(&CustomerId::new(format!("cus_{n}")), shards) as usize] += 1;
+        }
+        let (min, max) = (*counts.iter().min().unwrap(), *counts.iter().max().unwrap());
+        // A uniform spread puts 62,500 in each; allow 2%.
+        assert!(f64::from(max) / f64::from(min) < 1.02, "{counts:?}");
+    }
+}

@@ -1,0 +1,9 @@
+//! DynamoDB adapter: one table holds customers, their event logs, firings, tenant settings and
+//! automations. `docs/data-model.md` describes every item and index.
+
+pub mod items;
+pub mod keys;
+pub mod setup;
+mod store;
+
+pub use store::DynamoStore;

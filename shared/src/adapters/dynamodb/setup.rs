@@ -1,0 +1,110 @@
+//! Creating the table and its indexes (idempotent), for `rulekit setup` and the tests. In AWS
+//! the SAM template creates the same table.
+
+use super::keys;
+use crate::ports::StoreError;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus,
+};
+use std::time::Duration;
+
+fn failed(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Failed(format!("{what}: {e}"))
+}
+
+fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, StoreError> {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .map_err(|e| failed("key schema", e))
+}
+
+fn string_attribute(name: &str) -> Result<AttributeDefinition, StoreError> {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .map_err(|e| failed("attribute definition", e))
+}
+
+fn index(name: &str, pk: &str, sk: &str) -> Result<GlobalSecondaryIndex, StoreError> {
+    GlobalSecondaryIndex::builder()
+        .index_name(name)
+        .key_schema(key(pk, KeyType::Hash)?)
+        .key_schema(key(sk, KeyType::Range)?)
+        // The daily run and the executor read whole items from these indexes.
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .map_err(|e| failed("index", e))
+}
+
+/// Creates `table` unless it exists, and waits until it is active. Returns whether it was
+/// created by this call.
+pub async fn ensure_table(client: &Client, table: &str) -> Result<bool, StoreError> {
+    let mut request = client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key(keys::PK, KeyType::Hash)?)
+        .key_schema(key(keys::SK, KeyType::Range)?)
+        .global_secondary_indexes(index(
+            keys::EPISODES_INDEX,
+            keys::EPISODES_PK,
+            keys::EPISODES_SK,
+        )?)
+        .global_secondary_indexes(index(keys::CLOCKS_INDEX, keys::CLOCKS_PK, keys::CLOCKS_SK)?)
+        .global_secondary_indexes(index(keys::OUTBOX_INDEX, keys::OUTBOX_PK, keys::OUTBOX_SK)?)
+        // The executor is fed by the stream of firing items.
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewImage)
+                .build()
+                .map_err(|e| failed("stream", e))?,
+        );
+    for name in [
+        keys::PK,
+        keys::SK,
+        keys::EPISODES_PK,
+        keys::EPISODES_SK,
+        keys::CLOCKS_PK,
+        keys::CLOCKS_SK,
+        keys::OUTBOX_PK,
+        keys::OUTBOX_SK,
+    ] {
+        request = request.attribute_definitions(string_attribute(name)?);
+    }
+    let created = match request.send().await {
+        Ok(_) => true,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_resource_in_use_exception()) =>
+        {
+            false
+        }
+        Err(e) => return Err(failed("CreateTable", DisplayErrorContext(&e))),
+    };
+    for _ in 0..120 {
+        let out = client
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(|e| failed("DescribeTable", DisplayErrorContext(&e)))?;
+        if out.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+            return Ok(created);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Err(StoreError::Failed(format!(
+        "table {table} did not become active"
+    )))
+}

@@ -1,0 +1,534 @@
+//! `DynamoStore`: the ports over one DynamoDB table (layout in `docs/data-model.md`).
+
+use super::items::{CustomerItem, DocumentItem, EventItem, FiringItem, TenantItem, policy_code};
+use super::keys;
+use crate::adapters::aws::{ResourceNames, is_retryable};
+use crate::domain::automation::{Automation, TenantSettings};
+use crate::domain::decision::Settled;
+use crate::domain::{
+    AutomationId, Continuity, CustomerId, CustomerState, Event, EventId, TenantId,
+};
+use crate::ports::{
+    AutomationAdmin, AutomationStore, CandidateSource, CommitOutcome, CustomerStore, DecisionStore,
+    FiringRecord, RecordOutcome, StateCommit, StoreError, Versioned,
+};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::builders::PutBuilder;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use futures_util::{StreamExt, stream};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::{BTreeMap, HashMap};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// The store on DynamoDB. Cheap to clone: the client is shared.
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    shards: u16,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn to_item<T: Serialize>(value: &T) -> Result<Item, StoreError> {
+    serde_dynamo::to_item(value).map_err(|e| StoreError::Failed(format!("cannot encode item: {e}")))
+}
+
+fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item)
+        .map_err(|e| StoreError::Failed(format!("stored item is not readable: {e}")))
+}
+
+fn sdk<E>(
+    operation: &'static str,
+    e: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> StoreError
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    if is_retryable(&e) {
+        StoreError::Unavailable(Box::new(e))
+    } else {
+        StoreError::Failed(format!("{operation}: {}", DisplayErrorContext(&e)))
+    }
+}
+
+fn event_from_item(item: EventItem) -> Result<Event, StoreError> {
+    let value: serde_json::Value = serde_json::from_str(&item.ev)
+        .map_err(|_| StoreError::Failed("stored event is not JSON".to_owned()))?;
+    Event::from_json(&value)
+        .map_err(|e| StoreError::Failed(format!("stored event is not valid: {e}")))
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, names: &ResourceNames) -> Self {
+        Self {
+            client,
+            table: names.table.clone(),
+            shards: names.index_shards,
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk("GetItem", e))?;
+        Ok(out.item)
+    }
+
+    /// Every item of partition `pk` whose sort key starts with `prefix`, strongly consistent.
+    async fn query_prefix(&self, pk: String, prefix: &str) -> Result<Vec<Item>, StoreError> {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_names("#sk", keys::SK)
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":prefix", s(prefix))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| sdk("Query", e))
+    }
+
+    async fn put(&self, item: Item) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| sdk("PutItem", e))?;
+        Ok(())
+    }
+
+    async fn register_tenant(&self, tenant: &TenantId) -> Result<(), StoreError> {
+        self.put(to_item(&TenantItem {
+            pk: keys::TENANTS_PK.to_owned(),
+            sk: keys::tenant_sk(tenant),
+            t: tenant.to_string(),
+        })?)
+        .await
+    }
+
+    fn put_request(&self, item: Item) -> PutBuilder {
+        Put::builder().table_name(&self.table).set_item(Some(item))
+    }
+}
+
+impl CustomerStore for DynamoStore {
+    async fn load_customer(
+        &self,
+        tenant: &TenantId,
+        customer: &CustomerId,
+    ) -> Result<Option<Versioned<CustomerState>>, StoreError> {
+        let Some(item) = self
+            .get(keys::customer_pk(tenant, customer), keys::STATE_SK)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let (value, version) = from_item::<CustomerItem>(item)?.into_state()?;
+        Ok(Some(Versioned { value, version }))
+    }
+
+    async fn find_event(
+        &self,
+        tenant: &TenantId,
+        event_id: &EventId,
+    ) -> Result<Option<Event>, StoreError> {
+        match self
+            .get(keys::event_id_pk(tenant, event_id), keys::EVENT_ID_SK)
+            .await?
+        {
+            None => Ok(None),
+            Some(item) => event_from_item(from_item(item)?).map(Some),
+        }
+    }
+
+    async fn customer_events(
+        &self,
+        tenant: &TenantId,
+        customer: &CustomerId,
+    ) -> Result<Vec<Event>, StoreError> {
+        self.query_prefix(keys::customer_pk(tenant, customer), keys::LOG_SK_PREFIX)
+            .await?
+            .into_iter()
+            .map(|item| event_from_item(from_item(item)?))
+            .collect()
+    }
+
+    /// One `TransactWriteItems` request: the event under its id (new ids only), the event in
+    /// the customer's log, the state (at the version read), and the tenant's past-due counter
+    /// when the customer's past-due status changed.
+    async fn commit(&self, commit: StateCommit<'_>) -> Result<CommitOutcome, StoreError> {
+        let state = commit.state;
+        let event = commit.event;
+        let body = event.to_json().to_string();
+        let by_id = self
+            .put_request(to_item(&EventItem {
+                pk: keys::event_id_pk(&state.tenant_id, event.event_id()),
+                sk: keys::EVENT_ID_SK.to_owned(),
+                ev: body.clone(),
+            })?)
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", keys::PK)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| StoreError::Failed(e.to_string()))?;
+        let in_log = self
+            .put_request(to_item(&EventItem {
+                pk: keys::customer_pk(&state.tenant_id, &state.customer_id),
+                sk: keys::log_sk(event.event_id()),
+                ev: body,
+            })?)
+            .build()
+            .map_err(|e| StoreError::Failed(e.to_string()))?;
+        let next_version = commit.expected_version.map_or(1, |v| v + 1);
+        let state_put = self.put_request(to_item(&CustomerItem::from_state(
+            state,
+            next_version,
+            self.shards,
+        ))?);
+        let state_put = match commit.expected_version {
+            None => state_put
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", keys::PK),
+            Some(v) => state_put
+                .condition_expression("#v = :v")
+                .expression_attribute_names("#v", "v")
+                .expression_attribute_values(":v", AttributeValue::N(v.to_string())),
+        }
+        .build()
+        .map_err(|e| StoreError::Failed(e.to_string()))?;
+
+        let mut request = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(by_id).build())
+            .transact_items(TransactWriteItem::builder().put(in_log).build())
+            .transact_items(TransactWriteItem::builder().put(state_put).build());
+        if commit.was_past_due != state.is_past_due() {
+            let delta = if state.is_past_due() { "1" } else { "-1" };
+            let shard = keys::shard(&state.customer_id, self.shards);
+            let counter = Update::builder()
+                .table_name(&self.table)
+                .key(keys::PK, s(keys::tenant_pk(&state.tenant_id)))
+                .key(keys::SK, s(keys::past_due_counter_sk(shard)))
+                .update_expression("ADD #n :d")
+                .expression_attribute_names("#n", "n")
+                .expression_attribute_values(":d", AttributeValue::N(delta.to_owned()))
+                .build()
+                .map_err(|e| StoreError::Failed(e.to_string()))?;
+            request = request.transact_items(TransactWriteItem::builder().update(counter).build());
+        }
+
+        match request.send().await {
+            Ok(_) => Ok(CommitOutcome::Committed),
+            Err(e) => {
+                let reasons = match &e {
+                    SdkError::ServiceError(se) => match se.err() {
+                        TransactWriteItemsError::TransactionCanceledException(c) => {
+                            Some(c.cancellation_reasons().to_vec())
+                        }
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                let Some(reasons) = reasons else {
+                    return Err(sdk("TransactWriteItems", e));
+                };
+                let code = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
+                if code(0) == "ConditionalCheckFailed" {
+                    let existing = match reasons[0].item() {
+                        Some(item) => Some(event_from_item(from_item(item.clone())?)?),
+                        // Not every implementation returns the old item: read it.
+                        None => self.find_event(&state.tenant_id, event.event_id()).await?,
+                    };
+                    return match existing {
+                        Some(existing) => Ok(CommitOutcome::EventExists(Box::new(existing))),
+                        None => Ok(CommitOutcome::VersionConflict),
+                    };
+                }
+                if code(2) == "ConditionalCheckFailed"
+                    || reasons
+                        .iter()
+                        .any(|r| r.code() == Some("TransactionConflict"))
+                {
+                    return Ok(CommitOutcome::VersionConflict);
+                }
+                Err(sdk("TransactWriteItems", e))
+            }
+        }
+    }
+}
+
+/// Index queries in flight at once for one candidate read.
+const QUERY_CONCURRENCY: usize = 16;
+
+impl CandidateSource for DynamoStore {
+    /// Queries the episode-start index: one query per UTC start date and shard that the windows
+    /// touch (run concurrently), each reading only the customers whose episode started in the
+    /// part of the windows on that date.
+    async fn episodes_started(
+        &self,
+        tenant: &TenantId,
+        continuity: Continuity,
+        windows: &[(DateTime<Utc>, DateTime<Utc>)],
+    ) -> Result<Vec<CustomerState>, StoreError> {
+        let (index, pk_name, sk_name) = match continuity {
+            Continuity::NegativeBalance => {
+                (keys::EPISODES_INDEX, keys::EPISODES_PK, keys::EPISODES_SK)
+            }
+            Continuity::NoImprovement => (keys::CLOCKS_INDEX, keys::CLOCKS_PK, keys::CLOCKS_SK),
+        };
+        // Per UTC date, the hull of the windows' parts on that date.
+        let mut per_date: BTreeMap<NaiveDate, (DateTime<Utc>, DateTime<Utc>)> = BTreeMap::new();
+        for &(from, to) in windows.iter().filter(|(f, t)| f < t) {
+            let last = (to - Duration::microseconds(1)).date_naive();
+            for date in from.date_naive().iter_days().take_while(|d| *d <= last) {
+                let hull = per_date.entry(date).or_insert((from, to));
+                *hull = (hull.0.min(from), hull.1.max(to));
+            }
+        }
+        let queries = per_date
+            .into_iter()
+            .flat_map(|(date, hull)| (0..self.shards).map(move |shard| (date, shard, hull)));
+        let pages: Vec<Result<Vec<Item>, StoreError>> = stream::iter(queries)
+            .map(|(date, shard, (from, to))| {
+                self.client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(index)
+                    .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
+                    .expression_attribute_names("#pk", pk_name)
+                    .expression_attribute_names("#sk", sk_name)
+                    .expression_attribute_values(
+                        ":pk",
+                        s(keys::episode_index_pk(
+                            tenant,
+                            policy_code(continuity),
+                            date,
+                            shard,
+                        )),
+                    )
+                    .expression_attribute_values(":from", s(keys::instant(from)))
+                    .expression_attribute_values(":to", s(keys::instant(to)))
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .buffer_unordered(QUERY_CONCURRENCY)
+            .map(|r| r.map_err(|e| sdk("Query", e)))
+            .collect()
+            .await;
+        let mut states: BTreeMap<CustomerId, CustomerState> = BTreeMap::new();
+        for page in pages {
+            for item in page? {
+                let state = from_item::<CustomerItem>(item)?.into_state()?.0;
+                let in_window = state.episode(continuity).is_some_and(|e| {
+                    windows
+                        .iter()
+                        .any(|(from, to)| (*from..*to).contains(&e.start.occurred_at))
+                });
+                if in_window {
+                    states.insert(state.customer_id.clone(), state);
+                }
+            }
+        }
+        Ok(states.into_values().collect())
+    }
+
+    async fn past_due_count(&self, tenant: &TenantId) -> Result<u64, StoreError> {
+        let counters = self
+            .query_prefix(keys::tenant_pk(tenant), keys::PAST_DUE_COUNTER_PREFIX)
+            .await?;
+        let total: i64 = counters
+            .iter()
+            .filter_map(|item| match item.get("n") {
+                Some(AttributeValue::N(n)) => n.parse::<i64>().ok(),
+                _ => None,
+            })
+            .sum();
+        Ok(total.max(0) as u64)
+    }
+}
+
+impl AutomationStore for DynamoStore {
+    async fn tenants(&self) -> Result<Vec<TenantId>, StoreError> {
+        self.query_prefix(keys::TENANTS_PK.to_owned(), "T#")
+            .await?
+            .into_iter()
+            .map(|item| Ok(TenantId::new(from_item::<TenantItem>(item)?.t)))
+            .collect()
+    }
+
+    async fn tenant_settings(&self, tenant: &TenantId) -> Result<TenantSettings, StoreError> {
+        match self.get(keys::tenant_pk(tenant), keys::SETTINGS_SK).await? {
+            None => Ok(TenantSettings::defaults(tenant.clone())),
+            Some(item) => {
+                let doc = from_item::<DocumentItem>(item)?.doc;
+                let value: serde_json::Value = serde_json::from_str(&doc)
+                    .map_err(|_| StoreError::Failed("stored settings are not JSON".to_owned()))?;
+                TenantSettings::from_json(&value)
+                    .map_err(|e| StoreError::Failed(format!("stored settings are not valid: {e}")))
+            }
+        }
+    }
+
+    async fn tenant_automations(&self, tenant: &TenantId) -> Result<Vec<Automation>, StoreError> {
+        self.query_prefix(keys::tenant_pk(tenant), keys::AUTOMATION_SK_PREFIX)
+            .await?
+            .into_iter()
+            .map(|item| {
+                let doc = from_item::<DocumentItem>(item)?.doc;
+                let value: serde_json::Value = serde_json::from_str(&doc)
+                    .map_err(|_| StoreError::Failed("stored automation is not JSON".to_owned()))?;
+                Automation::from_json(&value)
+                    .map_err(|e| StoreError::Failed(format!("stored automation is not valid: {e}")))
+            })
+            .collect()
+    }
+}
+
+impl AutomationAdmin for DynamoStore {
+    async fn put_settings(&self, settings: &TenantSettings) -> Result<(), StoreError> {
+        self.put(to_item(&DocumentItem {
+            pk: keys::tenant_pk(&settings.tenant_id),
+            sk: keys::SETTINGS_SK.to_owned(),
+            doc: settings.to_json().to_string(),
+        })?)
+        .await?;
+        self.register_tenant(&settings.tenant_id).await
+    }
+
+    async fn put_automation(&self, automation: &Automation) -> Result<(), StoreError> {
+        self.put(to_item(&DocumentItem {
+            pk: keys::tenant_pk(&automation.tenant_id),
+            sk: keys::automation_sk(&automation.id),
+            doc: automation.to_json().to_string(),
+        })?)
+        .await?;
+        self.register_tenant(&automation.tenant_id).await
+    }
+}
+
+impl DecisionStore for DynamoStore {
+    async fn settled(
+        &self,
+        tenant: &TenantId,
+        automation: &AutomationId,
+        customer: &CustomerId,
+    ) -> Result<Vec<Settled>, StoreError> {
+        self.query_prefix(
+            keys::customer_pk(tenant, customer),
+            &keys::firing_sk_prefix(automation),
+        )
+        .await?
+        .into_iter()
+        .map(|item| {
+            Ok(from_item::<FiringItem>(item)?
+                .into_record()?
+                .decision
+                .settled())
+        })
+        .collect()
+    }
+
+    async fn record(&self, record: &FiringRecord) -> Result<RecordOutcome, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&FiringItem::from_record(
+                record,
+                self.shards,
+            ))?))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", keys::PK)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(RecordOutcome::Recorded),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(RecordOutcome::AlreadyRecorded)
+            }
+            Err(e) => Err(sdk("PutItem", e)),
+        }
+    }
+
+    async fn pending_firings(&self, limit: usize) -> Result<Vec<FiringRecord>, StoreError> {
+        let mut items: Vec<FiringItem> = Vec::new();
+        for shard in 0..self.shards {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(keys::OUTBOX_INDEX)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", keys::OUTBOX_PK)
+                .expression_attribute_values(":pk", s(keys::outbox_pk(shard)))
+                .limit(i32::try_from(limit.min(1000)).unwrap_or(1000))
+                .send()
+                .await
+                .map_err(|e| sdk("Query", e))?;
+            for item in page.items.unwrap_or_default() {
+                items.push(from_item(item)?);
+            }
+        }
+        items.sort_by(|a, b| a.ob_sk.cmp(&b.ob_sk));
+        items
+            .into_iter()
+            .take(limit)
+            .map(FiringItem::into_record)
+            .collect()
+    }
+
+    async fn update_firing(&self, record: &FiringRecord) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&FiringItem::from_record(
+                record,
+                self.shards,
+            ))?))
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", keys::PK)
+            .send()
+            .await
+            .map_err(|e| sdk("PutItem", e))?;
+        Ok(())
+    }
+}
