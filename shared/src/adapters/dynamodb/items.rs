@@ -108,7 +108,7 @@ impl CustomerItem {
                     keys::episode_index_pk(
                         &state.tenant_id,
                         policy_code(continuity),
-                        start.date_naive(),
+                        &keys::month_bucket(start),
                         shard,
                     ),
                     keys::episode_index_sk(start, &state.customer_id),

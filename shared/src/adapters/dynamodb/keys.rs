@@ -136,10 +136,18 @@ pub fn shard(customer: &CustomerId, shards: u16) -> u16 {
     (hash % u64::from(shards.max(1))) as u16
 }
 
-/// Partition of the episode-start indexes: one per tenant, policy, UTC start date and shard.
+/// The month bucket (UTC, `YYYY-MM`) of an instant. Episode-index partitions are monthly:
+/// the sort key (the start instant) already narrows every query to its window, so a finer
+/// bucket would only multiply the queries, while a same-day burst is spread by the shards
+/// whatever the bucket size.
+pub fn month_bucket(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m").to_string()
+}
+
+/// Partition of the episode-start indexes: one per tenant, policy, UTC month and shard.
 /// `policy` is `NB` (negative_balance) or `NI` (no_improvement).
-pub fn episode_index_pk(tenant: &TenantId, policy: &str, date: NaiveDate, shard: u16) -> String {
-    format!("T#{}#{policy}#{date}#{shard:03}", escape(tenant.as_str()))
+pub fn episode_index_pk(tenant: &TenantId, policy: &str, month: &str, shard: u16) -> String {
+    format!("T#{}#{policy}#{month}#{shard:03}", escape(tenant.as_str()))
 }
 
 /// Sort key in the episode-start indexes: the start instant, then the customer.

@@ -19,7 +19,7 @@ use aws_sdk_dynamodb::types::builders::PutBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, Utc};
 use futures_util::{StreamExt, stream};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -295,9 +295,9 @@ impl CustomerStore for DynamoStore {
 const QUERY_CONCURRENCY: usize = 16;
 
 impl CandidateSource for DynamoStore {
-    /// Queries the episode-start index: one query per UTC start date and shard that the windows
+    /// Queries the episode-start index: one query per month bucket and shard that the windows
     /// touch (run concurrently), each reading only the customers whose episode started in the
-    /// part of the windows on that date.
+    /// windows' part of that month.
     async fn episodes_started(
         &self,
         tenant: &TenantId,
@@ -310,20 +310,27 @@ impl CandidateSource for DynamoStore {
             }
             Continuity::NoImprovement => (keys::CLOCKS_INDEX, keys::CLOCKS_PK, keys::CLOCKS_SK),
         };
-        // Per UTC date, the hull of the windows' parts on that date.
-        let mut per_date: BTreeMap<NaiveDate, (DateTime<Utc>, DateTime<Utc>)> = BTreeMap::new();
+        // Per month bucket, the hull of the windows that touch it.
+        let mut per_bucket: BTreeMap<String, (DateTime<Utc>, DateTime<Utc>)> = BTreeMap::new();
         for &(from, to) in windows.iter().filter(|(f, t)| f < t) {
-            let last = (to - Duration::microseconds(1)).date_naive();
-            for date in from.date_naive().iter_days().take_while(|d| *d <= last) {
-                let hull = per_date.entry(date).or_insert((from, to));
+            let last = keys::month_bucket(to - Duration::microseconds(1));
+            let mut day = from;
+            loop {
+                let bucket = keys::month_bucket(day);
+                let done = bucket == last;
+                let hull = per_bucket.entry(bucket).or_insert((from, to));
                 *hull = (hull.0.min(from), hull.1.max(to));
+                if done {
+                    break;
+                }
+                day += Duration::days(1);
             }
         }
-        let queries = per_date
-            .into_iter()
-            .flat_map(|(date, hull)| (0..self.shards).map(move |shard| (date, shard, hull)));
+        let queries = per_bucket.into_iter().flat_map(|(bucket, hull)| {
+            (0..self.shards).map(move |shard| (bucket.clone(), shard, hull))
+        });
         let pages: Vec<Result<Vec<Item>, StoreError>> = stream::iter(queries)
-            .map(|(date, shard, (from, to))| {
+            .map(|(bucket, shard, (from, to))| {
                 self.client
                     .query()
                     .table_name(&self.table)
@@ -336,7 +343,7 @@ impl CandidateSource for DynamoStore {
                         s(keys::episode_index_pk(
                             tenant,
                             policy_code(continuity),
-                            date,
+                            &bucket,
                             shard,
                         )),
                     )

@@ -1,0 +1,105 @@
+//! `rulekit setup` and `rulekit simulate --store dynamodb` against the local AWS emulator
+//! (started by scripts/test; without it these tests fail).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
+        panic!("AWS_ENDPOINT_URL is not set: run scripts/test, which starts the local AWS emulator")
+    })
+}
+
+/// `rulekit` with its own table and topics on the emulator.
+fn rulekit(prefix: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rulekit"))
+        .args(args)
+        .current_dir(workspace())
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .env("RULEKIT_TABLE", prefix)
+        .env("RULEKIT_TOPIC_PREFIX", prefix)
+        .env("RULEKIT_INDEX_SHARDS", "4")
+        .output()
+        .expect("rulekit runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn when_setup_runs_twice_should_create_once_and_print_the_same_resources() {
+    let prefix = format!("cli-setup-{}", std::process::id());
+    let first = rulekit(&prefix, &["setup"]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let second = rulekit(&prefix, &["setup"]);
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    let a: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    let b: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
+    assert_eq!(a["table"]["created"], true);
+    assert_eq!(b["table"]["created"], false);
+    assert_eq!(a["topics"], b["topics"]);
+    for channel in ["finance", "customer-messages", "alerts"] {
+        let arn = a["topics"][channel].as_str().unwrap();
+        assert!(arn.ends_with(&format!(":{prefix}-{channel}")), "{arn}");
+    }
+}
+
+#[test]
+fn when_simulating_on_dynamodb_should_print_exactly_what_the_memory_run_prints() {
+    let prefix = format!("cli-sim-{}", std::process::id());
+    assert!(rulekit(&prefix, &["setup"]).status.success());
+    let fixtures = workspace().join("tests/fixtures");
+    let out = rulekit(
+        &prefix,
+        &[
+            "simulate",
+            "--store",
+            "dynamodb",
+            "--events",
+            fixtures.join("basic.events.jsonl").to_str().unwrap(),
+            "--automations",
+            fixtures.join("basic.automations.json").to_str().unwrap(),
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-12-05",
+            "--explain",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let expected = std::fs::read_to_string(fixtures.join("basic.explain.expected.jsonl")).unwrap();
+    assert_eq!(text(&out.stdout), expected);
+}
+
+#[test]
+fn when_the_table_was_never_set_up_should_say_to_run_setup() {
+    let prefix = format!("cli-missing-{}", std::process::id());
+    let fixtures = workspace().join("tests/fixtures");
+    let out = rulekit(
+        &prefix,
+        &[
+            "simulate",
+            "--store",
+            "dynamodb",
+            "--events",
+            fixtures.join("basic.events.jsonl").to_str().unwrap(),
+            "--automations",
+            fixtures.join("basic.automations.json").to_str().unwrap(),
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-11-02",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("run `rulekit setup` first"),
+        "{}",
+        text(&out.stderr)
+    );
+}

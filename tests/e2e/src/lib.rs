@@ -1,0 +1,108 @@
+//! Helpers for the end-to-end tests: the emulator's endpoint, fresh resources per test, and a
+//! fault-injecting, request-counting proxy.
+//!
+//! These tests need the local AWS emulator. `scripts/test` starts moto server and exports
+//! `AWS_ENDPOINT_URL`; without it the tests fail (they never skip).
+
+pub mod proxy;
+
+use aws_config::SdkConfig;
+use shared::adapters::aws::{ResourceNames, load_sdk_config};
+use shared::adapters::dynamodb::setup::ensure_table;
+use shared::adapters::sns::{Topics, ensure_topics};
+use shared::adapters::{DynamoStore, SnsPublisher};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The emulator's endpoint; a test that needs it fails when it is not configured.
+pub fn emulator_endpoint() -> String {
+    match std::env::var("AWS_ENDPOINT_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "AWS_ENDPOINT_URL is not set: the end-to-end tests run against the local AWS \
+             emulator; run scripts/test, which starts moto server"
+        ),
+    }
+}
+
+/// Index shards used by the end-to-end tests: fewer than the default, because the emulator
+/// answers each query slowly; the layout is the same.
+pub const TEST_INDEX_SHARDS: u16 = 4;
+
+/// Resource names no other test uses.
+pub fn unique_names(test: &str) -> ResourceNames {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let prefix = format!("e2e-{test}-{}-{n}", std::process::id());
+    ResourceNames {
+        table: prefix.clone(),
+        topic_prefix: prefix,
+        index_shards: TEST_INDEX_SHARDS,
+    }
+}
+
+/// SDK configuration for the emulator, from the standard AWS environment.
+pub async fn sdk_config() -> SdkConfig {
+    emulator_endpoint();
+    load_sdk_config().await
+}
+
+/// A fresh table and topics for one test.
+pub struct Env {
+    pub names: ResourceNames,
+    pub sdk: SdkConfig,
+    pub topics: Topics,
+}
+
+impl Env {
+    /// Creates the resources on the emulator.
+    pub async fn new(test: &str) -> Self {
+        let names = unique_names(test);
+        let sdk = sdk_config().await;
+        ensure_table(&aws_sdk_dynamodb::Client::new(&sdk), &names.table)
+            .await
+            .expect("the emulator creates the table");
+        let topics = ensure_topics(&aws_sdk_sns::Client::new(&sdk), &names)
+            .await
+            .expect("the emulator creates the topics");
+        Self { names, sdk, topics }
+    }
+
+    pub fn store(&self) -> DynamoStore {
+        DynamoStore::new(aws_sdk_dynamodb::Client::new(&self.sdk), &self.names)
+    }
+
+    /// The store, reached through `endpoint` (a proxy) instead of the emulator directly.
+    pub fn store_via(&self, endpoint: &str) -> DynamoStore {
+        // Set on the service's own config: it takes precedence over `AWS_ENDPOINT_URL`. The
+        // proxy injects faults on purpose, so retries back off for milliseconds, not seconds.
+        let config = aws_sdk_dynamodb::config::Builder::from(&self.sdk)
+            .endpoint_url(endpoint)
+            .retry_config(
+                aws_config::retry::RetryConfig::standard()
+                    .with_initial_backoff(std::time::Duration::from_millis(5))
+                    .with_max_backoff(std::time::Duration::from_millis(50)),
+            )
+            .build();
+        DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), &self.names)
+    }
+
+    pub fn publisher(&self) -> SnsPublisher {
+        SnsPublisher::new(aws_sdk_sns::Client::new(&self.sdk), self.topics.clone())
+    }
+
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.sdk)
+    }
+
+    pub fn sns(&self) -> aws_sdk_sns::Client {
+        aws_sdk_sns::Client::new(&self.sdk)
+    }
+}
+
+/// A file under the workspace's `tests/fixtures`.
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures")
+        .join(name)
+}

@@ -1,0 +1,110 @@
+//! The same simulation on the in-memory store and on DynamoDB + SNS (the emulator) prints the
+//! same decisions and carries out the same actions.
+
+use e2e::{Env, fixture};
+use serde_json::Value;
+use shared::adapters::{MemoryPublisher, MemoryStore};
+use shared::app::simulate::{SimulationPlan, SimulationReport, simulate, store_config};
+use shared::domain::{AutomationsFile, Event};
+use shared::ports::{
+    ActionPublisher, AutomationAdmin, AutomationStore, CandidateSource, CustomerStore,
+    DecisionStore,
+};
+
+fn events(name: &str) -> Vec<Event> {
+    std::fs::read_to_string(fixture(name))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| Event::from_json(&serde_json::from_str(l).unwrap()).unwrap())
+        .collect()
+}
+
+fn config(name: &str) -> AutomationsFile {
+    let text = std::fs::read_to_string(fixture(name)).unwrap();
+    AutomationsFile::from_json(&serde_json::from_str(&text).unwrap()).unwrap()
+}
+
+async fn replay<S, P>(
+    store: &S,
+    publisher: &P,
+    events: &[Event],
+    config: &AutomationsFile,
+    from: &str,
+    to: &str,
+) -> SimulationReport
+where
+    S: CustomerStore + CandidateSource + AutomationStore + AutomationAdmin + DecisionStore,
+    P: ActionPublisher,
+{
+    let from = from.parse().unwrap();
+    store_config(store, config, from).await.unwrap();
+    let plan = SimulationPlan {
+        events,
+        config,
+        from,
+        to: to.parse().unwrap(),
+    };
+    simulate(store, publisher, plan).await.unwrap()
+}
+
+fn rows(report: &SimulationReport) -> Vec<Value> {
+    report
+        .decisions
+        .iter()
+        .map(|d| serde_json::to_value(d.row()).unwrap())
+        .collect()
+}
+
+async fn same_on_both_stores(
+    test: &str,
+    events_file: &str,
+    config_file: &str,
+    from: &str,
+    to: &str,
+) {
+    let events = events(events_file);
+    let config = config(config_file);
+    let memory = replay(
+        &MemoryStore::new(),
+        &MemoryPublisher::new(),
+        &events,
+        &config,
+        from,
+        to,
+    )
+    .await;
+
+    let env = Env::new(test).await;
+    let dynamo = replay(&env.store(), &env.publisher(), &events, &config, from, to).await;
+
+    assert!(!memory.decisions.is_empty());
+    assert_eq!(rows(&dynamo), rows(&memory));
+    assert_eq!(dynamo.accepted, memory.accepted);
+    assert_eq!(dynamo.duplicates, memory.duplicates);
+    assert_eq!(dynamo.executed, memory.executed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_basic_fixture_is_simulated_on_dynamodb_should_match_the_in_memory_run() {
+    same_on_both_stores(
+        "sim-basic",
+        "basic.events.jsonl",
+        "basic.automations.json",
+        "2026-11-01",
+        "2026-12-05",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_multi_tenant_fixture_is_simulated_on_dynamodb_should_match_the_in_memory_run() {
+    same_on_both_stores(
+        "sim-tenants",
+        "tenants.events.jsonl",
+        "tenants.automations.json",
+        "2026-10-01",
+        "2026-11-15",
+    )
+    .await;
+}
