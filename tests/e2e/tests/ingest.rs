@@ -148,8 +148,7 @@ async fn deliver<D: DeadLetters + 'static>(
     for t in tasks {
         t.await.unwrap();
     }
-    let n = *redeliveries.lock().unwrap();
-    n
+    *redeliveries.lock().unwrap()
 }
 
 /// Every customer's state in the store equals the fold of its sorted log, and the log holds
