@@ -138,6 +138,22 @@ pub trait AutomationAdmin: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// The last local date each tenant's daily run completed, so missed dates are caught up.
+pub trait RunCheckpoints: Send + Sync {
+    fn last_completed(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<Option<chrono::NaiveDate>, StoreError>> + Send;
+
+    /// Records `date` as completed, unless a later date already is (checkpoints never move
+    /// back, whatever the order concurrent runs finish in).
+    fn complete(
+        &self,
+        tenant: &TenantId,
+        date: chrono::NaiveDate,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordOutcome {
     Recorded,

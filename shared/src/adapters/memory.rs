@@ -10,9 +10,9 @@ use crate::domain::{
 use crate::ports::{
     ActionPublisher, AutomationAdmin, AutomationStore, CandidateSource, CommitOutcome,
     CustomerStore, DeadLetters, DecisionStore, FiringRecord, FiringStatus, OutgoingMessage,
-    PublishError, RecordOutcome, StateCommit, StoreError, Versioned,
+    PublishError, RecordOutcome, RunCheckpoints, StateCommit, StoreError, Versioned,
 };
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
@@ -30,6 +30,7 @@ struct Inner {
     /// Decisions with the order they were recorded in (the outbox is served oldest first).
     decisions: BTreeMap<DecisionKey, (u64, FiringRecord)>,
     next_sequence: u64,
+    checkpoints: BTreeMap<TenantId, NaiveDate>,
 }
 
 #[derive(Debug, Default)]
@@ -222,6 +223,19 @@ impl AutomationAdmin for MemoryStore {
             .entry(automation.tenant_id.clone())
             .or_default()
             .insert(automation.id.clone(), automation.clone());
+        Ok(())
+    }
+}
+
+impl RunCheckpoints for MemoryStore {
+    async fn last_completed(&self, tenant: &TenantId) -> Result<Option<NaiveDate>, StoreError> {
+        Ok(self.lock().checkpoints.get(tenant).copied())
+    }
+
+    async fn complete(&self, tenant: &TenantId, date: NaiveDate) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let entry = inner.checkpoints.entry(tenant.clone()).or_insert(date);
+        *entry = (*entry).max(date);
         Ok(())
     }
 }

@@ -19,6 +19,16 @@ pub struct Topics {
 }
 
 impl Topics {
+    /// Only the alerts topic, for a function that publishes nothing else (the others are
+    /// left unset, and publishing to them fails).
+    pub fn alerts_only(alerts: impl Into<String>) -> Self {
+        Self {
+            finance: String::new(),
+            customer_messages: String::new(),
+            alerts: alerts.into(),
+        }
+    }
+
     pub fn arn(&self, destination: Destination) -> &str {
         match destination {
             Destination::Finance => &self.finance,
@@ -109,6 +119,13 @@ impl ActionPublisher for SnsPublisher {
                 "a batch must go to one destination".to_owned(),
             ));
         }
+        let topic = self.topics.arn(first.destination);
+        if topic.is_empty() {
+            return Err(PublishError::Failed(format!(
+                "no topic configured for {}",
+                first.destination.as_str()
+            )));
+        }
         let entries = batch
             .iter()
             .map(Self::entry)
@@ -116,7 +133,7 @@ impl ActionPublisher for SnsPublisher {
         let out = self
             .client
             .publish_batch()
-            .topic_arn(self.topics.arn(first.destination))
+            .topic_arn(topic)
             .set_publish_batch_request_entries(Some(entries))
             .send()
             .await

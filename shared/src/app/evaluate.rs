@@ -29,11 +29,13 @@ pub struct DayReport {
     pub candidates_read: usize,
 }
 
-/// Evaluates every enabled automation of `tenant` for local date `date`.
+/// Evaluates every enabled automation of `tenant` for local date `date`; `caught_up` when the
+/// date's own run was missed and this one comes after it.
 pub async fn evaluate_tenant_day<S>(
     store: &S,
     tenant: &TenantId,
     date: NaiveDate,
+    caught_up: bool,
 ) -> Result<DayReport, StoreError>
 where
     S: CandidateSource + AutomationStore + DecisionStore,
@@ -51,7 +53,11 @@ where
     // never retroactively.
     let contexts: Vec<RunContext<'_>> = automations
         .iter()
-        .map(|a| RunContext::new(a, a.active_from.unwrap_or(date), &calendar, date))
+        .map(|a| {
+            let mut ctx = RunContext::new(a, a.active_from.unwrap_or(date), &calendar, date);
+            ctx.caught_up = caught_up;
+            ctx
+        })
         .collect();
 
     // One read of the index per continuity policy, for the windows of all its automations.

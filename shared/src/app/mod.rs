@@ -4,4 +4,5 @@
 pub mod evaluate;
 pub mod execute;
 pub mod ingest;
+pub mod schedule;
 pub mod simulate;

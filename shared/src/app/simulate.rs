@@ -123,7 +123,7 @@ where
         while let Some(i) = arrivals.next_if(|&i| plan.events[i].received_at < instant) {
             ingest_one(store, plan.events, i, &mut report).await?;
         }
-        let day = evaluate_tenant_day(store, &tenant, date).await?;
+        let day = evaluate_tenant_day(store, &tenant, date, false).await?;
         report.alerts += publish_guardrail_alerts(publisher, &day.holds).await?;
         report.decisions.extend(day.decisions);
         let executed = execute_pending(store, publisher, usize::MAX).await?;

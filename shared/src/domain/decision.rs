@@ -82,12 +82,15 @@ pub struct Decision {
     pub episode: EventKey,
     pub mode: Mode,
     pub outcome: Outcome,
+    /// Decided by a run that caught up `date` after it had passed (the runs of that date were
+    /// missed).
+    pub caught_up: bool,
 }
 
 impl Decision {
-    /// Fired after the threshold day (a missed run or late data).
+    /// Fired after the threshold day: late data, or a run that caught up a missed date.
     pub fn late(&self) -> bool {
-        self.days_past_due > i64::from(self.threshold_days)
+        self.days_past_due > i64::from(self.threshold_days) || self.caught_up
     }
 
     /// Whether this decision settles its threshold for the episode, so it is recorded (exactly

@@ -19,6 +19,9 @@ pub struct RunContext<'a> {
     pub active_from: NaiveDate,
     pub calendar: &'a TenantCalendar,
     pub date: NaiveDate,
+    /// Set when `date` is evaluated after it passed (missed runs caught up): its firings are
+    /// late.
+    pub caught_up: bool,
     /// The episode starts (as instants, `[from, to)`) that put a threshold's window open on
     /// `date`: precomputed so the candidate test on each customer is a few comparisons, with no
     /// time-zone conversion for the customers it rules out.
@@ -46,6 +49,7 @@ impl<'a> RunContext<'a> {
             active_from,
             calendar,
             date,
+            caught_up: false,
             windows: Vec::new(),
         };
         ctx.windows = ctx
@@ -147,6 +151,7 @@ impl<'a> RunContext<'a> {
             episode: start.clone(),
             mode: self.automation.mode,
             outcome,
+            caught_up: self.caught_up,
         };
         let skipped = |reason: SkipReason, detail: String| Outcome::Skipped { reason, detail };
 

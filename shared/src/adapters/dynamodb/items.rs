@@ -259,6 +259,9 @@ pub struct FiringItem {
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Decided while catching up a missed date.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cu: bool,
     pub st: String,
     pub att: u32,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -307,6 +310,7 @@ impl FiringItem {
             out: out.to_owned(),
             reason,
             detail,
+            cu: d.caught_up,
             st: r.status.as_str().to_owned(),
             att: r.attempts,
             del: r
@@ -353,6 +357,7 @@ impl FiringItem {
                 episode: key(&self.ep)?,
                 mode,
                 outcome,
+                caught_up: self.cu,
             },
             status: FiringStatus::parse(&self.st).ok_or_else(|| corrupt("status"))?,
             attempts: self.att,

@@ -27,6 +27,7 @@ pub const OUTBOX_SK: &str = "ob_sk";
 pub const STATE_SK: &str = "STATE";
 pub const EVENT_ID_SK: &str = "EVENT";
 pub const SETTINGS_SK: &str = "SETTINGS";
+pub const CHECKPOINT_SK: &str = "CHECKPOINT";
 pub const TENANTS_PK: &str = "TENANTS";
 
 pub fn escape(id: &str) -> Cow<'_, str> {

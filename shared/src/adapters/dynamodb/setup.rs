@@ -31,17 +31,17 @@ fn string_attribute(name: &str) -> Result<AttributeDefinition, StoreError> {
         .map_err(|e| failed("attribute definition", e))
 }
 
-fn index(name: &str, pk: &str, sk: &str) -> Result<GlobalSecondaryIndex, StoreError> {
+fn index(
+    name: &str,
+    pk: &str,
+    sk: &str,
+    projection: ProjectionType,
+) -> Result<GlobalSecondaryIndex, StoreError> {
     GlobalSecondaryIndex::builder()
         .index_name(name)
         .key_schema(key(pk, KeyType::Hash)?)
         .key_schema(key(sk, KeyType::Range)?)
-        // The daily run and the executor read whole items from these indexes.
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::All)
-                .build(),
-        )
+        .projection(Projection::builder().projection_type(projection).build())
         .build()
         .map_err(|e| failed("index", e))
 }
@@ -55,13 +55,27 @@ pub async fn ensure_table(client: &Client, table: &str) -> Result<bool, StoreErr
         .billing_mode(BillingMode::PayPerRequest)
         .key_schema(key(keys::PK, KeyType::Hash)?)
         .key_schema(key(keys::SK, KeyType::Range)?)
+        // Episode indexes hold keys only: a state update that moves no episode then costs no
+        // index write, and the daily run reads the few candidates' states from the table.
         .global_secondary_indexes(index(
             keys::EPISODES_INDEX,
             keys::EPISODES_PK,
             keys::EPISODES_SK,
+            ProjectionType::KeysOnly,
         )?)
-        .global_secondary_indexes(index(keys::CLOCKS_INDEX, keys::CLOCKS_PK, keys::CLOCKS_SK)?)
-        .global_secondary_indexes(index(keys::OUTBOX_INDEX, keys::OUTBOX_PK, keys::OUTBOX_SK)?)
+        .global_secondary_indexes(index(
+            keys::CLOCKS_INDEX,
+            keys::CLOCKS_PK,
+            keys::CLOCKS_SK,
+            ProjectionType::KeysOnly,
+        )?)
+        // The outbox is read whole by the executor; firing items change rarely.
+        .global_secondary_indexes(index(
+            keys::OUTBOX_INDEX,
+            keys::OUTBOX_PK,
+            keys::OUTBOX_SK,
+            ProjectionType::All,
+        )?)
         // The executor is fed by the stream of firing items.
         .stream_specification(
             StreamSpecification::builder()

@@ -10,16 +10,17 @@ use crate::domain::{
 };
 use crate::ports::{
     AutomationAdmin, AutomationStore, CandidateSource, CommitOutcome, CustomerStore, DecisionStore,
-    FiringRecord, RecordOutcome, StateCommit, StoreError, Versioned,
+    FiringRecord, RecordOutcome, RunCheckpoints, StateCommit, StoreError, Versioned,
 };
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::builders::PutBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Update,
 };
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use futures_util::{StreamExt, stream};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -137,6 +138,71 @@ impl DynamoStore {
             t: tenant.to_string(),
         })?)
         .await
+    }
+
+    /// The state items of these customer partitions, read with BatchGetItem (100 keys a
+    /// request, a few requests at once), retrying unprocessed keys with backoff.
+    async fn batch_get_states(&self, partitions: Vec<String>) -> Result<Vec<Item>, StoreError> {
+        let chunks: Vec<Vec<String>> = partitions.chunks(100).map(<[String]>::to_vec).collect();
+        let results: Vec<Result<Vec<Item>, StoreError>> = stream::iter(chunks)
+            .map(|chunk| self.batch_get_chunk(chunk))
+            .buffer_unordered(4)
+            .collect()
+            .await;
+        let mut items = Vec::new();
+        for r in results {
+            items.extend(r?);
+        }
+        Ok(items)
+    }
+
+    async fn batch_get_chunk(&self, partitions: Vec<String>) -> Result<Vec<Item>, StoreError> {
+        let mut pending: Vec<Item> = partitions
+            .into_iter()
+            .map(|pk| {
+                HashMap::from([
+                    (keys::PK.to_owned(), s(pk)),
+                    (keys::SK.to_owned(), s(keys::STATE_SK)),
+                ])
+            })
+            .collect();
+        let mut items = Vec::new();
+        for attempt in 0..8u32 {
+            if pending.is_empty() {
+                return Ok(items);
+            }
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+            }
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut pending)))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| StoreError::Failed(e.to_string()))?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| sdk("BatchGetItem", e))?;
+            if let Some(mut responses) = out.responses {
+                items.extend(responses.remove(&self.table).unwrap_or_default());
+            }
+            if let Some(mut unprocessed) = out.unprocessed_keys {
+                if let Some(rest) = unprocessed.remove(&self.table) {
+                    pending = rest.keys;
+                }
+            }
+        }
+        if pending.is_empty() {
+            Ok(items)
+        } else {
+            Err(StoreError::Failed(format!(
+                "BatchGetItem left {} keys unprocessed after 8 attempts",
+                pending.len()
+            )))
+        }
     }
 
     fn put_request(&self, item: Item) -> PutBuilder {
@@ -358,18 +424,29 @@ impl CandidateSource for DynamoStore {
             .map(|r| r.map_err(|e| sdk("Query", e)))
             .collect()
             .await;
-        let mut states: BTreeMap<CustomerId, CustomerState> = BTreeMap::new();
+        // The index holds keys only (so that state updates that move no episode cost no
+        // index write); the states themselves are read from the table, strongly consistent.
+        let mut keys_found: Vec<String> = Vec::new();
         for page in pages {
             for item in page? {
-                let state = from_item::<CustomerItem>(item)?.into_state()?.0;
-                let in_window = state.episode(continuity).is_some_and(|e| {
-                    windows
-                        .iter()
-                        .any(|(from, to)| (*from..*to).contains(&e.start.occurred_at))
-                });
-                if in_window {
-                    states.insert(state.customer_id.clone(), state);
+                if let Some(AttributeValue::S(pk)) = item.get(keys::PK) {
+                    keys_found.push(pk.clone());
                 }
+            }
+        }
+        keys_found.sort();
+        keys_found.dedup();
+        let mut states: BTreeMap<CustomerId, CustomerState> = BTreeMap::new();
+        for item in self.batch_get_states(keys_found).await? {
+            let state = from_item::<CustomerItem>(item)?.into_state()?.0;
+            // The index may lag the table: the state read now decides.
+            let in_window = state.episode(continuity).is_some_and(|e| {
+                windows
+                    .iter()
+                    .any(|(from, to)| (*from..*to).contains(&e.start.occurred_at))
+            });
+            if in_window {
+                states.insert(state.customer_id.clone(), state);
             }
         }
         Ok(states.into_values().collect())
@@ -446,6 +523,52 @@ impl AutomationAdmin for DynamoStore {
         })?)
         .await?;
         self.register_tenant(&automation.tenant_id).await
+    }
+}
+
+impl RunCheckpoints for DynamoStore {
+    async fn last_completed(&self, tenant: &TenantId) -> Result<Option<NaiveDate>, StoreError> {
+        let Some(item) = self
+            .get(keys::tenant_pk(tenant), keys::CHECKPOINT_SK)
+            .await?
+        else {
+            return Ok(None);
+        };
+        match item.get("d") {
+            Some(AttributeValue::S(d)) => d
+                .parse()
+                .map(Some)
+                .map_err(|_| StoreError::Failed("stored checkpoint is not a date".to_owned())),
+            _ => Err(StoreError::Failed(
+                "stored checkpoint has no date".to_owned(),
+            )),
+        }
+    }
+
+    /// An update conditioned on the stored date being earlier (ISO dates sort as text).
+    async fn complete(&self, tenant: &TenantId, date: NaiveDate) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::tenant_pk(tenant)))
+            .key(keys::SK, s(keys::CHECKPOINT_SK))
+            .update_expression("SET #d = :d")
+            .condition_expression("attribute_not_exists(#d) OR #d < :d")
+            .expression_attribute_names("#d", "d")
+            .expression_attribute_values(":d", s(date.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(sdk("UpdateItem", e)),
+        }
     }
 }
 

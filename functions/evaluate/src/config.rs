@@ -1,0 +1,49 @@
+//! The function's configuration, read once from the environment at start-up.
+
+use shared::adapters::aws::{ConfigError, ResourceNames};
+
+pub const DEFAULT_LOOKBACK_DAYS: u32 = 7;
+pub const MAX_LOOKBACK_DAYS: u32 = 60;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub names: ResourceNames,
+    /// `RULEKIT_ALERTS_TOPIC_ARN`: where guardrail holds are announced.
+    pub alerts_topic_arn: String,
+    /// `RULEKIT_LOOKBACK_DAYS`: how many missed local dates a run catches up at most.
+    pub lookback_days: u32,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let alerts_topic_arn = get("RULEKIT_ALERTS_TOPIC_ARN")
+            .filter(|v| !v.trim().is_empty())
+            .ok_or(ConfigError {
+                variable: "RULEKIT_ALERTS_TOPIC_ARN",
+                reason: "is required: the ARN of the alerts topic".to_owned(),
+            })?;
+        let lookback_days = match get("RULEKIT_LOOKBACK_DAYS") {
+            None => DEFAULT_LOOKBACK_DAYS,
+            Some(v) => match v.parse::<u32>() {
+                Ok(n) if (1..=MAX_LOOKBACK_DAYS).contains(&n) => n,
+                _ => {
+                    return Err(ConfigError {
+                        variable: "RULEKIT_LOOKBACK_DAYS",
+                        reason: format!(
+                            "must be a whole number from 1 to {MAX_LOOKBACK_DAYS}, got {v:?}"
+                        ),
+                    });
+                }
+            },
+        };
+        Ok(Self {
+            names: ResourceNames::from_lookup(&get)?,
+            alerts_topic_arn,
+            lookback_days,
+        })
+    }
+}

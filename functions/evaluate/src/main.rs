@@ -1,0 +1,25 @@
+//! Lambda `evaluate`: the scheduled daily run. Wiring only: the rules are in `shared`.
+
+use evaluate::config::Config;
+use evaluate::handler::{Deps, handle};
+use lambda_runtime::{Error, run, service_fn};
+use shared::adapters::aws::load_sdk_config;
+use shared::adapters::sns::Topics;
+use shared::adapters::{DynamoStore, SnsPublisher};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = Config::from_env()?;
+    // Clients are built once per process, not per invocation.
+    let sdk = load_sdk_config().await;
+    let deps = Deps {
+        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.names),
+        alerts: SnsPublisher::new(
+            aws_sdk_sns::Client::new(&sdk),
+            Topics::alerts_only(config.alerts_topic_arn),
+        ),
+        lookback_days: config.lookback_days,
+    };
+    run(service_fn(|event| handle(&deps, event))).await
+}

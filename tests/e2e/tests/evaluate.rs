@@ -1,0 +1,165 @@
+//! The scheduled run's handler against DynamoDB and SNS on the local emulator: concurrent and
+//! repeated invocations record each firing once, and a guardrail hold sends one alert, read
+//! from an SQS queue subscribed to the alerts topic.
+
+use e2e::Env;
+use evaluate::handler::{Deps, ScheduledEvent, handle};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::json;
+use shared::adapters::DynamoStore;
+use shared::app::ingest::ingest_event;
+use shared::domain::{Automation, CustomerId, Event, TenantId, TenantSettings};
+use shared::ports::{AutomationAdmin, DecisionStore, RunCheckpoints};
+
+fn scheduler_event() -> ScheduledEvent {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../functions/evaluate/fixtures/scheduler-event.json"
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Tenant t1 (New York, 06:00), automation a1 (14/30), and `customers` customers who all
+/// become past due on 11-01, so they cross 14 days on 11-15, the fixture's run.
+async fn prepare(env: &Env, customers: usize) -> DynamoStore {
+    let store = env.store();
+    let settings = TenantSettings::from_json(
+        &json!({"tenant_id": "t1", "timezone": "America/New_York", "evaluation_hour": 6}),
+    )
+    .unwrap();
+    store.put_settings(&settings).await.unwrap();
+    let automation = Automation::from_json(&json!({"id": "a1", "tenant_id": "t1", "name": "14/30",
+        "active_from": "2026-10-01",
+        "trigger": {"type": "past_due", "require_active_subscription": false},
+        "actions": [{"type": "notify", "channel": "finance"}]}))
+    .unwrap();
+    store.put_automation(&automation).await.unwrap();
+    for n in 0..customers {
+        let e = Event::from_json(&json!({"event_id": format!("e{n}"), "tenant_id": "t1",
+            "customer_id": format!("c{n:03}"), "type": "balance.changed",
+            "occurred_at": "2026-11-01T17:00:00Z",
+            "balance": {"amount_minor": -5000, "currency": "USD"}}))
+        .unwrap();
+        ingest_event(&store, &e).await.unwrap();
+    }
+    store
+        .complete(&TenantId::new("t1"), "2026-11-14".parse().unwrap())
+        .await
+        .unwrap();
+    store
+}
+
+fn deps(env: &Env, store: DynamoStore) -> Deps<DynamoStore, shared::adapters::SnsPublisher> {
+    Deps {
+        store,
+        alerts: env.publisher(),
+        lookback_days: 7,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_scheduled_run_is_invoked_twice_concurrently_and_again_should_record_each_firing_once()
+ {
+    let env = Env::new("evaluate-repeat").await;
+    let store = prepare(&env, 5).await;
+    let deps = deps(&env, store.clone());
+    let (a, b) = tokio::join!(
+        handle(
+            &deps,
+            LambdaEvent::new(scheduler_event(), Context::default())
+        ),
+        handle(
+            &deps,
+            LambdaEvent::new(scheduler_event(), Context::default())
+        ),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(
+        a.firings + b.firings,
+        5,
+        "each firing reported by exactly one invocation"
+    );
+    for _ in 0..3 {
+        let again = handle(
+            &deps,
+            LambdaEvent::new(scheduler_event(), Context::default()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(again.firings, 0);
+    }
+    let tenant = TenantId::new("t1");
+    let automation = shared::domain::AutomationId::new("a1");
+    for n in 0..5 {
+        let settled = store
+            .settled(&tenant, &automation, &CustomerId::new(format!("c{n:03}")))
+            .await
+            .unwrap();
+        assert_eq!(settled.len(), 1, "c{n:03} fired once");
+    }
+    assert_eq!(store.pending_firings(100).await.unwrap().len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_run_would_fire_for_too_many_customers_should_hold_them_and_send_one_alert() {
+    let env = Env::new("evaluate-guardrail").await;
+    let store = prepare(&env, 60).await;
+
+    // A queue subscribed to the alerts topic, to read what was delivered.
+    let sqs = env.sqs();
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(format!("{}-alerts", env.names.table))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    env.sns()
+        .subscribe()
+        .topic_arn(&env.topics.alerts)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .send()
+        .await
+        .unwrap();
+
+    let summary = handle(
+        &deps(&env, store.clone()),
+        LambdaEvent::new(scheduler_event(), Context::default()),
+    )
+    .await
+    .unwrap();
+    assert_eq!((summary.firings, summary.held, summary.alerts), (0, 60, 1));
+    assert!(
+        store.pending_firings(100).await.unwrap().is_empty(),
+        "nothing to carry out"
+    );
+
+    let messages = sqs
+        .receive_message()
+        .queue_url(&queue_url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert_eq!(messages.len(), 1);
+    let envelope: serde_json::Value = serde_json::from_str(messages[0].body().unwrap()).unwrap();
+    let alert: serde_json::Value =
+        serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
+    assert_eq!(alert["type"], "guardrail.held");
+    assert_eq!(alert["firings"], 60);
+    assert_eq!(alert["automation_id"], "a1");
+}
