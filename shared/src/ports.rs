@@ -167,6 +167,9 @@ pub enum RecordOutcome {
 pub enum FiringStatus {
     /// Live and waiting for the executor.
     Pending,
+    /// Claimed by an executor that is publishing its actions (`in_flight`). A claim older than
+    /// the executor's lease means that executor stopped mid-way: the next one recovers it.
+    Sending,
     /// Held by the guardrail until an operator releases or discards it.
     Held,
     Sent,
@@ -180,8 +183,9 @@ pub enum FiringStatus {
 }
 
 impl FiringStatus {
-    pub const ALL: [FiringStatus; 7] = [
+    pub const ALL: [FiringStatus; 8] = [
         Self::Pending,
+        Self::Sending,
         Self::Held,
         Self::Sent,
         Self::Cancelled,
@@ -197,6 +201,7 @@ impl FiringStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
+            Self::Sending => "sending",
             Self::Held => "held",
             Self::Sent => "sent",
             Self::Cancelled => "cancelled",
@@ -214,8 +219,17 @@ pub struct FiringRecord {
     pub status: FiringStatus,
     /// Publishing attempts that did not deliver every action.
     pub attempts: u32,
-    /// The actions carried out so far, so a retry never repeats one.
+    /// The actions carried out so far, so a retry never repeats one. An action listed twice
+    /// was published twice: an executor stopped after publishing and before recording it.
     pub deliveries: Vec<Delivery>,
+    /// When the current claim was taken (status `sending`).
+    pub claimed_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Actions the current claim is publishing.
+    pub in_flight: Vec<usize>,
+    /// Actions whose publication is unknown because their executor stopped mid-way. Customer
+    /// messages among them are never sent again; finance notifications are, so one listed
+    /// here and in `deliveries` may have been received twice.
+    pub unconfirmed: Vec<usize>,
 }
 
 /// One action of a firing carried out.
@@ -243,17 +257,21 @@ pub trait DecisionStore: Send + Sync {
         record: &FiringRecord,
     ) -> impl Future<Output = Result<RecordOutcome, StoreError>> + Send;
 
-    /// Live firings waiting for the executor, oldest first, at most `limit`.
+    /// Firings waiting for the executor (`pending`, and `sending` ones whose claim may have
+    /// been abandoned), oldest first, at most `limit`.
     fn pending_firings(
         &self,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<FiringRecord>, StoreError>> + Send;
 
-    /// Moves a firing to a new status, recording what carrying it out produced.
-    fn update_firing(
+    /// Replaces the stored firing `current` with `next` if it is unchanged (same status and
+    /// attempts): how an executor claims a firing and records the outcome, so that two
+    /// executors never both carry out one claim. Returns whether it was replaced.
+    fn replace_firing(
         &self,
-        record: &FiringRecord,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+        current: &FiringRecord,
+        next: &FiringRecord,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// Where events that can never be applied go, unchanged, with the reasons: nothing is lost,

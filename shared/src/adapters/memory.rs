@@ -273,7 +273,7 @@ impl DecisionStore for MemoryStore {
         let mut pending: Vec<&(u64, FiringRecord)> = inner
             .decisions
             .values()
-            .filter(|(_, r)| r.status == FiringStatus::Pending)
+            .filter(|(_, r)| matches!(r.status, FiringStatus::Pending | FiringStatus::Sending))
             .collect();
         pending.sort_by_key(|(seq, _)| *seq);
         Ok(pending
@@ -283,13 +283,20 @@ impl DecisionStore for MemoryStore {
             .collect())
     }
 
-    async fn update_firing(&self, record: &FiringRecord) -> Result<(), StoreError> {
+    async fn replace_firing(
+        &self,
+        current: &FiringRecord,
+        next: &FiringRecord,
+    ) -> Result<bool, StoreError> {
         let mut inner = self.lock();
-        match inner.decisions.get_mut(&decision_key(record)) {
-            Some((_, stored)) => {
-                *stored = record.clone();
-                Ok(())
+        match inner.decisions.get_mut(&decision_key(current)) {
+            Some((_, stored))
+                if stored.status == current.status && stored.attempts == current.attempts =>
+            {
+                *stored = next.clone();
+                Ok(true)
             }
+            Some(_) => Ok(false),
             None => Err(StoreError::Failed(
                 "update of a firing that was never recorded".to_owned(),
             )),

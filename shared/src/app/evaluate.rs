@@ -121,6 +121,9 @@ where
                     decision,
                     attempts: 0,
                     deliveries: Vec::new(),
+                    claimed_at: None,
+                    in_flight: Vec::new(),
+                    unconfirmed: Vec::new(),
                 };
                 if store.record(&record).await? == RecordOutcome::AlreadyRecorded {
                     continue;

@@ -1,6 +1,13 @@
-//! The executor: carries out pending firings through the publisher, in batches, and records
-//! what each firing produced. A firing's actions are delivered at most once each: the record
-//! lists the delivered actions and a retry sends only the rest.
+//! The executor: carries out pending firings through the publisher, in batches.
+//!
+//! Each firing is first *claimed* (a compare-and-set to `sending` that names the actions in
+//! flight), then its messages are published, then the outcome is recorded (another
+//! compare-and-set). Two executors never carry out one claim. An executor that stops between
+//! publishing and recording leaves a claim that expires after [`LEASE`]; the next executor
+//! recovers it. The actions that were in flight are listed as `unconfirmed` (they may or may
+//! not have gone out): finance notifications among them are published again (at most one
+//! duplicate per stop, visible in the record as an action both unconfirmed and delivered), and
+//! customer messages are never sent again.
 
 use super::evaluate::GuardrailHold;
 use crate::domain::automation::Action;
@@ -10,12 +17,17 @@ use crate::ports::{
     ActionPublisher, AutomationStore, CustomerStore, DecisionStore, Delivery, Destination,
     FiringRecord, FiringStatus, OutgoingMessage, PublishError, StoreError,
 };
+use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use thiserror::Error;
 
 /// Publishing attempts before a firing is marked failed.
 pub const MAX_ATTEMPTS: u32 = 5;
+
+/// How long a claim is honoured: longer than an executor takes to publish a batch, so only a
+/// stopped executor's claims expire.
+pub const LEASE: Duration = Duration::minutes(5);
 
 #[derive(Debug, Error)]
 pub enum ExecuteError {
@@ -32,14 +44,17 @@ pub struct ExecuteReport {
     pub failed: usize,
     /// Firings left pending for another attempt.
     pub retrying: usize,
+    /// Claims of a stopped executor taken over.
+    pub recovered: usize,
     pub messages: usize,
     pub publish_calls: usize,
 }
 
-/// Carries out up to `limit` pending firings.
+/// Carries out up to `limit` waiting firings; `now` decides which claims have expired.
 pub async fn execute_pending<S, P>(
     store: &S,
     publisher: &P,
+    now: DateTime<Utc>,
     limit: usize,
 ) -> Result<ExecuteReport, ExecuteError>
 where
@@ -47,26 +62,25 @@ where
     P: ActionPublisher,
 {
     let mut report = ExecuteReport::default();
-    let pending = store.pending_firings(limit).await?;
     let mut automations: HashMap<TenantId, Vec<Automation>> = HashMap::new();
-    // Per firing: the messages still to deliver, tagged with (firing index, action index).
+    // The claimed firings, and per firing the messages to publish, tagged with the action.
+    let mut claimed: Vec<FiringRecord> = Vec::new();
     let mut outgoing: Vec<(usize, usize, OutgoingMessage)> = Vec::new();
-    let mut records = pending;
-    let mut cancelled = vec![false; records.len()];
 
-    for (i, record) in records.iter().enumerate() {
+    for record in store.pending_firings(limit).await? {
+        if record.status == FiringStatus::Sending
+            && record.claimed_at.is_some_and(|at| now - at < LEASE)
+        {
+            continue; // another executor is on it
+        }
         let d = &record.decision;
         if !automations.contains_key(&d.tenant_id) {
             let list = store.tenant_automations(&d.tenant_id).await?;
             automations.insert(d.tenant_id.clone(), list);
         }
-        let Some(automation) = automations[&d.tenant_id]
+        let automation = automations[&d.tenant_id]
             .iter()
-            .find(|a| a.id == d.automation_id)
-        else {
-            cancelled[i] = true;
-            continue;
-        };
+            .find(|a| a.id == d.automation_id);
         let customer = store
             .load_customer(&d.tenant_id, &d.customer_id)
             .await?
@@ -75,36 +89,70 @@ where
             .as_ref()
             .and_then(|c| c.balance.as_ref())
             .map(|b| b.balance);
-        let mut to_send = 0;
-        for (a, action) in automation.actions.iter().enumerate() {
-            if record.deliveries.iter().any(|del| del.action == a) {
-                continue;
-            }
-            let (destination, notice) = match action {
-                Action::Notify { .. } => (
-                    Destination::Finance,
-                    notice::finance_notice(d, automation, balance),
-                ),
-                Action::Message {
-                    template_id,
-                    variables,
-                } => {
-                    // A customer who paid since the firing is not chased.
-                    if !still_in_episode(customer.as_ref(), automation, record) {
-                        continue;
-                    }
-                    (
-                        Destination::CustomerMessages,
-                        notice::customer_message(d, template_id, variables, balance),
-                    )
+
+        let mut next = record.clone();
+        if record.status == FiringStatus::Sending {
+            // Its executor stopped: what it had in flight may or may not have gone out.
+            report.recovered += 1;
+            next.unconfirmed.extend(record.in_flight.iter().copied());
+        }
+        let mut messages = Vec::new();
+        if let Some(automation) = automation {
+            for (i, action) in automation.actions.iter().enumerate() {
+                let delivered = next.deliveries.iter().any(|del| del.action == i);
+                // A customer is never messaged twice; finance may be notified twice.
+                let maybe_sent =
+                    next.unconfirmed.contains(&i) && matches!(action, Action::Message { .. });
+                if delivered || maybe_sent {
+                    continue;
                 }
+                let (destination, notice) = match action {
+                    Action::Notify { .. } => (
+                        Destination::Finance,
+                        notice::finance_notice(d, automation, balance),
+                    ),
+                    Action::Message {
+                        template_id,
+                        variables,
+                    } => {
+                        // A customer who paid since the firing is not chased.
+                        if !still_in_episode(customer.as_ref(), automation, &record) {
+                            continue;
+                        }
+                        (
+                            Destination::CustomerMessages,
+                            notice::customer_message(d, template_id, variables, balance),
+                        )
+                    }
+                };
+                messages.push((i, message(destination, &record, action, notice)));
+            }
+        }
+
+        if messages.is_empty() {
+            // Nothing (more) to publish: the firing is complete or no longer applies.
+            next.status = if next.deliveries.is_empty() && next.unconfirmed.is_empty() {
+                report.cancelled += 1;
+                FiringStatus::Cancelled
+            } else {
+                report.sent += 1;
+                FiringStatus::Sent
             };
-            to_send += 1;
-            outgoing.push((i, a, message(destination, record, action, notice)));
+            next.in_flight.clear();
+            next.claimed_at = None;
+            store.replace_firing(&record, &next).await?;
+            continue;
         }
-        if to_send == 0 && record.deliveries.is_empty() {
-            cancelled[i] = true;
+        next.status = FiringStatus::Sending;
+        next.attempts += 1;
+        next.claimed_at = Some(now);
+        next.in_flight = messages.iter().map(|(i, _)| *i).collect();
+        if !store.replace_firing(&record, &next).await? {
+            continue; // another executor claimed it first
         }
+        let index = claimed.len();
+        claimed.push(next);
+        outgoing.extend(messages.into_iter().map(|(i, m)| (index, i, m)));
     }
 
     // Publish by destination, in full batches.
@@ -129,7 +177,7 @@ where
                 .collect();
             report.publish_calls += 1;
             let outcome = publisher.publish_batch(&batch).await;
-            for (n, (i, a, _)) in chunk.iter().enumerate() {
+            for (n, (f, a, _)) in chunk.iter().enumerate() {
                 let result = match &outcome {
                     Ok(per_message) => per_message
                         .get(n)
@@ -137,18 +185,20 @@ where
                         .unwrap_or_else(|| Err("no result for this message".to_owned())),
                     Err(e) => Err(e.to_string()),
                 };
-                results.insert((*i, *a), result);
+                results.insert((*f, *a), result);
             }
         }
     }
 
-    for (i, record) in records.iter_mut().enumerate() {
+    // Record each claimed firing's outcome.
+    for (f, claim) in claimed.iter().enumerate() {
+        let mut done = claim.clone();
         let mut all_delivered = true;
-        for ((_, a), result) in results.range((i, 0)..(i + 1, 0)) {
+        for ((_, a), result) in results.range((f, 0)..(f + 1, 0)) {
             match result {
                 Ok(id) => {
                     report.messages += 1;
-                    record.deliveries.push(Delivery {
+                    done.deliveries.push(Delivery {
                         action: *a,
                         message_id: id.clone(),
                     });
@@ -156,23 +206,19 @@ where
                 Err(_) => all_delivered = false,
             }
         }
-        record.status = if cancelled[i] {
-            report.cancelled += 1;
-            FiringStatus::Cancelled
-        } else if all_delivered {
+        done.in_flight.clear();
+        done.claimed_at = None;
+        done.status = if all_delivered {
             report.sent += 1;
             FiringStatus::Sent
+        } else if done.attempts >= MAX_ATTEMPTS {
+            report.failed += 1;
+            FiringStatus::Failed
         } else {
-            record.attempts += 1;
-            if record.attempts >= MAX_ATTEMPTS {
-                report.failed += 1;
-                FiringStatus::Failed
-            } else {
-                report.retrying += 1;
-                FiringStatus::Pending
-            }
+            report.retrying += 1;
+            FiringStatus::Pending
         };
-        store.update_firing(record).await?;
+        store.replace_firing(claim, &done).await?;
     }
     Ok(report)
 }

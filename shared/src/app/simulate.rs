@@ -126,7 +126,7 @@ where
         let day = evaluate_tenant_day(store, &tenant, date, false).await?;
         report.alerts += publish_guardrail_alerts(publisher, &day.holds).await?;
         report.decisions.extend(day.decisions);
-        let executed = execute_pending(store, publisher, usize::MAX).await?;
+        let executed = execute_pending(store, publisher, instant, usize::MAX).await?;
         add(&mut report.executed, executed);
         report.runs += 1;
     }
@@ -160,6 +160,7 @@ fn add(total: &mut ExecuteReport, r: ExecuteReport) {
     total.cancelled += r.cancelled;
     total.failed += r.failed;
     total.retrying += r.retrying;
+    total.recovered += r.recovered;
     total.messages += r.messages;
     total.publish_calls += r.publish_calls;
 }

@@ -267,6 +267,12 @@ pub struct FiringItem {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub del: Vec<DeliveryAttr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fl: Vec<usize>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unc: Vec<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ob_pk: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ob_sk: Option<String>,
@@ -286,8 +292,9 @@ impl FiringItem {
                 Some(detail.clone()),
             ),
         };
-        // Only pending firings are in the outbox: the index stays as small as the backlog.
-        let (ob_pk, ob_sk) = if r.status == FiringStatus::Pending {
+        // Only firings waiting for the executor are in the outbox: the index stays as small
+        // as the backlog.
+        let (ob_pk, ob_sk) = if matches!(r.status, FiringStatus::Pending | FiringStatus::Sending) {
             (
                 Some(keys::outbox_pk(keys::shard(&d.customer_id, shards))),
                 Some(keys::outbox_sk(d.date, &pk, &sk)),
@@ -321,6 +328,9 @@ impl FiringItem {
                     id: x.message_id.clone(),
                 })
                 .collect(),
+            claimed: r.claimed_at,
+            fl: r.in_flight.clone(),
+            unc: r.unconfirmed.clone(),
             ob_pk,
             ob_sk,
         }
@@ -369,6 +379,9 @@ impl FiringItem {
                     message_id: x.id,
                 })
                 .collect(),
+            claimed_at: self.claimed,
+            in_flight: self.fl,
+            unconfirmed: self.unc,
         })
     }
 }

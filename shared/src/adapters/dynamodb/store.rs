@@ -646,19 +646,32 @@ impl DecisionStore for DynamoStore {
             .collect()
     }
 
-    async fn update_firing(&self, record: &FiringRecord) -> Result<(), StoreError> {
-        self.client
+    async fn replace_firing(
+        &self,
+        current: &FiringRecord,
+        next: &FiringRecord,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(to_item(&FiringItem::from_record(
-                record,
-                self.shards,
-            ))?))
-            .condition_expression("attribute_exists(#pk)")
-            .expression_attribute_names("#pk", keys::PK)
+            .set_item(Some(to_item(&FiringItem::from_record(next, self.shards))?))
+            .condition_expression("#st = :st AND #att = :att")
+            .expression_attribute_names("#st", "st")
+            .expression_attribute_names("#att", "att")
+            .expression_attribute_values(":st", s(current.status.as_str()))
+            .expression_attribute_values(":att", AttributeValue::N(current.attempts.to_string()))
             .send()
-            .await
-            .map_err(|e| sdk("PutItem", e))?;
-        Ok(())
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk("PutItem", e)),
+        }
     }
 }
