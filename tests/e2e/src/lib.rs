@@ -91,6 +91,85 @@ impl Env {
         SnsPublisher::new(aws_sdk_sns::Client::new(&self.sdk), self.topics.clone())
     }
 
+    /// The publisher, reached through `endpoint` (a counting proxy).
+    pub fn publisher_via(&self, endpoint: &str) -> SnsPublisher {
+        let config = aws_sdk_sns::config::Builder::from(&self.sdk)
+            .endpoint_url(endpoint)
+            .build();
+        SnsPublisher::new(aws_sdk_sns::Client::from_conf(config), self.topics.clone())
+    }
+
+    /// A new SQS queue subscribed to `topic_arn`; returns its URL. What the topic delivers can
+    /// then be read from the queue.
+    pub async fn subscribed_queue(&self, name: &str, topic_arn: &str) -> String {
+        let sqs = self.sqs();
+        let url = sqs
+            .create_queue()
+            .queue_name(format!("{}-{name}", self.names.table))
+            .send()
+            .await
+            .expect("the emulator creates the queue")
+            .queue_url
+            .unwrap_or_default();
+        let arn = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("queue attributes")
+            .attributes
+            .unwrap_or_default()
+            .remove(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .unwrap_or_default();
+        self.sns()
+            .subscribe()
+            .topic_arn(topic_arn)
+            .protocol("sqs")
+            .endpoint(arn)
+            .send()
+            .await
+            .expect("the emulator subscribes the queue");
+        url
+    }
+
+    /// Every message body delivered to a queue from SNS: the `Message` of each envelope,
+    /// parsed as JSON.
+    pub async fn drain(&self, queue_url: &str) -> Vec<serde_json::Value> {
+        let sqs = self.sqs();
+        let mut bodies = Vec::new();
+        loop {
+            let messages = sqs
+                .receive_message()
+                .queue_url(queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .expect("receive")
+                .messages
+                .unwrap_or_default();
+            if messages.is_empty() {
+                return bodies;
+            }
+            for m in messages {
+                let envelope: serde_json::Value =
+                    serde_json::from_str(m.body().unwrap_or_default()).expect("SNS envelope");
+                bodies.push(
+                    serde_json::from_str(envelope["Message"].as_str().unwrap_or_default())
+                        .expect("message body"),
+                );
+                if let Some(handle) = m.receipt_handle() {
+                    sqs.delete_message()
+                        .queue_url(queue_url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await
+                        .expect("delete");
+                }
+            }
+        }
+    }
+
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
         aws_sdk_sqs::Client::new(&self.sdk)
     }

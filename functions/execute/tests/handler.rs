@@ -1,0 +1,84 @@
+//! The executor's handler with the real trigger fixtures, on the in-memory adapters. (The same
+//! handler runs against the local AWS emulator in tests/e2e.)
+
+use execute::config::Config;
+use execute::handler::{Deps, handle};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{Value, json};
+use shared::adapters::{MemoryPublisher, MemoryStore};
+use shared::app::evaluate::evaluate_tenant_day;
+use shared::app::ingest::ingest_event;
+use shared::domain::{Automation, Event, TenantId, TenantSettings};
+use shared::ports::AutomationAdmin;
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+async fn one_pending_firing() -> MemoryStore {
+    let store = MemoryStore::new();
+    store
+        .put_settings(&TenantSettings::defaults(TenantId::new("t1")))
+        .await
+        .unwrap();
+    let automation = Automation::from_json(&json!({"id": "a1", "tenant_id": "t1", "name": "14",
+        "active_from": "2026-10-01",
+        "trigger": {"type": "past_due", "require_active_subscription": false},
+        "actions": [{"type": "notify", "channel": "finance"}]}))
+    .unwrap();
+    store.put_automation(&automation).await.unwrap();
+    let e = Event::from_json(
+        &json!({"event_id": "e0", "tenant_id": "t1", "customer_id": "c000",
+        "type": "balance.changed", "occurred_at": "2026-11-01T10:00:00Z",
+        "balance": {"amount_minor": -5000, "currency": "USD"}}),
+    )
+    .unwrap();
+    ingest_event(&store, &e).await.unwrap();
+    evaluate_tenant_day(
+        &store,
+        &TenantId::new("t1"),
+        "2026-11-15".parse().unwrap(),
+        false,
+    )
+    .await
+    .unwrap();
+    store
+}
+
+#[tokio::test]
+async fn when_triggered_by_the_stream_or_the_sweep_should_carry_out_each_firing_once() {
+    let deps = Deps {
+        store: one_pending_firing().await,
+        publisher: MemoryPublisher::new(),
+        batch: 500,
+    };
+    let now = chrono::Utc::now();
+    let stream = handle(
+        &deps,
+        LambdaEvent::new(fixture("dynamodb-stream-event.json"), Context::default()),
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!((stream.trigger, stream.sent), ("stream", 1));
+    let sweep = handle(
+        &deps,
+        LambdaEvent::new(fixture("sweep-event.json"), Context::default()),
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!((sweep.trigger, sweep.sent), ("sweep", 0));
+    assert_eq!(deps.publisher.published().len(), 1);
+}
+
+#[test]
+fn when_a_topic_arn_is_missing_should_name_the_variable() {
+    let err = Config::from_lookup(|k| match k {
+        "RULEKIT_FINANCE_TOPIC_ARN" => Some("arn:aws:sns:us-east-1:123456789012:f".into()),
+        _ => None,
+    })
+    .unwrap_err();
+    assert_eq!(err.variable, "RULEKIT_CUSTOMER_MESSAGES_TOPIC_ARN");
+}
