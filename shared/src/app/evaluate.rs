@@ -63,11 +63,21 @@ where
     // One read of the index per continuity policy, for the windows of all its automations.
     let mut candidates_by_policy = Vec::new();
     for continuity in [Continuity::NegativeBalance, Continuity::NoImprovement] {
-        let windows: Vec<_> = contexts
+        let mut windows: Vec<_> = contexts
             .iter()
             .filter(|c| c.automation.trigger.continuity == continuity)
             .flat_map(|c| c.candidate_windows().iter().copied())
             .collect();
+        // Overlapping windows of different automations are read once.
+        windows.sort();
+        windows.dedup_by(|later, earlier| {
+            if later.0 <= earlier.1 {
+                earlier.1 = earlier.1.max(later.1);
+                true
+            } else {
+                false
+            }
+        });
         if windows.is_empty() {
             continue;
         }

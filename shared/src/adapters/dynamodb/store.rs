@@ -361,9 +361,9 @@ impl CustomerStore for DynamoStore {
 const QUERY_CONCURRENCY: usize = 16;
 
 impl CandidateSource for DynamoStore {
-    /// Queries the episode-start index: one query per month bucket and shard that the windows
-    /// touch (run concurrently), each reading only the customers whose episode started in the
-    /// windows' part of that month.
+    /// Queries the episode-start index: one query per window, month bucket it touches and
+    /// shard (run concurrently), each reading only the customers whose episode started in
+    /// the window.
     async fn episodes_started(
         &self,
         tenant: &TenantId,
@@ -376,24 +376,29 @@ impl CandidateSource for DynamoStore {
             }
             Continuity::NoImprovement => (keys::CLOCKS_INDEX, keys::CLOCKS_PK, keys::CLOCKS_SK),
         };
-        // Per month bucket, the hull of the windows that touch it.
-        let mut per_bucket: BTreeMap<String, (DateTime<Utc>, DateTime<Utc>)> = BTreeMap::new();
+        // One range per window and month bucket it touches: exact, so no item outside a
+        // window is read (queries are cheap; items read are what costs).
+        let mut ranges: Vec<(String, DateTime<Utc>, DateTime<Utc>)> = Vec::new();
         for &(from, to) in windows.iter().filter(|(f, t)| f < t) {
             let last = keys::month_bucket(to - Duration::microseconds(1));
             let mut day = from;
             loop {
                 let bucket = keys::month_bucket(day);
                 let done = bucket == last;
-                let hull = per_bucket.entry(bucket).or_insert((from, to));
-                *hull = (hull.0.min(from), hull.1.max(to));
+                if ranges
+                    .last()
+                    .is_none_or(|(b, f, _)| *b != bucket || *f != from)
+                {
+                    ranges.push((bucket, from, to));
+                }
                 if done {
                     break;
                 }
                 day += Duration::days(1);
             }
         }
-        let queries = per_bucket.into_iter().flat_map(|(bucket, hull)| {
-            (0..self.shards).map(move |shard| (bucket.clone(), shard, hull))
+        let queries = ranges.into_iter().flat_map(|(bucket, from, to)| {
+            (0..self.shards).map(move |shard| (bucket.clone(), shard, (from, to)))
         });
         let pages: Vec<Result<Vec<Item>, StoreError>> = stream::iter(queries)
             .map(|(bucket, shard, (from, to))| {

@@ -1,0 +1,173 @@
+//! The daily run's DynamoDB reads: they grow with the customers at a threshold, not with all
+//! customers (BENCHMARKS.md). Seeds two populations with about 1% crossing a threshold on the
+//! evaluated day, evaluates that day through a counting proxy, and compares with reading the
+//! same table by Scan. Run with the emulator up:
+//!
+//! ```sh
+//! scripts/with-emulator cargo run --release -p e2e --example evaluate_costs
+//! ```
+
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use e2e::{Env, emulator_endpoint, proxy};
+use serde_json::json;
+use shared::adapters::dynamodb::items::CustomerItem;
+use shared::app::evaluate::evaluate_tenant_day;
+use shared::domain::customer::{BalancePoint, Episode, SubscriptionState};
+use shared::domain::event::SubscriptionStatus;
+use shared::domain::{
+    Automation, Currency, CustomerId, CustomerState, EventId, EventKey, Money, Outcome, TenantId,
+    TenantSettings,
+};
+use shared::ports::AutomationAdmin;
+
+fn key(at: chrono::DateTime<Utc>, id: String) -> EventKey {
+    EventKey {
+        occurred_at: at,
+        event_id: EventId::new(id),
+    }
+}
+
+/// Customer `n`: one in a hundred became past due exactly 14 days before `day`; the others
+/// are either paid up or past due since a date no threshold window covers.
+fn customer(n: usize, day: NaiveDate) -> CustomerState {
+    let tenant = TenantId::new("bench");
+    let mut s = CustomerState::new(tenant, CustomerId::new(format!("cus_{n:06}")));
+    let noon = |d: NaiveDate| Utc.from_utc_datetime(&d.and_hms_opt(12, 0, 0).unwrap());
+    let start = match n % 100 {
+        0 => Some(day - Duration::days(14)),
+        1..=19 => Some(day - Duration::days(40 + (n % 300) as i64)),
+        _ => None,
+    };
+    let usd = Currency::parse("USD").unwrap();
+    let at = start.map_or(noon(day - Duration::days(3)), noon);
+    s.balance = Some(BalancePoint {
+        key: key(at, format!("b{n}")),
+        balance: Money::new(if start.is_some() { -4900 } else { 0 }, usd),
+    });
+    if start.is_some() {
+        s.past_due = Some(Episode {
+            start: key(at, format!("b{n}")),
+        });
+        s.clock = s.past_due.clone();
+    }
+    s.subscriptions.push(SubscriptionState {
+        id: "sub_1".into(),
+        status: SubscriptionStatus::Active,
+        updated: key(noon(day - Duration::days(400)), format!("s{n}")),
+    });
+    s
+}
+
+async fn seed(env: &Env, customers: usize, day: NaiveDate) {
+    let client = aws_sdk_dynamodb::Client::new(&env.sdk);
+    let items: Vec<WriteRequest> = (0..customers)
+        .map(|n| {
+            let item = serde_dynamo::to_item(CustomerItem::from_state(
+                &customer(n, day),
+                1,
+                env.names.index_shards,
+            ))
+            .unwrap();
+            WriteRequest::builder()
+                .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
+                .build()
+        })
+        .collect();
+    for chunk in items.chunks(25) {
+        let mut pending = chunk.to_vec();
+        while !pending.is_empty() {
+            let out = client
+                .batch_write_item()
+                .request_items(&env.names.table, pending)
+                .send()
+                .await
+                .unwrap();
+            pending = out
+                .unprocessed_items
+                .and_then(|mut u| u.remove(&env.names.table))
+                .unwrap_or_default();
+        }
+    }
+}
+
+async fn measure(customers: usize) -> serde_json::Value {
+    let env = Env::new(&format!("eval-costs-{customers}")).await;
+    let day: NaiveDate = "2026-11-15".parse().unwrap();
+    let store = env.store();
+    let mut settings = TenantSettings::defaults(TenantId::new("bench"));
+    settings.guardrail.min_count = 1_000_000_000;
+    store.put_settings(&settings).await.unwrap();
+    let automation = Automation::from_json(&json!({"id": "a1", "tenant_id": "bench",
+        "name": "14/30", "active_from": "2026-01-01", "trigger": {"type": "past_due"},
+        "actions": [{"type": "notify", "channel": "finance"}]}))
+    .unwrap();
+    store.put_automation(&automation).await.unwrap();
+    seed(&env, customers, day).await;
+
+    let counting = proxy::start(&emulator_endpoint(), proxy::Faults::default()).await;
+    let report = evaluate_tenant_day(
+        &env.store_via(&counting.endpoint),
+        &TenantId::new("bench"),
+        day,
+        false,
+    )
+    .await
+    .unwrap();
+    let index_reads = counting.stats.requests();
+    let fired = report
+        .decisions
+        .iter()
+        .filter(|d| d.outcome == Outcome::Fired)
+        .count();
+
+    // The same day by Scan: every item of the table is read.
+    counting.stats.reset();
+    let scan_client = {
+        let config = aws_sdk_dynamodb::config::Builder::from(&env.sdk)
+            .endpoint_url(&counting.endpoint)
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(config)
+    };
+    let scanned: usize = scan_client
+        .scan()
+        .table_name(&env.names.table)
+        .into_paginator()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .unwrap()
+        .iter()
+        .map(|page| page.scanned_count() as usize)
+        .sum();
+    json!({
+        "customers": customers,
+        "fired": fired,
+        "index_run": {
+            "requests": index_reads,
+            "items_read": report.candidates_read,
+        },
+        "scan": {
+            "requests": counting.stats.requests(),
+            "items_read": scanned,
+        },
+    })
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().expect("population sizes"))
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![10_000, 100_000]
+    } else {
+        sizes
+    };
+    let mut results = Vec::new();
+    for n in sizes {
+        results.push(measure(n).await);
+    }
+    println!("{:#}", serde_json::Value::Array(results));
+}
