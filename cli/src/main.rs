@@ -3,6 +3,7 @@
 mod aws;
 mod bench;
 mod input;
+mod operate;
 mod setup;
 mod simulate;
 
@@ -26,6 +27,10 @@ enum Command {
     Simulate(simulate::Args),
     /// Create the DynamoDB table, its indexes and the SNS topics (idempotent).
     Setup(setup::Args),
+    /// Evaluate one tenant-local date on DynamoDB and print the decisions it made.
+    Evaluate(operate::EvaluateArgs),
+    /// Carry out the firings waiting in the outbox through SNS.
+    Execute(operate::ExecuteArgs),
     /// Measure the domain's replay and evaluation throughput on one core.
     Bench(bench::Args),
 }
@@ -50,6 +55,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Simulate(args) => simulate::run(args),
         Command::Setup(args) => setup::run(args),
+        Command::Evaluate(args) => operate::evaluate(args),
+        Command::Execute(args) => operate::execute(args),
         Command::Bench(args) => bench::run(args),
     };
     match result {

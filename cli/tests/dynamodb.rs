@@ -103,3 +103,51 @@ fn when_the_table_was_never_set_up_should_say_to_run_setup() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn when_a_date_is_evaluated_and_executed_by_hand_should_print_its_firings_once_and_carry_them_out()
+{
+    let prefix = format!("cli-ops-{}", std::process::id());
+    assert!(rulekit(&prefix, &["setup"]).status.success());
+    let fixtures = workspace().join("tests/fixtures");
+    // Replay the fixture up to the day before its 14-day threshold.
+    let replay = rulekit(
+        &prefix,
+        &[
+            "simulate",
+            "--store",
+            "dynamodb",
+            "--events",
+            fixtures.join("basic.events.jsonl").to_str().unwrap(),
+            "--automations",
+            fixtures.join("basic.automations.json").to_str().unwrap(),
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-11-14",
+        ],
+    );
+    assert!(replay.status.success(), "{}", text(&replay.stderr));
+
+    let evaluated = rulekit(&prefix, &["evaluate", "--date", "2026-11-15"]);
+    assert!(evaluated.status.success(), "{}", text(&evaluated.stderr));
+    let expected: String = std::fs::read_to_string(fixtures.join("basic.expected.jsonl"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(r#""date":"2026-11-15""#))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(text(&evaluated.stdout), expected);
+
+    let again = rulekit(&prefix, &["evaluate", "--date", "2026-11-15"]);
+    assert!(again.status.success());
+    assert_eq!(text(&again.stdout), "", "each firing is decided once");
+
+    let executed = rulekit(&prefix, &["execute"]);
+    assert!(executed.status.success(), "{}", text(&executed.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&executed.stdout).unwrap();
+    assert_eq!(
+        report["messages"], 2,
+        "the two live firings of 11-15; the dry run sends nothing"
+    );
+}
