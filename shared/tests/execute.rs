@@ -1,23 +1,18 @@
-//! The executor (SPEC §4, issue on exactly-once under faults): claims, batches, recovery after
-//! an executor stops between publishing and recording, and the customer-message re-check.
+//! The executor on the in-memory store: concurrent executors, full batches, and the
+//! customer-message re-check. (Recovery after an executor stops between publishing and
+//! recording is tested against the local AWS emulator, in tests/e2e.)
 
 mod common;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use common::block_on;
 use serde_json::json;
 use shared::adapters::{MemoryPublisher, MemoryStore};
 use shared::app::evaluate::evaluate_tenant_day;
-use shared::app::execute::{LEASE, execute_pending};
+use shared::app::execute::execute_pending;
 use shared::app::ingest::ingest_event;
-use shared::domain::{
-    Automation, AutomationId, CustomerId, CustomerState, Event, EventId, TenantId, TenantSettings,
-};
-use shared::ports::{
-    AutomationAdmin, AutomationStore, CommitOutcome, CustomerStore, DecisionStore, Destination,
-    FiringRecord, FiringStatus, RecordOutcome, StateCommit, StoreError, Versioned,
-};
-use std::sync::atomic::{AtomicBool, Ordering};
+use shared::domain::{Automation, Event, TenantId, TenantSettings};
+use shared::ports::{AutomationAdmin, Destination, FiringStatus};
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -77,134 +72,12 @@ fn both_actions() -> serde_json::Value {
            {"type": "message", "template_id": "reminder-1"}])
 }
 
-/// The in-memory store, except that, while `crash` is set, recording a firing's outcome
-/// fails as if the executor's process had stopped right after publishing.
-struct StopsAfterPublishing {
-    inner: MemoryStore,
-    crash: AtomicBool,
-}
-
-impl CustomerStore for StopsAfterPublishing {
-    async fn load_customer(
-        &self,
-        t: &TenantId,
-        c: &CustomerId,
-    ) -> Result<Option<Versioned<CustomerState>>, StoreError> {
-        self.inner.load_customer(t, c).await
-    }
-    async fn find_event(&self, t: &TenantId, id: &EventId) -> Result<Option<Event>, StoreError> {
-        self.inner.find_event(t, id).await
-    }
-    async fn customer_events(
-        &self,
-        t: &TenantId,
-        c: &CustomerId,
-    ) -> Result<Vec<Event>, StoreError> {
-        self.inner.customer_events(t, c).await
-    }
-    async fn commit(&self, commit: StateCommit<'_>) -> Result<CommitOutcome, StoreError> {
-        self.inner.commit(commit).await
-    }
-}
-
-impl AutomationStore for StopsAfterPublishing {
-    async fn tenants(&self) -> Result<Vec<TenantId>, StoreError> {
-        self.inner.tenants().await
-    }
-    async fn tenant_settings(&self, t: &TenantId) -> Result<TenantSettings, StoreError> {
-        self.inner.tenant_settings(t).await
-    }
-    async fn tenant_automations(&self, t: &TenantId) -> Result<Vec<Automation>, StoreError> {
-        self.inner.tenant_automations(t).await
-    }
-}
-
-impl DecisionStore for StopsAfterPublishing {
-    async fn settled(
-        &self,
-        t: &TenantId,
-        a: &AutomationId,
-        c: &CustomerId,
-    ) -> Result<Vec<shared::domain::Settled>, StoreError> {
-        self.inner.settled(t, a, c).await
-    }
-    async fn record(&self, r: &FiringRecord) -> Result<RecordOutcome, StoreError> {
-        self.inner.record(r).await
-    }
-    async fn pending_firings(&self, limit: usize) -> Result<Vec<FiringRecord>, StoreError> {
-        self.inner.pending_firings(limit).await
-    }
-    async fn replace_firing(
-        &self,
-        current: &FiringRecord,
-        next: &FiringRecord,
-    ) -> Result<bool, StoreError> {
-        if current.status == FiringStatus::Sending && self.crash.load(Ordering::SeqCst) {
-            return Err(StoreError::Failed("the executor stopped".into()));
-        }
-        self.inner.replace_firing(current, next).await
-    }
-}
-
 fn messages_to(publisher: &MemoryPublisher, destination: Destination, customer: &str) -> usize {
     publisher
         .published()
         .iter()
         .filter(|(_, m)| m.destination == destination && m.body["customer_id"] == customer)
         .count()
-}
-
-#[test]
-fn when_an_executor_stops_after_publishing_100_times_should_lose_nothing_and_never_message_a_customer_twice()
- {
-    let store = StopsAfterPublishing {
-        inner: pending_firings(both_actions(), 100),
-        crash: AtomicBool::new(false),
-    };
-    let publisher = MemoryPublisher::new();
-    let mut now = at("2026-11-15T07:00:00Z");
-    let mut stops = 0;
-    block_on(async {
-        // One firing per executor run; every run stops after publishing, and the next run,
-        // after the lease, recovers what it left.
-        for _ in 0..100 {
-            store.crash.store(true, Ordering::SeqCst);
-            let result = execute_pending(&store, &publisher, now, 1).await;
-            assert!(result.is_err(), "the failpoint stops the executor");
-            stops += 1;
-            now += LEASE + Duration::seconds(1);
-            store.crash.store(false, Ordering::SeqCst);
-            let report = execute_pending(&store, &publisher, now, 1).await.unwrap();
-            assert_eq!(report.recovered, 1);
-        }
-    });
-    assert_eq!(stops, 100);
-    let records = store.inner.firing_records();
-    assert_eq!(records.len(), 100);
-    for r in &records {
-        let c = r.decision.customer_id.as_str();
-        assert_eq!(
-            r.status,
-            FiringStatus::Sent,
-            "{c} carried out: nothing lost"
-        );
-        let finance = messages_to(&publisher, Destination::Finance, c);
-        assert!(
-            (1..=2).contains(&finance),
-            "{c}: {finance} finance messages"
-        );
-        assert_eq!(
-            messages_to(&publisher, Destination::CustomerMessages, c),
-            1,
-            "{c}"
-        );
-        // The possible duplicate is visible in the record: the stopped attempt's actions are
-        // unconfirmed; the finance notification was delivered again, the customer message not.
-        assert_eq!(r.unconfirmed, vec![0, 1]);
-        assert_eq!(r.deliveries.len(), 1);
-        assert_eq!(r.deliveries[0].action, 0);
-        assert_eq!(r.attempts, 2);
-    }
 }
 
 #[test]
@@ -268,27 +141,4 @@ fn when_twenty_finance_notifications_are_pending_should_publish_them_in_two_full
     ))
     .unwrap();
     assert_eq!((report.messages, report.publish_calls), (20, 2));
-}
-
-#[test]
-fn when_a_claim_has_not_expired_should_leave_it_to_its_executor() {
-    let store = StopsAfterPublishing {
-        inner: pending_firings(both_actions(), 1),
-        crash: AtomicBool::new(true),
-    };
-    let publisher = MemoryPublisher::new();
-    let now = at("2026-11-15T07:00:00Z");
-    block_on(async {
-        assert!(execute_pending(&store, &publisher, now, 1).await.is_err());
-        store.crash.store(false, Ordering::SeqCst);
-        let within_lease = execute_pending(&store, &publisher, now + Duration::minutes(1), 1)
-            .await
-            .unwrap();
-        assert_eq!(within_lease.recovered + within_lease.sent, 0);
-    });
-    assert_eq!(
-        publisher.published().len(),
-        2,
-        "nothing published twice within the lease"
-    );
 }

@@ -4,6 +4,7 @@
 //! These tests need the local AWS emulator. `scripts/test` starts moto server and exports
 //! `AWS_ENDPOINT_URL`; without it the tests fail (they never skip).
 
+pub mod failpoint;
 pub mod proxy;
 
 use aws_config::SdkConfig;

@@ -22,6 +22,13 @@ fn scheduler_event() -> ScheduledEvent {
 /// Tenant t1 (New York, 06:00), automation a1 (14/30), and `customers` customers who all
 /// become past due on 11-01, so they cross 14 days on 11-15, the fixture's run.
 async fn prepare(env: &Env, customers: usize) -> DynamoStore {
+    let starts = vec!["2026-11-01T17:00:00Z"; customers];
+    prepare_with(env, &starts, "2026-11-14").await
+}
+
+/// As [`prepare`], with customer `n` past due from `starts[n]`, and the tenant's last
+/// completed run on `checkpoint`.
+async fn prepare_with(env: &Env, starts: &[&str], checkpoint: &str) -> DynamoStore {
     let store = env.store();
     let settings = TenantSettings::from_json(
         &json!({"tenant_id": "t1", "timezone": "America/New_York", "evaluation_hour": 6}),
@@ -34,19 +41,57 @@ async fn prepare(env: &Env, customers: usize) -> DynamoStore {
         "actions": [{"type": "notify", "channel": "finance"}]}))
     .unwrap();
     store.put_automation(&automation).await.unwrap();
-    for n in 0..customers {
+    for (n, start) in starts.iter().enumerate() {
         let e = Event::from_json(&json!({"event_id": format!("e{n}"), "tenant_id": "t1",
             "customer_id": format!("c{n:03}"), "type": "balance.changed",
-            "occurred_at": "2026-11-01T17:00:00Z",
+            "occurred_at": start,
             "balance": {"amount_minor": -5000, "currency": "USD"}}))
         .unwrap();
         ingest_event(&store, &e).await.unwrap();
     }
     store
-        .complete(&TenantId::new("t1"), "2026-11-14".parse().unwrap())
+        .complete(&TenantId::new("t1"), checkpoint.parse().unwrap())
         .await
         .unwrap();
     store
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_runs_were_skipped_for_3_days_then_one_run_should_fire_every_crossed_threshold_once_flagged_late()
+ {
+    let env = Env::new("evaluate-skipped").await;
+    // Crossing 14 days on 11-12, 11-13, 11-14 (missed runs) and 11-15 (this run).
+    let starts = [
+        "2026-10-29T17:00:00Z",
+        "2026-10-30T17:00:00Z",
+        "2026-10-31T17:00:00Z",
+        "2026-11-01T17:00:00Z",
+    ];
+    let store = prepare_with(&env, &starts, "2026-11-11").await;
+    let summary = handle(
+        &deps(&env, store.clone()),
+        LambdaEvent::new(scheduler_event(), Context::default()),
+    )
+    .await
+    .unwrap();
+    assert_eq!((summary.dates_evaluated, summary.firings), (4, 4));
+    let mut fired: Vec<(String, bool)> = store
+        .pending_firings(100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.decision.customer_id.to_string(), r.decision.late()))
+        .collect();
+    fired.sort();
+    assert_eq!(
+        fired,
+        vec![
+            ("c000".to_owned(), true),
+            ("c001".to_owned(), true),
+            ("c002".to_owned(), true),
+            ("c003".to_owned(), false),
+        ]
+    );
 }
 
 fn deps(env: &Env, store: DynamoStore) -> Deps<DynamoStore, shared::adapters::SnsPublisher> {

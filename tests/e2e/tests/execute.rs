@@ -9,7 +9,7 @@ use shared::app::evaluate::evaluate_tenant_day;
 use shared::app::ingest::ingest_event;
 use shared::app::simulate::{SimulationPlan, simulate, store_config};
 use shared::domain::{Automation, AutomationsFile, Event, Mode, Outcome, TenantId, TenantSettings};
-use shared::ports::AutomationAdmin;
+use shared::ports::{AutomationAdmin, DecisionStore};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_fixtures_run_through_ingest_evaluate_and_execute_should_deliver_one_finance_message_per_live_firing()
@@ -131,4 +131,128 @@ async fn when_the_stream_triggers_the_executor_with_25_pending_should_publish_in
     .unwrap();
     assert_eq!(again.messages, 0);
     assert_eq!(env.drain(&finance).await.len(), 25);
+}
+
+/// Tenant t1 (UTC) with an automation that notifies finance and messages the customer, and
+/// `customers` customers past due since 11-01, evaluated on 11-15: one pending firing each.
+async fn pending(env: &Env, customers: usize) -> shared::adapters::DynamoStore {
+    let store = env.store();
+    let mut settings = TenantSettings::defaults(TenantId::new("t1"));
+    settings.guardrail.min_count = 1_000;
+    store.put_settings(&settings).await.unwrap();
+    let automation = Automation::from_json(&json!({"id": "a1", "tenant_id": "t1", "name": "14",
+        "active_from": "2026-10-01",
+        "trigger": {"type": "past_due", "require_active_subscription": false},
+        "actions": [{"type": "notify", "channel": "finance"},
+                    {"type": "message", "template_id": "reminder-1"}]}))
+    .unwrap();
+    store.put_automation(&automation).await.unwrap();
+    for n in 0..customers {
+        let e = Event::from_json(&json!({"event_id": format!("e{n}"), "tenant_id": "t1",
+            "customer_id": format!("c{n:03}"), "type": "balance.changed",
+            "occurred_at": "2026-11-01T10:00:00Z",
+            "balance": {"amount_minor": -5000, "currency": "USD"}}))
+        .unwrap();
+        ingest_event(&store, &e).await.unwrap();
+    }
+    evaluate_tenant_day(
+        &store,
+        &TenantId::new("t1"),
+        "2026-11-15".parse().unwrap(),
+        false,
+    )
+    .await
+    .unwrap();
+    store
+}
+
+fn per_customer(messages: &[serde_json::Value]) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for m in messages {
+        *counts
+            .entry(m["customer_id"].as_str().unwrap().to_owned())
+            .or_insert(0) += 1;
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_executor_stops_after_publishing_100_times_should_lose_nothing_and_never_message_a_customer_twice()
+ {
+    use shared::app::execute::{LEASE, execute_pending};
+    let env = Env::new("execute-stops").await;
+    let finance = env.subscribed_queue("finance", &env.topics.finance).await;
+    let customer = env
+        .subscribed_queue("customer", &env.topics.customer_messages)
+        .await;
+    let store = e2e::failpoint::StopsAfterPublishing::new(pending(&env, 100).await);
+    let publisher = env.publisher();
+    let mut now = chrono::Utc::now();
+    for _ in 0..100 {
+        store.arm(true);
+        assert!(execute_pending(&store, &publisher, now, 1).await.is_err());
+        now += LEASE + chrono::Duration::seconds(1);
+        store.arm(false);
+        let recovered = execute_pending(&store, &publisher, now, 1).await.unwrap();
+        assert_eq!(recovered.recovered, 1);
+    }
+    let finance = per_customer(&env.drain(&finance).await);
+    let customer = per_customer(&env.drain(&customer).await);
+    assert_eq!(finance.len(), 100, "every firing reached finance: 0 lost");
+    assert!(
+        finance.values().all(|n| *n <= 2),
+        "at most one duplicate per stop"
+    );
+    assert_eq!(customer.len(), 100);
+    assert!(
+        customer.values().all(|n| *n == 1),
+        "no customer messaged twice"
+    );
+    let records = store.inner.pending_firings(1000).await.unwrap();
+    assert!(records.is_empty(), "nothing left waiting");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_customer_pays_after_the_firing_was_queued_should_get_no_customer_message() {
+    use shared::app::execute::execute_pending;
+    let env = Env::new("execute-paid").await;
+    let customer = env
+        .subscribed_queue("customer", &env.topics.customer_messages)
+        .await;
+    let store = pending(&env, 2).await;
+    let paid = Event::from_json(&json!({"event_id": "paid", "tenant_id": "t1",
+        "customer_id": "c000", "type": "balance.changed", "occurred_at": "2026-11-15T08:00:00Z",
+        "balance": {"amount_minor": 0, "currency": "USD"}}))
+    .unwrap();
+    ingest_event(&store, &paid).await.unwrap();
+    execute_pending(&store, &env.publisher(), chrono::Utc::now(), 100)
+        .await
+        .unwrap();
+    let delivered = per_customer(&env.drain(&customer).await);
+    assert_eq!(delivered.get("c000"), None);
+    assert_eq!(delivered.get("c001"), Some(&1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_claim_has_not_expired_should_leave_it_to_its_executor() {
+    use shared::app::execute::execute_pending;
+    let env = Env::new("execute-lease").await;
+    let customer = env
+        .subscribed_queue("customer", &env.topics.customer_messages)
+        .await;
+    let store = e2e::failpoint::StopsAfterPublishing::new(pending(&env, 1).await);
+    let publisher = env.publisher();
+    let now = chrono::Utc::now();
+    store.arm(true);
+    assert!(execute_pending(&store, &publisher, now, 1).await.is_err());
+    store.arm(false);
+    let within_lease = execute_pending(&store, &publisher, now + chrono::Duration::minutes(1), 1)
+        .await
+        .unwrap();
+    assert_eq!(within_lease.recovered + within_lease.sent, 0);
+    assert_eq!(
+        env.drain(&customer).await.len(),
+        1,
+        "published once, within the lease"
+    );
 }

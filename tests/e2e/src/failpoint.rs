@@ -1,0 +1,94 @@
+//! A store wrapper that makes the executor stop between publishing and recording, as if its
+//! process were killed there.
+
+use shared::domain::{
+    Automation, AutomationId, CustomerId, CustomerState, Event, EventId, Settled, TenantId,
+    TenantSettings,
+};
+use shared::ports::{
+    AutomationStore, CommitOutcome, CustomerStore, DecisionStore, FiringRecord, FiringStatus,
+    RecordOutcome, StateCommit, StoreError, Versioned,
+};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// `S`, except that while armed, recording the outcome of a claimed firing fails: the
+/// executor has published and stops before it can say so.
+pub struct StopsAfterPublishing<S> {
+    pub inner: S,
+    armed: AtomicBool,
+}
+
+impl<S> StopsAfterPublishing<S> {
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            armed: AtomicBool::new(false),
+        }
+    }
+
+    pub fn arm(&self, armed: bool) {
+        self.armed.store(armed, Ordering::SeqCst);
+    }
+}
+
+impl<S: CustomerStore> CustomerStore for StopsAfterPublishing<S> {
+    async fn load_customer(
+        &self,
+        t: &TenantId,
+        c: &CustomerId,
+    ) -> Result<Option<Versioned<CustomerState>>, StoreError> {
+        self.inner.load_customer(t, c).await
+    }
+    async fn find_event(&self, t: &TenantId, id: &EventId) -> Result<Option<Event>, StoreError> {
+        self.inner.find_event(t, id).await
+    }
+    async fn customer_events(
+        &self,
+        t: &TenantId,
+        c: &CustomerId,
+    ) -> Result<Vec<Event>, StoreError> {
+        self.inner.customer_events(t, c).await
+    }
+    async fn commit(&self, commit: StateCommit<'_>) -> Result<CommitOutcome, StoreError> {
+        self.inner.commit(commit).await
+    }
+}
+
+impl<S: AutomationStore> AutomationStore for StopsAfterPublishing<S> {
+    async fn tenants(&self) -> Result<Vec<TenantId>, StoreError> {
+        self.inner.tenants().await
+    }
+    async fn tenant_settings(&self, t: &TenantId) -> Result<TenantSettings, StoreError> {
+        self.inner.tenant_settings(t).await
+    }
+    async fn tenant_automations(&self, t: &TenantId) -> Result<Vec<Automation>, StoreError> {
+        self.inner.tenant_automations(t).await
+    }
+}
+
+impl<S: DecisionStore> DecisionStore for StopsAfterPublishing<S> {
+    async fn settled(
+        &self,
+        t: &TenantId,
+        a: &AutomationId,
+        c: &CustomerId,
+    ) -> Result<Vec<Settled>, StoreError> {
+        self.inner.settled(t, a, c).await
+    }
+    async fn record(&self, r: &FiringRecord) -> Result<RecordOutcome, StoreError> {
+        self.inner.record(r).await
+    }
+    async fn pending_firings(&self, limit: usize) -> Result<Vec<FiringRecord>, StoreError> {
+        self.inner.pending_firings(limit).await
+    }
+    async fn replace_firing(
+        &self,
+        current: &FiringRecord,
+        next: &FiringRecord,
+    ) -> Result<bool, StoreError> {
+        if current.status == FiringStatus::Sending && self.armed.load(Ordering::SeqCst) {
+            return Err(StoreError::Failed("the executor stopped".into()));
+        }
+        self.inner.replace_firing(current, next).await
+    }
+}
