@@ -66,32 +66,7 @@ async fn when_the_stream_triggers_the_executor_with_25_pending_should_publish_in
 {
     let env = Env::new("execute-batches").await;
     let finance = env.subscribed_queue("finance", &env.topics.finance).await;
-    let store = env.store();
-    let mut settings = TenantSettings::defaults(TenantId::new("t1"));
-    settings.guardrail.min_count = 1_000;
-    store.put_settings(&settings).await.unwrap();
-    let automation = Automation::from_json(&json!({"id": "a1", "tenant_id": "t1", "name": "14",
-        "active_from": "2026-10-01",
-        "trigger": {"type": "past_due", "require_active_subscription": false},
-        "actions": [{"type": "notify", "channel": "finance"}]}))
-    .unwrap();
-    store.put_automation(&automation).await.unwrap();
-    for n in 0..25 {
-        let e = Event::from_json(&json!({"event_id": format!("e{n}"), "tenant_id": "t1",
-            "customer_id": format!("c{n:03}"), "type": "balance.changed",
-            "occurred_at": "2026-11-01T10:00:00Z",
-            "balance": {"amount_minor": -5000, "currency": "USD"}}))
-        .unwrap();
-        ingest_event(&store, &e).await.unwrap();
-    }
-    evaluate_tenant_day(
-        &store,
-        &TenantId::new("t1"),
-        "2026-11-15".parse().unwrap(),
-        false,
-    )
-    .await
-    .unwrap();
+    let store = pending(&env, 25, json!([{"type": "notify", "channel": "finance"}])).await;
 
     let counting = proxy::start(&emulator_endpoint(), proxy::Faults::default()).await;
     let deps = Deps {
@@ -133,9 +108,13 @@ async fn when_the_stream_triggers_the_executor_with_25_pending_should_publish_in
     assert_eq!(env.drain(&finance).await.len(), 25);
 }
 
-/// Tenant t1 (UTC) with an automation that notifies finance and messages the customer, and
-/// `customers` customers past due since 11-01, evaluated on 11-15: one pending firing each.
-async fn pending(env: &Env, customers: usize) -> shared::adapters::DynamoStore {
+/// Tenant t1 (UTC) with an automation that carries out `actions`, and `customers` customers
+/// past due since 11-01, evaluated on 11-15: one pending firing each.
+async fn pending(
+    env: &Env,
+    customers: usize,
+    actions: serde_json::Value,
+) -> shared::adapters::DynamoStore {
     let store = env.store();
     let mut settings = TenantSettings::defaults(TenantId::new("t1"));
     settings.guardrail.min_count = 1_000;
@@ -143,8 +122,7 @@ async fn pending(env: &Env, customers: usize) -> shared::adapters::DynamoStore {
     let automation = Automation::from_json(&json!({"id": "a1", "tenant_id": "t1", "name": "14",
         "active_from": "2026-10-01",
         "trigger": {"type": "past_due", "require_active_subscription": false},
-        "actions": [{"type": "notify", "channel": "finance"},
-                    {"type": "message", "template_id": "reminder-1"}]}))
+        "actions": actions}))
     .unwrap();
     store.put_automation(&automation).await.unwrap();
     for n in 0..customers {
@@ -166,6 +144,11 @@ async fn pending(env: &Env, customers: usize) -> shared::adapters::DynamoStore {
     store
 }
 
+fn both_actions() -> serde_json::Value {
+    json!([{"type": "notify", "channel": "finance"},
+           {"type": "message", "template_id": "reminder-1"}])
+}
+
 fn per_customer(messages: &[serde_json::Value]) -> std::collections::BTreeMap<String, usize> {
     let mut counts = std::collections::BTreeMap::new();
     for m in messages {
@@ -185,7 +168,7 @@ async fn when_the_executor_stops_after_publishing_100_times_should_lose_nothing_
     let customer = env
         .subscribed_queue("customer", &env.topics.customer_messages)
         .await;
-    let store = e2e::failpoint::StopsAfterPublishing::new(pending(&env, 100).await);
+    let store = e2e::failpoint::StopsAfterPublishing::new(pending(&env, 100, both_actions()).await);
     let publisher = env.publisher();
     let mut now = chrono::Utc::now();
     for _ in 0..100 {
@@ -219,7 +202,7 @@ async fn when_the_customer_pays_after_the_firing_was_queued_should_get_no_custom
     let customer = env
         .subscribed_queue("customer", &env.topics.customer_messages)
         .await;
-    let store = pending(&env, 2).await;
+    let store = pending(&env, 2, both_actions()).await;
     let paid = Event::from_json(&json!({"event_id": "paid", "tenant_id": "t1",
         "customer_id": "c000", "type": "balance.changed", "occurred_at": "2026-11-15T08:00:00Z",
         "balance": {"amount_minor": 0, "currency": "USD"}}))
@@ -240,7 +223,7 @@ async fn when_a_claim_has_not_expired_should_leave_it_to_its_executor() {
     let customer = env
         .subscribed_queue("customer", &env.topics.customer_messages)
         .await;
-    let store = e2e::failpoint::StopsAfterPublishing::new(pending(&env, 1).await);
+    let store = e2e::failpoint::StopsAfterPublishing::new(pending(&env, 1, both_actions()).await);
     let publisher = env.publisher();
     let now = chrono::Utc::now();
     store.arm(true);
