@@ -36,12 +36,6 @@ impl fmt::Display for FieldError {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FieldErrors(pub Vec<FieldError>);
 
-impl FieldErrors {
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
 impl fmt::Display for FieldErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, e) in self.0.iter().enumerate() {
@@ -96,10 +90,6 @@ impl Reader {
 
     pub fn error(&mut self, field: impl Into<String>, message: impl Into<String>) {
         self.errors.push(FieldError::new(field, message));
-    }
-
-    pub fn has_errors(&self) -> bool {
-        !self.errors.is_empty()
     }
 
     pub fn error_count(&self) -> usize {
