@@ -2,7 +2,7 @@
 //! `RULEKIT_*` names, and the adapters built from it.
 
 use crate::Failure;
-use shared::adapters::aws::{ResourceNames, load_sdk_config};
+use shared::adapters::aws::{ResourceNames, describe, load_sdk_config};
 use shared::adapters::sns::{Topics, find_topics};
 use shared::adapters::{DynamoStore, SnsPublisher};
 
@@ -10,6 +10,7 @@ pub struct Aws {
     pub names: ResourceNames,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sns: aws_sdk_sns::Client,
+    pub sqs: aws_sdk_sqs::Client,
 }
 
 impl Aws {
@@ -26,6 +27,7 @@ impl Aws {
             names,
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
             sns: aws_sdk_sns::Client::new(&sdk),
+            sqs: aws_sdk_sqs::Client::new(&sdk),
         })
     }
 
@@ -48,7 +50,7 @@ impl Aws {
                 } else {
                     Failure::Runtime(format!(
                         "cannot reach DynamoDB: {}",
-                        aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+                        describe("DescribeTable", &e)
                     ))
                 }
             })?;

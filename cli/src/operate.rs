@@ -6,10 +6,11 @@ use crate::Failure;
 use crate::aws::Aws;
 use chrono::NaiveDate;
 use serde_json::json;
+use shared::adapters::SqsDeadLetters;
 use shared::app::evaluate::evaluate_tenant_day;
 use shared::app::execute::{execute_pending, publish_guardrail_alerts};
 use shared::domain::{Outcome, TenantId};
-use shared::ports::AutomationStore;
+use shared::ports::{AutomationStore, StoreOnly};
 use std::io::Write;
 
 #[derive(clap::Args)]
@@ -30,6 +31,10 @@ pub struct ExecuteArgs {
     /// Firings carried out at most.
     #[arg(long, default_value_t = 500)]
     limit: usize,
+    /// The SQS queue firings that keep failing are sent to (as the Lambda does); without
+    /// it they are only marked `failed` in the store.
+    #[arg(long, value_name = "URL")]
+    failed_queue_url: Option<String>,
 }
 
 fn runtime_error(e: impl std::fmt::Display) -> Failure {
@@ -76,12 +81,18 @@ pub fn execute(args: ExecuteArgs) -> Result<(), Failure> {
         let aws = Aws::from_env().await?;
         let store = aws.store().await?;
         let publisher = aws.publisher().await?;
-        let r = execute_pending(&store, &publisher, chrono::Utc::now(), args.limit)
-            .await
-            .map_err(runtime_error)?;
+        let now = chrono::Utc::now();
+        let r = match args.failed_queue_url {
+            Some(url) => {
+                let queue = SqsDeadLetters::new(aws.sqs.clone(), url);
+                execute_pending(&store, &publisher, &queue, now, args.limit).await
+            }
+            None => execute_pending(&store, &publisher, &StoreOnly, now, args.limit).await,
+        }
+        .map_err(runtime_error)?;
         let report = json!({"sent": r.sent, "cancelled": r.cancelled, "failed": r.failed,
-            "retrying": r.retrying, "recovered": r.recovered, "messages": r.messages,
-            "publish_calls": r.publish_calls});
+            "retrying": r.retrying, "waiting": r.waiting, "recovered": r.recovered,
+            "messages": r.messages, "publish_calls": r.publish_calls});
         println!("{report:#}");
         Ok(())
     })

@@ -224,12 +224,40 @@ pub struct FiringRecord {
     pub deliveries: Vec<Delivery>,
     /// When the current claim was taken (status `sending`).
     pub claimed_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// After a failed attempt (status `pending`): not tried again before this instant.
+    pub retry_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Actions the current claim is publishing.
     pub in_flight: Vec<usize>,
     /// Actions whose publication is unknown because their executor stopped mid-way. Customer
     /// messages among them are never sent again; finance notifications are, so one listed
     /// here and in `deliveries` may have been received twice.
     pub unconfirmed: Vec<usize>,
+}
+
+impl FiringRecord {
+    /// The record as operators read it (dead letters, the API): the decision's fields as
+    /// `rulekit simulate` prints them, then how carrying it out went.
+    pub fn to_json(&self) -> serde_json::Value {
+        use crate::domain::event::format_instant;
+        let mut json = serde_json::to_value(self.decision.row()).unwrap_or_default();
+        let extra = serde_json::json!({
+            "episode": {
+                "occurred_at": format_instant(self.decision.episode.occurred_at),
+                "event_id": self.decision.episode.event_id,
+            },
+            "status": self.status.as_str(),
+            "attempts": self.attempts,
+            "deliveries": self.deliveries.iter()
+                .map(|d| serde_json::json!({"action": d.action, "message_id": d.message_id}))
+                .collect::<Vec<_>>(),
+            "unconfirmed": self.unconfirmed,
+            "retry_at": self.retry_at.map(format_instant),
+        });
+        if let (Some(json), serde_json::Value::Object(extra)) = (json.as_object_mut(), extra) {
+            json.extend(extra);
+        }
+        json
+    }
 }
 
 /// One action of a firing carried out.
@@ -250,6 +278,13 @@ pub trait DecisionStore: Send + Sync {
         automation: &crate::domain::AutomationId,
         customer: &CustomerId,
     ) -> impl Future<Output = Result<Vec<Settled>, StoreError>> + Send;
+
+    /// Every recorded decision for a customer (all automations), with how carrying it out went.
+    fn customer_firings(
+        &self,
+        tenant: &TenantId,
+        customer: &CustomerId,
+    ) -> impl Future<Output = Result<Vec<FiringRecord>, StoreError>> + Send;
 
     /// Records a final decision unless one with its key exists.
     fn record(
@@ -282,6 +317,27 @@ pub trait DeadLetters: Send + Sync {
         body: &str,
         reasons: &FieldErrors,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Where firings go that kept failing to publish, so an operator sees them in one place (and
+/// an alarm fires on the queue) and can act on them; the store keeps them marked `failed`.
+pub trait FailedFirings: Send + Sync {
+    fn send(
+        &self,
+        record: &FiringRecord,
+        last_error: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// No failed-firings queue (runs by hand, simulations): a firing that keeps failing is only
+/// marked `failed` in the store, where it stays listed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StoreOnly;
+
+impl FailedFirings for StoreOnly {
+    async fn send(&self, _: &FiringRecord, _: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// Where a message goes; each is its own SNS topic.

@@ -7,12 +7,16 @@ mod common;
 use chrono::{DateTime, Utc};
 use common::block_on;
 use serde_json::json;
-use shared::adapters::{MemoryPublisher, MemoryStore};
+use shared::adapters::{MemoryDeadLetters, MemoryPublisher, MemoryStore};
 use shared::app::evaluate::evaluate_tenant_day;
-use shared::app::execute::execute_pending;
+use shared::app::execute::{ExecuteReport, MAX_ATTEMPTS, execute_pending};
 use shared::app::ingest::ingest_event;
 use shared::domain::{Automation, Event, TenantId, TenantSettings};
-use shared::ports::{AutomationAdmin, Destination, FiringStatus};
+use shared::ports::{
+    ActionPublisher, AutomationAdmin, Destination, FailedFirings, FiringRecord, FiringStatus,
+    OutgoingMessage, PublishError, StoreError, StoreOnly,
+};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -87,8 +91,8 @@ fn when_two_executors_run_at_once_should_carry_out_each_firing_once() {
     let now = at("2026-11-15T07:00:00Z");
     block_on(async {
         let (a, b) = tokio::join!(
-            execute_pending(&store, &publisher, now, usize::MAX),
-            execute_pending(&store, &publisher, now, usize::MAX)
+            execute_pending(&store, &publisher, &StoreOnly, now, usize::MAX),
+            execute_pending(&store, &publisher, &StoreOnly, now, usize::MAX)
         );
         assert_eq!(a.unwrap().sent + b.unwrap().sent, 30);
     });
@@ -107,9 +111,15 @@ fn when_the_customer_pays_after_the_firing_was_queued_should_send_no_customer_me
         ingest_event(&store, &balance("paid", "c000", "2026-11-15T08:00:00Z", 0))
             .await
             .unwrap();
-        let report = execute_pending(&store, &publisher, at("2026-11-15T09:00:00Z"), usize::MAX)
-            .await
-            .unwrap();
+        let report = execute_pending(
+            &store,
+            &publisher,
+            &StoreOnly,
+            at("2026-11-15T09:00:00Z"),
+            usize::MAX,
+        )
+        .await
+        .unwrap();
         assert_eq!((report.sent, report.cancelled), (1, 1));
     });
     assert_eq!(
@@ -136,9 +146,137 @@ fn when_twenty_finance_notifications_are_pending_should_publish_them_in_two_full
     let report = block_on(execute_pending(
         &store,
         &publisher,
+        &StoreOnly,
         at("2026-11-15T07:00:00Z"),
         usize::MAX,
     ))
     .unwrap();
     assert_eq!((report.messages, report.publish_calls), (20, 2));
+}
+
+/// A publisher whose topic rejects every message (a deleted topic, a revoked key policy).
+#[derive(Default)]
+struct RejectingPublisher {
+    calls: AtomicUsize,
+}
+
+impl ActionPublisher for RejectingPublisher {
+    async fn publish_batch(
+        &self,
+        batch: &[OutgoingMessage],
+    ) -> Result<Vec<Result<String, String>>, PublishError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        Ok(batch
+            .iter()
+            .map(|_| Err("AuthorizationError".to_owned()))
+            .collect())
+    }
+}
+
+/// Runs the executor at each instant (minutes after 07:00 on 11-15) and returns the reports.
+fn execute_at<F: FailedFirings>(
+    store: &MemoryStore,
+    publisher: &impl ActionPublisher,
+    failed: &F,
+    minutes: &[i64],
+) -> Vec<ExecuteReport> {
+    let start = at("2026-11-15T07:00:00Z");
+    block_on(async {
+        let mut reports = Vec::new();
+        for m in minutes {
+            let now = start + chrono::Duration::minutes(*m);
+            reports.push(
+                execute_pending(store, publisher, failed, now, usize::MAX)
+                    .await
+                    .unwrap(),
+            );
+        }
+        reports
+    })
+}
+
+#[test]
+fn when_publishing_keeps_failing_should_back_off_then_send_the_firing_to_the_failed_queue() {
+    let store = pending_firings(json!([{"type": "notify", "channel": "finance"}]), 1);
+    let publisher = RejectingPublisher::default();
+    let dead_letters = MemoryDeadLetters::new();
+    // Attempts at 0, 1, 3, 7 and 15 minutes (backoff 1, 2, 4, 8); the runs in between find
+    // the firing not yet due and leave it alone.
+    let reports = execute_at(
+        &store,
+        &publisher,
+        &dead_letters,
+        &[0, 0, 1, 2, 3, 6, 7, 14, 15, 60],
+    );
+    let attempted: Vec<bool> = reports.iter().map(|r| r.publish_calls == 1).collect();
+    assert_eq!(
+        attempted,
+        [
+            true, false, true, false, true, false, true, false, true, false
+        ]
+    );
+    assert_eq!(
+        publisher.calls.load(Ordering::Relaxed),
+        MAX_ATTEMPTS as usize
+    );
+    assert_eq!(reports[1].waiting, 1);
+    assert_eq!(
+        reports.iter().map(|r| r.failed).collect::<Vec<_>>(),
+        [0, 0, 0, 0, 0, 0, 0, 0, 1, 0]
+    );
+
+    let letters = dead_letters.failed_firings();
+    assert_eq!(letters.len(), 1, "one dead letter for the firing");
+    let (record, error) = &letters[0];
+    assert_eq!(record.decision.customer_id.as_str(), "c000");
+    assert_eq!(
+        (record.status, record.attempts),
+        (FiringStatus::Failed, MAX_ATTEMPTS)
+    );
+    assert_eq!(error, "AuthorizationError");
+    let stored = store.firing_records();
+    assert_eq!(stored[0].status, FiringStatus::Failed);
+    assert_eq!(record.to_json()["status"], "failed");
+}
+
+/// A failed-firings queue that is down for the first `outage` sends.
+struct FlakyQueue {
+    outage: usize,
+    sends: AtomicUsize,
+    received: MemoryDeadLetters,
+}
+
+impl FailedFirings for FlakyQueue {
+    async fn send(&self, record: &FiringRecord, last_error: &str) -> Result<(), StoreError> {
+        if self.sends.fetch_add(1, Ordering::Relaxed) < self.outage {
+            return Err(StoreError::Failed("queue down".to_owned()));
+        }
+        self.received.send(record, last_error).await
+    }
+}
+
+#[test]
+fn when_the_failed_queue_is_down_should_keep_the_firing_pending_until_its_letter_is_out() {
+    let store = pending_firings(json!([{"type": "notify", "channel": "finance"}]), 1);
+    let queue = FlakyQueue {
+        outage: 1,
+        sends: AtomicUsize::new(0),
+        received: MemoryDeadLetters::new(),
+    };
+    let reports = execute_at(
+        &store,
+        &RejectingPublisher::default(),
+        &queue,
+        &[0, 1, 3, 7, 15, 31],
+    );
+    assert_eq!(
+        reports
+            .iter()
+            .map(|r| (r.retrying, r.failed))
+            .collect::<Vec<_>>(),
+        [(1, 0), (1, 0), (1, 0), (1, 0), (1, 0), (0, 1)],
+        "the fifth attempt could not reach the queue, so a sixth ends it"
+    );
+    assert_eq!(queue.received.failed_firings().len(), 1);
+    assert_eq!(store.firing_records()[0].status, FiringStatus::Failed);
 }

@@ -7,6 +7,7 @@
 use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
+use shared::adapters::emf;
 use shared::app::execute::publish_guardrail_alerts;
 use shared::app::schedule::run_scheduled;
 use shared::domain::Outcome;
@@ -75,6 +76,18 @@ where
         }
     }
     summary.alerts = publish_guardrail_alerts(&deps.alerts, &holds).await?;
+    // `GuardrailHolds` is the one to alarm on (each hold also sends an alert).
+    emf::emit(
+        "evaluate",
+        event.payload.scheduled_time,
+        &[
+            ("Firings", summary.firings),
+            ("FiringsHeld", summary.held),
+            ("GuardrailHolds", holds.len()),
+            ("DatesCaughtUp", summary.dates_caught_up),
+            ("CandidatesRead", summary.candidates_read),
+        ],
+    );
     tracing::info!(
         scheduled_time = %event.payload.scheduled_time,
         tenants = summary.tenants,

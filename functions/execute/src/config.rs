@@ -13,6 +13,8 @@ pub struct Config {
     pub topics: Topics,
     /// `RULEKIT_EXECUTE_BATCH`: firings carried out per invocation at most.
     pub batch: usize,
+    /// `RULEKIT_FAILED_FIRINGS_QUEUE_URL`: where firings that kept failing go.
+    pub failed_firings_queue_url: String,
 }
 
 impl Config {
@@ -21,14 +23,15 @@ impl Config {
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let arn = |variable: &'static str| {
+        let required = |variable: &'static str, what: &str| {
             get(variable)
                 .filter(|v| !v.trim().is_empty())
-                .ok_or(ConfigError {
+                .ok_or_else(|| ConfigError {
                     variable,
-                    reason: "is required: a topic ARN".to_owned(),
+                    reason: format!("is required: {what}"),
                 })
         };
+        let arn = |variable| required(variable, "a topic ARN");
         let batch = match get("RULEKIT_EXECUTE_BATCH") {
             None => DEFAULT_BATCH,
             Some(v) => match v.parse::<usize>() {
@@ -49,6 +52,7 @@ impl Config {
                 alerts: arn("RULEKIT_ALERTS_TOPIC_ARN")?,
             },
             batch,
+            failed_firings_queue_url: required("RULEKIT_FAILED_FIRINGS_QUEUE_URL", "a queue URL")?,
         })
     }
 }

@@ -8,12 +8,16 @@ use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
+use shared::adapters::emf;
 use shared::app::execute::execute_pending;
-use shared::ports::{ActionPublisher, AutomationStore, CustomerStore, DecisionStore};
+use shared::ports::{
+    ActionPublisher, AutomationStore, CustomerStore, DecisionStore, FailedFirings,
+};
 
-pub struct Deps<S, P> {
+pub struct Deps<S, P, F> {
     pub store: S,
     pub publisher: P,
+    pub failed: F,
     pub batch: usize,
 }
 
@@ -24,48 +28,55 @@ pub struct ExecuteSummary {
     pub cancelled: usize,
     pub failed: usize,
     pub retrying: usize,
+    pub waiting: usize,
     pub recovered: usize,
     pub messages: usize,
     pub publish_calls: usize,
 }
 
 /// `now` is the invocation's time: it decides only which claims have expired.
-pub async fn handle<S, P>(
-    deps: &Deps<S, P>,
+pub async fn handle<S, P, F>(
+    deps: &Deps<S, P, F>,
     event: LambdaEvent<Value>,
     now: DateTime<Utc>,
 ) -> Result<ExecuteSummary, lambda_runtime::Error>
 where
     S: DecisionStore + AutomationStore + CustomerStore,
     P: ActionPublisher,
+    F: FailedFirings,
 {
     let trigger = if event.payload.get("Records").is_some() {
         "stream"
     } else {
         "sweep"
     };
-    let r = execute_pending(&deps.store, &deps.publisher, now, deps.batch).await?;
+    let r = execute_pending(&deps.store, &deps.publisher, &deps.failed, now, deps.batch).await?;
     let summary = ExecuteSummary {
         trigger,
         sent: r.sent,
         cancelled: r.cancelled,
         failed: r.failed,
         retrying: r.retrying,
+        waiting: r.waiting,
         recovered: r.recovered,
         messages: r.messages,
         publish_calls: r.publish_calls,
     };
-    // `failed` is the alarm-able metric: firings that kept failing.
-    tracing::info!(
-        trigger,
-        sent = r.sent,
-        cancelled = r.cancelled,
-        failed = r.failed,
-        retrying = r.retrying,
-        recovered = r.recovered,
-        messages = r.messages,
-        publish_calls = r.publish_calls,
-        "executor"
+    // `FiringsFailed` is the one to alarm on: firings that kept failing (each also in the
+    // failed-firings queue).
+    emf::emit(
+        "execute",
+        now,
+        &[
+            ("FiringsSent", r.sent),
+            ("FiringsCancelled", r.cancelled),
+            ("FiringsFailed", r.failed),
+            ("FiringsRetrying", r.retrying),
+            ("FiringsRecovered", r.recovered),
+            ("MessagesPublished", r.messages),
+            ("PublishCalls", r.publish_calls),
+        ],
     );
+    tracing::info!(trigger, ?summary, "executor");
     Ok(summary)
 }

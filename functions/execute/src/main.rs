@@ -5,7 +5,7 @@ use execute::config::Config;
 use execute::handler::{Deps, handle};
 use lambda_runtime::{Error, run, service_fn};
 use shared::adapters::aws::load_sdk_config;
-use shared::adapters::{DynamoStore, SnsPublisher};
+use shared::adapters::{DynamoStore, SnsPublisher, SqsDeadLetters};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -16,6 +16,10 @@ async fn main() -> Result<(), Error> {
     let deps = Deps {
         store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.names),
         publisher: SnsPublisher::new(aws_sdk_sns::Client::new(&sdk), config.topics),
+        failed: SqsDeadLetters::new(
+            aws_sdk_sqs::Client::new(&sdk),
+            config.failed_firings_queue_url,
+        ),
         batch: config.batch,
     };
     run(service_fn(|event| handle(&deps, event, chrono::Utc::now()))).await

@@ -5,7 +5,7 @@ use execute::config::Config;
 use execute::handler::{Deps, handle};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
-use shared::adapters::{MemoryPublisher, MemoryStore};
+use shared::adapters::{MemoryDeadLetters, MemoryPublisher, MemoryStore};
 use shared::app::evaluate::evaluate_tenant_day;
 use shared::app::ingest::ingest_event;
 use shared::domain::{Automation, Event, TenantId, TenantSettings};
@@ -51,6 +51,7 @@ async fn when_triggered_by_the_stream_or_the_sweep_should_carry_out_each_firing_
     let deps = Deps {
         store: one_pending_firing().await,
         publisher: MemoryPublisher::new(),
+        failed: MemoryDeadLetters::new(),
         batch: 500,
     };
     let now = chrono::Utc::now();
@@ -81,4 +82,15 @@ fn when_a_topic_arn_is_missing_should_name_the_variable() {
     })
     .unwrap_err();
     assert_eq!(err.variable, "RULEKIT_CUSTOMER_MESSAGES_TOPIC_ARN");
+}
+
+#[test]
+fn when_the_failed_firings_queue_is_missing_should_name_the_variable() {
+    let err = Config::from_lookup(|k| match k {
+        "RULEKIT_FAILED_FIRINGS_QUEUE_URL" => None,
+        k if k.ends_with("_TOPIC_ARN") => Some(format!("arn:aws:sns:us-east-1:123456789012:{k}")),
+        _ => None,
+    })
+    .unwrap_err();
+    assert_eq!(err.variable, "RULEKIT_FAILED_FIRINGS_QUEUE_URL");
 }

@@ -23,6 +23,31 @@ pub async fn load_sdk_config() -> SdkConfig {
         .await
 }
 
+/// A failed AWS call, said in one line: the operation, then the service's error code and
+/// message, or the chain of causes for a call that got no answer. Never the raw response,
+/// which can echo the request (and so customer data) back into a log or a dead letter.
+pub fn describe<E>(operation: &str, e: &SdkError<E, HttpResponse>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match e {
+        SdkError::ServiceError(se) => format!(
+            "{operation}: {}: {}",
+            se.err().code().unwrap_or("unknown error"),
+            se.err().message().unwrap_or("no message")
+        ),
+        other => {
+            let mut text = format!("{operation}: {other}");
+            let mut source = std::error::Error::source(other);
+            while let Some(cause) = source {
+                text.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            text
+        }
+    }
+}
+
 /// Whether a failed AWS call may succeed if made again: throttling, timeouts, connection
 /// failures, server errors and transaction conflicts. (The SDK has already retried these a few
 /// times with backoff; the caller decides whether to try later.)

@@ -9,8 +9,9 @@ use crate::domain::{
 };
 use crate::ports::{
     ActionPublisher, AutomationAdmin, AutomationStore, CandidateSource, CommitOutcome,
-    CustomerStore, DeadLetters, DecisionStore, FiringRecord, FiringStatus, OutgoingMessage,
-    PublishError, RecordOutcome, RunCheckpoints, StateCommit, StoreError, Versioned,
+    CustomerStore, DeadLetters, DecisionStore, FailedFirings, FiringRecord, FiringStatus,
+    OutgoingMessage, PublishError, RecordOutcome, RunCheckpoints, StateCommit, StoreError,
+    Versioned,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::{BTreeMap, HashMap};
@@ -256,6 +257,20 @@ impl DecisionStore for MemoryStore {
             .collect())
     }
 
+    async fn customer_firings(
+        &self,
+        tenant: &TenantId,
+        customer: &CustomerId,
+    ) -> Result<Vec<FiringRecord>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .decisions
+            .iter()
+            .filter(|((t, _, c, _, _), _)| t == tenant && c == customer)
+            .map(|(_, (_, r))| r.clone())
+            .collect())
+    }
+
     async fn record(&self, record: &FiringRecord) -> Result<RecordOutcome, StoreError> {
         let mut inner = self.lock();
         let key = decision_key(record);
@@ -341,10 +356,11 @@ impl ActionPublisher for MemoryPublisher {
     }
 }
 
-/// Keeps dead letters in memory, in order.
+/// Keeps dead letters (rejected events, failed firings) in memory, in order.
 #[derive(Debug, Default)]
 pub struct MemoryDeadLetters {
     letters: Mutex<Vec<(String, FieldErrors)>>,
+    failed: Mutex<Vec<(FiringRecord, String)>>,
 }
 
 impl MemoryDeadLetters {
@@ -357,6 +373,24 @@ impl MemoryDeadLetters {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// The failed firings sent, with their last errors.
+    pub fn failed_firings(&self) -> Vec<(FiringRecord, String)> {
+        self.failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl FailedFirings for MemoryDeadLetters {
+    async fn send(&self, record: &FiringRecord, last_error: &str) -> Result<(), StoreError> {
+        self.failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((record.clone(), last_error.to_owned()));
+        Ok(())
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod aws;
 pub mod dynamodb;
+pub mod emf;
 pub mod memory;
 pub mod sns;
 pub mod sqs;

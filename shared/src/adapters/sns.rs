@@ -2,10 +2,9 @@
 //! `PublishBatch` (up to 10 per call), structured so email subscribers read the plain-language
 //! summary and queue subscribers the JSON body.
 
-use crate::adapters::aws::{ResourceNames, is_retryable};
+use crate::adapters::aws::{ResourceNames, describe, is_retryable};
 use crate::ports::{ActionPublisher, Destination, OutgoingMessage, PublishError};
 use aws_sdk_sns::Client;
-use aws_sdk_sns::error::DisplayErrorContext;
 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
 use serde_json::json;
 use std::collections::HashMap;
@@ -52,9 +51,7 @@ pub async fn ensure_topics(client: &Client, names: &ResourceNames) -> Result<Top
             .name(names.topic_name(destination.as_str()))
             .send()
             .await
-            .map_err(|e| {
-                PublishError::Failed(format!("CreateTopic: {}", DisplayErrorContext(&e)))
-            })?;
+            .map_err(|e| PublishError::Failed(describe("CreateTopic", &e)))?;
         arns.push(out.topic_arn.unwrap_or_default());
     }
     let [finance, customer_messages, alerts] = <[String; 3]>::try_from(arns)
@@ -141,7 +138,7 @@ impl ActionPublisher for SnsPublisher {
                 if is_retryable(&e) {
                     PublishError::Unavailable(Box::new(e))
                 } else {
-                    PublishError::Failed(format!("PublishBatch: {}", DisplayErrorContext(&e)))
+                    PublishError::Failed(describe("PublishBatch", &e))
                 }
             })?;
         let mut results: HashMap<String, Result<String, String>> = HashMap::new();
@@ -174,7 +171,7 @@ pub async fn find_topics(client: &Client, names: &ResourceNames) -> Result<Topic
         .send()
         .collect::<Result<Vec<_>, _>>()
         .await
-        .map_err(|e| PublishError::Failed(format!("ListTopics: {}", DisplayErrorContext(&e))))?
+        .map_err(|e| PublishError::Failed(describe("ListTopics", &e)))?
         .into_iter()
         .filter_map(|t| t.topic_arn)
         .collect();

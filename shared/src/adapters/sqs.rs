@@ -1,12 +1,15 @@
-//! `SqsDeadLetters`: events that can never be applied go, unchanged, to the ingest queue's
-//! dead-letter queue with the reason as message attributes, so nothing is lost and an operator
-//! can fix and redrive them.
+//! `SqsDeadLetters`: an SQS dead-letter queue.
+//!
+//! - Events that can never be applied go, unchanged, to the ingest queue's dead-letter queue
+//!   with the reason as message attributes, so nothing is lost and an operator can fix and
+//!   redrive them.
+//! - Firings that kept failing to publish go to the failed-firings queue as JSON (the firing
+//!   record and the last error); the attributes carry only routing facts, no customer data.
 
-use crate::adapters::aws::is_retryable;
+use crate::adapters::aws::{describe, is_retryable};
 use crate::domain::FieldErrors;
-use crate::ports::{DeadLetters, StoreError};
+use crate::ports::{DeadLetters, FailedFirings, FiringRecord, StoreError};
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::MessageAttributeValue;
 
 /// SQS caps a message attribute value at 256 KB; reasons are short, but keep them bounded.
@@ -35,24 +38,58 @@ fn attribute(value: &str) -> Result<MessageAttributeValue, StoreError> {
         .map_err(|e| StoreError::Failed(e.to_string()))
 }
 
+impl SqsDeadLetters {
+    async fn send_message(
+        &self,
+        body: &str,
+        attributes: &[(&str, &str)],
+    ) -> Result<(), StoreError> {
+        let mut request = self
+            .client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body);
+        for (name, value) in attributes {
+            request = request.message_attributes(*name, attribute(value)?);
+        }
+        request.send().await.map_err(|e| {
+            if is_retryable(&e) {
+                StoreError::Unavailable(Box::new(e))
+            } else {
+                StoreError::Failed(describe("SendMessage", &e))
+            }
+        })?;
+        Ok(())
+    }
+}
+
 impl DeadLetters for SqsDeadLetters {
     async fn send(&self, body: &str, reasons: &FieldErrors) -> Result<(), StoreError> {
         let field = reasons.0.first().map_or("body", |e| e.field.as_str());
-        self.client
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(body)
-            .message_attributes("rejected_field", attribute(field)?)
-            .message_attributes("rejected_reason", attribute(&reasons.to_string())?)
-            .send()
-            .await
-            .map_err(|e| {
-                if is_retryable(&e) {
-                    StoreError::Unavailable(Box::new(e))
-                } else {
-                    StoreError::Failed(format!("SendMessage: {}", DisplayErrorContext(&e)))
-                }
-            })?;
-        Ok(())
+        let reason = reasons.to_string();
+        self.send_message(
+            body,
+            &[("rejected_field", field), ("rejected_reason", &reason)],
+        )
+        .await
+    }
+}
+
+impl FailedFirings for SqsDeadLetters {
+    async fn send(&self, record: &FiringRecord, last_error: &str) -> Result<(), StoreError> {
+        let d = &record.decision;
+        let body = serde_json::json!({
+            "type": "firing.failed",
+            "last_error": last_error,
+            "firing": record.to_json(),
+        });
+        self.send_message(
+            &body.to_string(),
+            &[
+                ("tenant_id", d.tenant_id.as_str()),
+                ("automation_id", d.automation_id.as_str()),
+            ],
+        )
+        .await
     }
 }

@@ -132,6 +132,7 @@ where
                     attempts: 0,
                     deliveries: Vec::new(),
                     claimed_at: None,
+                    retry_at: None,
                     in_flight: Vec::new(),
                     unconfirmed: Vec::new(),
                 };

@@ -8,6 +8,9 @@
 //! not have gone out): finance notifications among them are published again (at most one
 //! duplicate per stop, visible in the record as an action both unconfirmed and delivered), and
 //! customer messages are never sent again.
+//!
+//! A firing whose publishing fails waits [`backoff`] before its next attempt; after
+//! [`MAX_ATTEMPTS`] it is sent to the failed-firings queue and marked `failed`.
 
 use super::evaluate::GuardrailHold;
 use crate::domain::automation::Action;
@@ -15,7 +18,7 @@ use crate::domain::notice::{self, Notice};
 use crate::domain::{Automation, CustomerState, TenantId};
 use crate::ports::{
     ActionPublisher, AutomationStore, CustomerStore, DecisionStore, Delivery, Destination,
-    FiringRecord, FiringStatus, OutgoingMessage, PublishError, StoreError,
+    FailedFirings, FiringRecord, FiringStatus, OutgoingMessage, PublishError, StoreError,
 };
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
@@ -28,6 +31,13 @@ pub const MAX_ATTEMPTS: u32 = 5;
 /// How long a claim is honoured: longer than an executor takes to publish a batch, so only a
 /// stopped executor's claims expire.
 pub const LEASE: Duration = Duration::minutes(5);
+
+/// How long a firing waits after its `attempts`-th failed attempt: 1, 2, 4, 8 minutes, so a
+/// publisher outage of a quarter of an hour is ridden out before a firing is given up. The
+/// executor's sweep sets the granularity: a firing is retried at the first sweep after this.
+pub fn backoff(attempts: u32) -> Duration {
+    Duration::minutes(1 << attempts.clamp(1, 8).saturating_sub(1))
+}
 
 #[derive(Debug, Error)]
 pub enum ExecuteError {
@@ -44,22 +54,40 @@ pub struct ExecuteReport {
     pub failed: usize,
     /// Firings left pending for another attempt.
     pub retrying: usize,
+    /// Firings not yet due for their next attempt (backing off).
+    pub waiting: usize,
     /// Claims of a stopped executor taken over.
     pub recovered: usize,
     pub messages: usize,
     pub publish_calls: usize,
 }
 
-/// Carries out up to `limit` waiting firings; `now` decides which claims have expired.
-pub async fn execute_pending<S, P>(
+impl std::ops::AddAssign for ExecuteReport {
+    fn add_assign(&mut self, r: Self) {
+        self.sent += r.sent;
+        self.cancelled += r.cancelled;
+        self.failed += r.failed;
+        self.retrying += r.retrying;
+        self.waiting += r.waiting;
+        self.recovered += r.recovered;
+        self.messages += r.messages;
+        self.publish_calls += r.publish_calls;
+    }
+}
+
+/// Carries out up to `limit` waiting firings; `now` decides which claims have expired and
+/// which retries are due. Firings that keep failing go to `failed`.
+pub async fn execute_pending<S, P, F>(
     store: &S,
     publisher: &P,
+    failed: &F,
     now: DateTime<Utc>,
     limit: usize,
 ) -> Result<ExecuteReport, ExecuteError>
 where
     S: DecisionStore + AutomationStore + CustomerStore,
     P: ActionPublisher,
+    F: FailedFirings,
 {
     let mut report = ExecuteReport::default();
     let mut automations: HashMap<TenantId, Vec<Automation>> = HashMap::new();
@@ -72,6 +100,10 @@ where
             && record.claimed_at.is_some_and(|at| now - at < LEASE)
         {
             continue; // another executor is on it
+        }
+        if record.status == FiringStatus::Pending && record.retry_at.is_some_and(|at| now < at) {
+            report.waiting += 1;
+            continue;
         }
         let d = &record.decision;
         if !automations.contains_key(&d.tenant_id) {
@@ -146,6 +178,7 @@ where
         next.status = FiringStatus::Sending;
         next.attempts += 1;
         next.claimed_at = Some(now);
+        next.retry_at = None;
         next.in_flight = messages.iter().map(|(i, _)| *i).collect();
         if !store.replace_firing(&record, &next).await? {
             continue; // another executor claimed it first
@@ -193,7 +226,7 @@ where
     // Record each claimed firing's outcome.
     for (f, claim) in claimed.iter().enumerate() {
         let mut done = claim.clone();
-        let mut all_delivered = true;
+        let mut error: Option<&str> = None;
         for ((_, a), result) in results.range((f, 0)..(f + 1, 0)) {
             match result {
                 Ok(id) => {
@@ -203,21 +236,36 @@ where
                         message_id: id.clone(),
                     });
                 }
-                Err(_) => all_delivered = false,
+                Err(e) => {
+                    error.get_or_insert(e);
+                }
             }
         }
         done.in_flight.clear();
         done.claimed_at = None;
-        done.status = if all_delivered {
-            report.sent += 1;
-            FiringStatus::Sent
-        } else if done.attempts >= MAX_ATTEMPTS {
-            report.failed += 1;
-            FiringStatus::Failed
-        } else {
-            report.retrying += 1;
-            FiringStatus::Pending
-        };
+        done.status = FiringStatus::Sent;
+        if let Some(error) = error {
+            done.status = FiringStatus::Failed;
+            // Marked failed only once its dead letter is out, so none is failed unseen; if
+            // the queue is down too, the firing waits and the next attempt ends here again.
+            let given_up = done.attempts >= MAX_ATTEMPTS
+                && match failed.send(&done, error).await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "failed-firings queue unavailable");
+                        false
+                    }
+                };
+            if !given_up {
+                done.status = FiringStatus::Pending;
+                done.retry_at = Some(now + backoff(done.attempts));
+            }
+        }
+        match done.status {
+            FiringStatus::Sent => report.sent += 1,
+            FiringStatus::Failed => report.failed += 1,
+            _ => report.retrying += 1,
+        }
         store.replace_firing(claim, &done).await?;
     }
     Ok(report)

@@ -8,7 +8,7 @@ use super::ingest::{IngestError, IngestOutcome, ingest_event};
 use crate::domain::{Automation, AutomationsFile, Decision, Event, FieldError, TenantId};
 use crate::ports::{
     ActionPublisher, AutomationAdmin, AutomationStore, CandidateSource, CustomerStore,
-    DecisionStore, StoreError,
+    DecisionStore, StoreError, StoreOnly,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use thiserror::Error;
@@ -126,8 +126,8 @@ where
         let day = evaluate_tenant_day(store, &tenant, date, false).await?;
         report.alerts += publish_guardrail_alerts(publisher, &day.holds).await?;
         report.decisions.extend(day.decisions);
-        let executed = execute_pending(store, publisher, instant, usize::MAX).await?;
-        add(&mut report.executed, executed);
+        let executed = execute_pending(store, publisher, &StoreOnly, instant, usize::MAX).await?;
+        report.executed += executed;
         report.runs += 1;
     }
     // Later events change no decision in the range but leave the store complete.
@@ -153,14 +153,4 @@ async fn ingest_one<S: CustomerStore>(
         Err(e) => return Err(SimulationError::Ingest(e)),
     }
     Ok(())
-}
-
-fn add(total: &mut ExecuteReport, r: ExecuteReport) {
-    total.sent += r.sent;
-    total.cancelled += r.cancelled;
-    total.failed += r.failed;
-    total.retrying += r.retrying;
-    total.recovered += r.recovered;
-    total.messages += r.messages;
-    total.publish_calls += r.publish_calls;
 }

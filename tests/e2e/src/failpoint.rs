@@ -75,6 +75,13 @@ impl<S: DecisionStore> DecisionStore for StopsAfterPublishing<S> {
     ) -> Result<Vec<Settled>, StoreError> {
         self.inner.settled(t, a, c).await
     }
+    async fn customer_firings(
+        &self,
+        t: &TenantId,
+        c: &CustomerId,
+    ) -> Result<Vec<FiringRecord>, StoreError> {
+        self.inner.customer_firings(t, c).await
+    }
     async fn record(&self, r: &FiringRecord) -> Result<RecordOutcome, StoreError> {
         self.inner.record(r).await
     }

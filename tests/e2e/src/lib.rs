@@ -100,9 +100,8 @@ impl Env {
         SnsPublisher::new(aws_sdk_sns::Client::from_conf(config), self.topics.clone())
     }
 
-    /// A new SQS queue subscribed to `topic_arn`; returns its URL. What the topic delivers can
-    /// then be read from the queue.
-    pub async fn subscribed_queue(&self, name: &str, topic_arn: &str) -> String {
+    /// A new SQS queue; returns its URL and ARN.
+    pub async fn queue(&self, name: &str) -> (String, String) {
         let sqs = self.sqs();
         let url = sqs
             .create_queue()
@@ -123,6 +122,13 @@ impl Env {
             .unwrap_or_default()
             .remove(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
             .unwrap_or_default();
+        (url, arn)
+    }
+
+    /// A new SQS queue subscribed to `topic_arn`; returns its URL. What the topic delivers can
+    /// then be read from the queue.
+    pub async fn subscribed_queue(&self, name: &str, topic_arn: &str) -> String {
+        let (url, arn) = self.queue(name).await;
         self.sns()
             .subscribe()
             .topic_arn(topic_arn)
@@ -134,31 +140,38 @@ impl Env {
         url
     }
 
-    /// Every message body delivered to a queue from SNS: the `Message` of each envelope,
-    /// parsed as JSON.
-    pub async fn drain(&self, queue_url: &str) -> Vec<serde_json::Value> {
+    /// Every message in a queue, received and deleted: each body with its message attributes.
+    /// A receive may return fewer messages than wait (SQS samples its servers), so this stops
+    /// only after a one-second long poll finds nothing.
+    pub async fn receive_all(
+        &self,
+        queue_url: &str,
+    ) -> Vec<(String, std::collections::BTreeMap<String, String>)> {
         let sqs = self.sqs();
-        let mut bodies = Vec::new();
+        let mut received = Vec::new();
         loop {
             let messages = sqs
                 .receive_message()
                 .queue_url(queue_url)
                 .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .message_attribute_names("All")
                 .send()
                 .await
                 .expect("receive")
                 .messages
                 .unwrap_or_default();
             if messages.is_empty() {
-                return bodies;
+                return received;
             }
             for m in messages {
-                let envelope: serde_json::Value =
-                    serde_json::from_str(m.body().unwrap_or_default()).expect("SNS envelope");
-                bodies.push(
-                    serde_json::from_str(envelope["Message"].as_str().unwrap_or_default())
-                        .expect("message body"),
-                );
+                let attributes = m
+                    .message_attributes()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), v.string_value().unwrap_or_default().to_owned()))
+                    .collect();
+                received.push((m.body().unwrap_or_default().to_owned(), attributes));
                 if let Some(handle) = m.receipt_handle() {
                     sqs.delete_message()
                         .queue_url(queue_url)
@@ -169,6 +182,20 @@ impl Env {
                 }
             }
         }
+    }
+
+    /// Every message body delivered to a queue from SNS: the `Message` of each envelope,
+    /// parsed as JSON.
+    pub async fn drain(&self, queue_url: &str) -> Vec<serde_json::Value> {
+        self.receive_all(queue_url)
+            .await
+            .iter()
+            .map(|(body, _)| {
+                let envelope: serde_json::Value = serde_json::from_str(body).expect("SNS envelope");
+                serde_json::from_str(envelope["Message"].as_str().unwrap_or_default())
+                    .expect("message body")
+            })
+            .collect()
     }
 
     pub fn sqs(&self) -> aws_sdk_sqs::Client {

@@ -5,11 +5,12 @@ use e2e::{Env, emulator_endpoint, fixture, proxy};
 use execute::handler::{Deps, handle};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::json;
+use shared::adapters::SqsDeadLetters;
 use shared::app::evaluate::evaluate_tenant_day;
 use shared::app::ingest::ingest_event;
 use shared::app::simulate::{SimulationPlan, simulate, store_config};
 use shared::domain::{Automation, AutomationsFile, Event, Mode, Outcome, TenantId, TenantSettings};
-use shared::ports::{AutomationAdmin, DecisionStore};
+use shared::ports::{AutomationAdmin, DecisionStore, FiringStatus, StoreOnly};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_fixtures_run_through_ingest_evaluate_and_execute_should_deliver_one_finance_message_per_live_firing()
@@ -72,6 +73,7 @@ async fn when_the_stream_triggers_the_executor_with_25_pending_should_publish_in
     let deps = Deps {
         store: store.clone(),
         publisher: env.publisher_via(&counting.endpoint),
+        failed: StoreOnly,
         batch: 500,
     };
     let stream_event: serde_json::Value = serde_json::from_str(
@@ -173,10 +175,16 @@ async fn when_the_executor_stops_after_publishing_100_times_should_lose_nothing_
     let mut now = chrono::Utc::now();
     for _ in 0..100 {
         store.arm(true);
-        assert!(execute_pending(&store, &publisher, now, 1).await.is_err());
+        assert!(
+            execute_pending(&store, &publisher, &StoreOnly, now, 1)
+                .await
+                .is_err()
+        );
         now += LEASE + chrono::Duration::seconds(1);
         store.arm(false);
-        let recovered = execute_pending(&store, &publisher, now, 1).await.unwrap();
+        let recovered = execute_pending(&store, &publisher, &StoreOnly, now, 1)
+            .await
+            .unwrap();
         assert_eq!(recovered.recovered, 1);
     }
     let finance = per_customer(&env.drain(&finance).await);
@@ -208,9 +216,15 @@ async fn when_the_customer_pays_after_the_firing_was_queued_should_get_no_custom
         "balance": {"amount_minor": 0, "currency": "USD"}}))
     .unwrap();
     ingest_event(&store, &paid).await.unwrap();
-    execute_pending(&store, &env.publisher(), chrono::Utc::now(), 100)
-        .await
-        .unwrap();
+    execute_pending(
+        &store,
+        &env.publisher(),
+        &StoreOnly,
+        chrono::Utc::now(),
+        100,
+    )
+    .await
+    .unwrap();
     let delivered = per_customer(&env.drain(&customer).await);
     assert_eq!(delivered.get("c000"), None);
     assert_eq!(delivered.get("c001"), Some(&1));
@@ -227,15 +241,98 @@ async fn when_a_claim_has_not_expired_should_leave_it_to_its_executor() {
     let publisher = env.publisher();
     let now = chrono::Utc::now();
     store.arm(true);
-    assert!(execute_pending(&store, &publisher, now, 1).await.is_err());
+    assert!(
+        execute_pending(&store, &publisher, &StoreOnly, now, 1)
+            .await
+            .is_err()
+    );
     store.arm(false);
-    let within_lease = execute_pending(&store, &publisher, now + chrono::Duration::minutes(1), 1)
-        .await
-        .unwrap();
+    let within_lease = execute_pending(
+        &store,
+        &publisher,
+        &StoreOnly,
+        now + chrono::Duration::minutes(1),
+        1,
+    )
+    .await
+    .unwrap();
     assert_eq!(within_lease.recovered + within_lease.sent, 0);
     assert_eq!(
         env.drain(&customer).await.len(),
         1,
         "published once, within the lease"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_finance_topic_keeps_rejecting_should_retry_with_backoff_then_dead_letter_the_firing()
+ {
+    use shared::app::execute::{MAX_ATTEMPTS, backoff};
+    let env = Env::new("execute-failed").await;
+    let store = pending(&env, 2, json!([{"type": "notify", "channel": "finance"}])).await;
+    let (failed_queue, _) = env.queue("failed-firings").await;
+    // The finance topic is gone (deleted by hand, say): every publish to it fails.
+    env.sns()
+        .delete_topic()
+        .topic_arn(&env.topics.finance)
+        .send()
+        .await
+        .unwrap();
+    let deps = Deps {
+        store: store.clone(),
+        publisher: env.publisher(),
+        failed: SqsDeadLetters::new(env.sqs(), failed_queue.clone()),
+        batch: 500,
+    };
+    let sweep = || LambdaEvent::new(json!({"sweep": true}), Context::default());
+    let mut now = chrono::Utc::now();
+    for attempt in 1..=MAX_ATTEMPTS {
+        let summary = handle(&deps, sweep(), now).await.unwrap();
+        if attempt < MAX_ATTEMPTS {
+            assert_eq!((summary.retrying, summary.failed), (2, 0));
+            // Too early for the next attempt: nothing is published.
+            let early = handle(&deps, sweep(), now + chrono::Duration::seconds(30))
+                .await
+                .unwrap();
+            assert_eq!((early.waiting, early.publish_calls), (2, 0));
+        } else {
+            assert_eq!((summary.retrying, summary.failed), (0, 2));
+        }
+        now += backoff(attempt);
+    }
+
+    let letters = env.receive_all(&failed_queue).await;
+    assert_eq!(letters.len(), 2, "one dead letter per firing");
+    let mut customers = Vec::new();
+    for (body, attributes) in &letters {
+        let letter: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(letter["type"], "firing.failed");
+        assert_eq!(letter["firing"]["status"], "failed");
+        assert_eq!(letter["firing"]["attempts"], MAX_ATTEMPTS);
+        assert!(
+            letter["last_error"].as_str().unwrap().contains("NotFound"),
+            "{letter}"
+        );
+        customers.push(letter["firing"]["customer_id"].as_str().unwrap().to_owned());
+        // Attributes route; they carry no customer data.
+        assert_eq!(
+            attributes.keys().collect::<Vec<_>>(),
+            ["automation_id", "tenant_id"]
+        );
+    }
+    customers.sort();
+    assert_eq!(customers, ["c000", "c001"]);
+    assert!(store.pending_firings(100).await.unwrap().is_empty());
+    let stored = store
+        .customer_firings(
+            &TenantId::new("t1"),
+            &shared::domain::CustomerId::new("c000"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [FiringStatus::Failed],
+        "the firing stays on record, marked failed"
     );
 }

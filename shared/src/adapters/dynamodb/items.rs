@@ -268,6 +268,8 @@ pub struct FiringItem {
     pub del: Vec<DeliveryAttr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claimed: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fl: Vec<usize>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -329,6 +331,7 @@ impl FiringItem {
                 })
                 .collect(),
             claimed: r.claimed_at,
+            retry: r.retry_at,
             fl: r.in_flight.clone(),
             unc: r.unconfirmed.clone(),
             ob_pk,
@@ -380,6 +383,7 @@ impl FiringItem {
                 })
                 .collect(),
             claimed_at: self.claimed,
+            retry_at: self.retry,
             in_flight: self.fl,
             unconfirmed: self.unc,
         })

@@ -123,6 +123,9 @@ pub fn firing_sk(automation: &AutomationId, episode: &EventKey, threshold: u16) 
     )
 }
 
+/// The prefix every firing's sort key starts with, under its customer.
+pub const FIRING_SK_PREFIX: &str = "F#";
+
 pub fn firing_sk_prefix(automation: &AutomationId) -> String {
     format!("F#{}#", escape(automation.as_str()))
 }

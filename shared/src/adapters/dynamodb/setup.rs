@@ -2,9 +2,9 @@
 //! the SAM template creates the same table.
 
 use super::keys;
+use crate::adapters::aws::describe;
 use crate::ports::StoreError;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus,
@@ -104,7 +104,7 @@ pub async fn ensure_table(client: &Client, table: &str) -> Result<bool, StoreErr
         {
             false
         }
-        Err(e) => return Err(failed("CreateTable", DisplayErrorContext(&e))),
+        Err(e) => return Err(StoreError::Failed(describe("CreateTable", &e))),
     };
     for _ in 0..120 {
         let out = client
@@ -112,7 +112,7 @@ pub async fn ensure_table(client: &Client, table: &str) -> Result<bool, StoreErr
             .table_name(table)
             .send()
             .await
-            .map_err(|e| failed("DescribeTable", DisplayErrorContext(&e)))?;
+            .map_err(|e| StoreError::Failed(describe("DescribeTable", &e)))?;
         if out.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
             return Ok(created);
         }

@@ -2,7 +2,7 @@
 
 use super::items::{CustomerItem, DocumentItem, EventItem, FiringItem, TenantItem, policy_code};
 use super::keys;
-use crate::adapters::aws::{ResourceNames, is_retryable};
+use crate::adapters::aws::{ResourceNames, describe, is_retryable};
 use crate::domain::automation::{Automation, TenantSettings};
 use crate::domain::decision::Settled;
 use crate::domain::{
@@ -13,7 +13,7 @@ use crate::ports::{
     FiringRecord, RecordOutcome, RunCheckpoints, StateCommit, StoreError, Versioned,
 };
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::builders::PutBuilder;
 use aws_sdk_dynamodb::types::{
@@ -59,7 +59,7 @@ where
     if is_retryable(&e) {
         StoreError::Unavailable(Box::new(e))
     } else {
-        StoreError::Failed(format!("{operation}: {}", DisplayErrorContext(&e)))
+        StoreError::Failed(describe(operation, &e))
     }
 }
 
@@ -589,6 +589,18 @@ impl DecisionStore for DynamoStore {
                 .settled())
         })
         .collect()
+    }
+
+    async fn customer_firings(
+        &self,
+        tenant: &TenantId,
+        customer: &CustomerId,
+    ) -> Result<Vec<FiringRecord>, StoreError> {
+        self.query_prefix(keys::customer_pk(tenant, customer), keys::FIRING_SK_PREFIX)
+            .await?
+            .into_iter()
+            .map(|item| from_item::<FiringItem>(item)?.into_record())
+            .collect()
     }
 
     async fn record(&self, record: &FiringRecord) -> Result<RecordOutcome, StoreError> {
