@@ -4,6 +4,7 @@ mod aws;
 mod bench;
 mod input;
 mod operate;
+mod serve;
 mod setup;
 mod simulate;
 
@@ -31,6 +32,8 @@ enum Command {
     Evaluate(operate::EvaluateArgs),
     /// Carry out the firings waiting in the outbox through SNS.
     Execute(operate::ExecuteArgs),
+    /// Serve the operators' API (the `api` Lambda's router) on a local port.
+    Serve(serve::Args),
     /// Measure the domain's replay and evaluation throughput on one core.
     Bench(bench::Args),
 }
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         Command::Setup(args) => setup::run(args),
         Command::Evaluate(args) => operate::evaluate(args),
         Command::Execute(args) => operate::execute(args),
+        Command::Serve(args) => serve::run(args),
         Command::Bench(args) => bench::run(args),
     };
     match result {

@@ -7,10 +7,10 @@
 
 use crate::domain::decision::{Decision, Settled};
 use crate::domain::{
-    Automation, Continuity, CustomerId, CustomerState, Event, EventId, FieldErrors, TenantId,
-    TenantSettings,
+    Automation, AutomationId, Continuity, CustomerId, CustomerState, Event, EventId, FieldErrors,
+    TenantId, TenantSettings,
 };
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use std::future::Future;
 use thiserror::Error;
 
@@ -138,6 +138,113 @@ pub trait AutomationAdmin: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// An automation as the API keeps it: with its version (the `ETag`) and whether it was
+/// archived (an archived automation no longer runs and is kept for the audit trail).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAutomation {
+    pub automation: Automation,
+    pub version: u64,
+    pub archived: bool,
+}
+
+/// One change to a tenant's configuration or held firings: who, when, what, before and after.
+/// It is written in the same transaction as the change it records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    pub tenant_id: TenantId,
+    /// Unique, and sorting in time order after `at`.
+    pub id: String,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    /// `automation.created`, `automation.replaced`, `automation.archived`,
+    /// `settings.replaced`, `firings.released`, `firings.discarded`.
+    pub action: String,
+    /// What changed, e.g. `automations/a1`, `settings`, `firings/a1/2026-11-15`.
+    pub resource: String,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+/// Whether a conditional write happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Written,
+    /// The stored version is not the one the write expected (or the item exists already).
+    Conflict,
+}
+
+/// What the API reads and changes: versioned automations and settings, each change with its
+/// audit entry in one transaction, the audit log, and the firings of a date.
+pub trait AdminStore: Send + Sync {
+    /// One automation, archived or not.
+    fn automation(
+        &self,
+        tenant: &TenantId,
+        id: &AutomationId,
+    ) -> impl Future<Output = Result<Option<StoredAutomation>, StoreError>> + Send;
+
+    /// The tenant's automations that are not archived, by id, after `after`, at most `limit`.
+    fn list_automations(
+        &self,
+        tenant: &TenantId,
+        after: Option<&AutomationId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<StoredAutomation>, StoreError>> + Send;
+
+    /// Writes `next` if the stored version is `expected` (`None`: none may exist), with
+    /// `audit`, atomically.
+    fn write_automation(
+        &self,
+        next: &StoredAutomation,
+        expected: Option<u64>,
+        audit: &AuditEntry,
+    ) -> impl Future<Output = Result<WriteOutcome, StoreError>> + Send;
+
+    /// The tenant's settings and their version (0 while the defaults apply).
+    fn settings(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<Versioned<TenantSettings>, StoreError>> + Send;
+
+    /// Writes `next` (version `next.version`) if the stored version is `next.version - 1`,
+    /// with `audit`, atomically.
+    fn write_settings(
+        &self,
+        next: &Versioned<TenantSettings>,
+        audit: &AuditEntry,
+    ) -> impl Future<Output = Result<WriteOutcome, StoreError>> + Send;
+
+    /// The audit log, newest first, strictly older than the entry `before` (an entry id).
+    fn audit_log(
+        &self,
+        tenant: &TenantId,
+        before: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<AuditEntry>, StoreError>> + Send;
+
+    /// Every decision recorded for the tenant-local `date`, by automation and customer.
+    fn firings_on(
+        &self,
+        tenant: &TenantId,
+        date: NaiveDate,
+    ) -> impl Future<Output = Result<Vec<FiringRecord>, StoreError>> + Send;
+
+    /// Moves each of `held` (status `held`) to `to` (`pending` to release, `discarded`), with
+    /// `audit`, atomically per transaction of at most [`RESOLVE_CHUNK`] firings (each chunk
+    /// writes its own copy of `audit`, with the chunk's firings). Firings no longer held are
+    /// left alone. Returns how many moved.
+    fn resolve_held(
+        &self,
+        held: &[FiringRecord],
+        to: FiringStatus,
+        audit: &AuditEntry,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+}
+
+/// Firings moved per transaction when held firings are released or discarded (DynamoDB takes
+/// 100 writes per transaction: these and the audit entry).
+pub const RESOLVE_CHUNK: usize = 99;
+
 /// The last local date each tenant's daily run completed, so missed dates are caught up.
 pub trait RunCheckpoints: Send + Sync {
     fn last_completed(
@@ -176,6 +283,8 @@ pub enum FiringStatus {
     /// Not carried out because it no longer applied (e.g. the customer paid meanwhile).
     Cancelled,
     Failed,
+    /// Held by the guardrail, then discarded by an operator: never carried out.
+    Discarded,
     /// A `dry_run` automation's firing: recorded, never carried out.
     DryRun,
     /// A final skip (superseded, missed window, not retroactive): recorded so it is decided once.
@@ -183,13 +292,14 @@ pub enum FiringStatus {
 }
 
 impl FiringStatus {
-    pub const ALL: [FiringStatus; 8] = [
+    pub const ALL: [FiringStatus; 9] = [
         Self::Pending,
         Self::Sending,
         Self::Held,
         Self::Sent,
         Self::Cancelled,
         Self::Failed,
+        Self::Discarded,
         Self::DryRun,
         Self::Settled,
     ];
@@ -206,6 +316,7 @@ impl FiringStatus {
             Self::Sent => "sent",
             Self::Cancelled => "cancelled",
             Self::Failed => "failed",
+            Self::Discarded => "discarded",
             Self::DryRun => "dry_run",
             Self::Settled => "settled",
         }

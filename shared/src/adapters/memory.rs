@@ -8,10 +8,10 @@ use crate::domain::{
     FieldErrors, TenantId, TenantSettings,
 };
 use crate::ports::{
-    ActionPublisher, AutomationAdmin, AutomationStore, CandidateSource, CommitOutcome,
-    CustomerStore, DeadLetters, DecisionStore, FailedFirings, FiringRecord, FiringStatus,
-    OutgoingMessage, PublishError, RecordOutcome, RunCheckpoints, StateCommit, StoreError,
-    Versioned,
+    ActionPublisher, AdminStore, AuditEntry, AutomationAdmin, AutomationStore, CandidateSource,
+    CommitOutcome, CustomerStore, DeadLetters, DecisionStore, FailedFirings, FiringRecord,
+    FiringStatus, OutgoingMessage, PublishError, RecordOutcome, RunCheckpoints, StateCommit,
+    StoreError, StoredAutomation, Versioned, WriteOutcome,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::{BTreeMap, HashMap};
@@ -26,8 +26,9 @@ struct Inner {
     customers: BTreeMap<TenantId, BTreeMap<CustomerId, Versioned<CustomerState>>>,
     events: HashMap<(TenantId, EventId), Event>,
     events_by_customer: HashMap<(TenantId, CustomerId), Vec<EventId>>,
-    settings: BTreeMap<TenantId, TenantSettings>,
-    automations: BTreeMap<TenantId, BTreeMap<AutomationId, Automation>>,
+    settings: BTreeMap<TenantId, Versioned<TenantSettings>>,
+    automations: BTreeMap<TenantId, BTreeMap<AutomationId, StoredAutomation>>,
+    audit: BTreeMap<TenantId, Vec<AuditEntry>>,
     /// Decisions with the order they were recorded in (the outbox is served oldest first).
     decisions: BTreeMap<DecisionKey, (u64, FiringRecord)>,
     next_sequence: u64,
@@ -196,7 +197,7 @@ impl AutomationStore for MemoryStore {
             .lock()
             .settings
             .get(tenant)
-            .cloned()
+            .map(|v| v.value.clone())
             .unwrap_or_else(|| TenantSettings::defaults(tenant.clone())))
     }
 
@@ -205,26 +206,201 @@ impl AutomationStore for MemoryStore {
             .lock()
             .automations
             .get(tenant)
-            .map(|m| m.values().cloned().collect())
+            .map(|m| {
+                m.values()
+                    .filter(|a| !a.archived)
+                    .map(|a| a.automation.clone())
+                    .collect()
+            })
             .unwrap_or_default())
     }
 }
 
 impl AutomationAdmin for MemoryStore {
     async fn put_settings(&self, settings: &TenantSettings) -> Result<(), StoreError> {
-        self.lock()
+        let mut inner = self.lock();
+        let version = inner
             .settings
-            .insert(settings.tenant_id.clone(), settings.clone());
+            .get(&settings.tenant_id)
+            .map_or(0, |v| v.version)
+            + 1;
+        inner.settings.insert(
+            settings.tenant_id.clone(),
+            Versioned {
+                value: settings.clone(),
+                version,
+            },
+        );
         Ok(())
     }
 
     async fn put_automation(&self, automation: &Automation) -> Result<(), StoreError> {
-        self.lock()
+        let mut inner = self.lock();
+        let stored = inner
             .automations
             .entry(automation.tenant_id.clone())
-            .or_default()
-            .insert(automation.id.clone(), automation.clone());
+            .or_default();
+        let version = stored.get(&automation.id).map_or(0, |a| a.version) + 1;
+        stored.insert(
+            automation.id.clone(),
+            StoredAutomation {
+                automation: automation.clone(),
+                version,
+                archived: false,
+            },
+        );
         Ok(())
+    }
+}
+
+impl AdminStore for MemoryStore {
+    async fn automation(
+        &self,
+        tenant: &TenantId,
+        id: &AutomationId,
+    ) -> Result<Option<StoredAutomation>, StoreError> {
+        Ok(self
+            .lock()
+            .automations
+            .get(tenant)
+            .and_then(|m| m.get(id))
+            .cloned())
+    }
+
+    async fn list_automations(
+        &self,
+        tenant: &TenantId,
+        after: Option<&AutomationId>,
+        limit: usize,
+    ) -> Result<Vec<StoredAutomation>, StoreError> {
+        Ok(self
+            .lock()
+            .automations
+            .get(tenant)
+            .map(|m| {
+                m.values()
+                    .filter(|a| !a.archived && after.is_none_or(|after| a.automation.id > *after))
+                    .take(limit)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn write_automation(
+        &self,
+        next: &StoredAutomation,
+        expected: Option<u64>,
+        audit: &AuditEntry,
+    ) -> Result<WriteOutcome, StoreError> {
+        let mut inner = self.lock();
+        let tenant = &next.automation.tenant_id;
+        let current = inner
+            .automations
+            .get(tenant)
+            .and_then(|m| m.get(&next.automation.id))
+            .map(|a| a.version);
+        if current != expected {
+            return Ok(WriteOutcome::Conflict);
+        }
+        inner
+            .automations
+            .entry(tenant.clone())
+            .or_default()
+            .insert(next.automation.id.clone(), next.clone());
+        inner
+            .audit
+            .entry(tenant.clone())
+            .or_default()
+            .push(audit.clone());
+        Ok(WriteOutcome::Written)
+    }
+
+    async fn settings(&self, tenant: &TenantId) -> Result<Versioned<TenantSettings>, StoreError> {
+        Ok(self
+            .lock()
+            .settings
+            .get(tenant)
+            .cloned()
+            .unwrap_or_else(|| Versioned {
+                value: TenantSettings::defaults(tenant.clone()),
+                version: 0,
+            }))
+    }
+
+    async fn write_settings(
+        &self,
+        next: &Versioned<TenantSettings>,
+        audit: &AuditEntry,
+    ) -> Result<WriteOutcome, StoreError> {
+        let mut inner = self.lock();
+        let tenant = &next.value.tenant_id;
+        let current = inner.settings.get(tenant).map_or(0, |v| v.version);
+        if current + 1 != next.version {
+            return Ok(WriteOutcome::Conflict);
+        }
+        inner.settings.insert(tenant.clone(), next.clone());
+        inner
+            .audit
+            .entry(tenant.clone())
+            .or_default()
+            .push(audit.clone());
+        Ok(WriteOutcome::Written)
+    }
+
+    async fn audit_log(
+        &self,
+        tenant: &TenantId,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let inner = self.lock();
+        let mut entries: Vec<AuditEntry> = inner.audit.get(tenant).cloned().unwrap_or_default();
+        entries.sort_by(|a, b| b.id.cmp(&a.id));
+        Ok(entries
+            .into_iter()
+            .filter(|e| before.is_none_or(|b| e.id.as_str() < b))
+            .take(limit)
+            .collect())
+    }
+
+    async fn firings_on(
+        &self,
+        tenant: &TenantId,
+        date: NaiveDate,
+    ) -> Result<Vec<FiringRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .decisions
+            .iter()
+            .filter(|((t, ..), (_, r))| t == tenant && r.decision.date == date)
+            .map(|(_, (_, r))| r.clone())
+            .collect())
+    }
+
+    async fn resolve_held(
+        &self,
+        held: &[FiringRecord],
+        to: FiringStatus,
+        audit: &AuditEntry,
+    ) -> Result<usize, StoreError> {
+        let mut inner = self.lock();
+        let mut moved = 0;
+        for record in held {
+            let stored = inner.decisions.get_mut(&decision_key(record));
+            if let Some((_, stored)) = stored.filter(|(_, r)| r.status == FiringStatus::Held) {
+                stored.status = to;
+                moved += 1;
+            }
+        }
+        if moved > 0 {
+            inner
+                .audit
+                .entry(audit.tenant_id.clone())
+                .or_default()
+                .push(audit.clone());
+        }
+        Ok(moved)
     }
 }
 

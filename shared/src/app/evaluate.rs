@@ -2,7 +2,7 @@
 //! firing rule, the guardrail, and each final decision recorded exactly once.
 
 use crate::domain::rule::RunContext;
-use crate::domain::{AutomationId, Continuity, Decision, Mode, Outcome, TenantId};
+use crate::domain::{Automation, AutomationId, Continuity, Decision, Mode, Outcome, TenantId};
 use crate::ports::{
     AutomationStore, CandidateSource, DecisionStore, FiringRecord, FiringStatus, RecordOutcome,
     StoreError,
@@ -29,8 +29,9 @@ pub struct DayReport {
     pub candidates_read: usize,
 }
 
-/// Evaluates every enabled automation of `tenant` for local date `date`; `caught_up` when the
-/// date's own run was missed and this one comes after it.
+/// Evaluates every enabled automation of `tenant` for local date `date` and records each
+/// final decision exactly once; `caught_up` when the date's own run was missed and this one
+/// comes after it.
 pub async fn evaluate_tenant_day<S>(
     store: &S,
     tenant: &TenantId,
@@ -40,15 +41,57 @@ pub async fn evaluate_tenant_day<S>(
 where
     S: CandidateSource + AutomationStore + DecisionStore,
 {
-    let settings = store.tenant_settings(tenant).await?;
-    let calendar = settings.calendar;
-    let mut report = DayReport::default();
     let automations: Vec<_> = store
         .tenant_automations(tenant)
         .await?
         .into_iter()
         .filter(|a| a.enabled)
         .collect();
+    let decided = decide_tenant_day(store, tenant, date, &automations, caught_up).await?;
+    let mut report = DayReport {
+        holds: decided.holds,
+        candidates_read: decided.candidates_read,
+        decisions: Vec::new(),
+    };
+    for decision in decided.decisions {
+        if decision.is_final() {
+            let record = FiringRecord {
+                status: initial_status(&decision),
+                decision,
+                attempts: 0,
+                deliveries: Vec::new(),
+                claimed_at: None,
+                retry_at: None,
+                in_flight: Vec::new(),
+                unconfirmed: Vec::new(),
+            };
+            if store.record(&record).await? == RecordOutcome::AlreadyRecorded {
+                continue;
+            }
+            report.decisions.push(record.decision);
+        } else {
+            report.decisions.push(decision);
+        }
+    }
+    Ok(report)
+}
+
+/// What `automations` would decide for `tenant` on local date `date`, given what is already
+/// recorded, with the guardrail applied; nothing is written. The daily run records these; a
+/// preview shows them.
+pub async fn decide_tenant_day<S>(
+    store: &S,
+    tenant: &TenantId,
+    date: NaiveDate,
+    automations: &[Automation],
+    caught_up: bool,
+) -> Result<DayReport, StoreError>
+where
+    S: CandidateSource + AutomationStore + DecisionStore,
+{
+    let settings = store.tenant_settings(tenant).await?;
+    let calendar = settings.calendar;
+    let mut report = DayReport::default();
     // An automation without a recorded start acts only from the day it is evaluated on:
     // never retroactively.
     let contexts: Vec<RunContext<'_>> = automations
@@ -124,26 +167,7 @@ where
             }
         }
 
-        for decision in decisions {
-            if decision.is_final() {
-                let record = FiringRecord {
-                    status: initial_status(&decision),
-                    decision,
-                    attempts: 0,
-                    deliveries: Vec::new(),
-                    claimed_at: None,
-                    retry_at: None,
-                    in_flight: Vec::new(),
-                    unconfirmed: Vec::new(),
-                };
-                if store.record(&record).await? == RecordOutcome::AlreadyRecorded {
-                    continue;
-                }
-                report.decisions.push(record.decision);
-            } else {
-                report.decisions.push(decision);
-            }
-        }
+        report.decisions.extend(decisions);
     }
     Ok(report)
 }

@@ -3,6 +3,7 @@
 
 pub mod evaluate;
 pub mod execute;
+pub mod explain;
 pub mod ingest;
 pub mod schedule;
 pub mod simulate;

@@ -9,7 +9,7 @@ use crate::domain::event::{CustomerProfile, SubscriptionStatus};
 use crate::domain::{
     AutomationId, Continuity, Currency, CustomerId, CustomerState, EventKey, Mode, Money, TenantId,
 };
-use crate::ports::{Delivery, FiringRecord, FiringStatus, StoreError};
+use crate::ports::{AuditEntry, Delivery, FiringRecord, FiringStatus, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -278,6 +278,9 @@ pub struct FiringItem {
     pub ob_pk: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ob_sk: Option<String>,
+    /// The dates index: every decision, by tenant and local date.
+    pub fd_pk: String,
+    pub fd_sk: String,
 }
 
 impl FiringItem {
@@ -305,8 +308,6 @@ impl FiringItem {
             (None, None)
         };
         Self {
-            pk,
-            sk,
             t: d.tenant_id.to_string(),
             c: d.customer_id.to_string(),
             a: d.automation_id.to_string(),
@@ -336,6 +337,10 @@ impl FiringItem {
             unc: r.unconfirmed.clone(),
             ob_pk,
             ob_sk,
+            fd_pk: keys::dates_pk(&d.tenant_id, d.date),
+            fd_sk: format!("{sk}#{}", keys::escape(d.customer_id.as_str())),
+            pk,
+            sk,
         }
     }
 
@@ -390,12 +395,67 @@ impl FiringItem {
     }
 }
 
-/// A tenant document (settings or automation) kept as canonical JSON text.
+/// A tenant document (settings or automation) kept as canonical JSON text, with its version
+/// (the API's `ETag`; writes through the API are conditioned on it).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DocumentItem {
     pub pk: String,
     pub sk: String,
     pub doc: String,
+    #[serde(default)]
+    pub v: u64,
+    /// An archived automation: kept, no longer run or listed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub arch: bool,
+}
+
+/// One audit entry under its tenant; `before`/`after` are canonical JSON text.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditItem {
+    pub pk: String,
+    pub sk: String,
+    pub id: String,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub res: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+}
+
+impl AuditItem {
+    pub fn from_entry(e: &AuditEntry) -> Self {
+        Self {
+            pk: keys::tenant_pk(&e.tenant_id),
+            sk: keys::audit_sk(&e.id),
+            id: e.id.clone(),
+            at: e.at,
+            actor: e.actor.clone(),
+            action: e.action.clone(),
+            res: e.resource.clone(),
+            before: e.before.as_ref().map(|v| v.to_string()),
+            after: e.after.as_ref().map(|v| v.to_string()),
+        }
+    }
+
+    pub fn into_entry(self, tenant: &TenantId) -> Result<AuditEntry, StoreError> {
+        let json = |text: Option<String>| {
+            text.map(|t| serde_json::from_str(&t).map_err(|_| corrupt("audit document")))
+                .transpose()
+        };
+        Ok(AuditEntry {
+            tenant_id: tenant.clone(),
+            id: self.id,
+            at: self.at,
+            actor: self.actor,
+            action: self.action,
+            resource: self.res,
+            before: json(self.before)?,
+            after: json(self.after)?,
+        })
+    }
 }
 
 /// The registry entry that makes a tenant visible to the daily run.

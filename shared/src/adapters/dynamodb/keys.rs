@@ -23,6 +23,10 @@ pub const CLOCKS_SK: &str = "ck_sk";
 pub const OUTBOX_INDEX: &str = "outbox";
 pub const OUTBOX_PK: &str = "ob_pk";
 pub const OUTBOX_SK: &str = "ob_sk";
+/// Every recorded decision by tenant and local date, for the API's firing lists.
+pub const DATES_INDEX: &str = "dates";
+pub const DATES_PK: &str = "fd_pk";
+pub const DATES_SK: &str = "fd_sk";
 
 pub const STATE_SK: &str = "STATE";
 pub const EVENT_ID_SK: &str = "EVENT";
@@ -77,6 +81,18 @@ pub fn automation_sk(automation: &AutomationId) -> String {
 }
 
 pub const AUTOMATION_SK_PREFIX: &str = "A#";
+
+/// `T#<tenant>#D#<date>`: the partition of the dates index holding one local date's decisions.
+pub fn dates_pk(tenant: &TenantId, date: NaiveDate) -> String {
+    format!("T#{}#D#{date}", escape(tenant.as_str()))
+}
+
+/// The audit entry's sort key under the tenant: its id sorts in time order.
+pub fn audit_sk(id: &str) -> String {
+    format!("{AUDIT_SK_PREFIX}{}", escape(id))
+}
+
+pub const AUDIT_SK_PREFIX: &str = "AUDIT#";
 
 pub fn tenant_sk(tenant: &TenantId) -> String {
     format!("T#{}", escape(tenant.as_str()))

@@ -1,6 +1,7 @@
 //! DynamoDB adapter: one table holds customers, their event logs, firings, tenant settings and
 //! automations. `docs/data-model.md` describes every item and index.
 
+mod admin;
 pub mod items;
 pub mod keys;
 pub mod setup;

@@ -76,6 +76,13 @@ pub async fn ensure_table(client: &Client, table: &str) -> Result<bool, StoreErr
             keys::OUTBOX_SK,
             ProjectionType::All,
         )?)
+        // The API lists a date's decisions with their status: one query, no reads back.
+        .global_secondary_indexes(index(
+            keys::DATES_INDEX,
+            keys::DATES_PK,
+            keys::DATES_SK,
+            ProjectionType::All,
+        )?)
         // The executor is fed by the stream of firing items.
         .stream_specification(
             StreamSpecification::builder()
@@ -93,6 +100,8 @@ pub async fn ensure_table(client: &Client, table: &str) -> Result<bool, StoreErr
         keys::CLOCKS_SK,
         keys::OUTBOX_PK,
         keys::OUTBOX_SK,
+        keys::DATES_PK,
+        keys::DATES_SK,
     ] {
         request = request.attribute_definitions(string_attribute(name)?);
     }

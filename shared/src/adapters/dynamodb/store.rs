@@ -26,30 +26,38 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, HashMap};
 
-type Item = HashMap<String, AttributeValue>;
+pub(super) type Item = HashMap<String, AttributeValue>;
 
 /// The store on DynamoDB. Cheap to clone: the client is shared.
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
-    client: Client,
-    table: String,
-    shards: u16,
+    pub(super) client: Client,
+    pub(super) table: String,
+    pub(super) shards: u16,
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
+pub(super) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn to_item<T: Serialize>(value: &T) -> Result<Item, StoreError> {
+pub(super) fn to_item<T: Serialize>(value: &T) -> Result<Item, StoreError> {
     serde_dynamo::to_item(value).map_err(|e| StoreError::Failed(format!("cannot encode item: {e}")))
 }
 
-fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+pub(super) fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
     serde_dynamo::from_item(item)
         .map_err(|e| StoreError::Failed(format!("stored item is not readable: {e}")))
 }
 
-fn sdk<E>(
+/// A stored automation document, read back.
+pub(super) fn automation_from_doc(doc: &str) -> Result<Automation, StoreError> {
+    let value: serde_json::Value = serde_json::from_str(doc)
+        .map_err(|_| StoreError::Failed("stored automation is not JSON".to_owned()))?;
+    Automation::from_json(&value)
+        .map_err(|e| StoreError::Failed(format!("stored automation is not valid: {e}")))
+}
+
+pub(super) fn sdk<E>(
     operation: &'static str,
     e: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
 ) -> StoreError
@@ -79,7 +87,7 @@ impl DynamoStore {
         }
     }
 
-    async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+    pub(super) async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -94,7 +102,11 @@ impl DynamoStore {
     }
 
     /// Every item of partition `pk` whose sort key starts with `prefix`, strongly consistent.
-    async fn query_prefix(&self, pk: String, prefix: &str) -> Result<Vec<Item>, StoreError> {
+    pub(super) async fn query_prefix(
+        &self,
+        pk: String,
+        prefix: &str,
+    ) -> Result<Vec<Item>, StoreError> {
         self.client
             .query()
             .table_name(&self.table)
@@ -123,7 +135,7 @@ impl DynamoStore {
         Ok(())
     }
 
-    async fn register_tenant(&self, tenant: &TenantId) -> Result<(), StoreError> {
+    pub(super) async fn register_tenant(&self, tenant: &TenantId) -> Result<(), StoreError> {
         self.put(to_item(&TenantItem {
             pk: keys::TENANTS_PK.to_owned(),
             sk: keys::tenant_sk(tenant),
@@ -197,7 +209,7 @@ impl DynamoStore {
         }
     }
 
-    fn put_request(&self, item: Item) -> PutBuilder {
+    pub(super) fn put_request(&self, item: Item) -> PutBuilder {
         Put::builder().table_name(&self.table).set_item(Some(item))
     }
 }
@@ -490,36 +502,54 @@ impl AutomationStore for DynamoStore {
         self.query_prefix(keys::tenant_pk(tenant), keys::AUTOMATION_SK_PREFIX)
             .await?
             .into_iter()
-            .map(|item| {
-                let doc = from_item::<DocumentItem>(item)?.doc;
-                let value: serde_json::Value = serde_json::from_str(&doc)
-                    .map_err(|_| StoreError::Failed("stored automation is not JSON".to_owned()))?;
-                Automation::from_json(&value)
-                    .map_err(|e| StoreError::Failed(format!("stored automation is not valid: {e}")))
-            })
+            .map(from_item::<DocumentItem>)
+            .filter(|item| item.as_ref().map_or(true, |i| !i.arch))
+            .map(|item| automation_from_doc(&item?.doc))
             .collect()
     }
 }
 
 impl AutomationAdmin for DynamoStore {
     async fn put_settings(&self, settings: &TenantSettings) -> Result<(), StoreError> {
-        self.put(to_item(&DocumentItem {
-            pk: keys::tenant_pk(&settings.tenant_id),
-            sk: keys::SETTINGS_SK.to_owned(),
-            doc: settings.to_json().to_string(),
-        })?)
-        .await?;
-        self.register_tenant(&settings.tenant_id).await
+        let tenant = &settings.tenant_id;
+        self.put_document(tenant, keys::SETTINGS_SK, settings.to_json())
+            .await?;
+        self.register_tenant(tenant).await
     }
 
     async fn put_automation(&self, automation: &Automation) -> Result<(), StoreError> {
-        self.put(to_item(&DocumentItem {
-            pk: keys::tenant_pk(&automation.tenant_id),
-            sk: keys::automation_sk(&automation.id),
-            doc: automation.to_json().to_string(),
-        })?)
-        .await?;
-        self.register_tenant(&automation.tenant_id).await
+        let tenant = &automation.tenant_id;
+        let sk = keys::automation_sk(&automation.id);
+        self.put_document(tenant, &sk, automation.to_json()).await?;
+        self.register_tenant(tenant).await
+    }
+}
+
+impl DynamoStore {
+    /// Writes a document unconditionally (a load by hand), moving its version on so an API
+    /// client holding the old `ETag` gets a 412 rather than overwriting it.
+    async fn put_document(
+        &self,
+        tenant: &TenantId,
+        sk: &str,
+        doc: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::tenant_pk(tenant)))
+            .key(keys::SK, s(sk))
+            .update_expression("SET #doc = :doc, #v = if_not_exists(#v, :zero) + :one REMOVE #arch")
+            .expression_attribute_names("#doc", "doc")
+            .expression_attribute_names("#v", "v")
+            .expression_attribute_names("#arch", "arch")
+            .expression_attribute_values(":doc", s(doc.to_string()))
+            .expression_attribute_values(":zero", AttributeValue::N("0".to_owned()))
+            .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
+            .send()
+            .await
+            .map_err(|e| sdk("UpdateItem", e))?;
+        Ok(())
     }
 }
 

@@ -1,0 +1,54 @@
+//! `rulekit serve`: the API's router (the very one the `api` Lambda runs) on a local port,
+//! over the embedded store or DynamoDB.
+
+use crate::Failure;
+use crate::aws::Aws;
+use crate::simulate::StoreKind;
+use api::identity::IdentitySource;
+use shared::adapters::MemoryStore;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// Where the data lives: the embedded store (gone when the command stops) or the
+    /// DynamoDB table the AWS environment names.
+    #[arg(long, value_enum, default_value_t = StoreKind::Memory)]
+    store: StoreKind,
+    /// Accept the caller from the X-Dev-Tenant and X-Dev-Role headers (local use only).
+    /// Without it no request is identified, and every route but /v1/openapi.json answers 401.
+    #[arg(long)]
+    dev_auth: bool,
+}
+
+pub fn run(args: Args) -> Result<(), Failure> {
+    let identity = if args.dev_auth {
+        IdentitySource::DevHeaders
+    } else {
+        IdentitySource::Nobody
+    };
+    crate::block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| Failure::Runtime(format!("cannot listen on {}: {e}", args.listen)))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| Failure::Runtime(e.to_string()))?;
+        // One line on stderr says where it listens (with --listen 127.0.0.1:0, which port).
+        eprintln!("rulekit: serving the API on http://{address}");
+        let router = match args.store {
+            StoreKind::Memory => api::router(MemoryStore::new(), identity),
+            StoreKind::Dynamodb => {
+                let aws = Aws::from_env().await?;
+                api::router(aws.store().await?, identity)
+            }
+        };
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .map_err(|e| Failure::Runtime(format!("the server stopped: {e}")))
+    })
+}

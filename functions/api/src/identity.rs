@@ -1,0 +1,162 @@
+//! Who is calling: the tenant, the actor and the role, from the verified identity only.
+//!
+//! In Lambda they come from the claims API Gateway's JWT authorizer verified (in the request
+//! context); the claim names are settings. `rulekit serve --dev-auth` takes them from the
+//! `X-Dev-Tenant` and `X-Dev-Role` headers instead, for local use; without that flag no header
+//! grants anything. Nothing in the path, the query or the body ever names the tenant.
+
+use crate::problem::Problem;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use lambda_http::request::RequestContext;
+use shared::domain::TenantId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Reads and previews.
+    Viewer,
+    /// Also changes automations, settings, events and held firings.
+    Admin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub tenant: TenantId,
+    /// Who, for the audit log (the token's subject).
+    pub actor: String,
+    pub role: Role,
+}
+
+impl Caller {
+    /// 403 unless the caller may change things.
+    pub fn require_admin(&self) -> Result<(), Problem> {
+        match self.role {
+            Role::Admin => Ok(()),
+            Role::Viewer => Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "this change needs the admin role",
+            )),
+        }
+    }
+}
+
+/// The names of the JWT claims that carry the tenant, the role and the actor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimNames {
+    pub tenant: String,
+    pub role: String,
+    pub actor: String,
+}
+
+impl Default for ClaimNames {
+    fn default() -> Self {
+        Self {
+            tenant: "tenant_id".to_owned(),
+            role: "role".to_owned(),
+            actor: "sub".to_owned(),
+        }
+    }
+}
+
+/// Where the identity is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentitySource {
+    /// The API Gateway JWT authorizer's verified claims (Lambda).
+    Jwt(ClaimNames),
+    /// `X-Dev-Tenant` / `X-Dev-Role` headers (`rulekit serve --dev-auth`).
+    DevHeaders,
+    /// Nobody is identified: every protected route answers 401.
+    Nobody,
+}
+
+/// The most a tenant id may be: longer values are not ids.
+const MAX_TENANT_LEN: usize = 128;
+
+fn unauthorized(detail: &str) -> Problem {
+    Problem::new(StatusCode::UNAUTHORIZED, detail)
+}
+
+/// The role named in a claim. Lists such as Cognito's `cognito:groups` (`[admin viewer]`)
+/// count when they contain the role's name.
+fn parse_role(value: &str) -> Option<Role> {
+    let tokens: Vec<&str> = value
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .filter(|t| !t.is_empty())
+        .collect();
+    if tokens.contains(&"admin") {
+        Some(Role::Admin)
+    } else if tokens.contains(&"viewer") {
+        Some(Role::Viewer)
+    } else {
+        None
+    }
+}
+
+fn caller(tenant: Option<&str>, role: Option<&str>, actor: &str) -> Result<Caller, Problem> {
+    let tenant = tenant
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.len() <= MAX_TENANT_LEN)
+        .ok_or_else(|| unauthorized("the identity names no tenant"))?;
+    let role = role.and_then(parse_role).ok_or_else(|| {
+        Problem::new(
+            StatusCode::FORBIDDEN,
+            "the identity has neither the viewer nor the admin role",
+        )
+    })?;
+    Ok(Caller {
+        tenant: TenantId::new(tenant),
+        actor: actor.to_owned(),
+        role,
+    })
+}
+
+impl IdentitySource {
+    pub fn identify(&self, parts: &Parts) -> Result<Caller, Problem> {
+        match self {
+            Self::Nobody => Err(unauthorized("no identity: sign in")),
+            Self::DevHeaders => {
+                let header = |name: &str| {
+                    parts
+                        .headers
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
+                };
+                let tenant = header("x-dev-tenant");
+                let role = header("x-dev-role").unwrap_or_else(|| "viewer".to_owned());
+                caller(tenant.as_deref(), Some(&role), "dev")
+            }
+            Self::Jwt(names) => {
+                let claims = match parts.extensions.get::<RequestContext>() {
+                    Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+                        .authorizer
+                        .as_ref()
+                        .and_then(|a| a.jwt.as_ref())
+                        .map(|jwt| &jwt.claims),
+                    _ => None,
+                }
+                .ok_or_else(|| unauthorized("no verified identity in the request"))?;
+                let actor = claims.get(&names.actor).map_or("unknown", String::as_str);
+                caller(
+                    claims.get(&names.tenant).map(String::as_str),
+                    claims.get(&names.role).map(String::as_str),
+                    actor,
+                )
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_role_is_found_in_a_single_value_or_a_list() {
+        assert_eq!(parse_role("admin"), Some(Role::Admin));
+        assert_eq!(parse_role("[viewer admin]"), Some(Role::Admin));
+        assert_eq!(parse_role("viewer"), Some(Role::Viewer));
+        assert_eq!(parse_role("administrator"), None);
+        assert_eq!(parse_role(""), None);
+    }
+}

@@ -1,0 +1,56 @@
+//! The operators' HTTP API (SPEC §6): one axum router, served by `lambda_http` behind API
+//! Gateway (`main.rs`) and by `rulekit serve` on a local port. Every route reads the caller
+//! from the verified identity ([`identity`]), answers errors as problem+json ([`problem`]),
+//! and is described by `openapi.json` (served at `/v1/openapi.json`).
+
+pub mod config;
+pub mod identity;
+pub mod problem;
+pub mod request;
+mod routes;
+
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use identity::{Caller, IdentitySource};
+use problem::Problem;
+use shared::ports::{AdminStore, AutomationStore, CandidateSource, CustomerStore, DecisionStore};
+use std::sync::Arc;
+
+/// What the API needs from the store.
+pub trait ApiStore:
+    AdminStore + AutomationStore + CustomerStore + CandidateSource + DecisionStore + 'static
+{
+}
+
+impl<T> ApiStore for T where
+    T: AdminStore + AutomationStore + CustomerStore + CandidateSource + DecisionStore + 'static
+{
+}
+
+pub struct ApiState<S> {
+    pub store: S,
+    pub identity: IdentitySource,
+}
+
+type State<S> = Arc<ApiState<S>>;
+
+impl<S: ApiStore> FromRequestParts<State<S>> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &State<S>) -> Result<Self, Problem> {
+        state.identity.identify(parts)
+    }
+}
+
+/// The OpenAPI 3.1 document of this API.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// Every route, as (method, path template): the router serves exactly these, and the OpenAPI
+/// document describes exactly these (a test holds both to it).
+pub const ROUTES: &[(&str, &str)] = routes::ROUTES;
+
+/// The router, over `store`, reading callers from `identity`.
+pub fn router<S: ApiStore>(store: S, identity: IdentitySource) -> Router {
+    routes::router(Arc::new(ApiState { store, identity }))
+}

@@ -1,0 +1,184 @@
+//! `/v1/firings`: the decisions of a date (by automation and status), and the release or
+//! discard of firings the guardrail held.
+
+use super::{audit_entry, json};
+use crate::identity::Caller;
+use crate::problem::Problem;
+use crate::request::{JsonBody, QueryParams};
+use crate::{ApiStore, State};
+use axum::extract::{RawQuery, State as Extract};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{Value, json};
+use shared::domain::{AutomationId, FieldError, FieldErrors};
+use shared::ports::{FiringRecord, FiringStatus};
+
+const MAX_PAGE: usize = 1000;
+
+pub async fn list<S: ApiStore>(
+    Extract(state): Extract<State<S>>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Response, Problem> {
+    let query = QueryParams::parse(
+        query.as_deref(),
+        &["date", "automation_id", "status", "cursor", "limit"],
+    )?;
+    let date = query
+        .date("date")?
+        .ok_or_else(|| Problem::bad_field("date", "is required: a date, YYYY-MM-DD"))?;
+    let status = query
+        .get("status")
+        .map(|s| {
+            FiringStatus::parse(s).ok_or_else(|| {
+                let known: Vec<&str> = FiringStatus::ALL.iter().map(|s| s.as_str()).collect();
+                Problem::bad_field("status", format!("must be one of {}", known.join(", ")))
+            })
+        })
+        .transpose()?;
+    let limit = query.limit(100, MAX_PAGE)?;
+    // The cursor is the position after the last item of the previous page: a date's
+    // decisions are in a fixed order.
+    let offset = match query.get("cursor") {
+        None => 0,
+        Some(c) => c
+            .parse::<usize>()
+            .map_err(|_| Problem::bad_field("cursor", "is not a cursor this API gave"))?,
+    };
+    let automation = query.get("automation_id");
+    let mut firings: Vec<FiringRecord> = state
+        .store
+        .firings_on(&caller.tenant, date)
+        .await?
+        .into_iter()
+        .filter(|f| automation.is_none_or(|a| f.decision.automation_id.as_str() == a))
+        .filter(|f| status.is_none_or(|s| f.status == s))
+        .collect();
+    firings.sort_by(|a, b| a.decision.sort_key().cmp(&b.decision.sort_key()));
+    let page: Vec<Value> = firings
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(FiringRecord::to_json)
+        .collect();
+    let next = (offset + page.len() < firings.len()).then(|| (offset + page.len()).to_string());
+    Ok(json(
+        StatusCode::OK,
+        json!({"items": page, "next_cursor": next}),
+    ))
+}
+
+pub async fn release<S: ApiStore>(
+    state: Extract<State<S>>,
+    caller: Caller,
+    body: JsonBody,
+) -> Result<Response, Problem> {
+    resolve(
+        state,
+        caller,
+        body,
+        FiringStatus::Pending,
+        "firings.released",
+    )
+    .await
+}
+
+pub async fn discard<S: ApiStore>(
+    state: Extract<State<S>>,
+    caller: Caller,
+    body: JsonBody,
+) -> Result<Response, Problem> {
+    resolve(
+        state,
+        caller,
+        body,
+        FiringStatus::Discarded,
+        "firings.discarded",
+    )
+    .await
+}
+
+/// Moves the firings of one automation held on one date: `{"automation_id", "date"}`.
+async fn resolve<S: ApiStore>(
+    Extract(state): Extract<State<S>>,
+    caller: Caller,
+    JsonBody(body): JsonBody,
+    to: FiringStatus,
+    action: &str,
+) -> Result<Response, Problem> {
+    caller.require_admin()?;
+    let (automation_id, date) = target(&body)?;
+    let known = state
+        .store
+        .automation(&caller.tenant, &automation_id)
+        .await?
+        .is_some();
+    if !known {
+        return Err(Problem::not_found("automation"));
+    }
+    let held: Vec<FiringRecord> = state
+        .store
+        .firings_on(&caller.tenant, date)
+        .await?
+        .into_iter()
+        .filter(|f| f.decision.automation_id == automation_id && f.status == FiringStatus::Held)
+        .collect();
+    let customers: Vec<&str> = held
+        .iter()
+        .map(|f| f.decision.customer_id.as_str())
+        .collect();
+    let audit = audit_entry(
+        &caller.tenant,
+        &caller.actor,
+        action,
+        format!("firings/{automation_id}/{date}"),
+        Some(json!({"status": "held", "count": held.len(), "customers": customers})),
+        Some(json!({"status": to.as_str(), "count": held.len()})),
+    );
+    let moved = if held.is_empty() {
+        0
+    } else {
+        state.store.resolve_held(&held, to, &audit).await?
+    };
+    Ok(json(
+        StatusCode::OK,
+        json!({"automation_id": automation_id, "date": date.to_string(), "status": to.as_str(), "moved": moved}),
+    ))
+}
+
+fn target(body: &Value) -> Result<(AutomationId, chrono::NaiveDate), Problem> {
+    let mut errors = Vec::new();
+    let Value::Object(obj) = body else {
+        return Err(Problem::invalid(&FieldErrors(vec![FieldError::new(
+            "",
+            "must be a JSON object: {\"automation_id\": ..., \"date\": \"YYYY-MM-DD\"}",
+        )])));
+    };
+    for key in obj.keys().filter(|k| *k != "automation_id" && *k != "date") {
+        errors.push(FieldError::new(
+            key,
+            "unknown field (known: automation_id, date)",
+        ));
+    }
+    let automation = obj
+        .get("automation_id")
+        .and_then(Value::as_str)
+        .filter(|a| !a.is_empty() && a.len() <= 128);
+    if automation.is_none() {
+        errors.push(FieldError::new(
+            "automation_id",
+            "is required: an automation id",
+        ));
+    }
+    let date = obj
+        .get("date")
+        .and_then(Value::as_str)
+        .and_then(|d| d.parse::<chrono::NaiveDate>().ok());
+    if date.is_none() {
+        errors.push(FieldError::new("date", "is required: a date, YYYY-MM-DD"));
+    }
+    match (automation, date) {
+        (Some(a), Some(d)) if errors.is_empty() => Ok((AutomationId::new(a), d)),
+        _ => Err(Problem::invalid(&FieldErrors(errors))),
+    }
+}
