@@ -88,15 +88,23 @@ impl QueryParams {
         }
     }
 
-    /// A `YYYY-MM-DD` date.
+    /// A `YYYY-MM-DD` date (see [`parse_date`]).
     pub fn date(&self, key: &str) -> Result<Option<chrono::NaiveDate>, Problem> {
         self.get(key)
-            .map(|v| {
-                v.parse()
-                    .map_err(|_| Problem::bad_field(key, "must be a date, YYYY-MM-DD"))
-            })
+            .map(|v| parse_date(v).ok_or_else(|| Problem::bad_field(key, DATE_RULE)))
             .transpose()
     }
+}
+
+pub const DATE_RULE: &str = "must be a date, YYYY-MM-DD, from 1970 to 2999";
+
+/// A `YYYY-MM-DD` date in the years billing data can have: dates far outside them are typos,
+/// and date arithmetic near the calendar's ends is not worth the risk.
+pub fn parse_date(s: &str) -> Option<chrono::NaiveDate> {
+    use chrono::Datelike;
+    s.parse::<chrono::NaiveDate>()
+        .ok()
+        .filter(|d| (1970..=2999).contains(&d.year()))
 }
 
 /// The version `If-Match` names: `None` without the header, a 412 problem when it names no

@@ -15,7 +15,7 @@ use crate::ports::{
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The key a decision is recorded under: one per (automation, customer, episode, threshold)
 /// within a tenant.
@@ -35,9 +35,10 @@ struct Inner {
     checkpoints: BTreeMap<TenantId, NaiveDate>,
 }
 
-#[derive(Debug, Default)]
+/// Clones share the data (as clones of the DynamoDB store share the table).
+#[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
-    inner: Mutex<Inner>,
+    inner: Arc<Mutex<Inner>>,
 }
 
 impl MemoryStore {

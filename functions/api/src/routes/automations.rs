@@ -3,7 +3,7 @@
 use super::{audit_entry, id_may_exist, json, random_hex};
 use crate::identity::Caller;
 use crate::problem::Problem;
-use crate::request::{JsonBody, QueryParams, etag, if_match};
+use crate::request::{DATE_RULE, JsonBody, QueryParams, etag, if_match, parse_date};
 use crate::{ApiStore, State};
 use axum::extract::{Path, RawQuery, State as Extract};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -322,6 +322,6 @@ fn preview_date(body: &Value) -> Result<chrono::NaiveDate, Problem> {
     }
     obj.get("date")
         .and_then(Value::as_str)
-        .and_then(|d| d.parse().ok())
-        .ok_or_else(|| invalid("date", "is required: a date, YYYY-MM-DD"))
+        .and_then(parse_date)
+        .ok_or_else(|| invalid("date", DATE_RULE))
 }

@@ -4,7 +4,7 @@
 use super::{audit_entry, json};
 use crate::identity::Caller;
 use crate::problem::Problem;
-use crate::request::{JsonBody, QueryParams};
+use crate::request::{DATE_RULE, JsonBody, QueryParams, parse_date};
 use crate::{ApiStore, State};
 use axum::extract::{RawQuery, State as Extract};
 use axum::http::StatusCode;
@@ -26,7 +26,7 @@ pub async fn list<S: ApiStore>(
     )?;
     let date = query
         .date("date")?
-        .ok_or_else(|| Problem::bad_field("date", "is required: a date, YYYY-MM-DD"))?;
+        .ok_or_else(|| Problem::bad_field("date", format!("is required; {DATE_RULE}")))?;
     let status = query
         .get("status")
         .map(|s| {
@@ -170,12 +170,9 @@ fn target(body: &Value) -> Result<(AutomationId, chrono::NaiveDate), Problem> {
             "is required: an automation id",
         ));
     }
-    let date = obj
-        .get("date")
-        .and_then(Value::as_str)
-        .and_then(|d| d.parse::<chrono::NaiveDate>().ok());
+    let date = obj.get("date").and_then(Value::as_str).and_then(parse_date);
     if date.is_none() {
-        errors.push(FieldError::new("date", "is required: a date, YYYY-MM-DD"));
+        errors.push(FieldError::new("date", DATE_RULE));
     }
     match (automation, date) {
         (Some(a), Some(d)) if errors.is_empty() => Ok((AutomationId::new(a), d)),

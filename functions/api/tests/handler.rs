@@ -1,0 +1,687 @@
+//! Every route through real API Gateway HTTP API requests (JWT claims in the request
+//! context), on the in-memory store: the happy paths, the failure statuses, roles, and the
+//! tenant isolation matrix. (The same router runs against the local AWS emulator in
+//! tests/e2e, and schemathesis fuzzes it from the OpenAPI document in the test command.)
+
+mod common;
+
+use axum::http::StatusCode;
+use common::{As, automation, balance, call, lambda_router, send};
+use serde_json::{Value, json};
+use shared::adapters::MemoryStore;
+use shared::app::evaluate::evaluate_tenant_day;
+use shared::domain::TenantId;
+
+#[tokio::test]
+async fn when_an_admin_creates_replaces_and_archives_an_automation_should_version_and_audit_each_change()
+ {
+    let api = lambda_router(MemoryStore::new());
+    let created = send(&api, call("POST", "/v1/automations").json(automation("a1"))).await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    assert_eq!(created.headers["etag"], "\"1\"");
+    assert_eq!(created.headers["location"], "/v1/automations/a1");
+    assert_eq!(
+        (
+            created.body["id"].clone(),
+            created.body["tenant_id"].clone(),
+            created.body["version"].clone()
+        ),
+        (json!("a1"), json!("t1"), json!(1)),
+        "the tenant comes from the token"
+    );
+
+    let read = send(&api, call("GET", "/v1/automations/a1")).await;
+    assert_eq!(
+        (read.status, read.headers["etag"].to_str().unwrap()),
+        (StatusCode::OK, "\"1\"")
+    );
+
+    let mut changed = automation("a1");
+    changed["name"] = json!("Past due, renamed");
+    let missing = send(
+        &api,
+        call("PUT", "/v1/automations/a1").json(changed.clone()),
+    )
+    .await;
+    assert_eq!(missing.status, StatusCode::PRECONDITION_REQUIRED);
+    let replaced = send(
+        &api,
+        call("PUT", "/v1/automations/a1")
+            .header("if-match", "\"1\"")
+            .json(changed.clone()),
+    )
+    .await;
+    assert_eq!(replaced.status, StatusCode::OK);
+    assert_eq!(replaced.body["version"], 2);
+    let stale = send(
+        &api,
+        call("PUT", "/v1/automations/a1")
+            .header("if-match", "\"1\"")
+            .json(changed),
+    )
+    .await;
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(stale.content_type(), "application/problem+json");
+
+    let archived = send(&api, call("DELETE", "/v1/automations/a1")).await;
+    assert_eq!(archived.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        send(&api, call("GET", "/v1/automations/a1")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let list = send(&api, call("GET", "/v1/automations")).await;
+    assert_eq!(list.body["items"], json!([]));
+    let again = send(&api, call("POST", "/v1/automations").json(automation("a1"))).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "ids are not reused");
+
+    let audit = send(&api, call("GET", "/v1/audit")).await;
+    let actions: Vec<&str> = audit.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "automation.archived",
+            "automation.replaced",
+            "automation.created"
+        ]
+    );
+    let replace = &audit.body["items"][1];
+    assert_eq!(
+        replace["actor"], "4f9c2b7e-0d1a-4c3e-9b8f-6a5d4c3b2a19",
+        "the token's subject"
+    );
+    assert_eq!(replace["before"]["name"], "Past due 14/30");
+    assert_eq!(replace["after"]["name"], "Past due, renamed");
+}
+
+#[tokio::test]
+async fn when_automations_are_listed_should_page_through_them_with_the_cursor() {
+    let api = lambda_router(MemoryStore::new());
+    for id in ["a1", "a2", "a3"] {
+        send(&api, call("POST", "/v1/automations").json(automation(id))).await;
+    }
+    let first = send(&api, call("GET", "/v1/automations?limit=2")).await;
+    let ids = |r: &common::Reply| -> Vec<String> {
+        r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&first), ["a1", "a2"]);
+    let cursor = first.body["next_cursor"].as_str().unwrap().to_owned();
+    let second = send(
+        &api,
+        call("GET", format!("/v1/automations?limit=2&cursor={cursor}")),
+    )
+    .await;
+    assert_eq!(ids(&second), ["a3"]);
+    assert_eq!(second.body["next_cursor"], Value::Null);
+    let bad = send(&api, call("GET", "/v1/automations?limit=0")).await;
+    assert_eq!(
+        (bad.status, bad.fields()),
+        (StatusCode::BAD_REQUEST, vec!["limit".to_owned()])
+    );
+    let unknown = send(&api, call("GET", "/v1/automations?colour=red")).await;
+    assert_eq!(
+        (unknown.status, unknown.fields()),
+        (StatusCode::BAD_REQUEST, vec!["colour".to_owned()])
+    );
+}
+
+#[tokio::test]
+async fn when_an_automation_has_several_problems_should_answer_422_naming_every_field() {
+    let api = lambda_router(MemoryStore::new());
+    let mut bad = automation("a1");
+    bad["colour"] = json!("red");
+    bad["trigger"]["thresholds_days"] = json!([30, 14]);
+    bad["trigger"]["continuity"] = json!("sometimes");
+    bad["actions"] = json!([{"type": "fax", "channel": "finance"}]);
+    bad["tenant_id"] = json!("t2");
+    let reply = send(&api, call("POST", "/v1/automations").json(bad)).await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(reply.content_type(), "application/problem+json");
+    assert_eq!(
+        reply.fields(),
+        ["tenant_id"],
+        "another tenant is refused first"
+    );
+
+    let mut bad = automation("a1");
+    bad["colour"] = json!("red");
+    bad["trigger"]["thresholds_days"] = json!([30, 14]);
+    bad["trigger"]["continuity"] = json!("sometimes");
+    bad["actions"] = json!([{"type": "fax", "channel": "finance"}]);
+    let reply = send(&api, call("POST", "/v1/automations").json(bad)).await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields = reply.fields();
+    for expected in [
+        "colour",
+        "trigger.thresholds_days",
+        "trigger.continuity",
+        "actions[0].type",
+    ] {
+        assert!(
+            fields.iter().any(|f| f == expected),
+            "{expected} missing from {fields:?}"
+        );
+    }
+    assert_eq!(reply.body["status"], 422);
+    assert!(reply.body["title"].is_string() && reply.body["type"].is_string());
+}
+
+#[tokio::test]
+async fn when_the_body_is_too_large_not_json_or_of_another_media_type_should_say_so() {
+    let api = lambda_router(MemoryStore::new());
+    let huge = format!("{{\"name\": \"{}\"}}", "x".repeat(300 * 1024));
+    let reply = send(
+        &api,
+        call("POST", "/v1/automations").raw("application/json", huge),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let reply = send(
+        &api,
+        call("POST", "/v1/automations").raw("application/json", "{nope".into()),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    let reply = send(
+        &api,
+        call("POST", "/v1/automations").raw("text/plain", "{}".into()),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    for reply in [
+        send(&api, call("PATCH", "/v1/automations")).await,
+        send(&api, call("GET", "/v1/nothing-here")).await,
+    ] {
+        assert!(matches!(
+            reply.status,
+            StatusCode::METHOD_NOT_ALLOWED | StatusCode::NOT_FOUND
+        ));
+        assert_eq!(reply.content_type(), "application/problem+json");
+    }
+}
+
+#[tokio::test]
+async fn when_the_caller_has_no_identity_or_only_the_viewer_role_should_refuse_accordingly() {
+    let api = lambda_router(MemoryStore::new());
+    send(&api, call("POST", "/v1/automations").json(automation("a1"))).await;
+    for (method, path) in api::ROUTES.iter().filter(|(_, p)| *p != "/v1/openapi.json") {
+        let path = path.replace("{id}", "a1");
+        let reply = send(
+            &api,
+            call(method_of(method), path.clone())
+                .json(json!({}))
+                .by(As::Nobody),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{method} {path}");
+        assert_eq!(reply.content_type(), "application/problem+json");
+    }
+    // A viewer reads and previews; every change needs an admin.
+    let changes = [
+        call("POST", "/v1/automations").json(automation("a2")),
+        call("PUT", "/v1/automations/a1")
+            .header("if-match", "\"1\"")
+            .json(automation("a1")),
+        call("DELETE", "/v1/automations/a1"),
+        call("POST", "/v1/events").json(json!({"events": []})),
+        call("POST", "/v1/firings/release")
+            .json(json!({"automation_id": "a1", "date": "2026-11-15"})),
+        call("POST", "/v1/firings/discard")
+            .json(json!({"automation_id": "a1", "date": "2026-11-15"})),
+        call("PUT", "/v1/settings").json(json!({"timezone": "UTC"})),
+    ];
+    for change in changes {
+        let what = format!("{} {}", change.method, change.path);
+        let reply = send(&api, change.by(As::Viewer("t1"))).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{what}");
+    }
+    let preview = send(
+        &api,
+        call("POST", "/v1/automations/a1/preview")
+            .json(json!({"date": "2026-11-15"}))
+            .by(As::Viewer("t1")),
+    )
+    .await;
+    assert_eq!(preview.status, StatusCode::OK);
+    assert_eq!(
+        send(&api, call("GET", "/v1/automations/a1").by(As::Viewer("t1")))
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+fn method_of(lower: &str) -> &'static str {
+    match lower {
+        "get" => "GET",
+        "post" => "POST",
+        "put" => "PUT",
+        "delete" => "DELETE",
+        other => panic!("no method {other}"),
+    }
+}
+
+#[tokio::test]
+async fn when_events_are_posted_should_report_each_as_accepted_duplicate_or_rejected() {
+    let api = lambda_router(MemoryStore::new());
+    let e1 = balance("e1", "t1", "c1", "2026-11-01T10:00:00Z", -5000);
+    let mut bad = balance("e2", "t1", "c2", "2026-11-01T10:00:00Z", -5000);
+    bad["balance"]["currency"] = json!("XXX1");
+    let other_tenant = balance("e3", "t2", "c3", "2026-11-01T10:00:00Z", -5000);
+    let reply = send(
+        &api,
+        call("POST", "/v1/events").json(json!({"events": [e1.clone(), e1, bad, other_tenant]})),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let results: Vec<&str> = reply.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(results, ["accepted", "duplicate", "rejected", "rejected"]);
+    assert_eq!(
+        reply.body["results"][2]["errors"][0]["field"],
+        "events[2].balance.currency"
+    );
+    assert_eq!(
+        reply.body["results"][3]["errors"][0]["field"],
+        "events[3].tenant_id"
+    );
+
+    let too_many: Vec<Value> = (0..501)
+        .map(|n| balance(&format!("x{n}"), "t1", "c9", "2026-11-01T10:00:00Z", -1))
+        .collect();
+    let reply = send(
+        &api,
+        call("POST", "/v1/events").json(json!({"events": too_many})),
+    )
+    .await;
+    assert_eq!(
+        (reply.status, reply.fields()),
+        (StatusCode::UNPROCESSABLE_ENTITY, vec!["events".to_owned()])
+    );
+}
+
+/// Tenant t1: automation a1 (14/30 days, finance), customers c1 and c2 past due since 11-01.
+async fn tenant_with_past_due_customers(api: &axum::Router) {
+    send(api, call("POST", "/v1/automations").json(automation("a1"))).await;
+    let events = json!({"events": [
+        balance("e1", "t1", "c1", "2026-11-01T10:00:00Z", -5000),
+        balance("e2", "t1", "c2", "2026-11-01T10:00:00Z", -7000),
+    ]});
+    let reply = send(api, call("POST", "/v1/events").json(events)).await;
+    assert_eq!(reply.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn when_previewing_should_show_the_decisions_and_record_nothing() {
+    let api = lambda_router(MemoryStore::new());
+    tenant_with_past_due_customers(&api).await;
+    let preview = send(
+        &api,
+        call("POST", "/v1/automations/a1/preview").json(json!({"date": "2026-11-15"})),
+    )
+    .await;
+    assert_eq!(preview.status, StatusCode::OK);
+    let fired: Vec<(&str, &str, u64)> = preview.body["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["decision"].as_str().unwrap(),
+                d["customer_id"].as_str().unwrap(),
+                d["threshold_days"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(fired, [("fired", "c1", 14), ("fired", "c2", 14)]);
+    let firings = send(&api, call("GET", "/v1/firings?date=2026-11-15")).await;
+    assert_eq!(
+        firings.body["items"],
+        json!([]),
+        "a preview records nothing"
+    );
+    let bad = send(
+        &api,
+        call("POST", "/v1/automations/a1/preview").json(json!({"date": "15/11/2026"})),
+    )
+    .await;
+    assert_eq!(
+        (bad.status, bad.fields()),
+        (StatusCode::UNPROCESSABLE_ENTITY, vec!["date".to_owned()])
+    );
+}
+
+#[tokio::test]
+async fn when_inspecting_a_customer_should_explain_why_each_automation_did_or_did_not_fire() {
+    let store = MemoryStore::new();
+    let api = lambda_router(store.clone());
+    tenant_with_past_due_customers(&api).await;
+    let day = |d: &str| d.parse().unwrap();
+    let mut settings = shared::domain::TenantSettings::defaults(TenantId::new("t1"));
+    settings.guardrail.min_count = 1000;
+    shared::ports::AutomationAdmin::put_settings(&store, &settings)
+        .await
+        .unwrap();
+    evaluate_tenant_day(&store, &TenantId::new("t1"), day("2026-11-15"), false)
+        .await
+        .unwrap();
+
+    let on_the_day = send(&api, call("GET", "/v1/customers/c1?date=2026-11-15")).await;
+    assert_eq!(on_the_day.status, StatusCode::OK);
+    assert_eq!(
+        on_the_day.body["balance"],
+        json!({"amount_minor": -5000, "currency": "USD"})
+    );
+    assert_eq!(
+        on_the_day.body["episodes"]["negative_balance"]["days_past_due"],
+        14
+    );
+    assert_eq!(on_the_day.body["firings"][0]["status"], "pending");
+    assert_eq!(on_the_day.body["firings"][0]["threshold_days"], 14);
+    let why = on_the_day.body["explanations"][0]["why"].as_str().unwrap();
+    assert!(why.contains("already settled"), "{why}");
+
+    let later = send(&api, call("GET", "/v1/customers/c1?date=2026-11-20")).await;
+    let why = later.body["explanations"][0]["why"].as_str().unwrap();
+    assert!(
+        why.contains("19 days past due") && why.contains("no threshold window"),
+        "{why}"
+    );
+
+    let unknown = send(&api, call("GET", "/v1/customers/nobody")).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn when_the_guardrail_held_firings_should_list_them_and_release_or_discard_them_with_an_audit()
+ {
+    let store = MemoryStore::new();
+    let api = lambda_router(store.clone());
+    tenant_with_past_due_customers(&api).await;
+    let mut second = automation("a2");
+    second["name"] = json!("Second");
+    send(&api, call("POST", "/v1/automations").json(second)).await;
+    let guardrail = json!({"timezone": "UTC", "guardrail": {"min_count": 1, "max_share": 0.1}});
+    assert_eq!(
+        send(&api, call("PUT", "/v1/settings").json(guardrail))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let report = evaluate_tenant_day(
+        &store,
+        &TenantId::new("t1"),
+        "2026-11-15".parse().unwrap(),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.holds.len(), 2);
+
+    let held = send(
+        &api,
+        call(
+            "GET",
+            "/v1/firings?date=2026-11-15&status=held&automation_id=a1",
+        ),
+    )
+    .await;
+    assert_eq!(held.body["items"].as_array().unwrap().len(), 2);
+    let released = send(
+        &api,
+        call("POST", "/v1/firings/release")
+            .json(json!({"automation_id": "a1", "date": "2026-11-15"})),
+    )
+    .await;
+    assert_eq!(
+        (released.status, released.body["moved"].clone()),
+        (StatusCode::OK, json!(2))
+    );
+    let discarded = send(
+        &api,
+        call("POST", "/v1/firings/discard")
+            .json(json!({"automation_id": "a2", "date": "2026-11-15"})),
+    )
+    .await;
+    assert_eq!(discarded.body["moved"], 2);
+    let statuses = |status: &str| {
+        let api = api.clone();
+        let path = format!("/v1/firings?date=2026-11-15&status={status}");
+        async move {
+            send(&api, call("GET", path)).await.body["items"]
+                .as_array()
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(
+        (
+            statuses("pending").await,
+            statuses("discarded").await,
+            statuses("held").await
+        ),
+        (2, 2, 0)
+    );
+    let again = send(
+        &api,
+        call("POST", "/v1/firings/release")
+            .json(json!({"automation_id": "a1", "date": "2026-11-15"})),
+    )
+    .await;
+    assert_eq!(again.body["moved"], 0, "nothing is held any more");
+
+    let audit = send(&api, call("GET", "/v1/audit?limit=2")).await;
+    let actions: Vec<&str> = audit.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["firings.discarded", "firings.released"]);
+    assert_eq!(audit.body["items"][1]["resource"], "firings/a1/2026-11-15");
+
+    let missing = send(
+        &api,
+        call("POST", "/v1/firings/release").json(json!({"date": "2026-11-15", "x": 1})),
+    )
+    .await;
+    assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(missing.fields(), ["x", "automation_id"]);
+    let no_date = send(&api, call("GET", "/v1/firings")).await;
+    assert_eq!(
+        (no_date.status, no_date.fields()),
+        (StatusCode::BAD_REQUEST, vec!["date".to_owned()])
+    );
+}
+
+#[tokio::test]
+async fn when_settings_are_replaced_should_version_validate_and_audit_them() {
+    let api = lambda_router(MemoryStore::new());
+    let defaults = send(&api, call("GET", "/v1/settings")).await;
+    assert_eq!(
+        (
+            defaults.body["version"].clone(),
+            defaults.body["timezone"].clone()
+        ),
+        (json!(0), json!("UTC"))
+    );
+    let body = json!({"timezone": "Europe/Berlin", "evaluation_hour": 7});
+    let replaced = send(
+        &api,
+        call("PUT", "/v1/settings")
+            .header("if-match", "\"0\"")
+            .json(body.clone()),
+    )
+    .await;
+    assert_eq!(replaced.status, StatusCode::OK);
+    assert_eq!(
+        (
+            replaced.body["version"].clone(),
+            replaced.body["timezone"].clone()
+        ),
+        (json!(1), json!("Europe/Berlin"))
+    );
+    let stale = send(
+        &api,
+        call("PUT", "/v1/settings")
+            .header("if-match", "\"0\"")
+            .json(body),
+    )
+    .await;
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
+    let bad = send(
+        &api,
+        call("PUT", "/v1/settings")
+            .json(json!({"timezone": "Mars/Olympus", "evaluation_hour": 25})),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad.fields(), ["timezone", "evaluation_hour"]);
+    let audit = send(&api, call("GET", "/v1/audit")).await;
+    assert_eq!(audit.body["items"][0]["action"], "settings.replaced");
+    assert_eq!(audit.body["items"][0]["before"]["timezone"], "UTC");
+}
+
+/// Tenant t2 calls every route with tenant t1's ids: each answers 404 or an empty list, and
+/// no answer carries anything of t1's.
+#[tokio::test]
+async fn when_another_tenant_uses_a_tenants_ids_should_answer_404_and_leak_nothing() {
+    let store = MemoryStore::new();
+    let api = lambda_router(store.clone());
+    tenant_with_past_due_customers(&api).await;
+    let mut settings = shared::domain::TenantSettings::defaults(TenantId::new("t1"));
+    settings.guardrail.min_count = 1;
+    settings.guardrail.max_share_bp = 1;
+    shared::ports::AutomationAdmin::put_settings(&store, &settings)
+        .await
+        .unwrap();
+    evaluate_tenant_day(
+        &store,
+        &TenantId::new("t1"),
+        "2026-11-15".parse().unwrap(),
+        false,
+    )
+    .await
+    .unwrap();
+    let target = json!({"automation_id": "a1", "date": "2026-11-15"});
+    let t2 = As::Admin("t2");
+
+    let not_found = [
+        call("GET", "/v1/automations/a1"),
+        call("PUT", "/v1/automations/a1")
+            .header("if-match", "\"1\"")
+            .json(automation("a1")),
+        call("DELETE", "/v1/automations/a1"),
+        call("POST", "/v1/automations/a1/preview").json(json!({"date": "2026-11-15"})),
+        call("GET", "/v1/customers/c1"),
+        call("POST", "/v1/firings/release").json(target.clone()),
+        call("POST", "/v1/firings/discard").json(target),
+    ];
+    for request in not_found {
+        let what = format!("{} {}", request.method, request.path);
+        let reply = send(&api, request.by(t2)).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{what}");
+        assert_leaks_nothing(&reply.body, &what);
+    }
+    let empty = [
+        ("GET", "/v1/automations"),
+        ("GET", "/v1/firings?date=2026-11-15"),
+        ("GET", "/v1/audit"),
+    ];
+    for (method, path) in empty {
+        let reply = send(&api, call(method, path).by(t2)).await;
+        assert_eq!(
+            (reply.status, reply.body["items"].clone()),
+            (StatusCode::OK, json!([])),
+            "{method} {path}"
+        );
+    }
+    let settings = send(&api, call("GET", "/v1/settings").by(t2)).await;
+    assert_eq!(
+        (
+            settings.body["tenant_id"].clone(),
+            settings.body["version"].clone()
+        ),
+        (json!("t2"), json!(0))
+    );
+    // And t1's data is untouched by t2's attempts.
+    let still = send(&api, call("GET", "/v1/firings?date=2026-11-15&status=held")).await;
+    assert_eq!(still.body["items"].as_array().unwrap().len(), 2);
+}
+
+fn assert_leaks_nothing(body: &Value, what: &str) {
+    let text = body.to_string();
+    for secret in ["c1", "c2", "Past due 14/30", "t1", "-5000"] {
+        assert!(!text.contains(secret), "{what} leaked {secret}: {text}");
+    }
+}
+
+#[tokio::test]
+async fn when_the_openapi_document_is_read_should_describe_exactly_the_routes_served() {
+    let api = lambda_router(MemoryStore::new());
+    let reply = send(&api, call("GET", "/v1/openapi.json").by(As::Nobody)).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "the document needs no identity"
+    );
+    assert_eq!(reply.body["openapi"], "3.1.0");
+    let mut documented: Vec<(String, String)> = reply.body["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .filter(|k| ["get", "put", "post", "delete", "patch"].contains(&k.as_str()))
+                .map(|m| (m.clone(), path.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    documented.sort();
+    let mut served: Vec<(String, String)> = api::ROUTES
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    served.sort();
+    assert_eq!(documented, served);
+    // Every listed route is routed (none answers "route not found" or 405).
+    for (method, path) in api::ROUTES {
+        let path = path.replace("{id}", "a1");
+        let reply = send(&api, call(method_of(method), path.clone()).json(json!({}))).await;
+        assert_ne!(
+            reply.status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        assert_ne!(reply.body["detail"], "route not found", "{method} {path}");
+    }
+}
+
+#[test]
+fn when_claim_names_are_configured_should_read_them_and_reject_empty_ones() {
+    let config = api::config::Config::from_lookup(|k| match k {
+        "RULEKIT_TENANT_CLAIM" => Some("custom:tenant_id".into()),
+        _ => None,
+    })
+    .unwrap();
+    assert_eq!(config.claims.tenant, "custom:tenant_id");
+    assert_eq!(config.claims.role, "role");
+    let err = api::config::Config::from_lookup(|k| (k == "RULEKIT_ROLE_CLAIM").then(|| " ".into()))
+        .unwrap_err();
+    assert_eq!(err.variable, "RULEKIT_ROLE_CLAIM");
+}
