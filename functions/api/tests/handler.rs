@@ -162,7 +162,7 @@ async fn when_an_automation_has_several_problems_should_answer_422_naming_every_
     let fields = reply.fields();
     for expected in [
         "colour",
-        "trigger.thresholds_days",
+        "trigger.thresholds_days[1]",
         "trigger.continuity",
         "actions[0].type",
     ] {
