@@ -1,0 +1,177 @@
+//! `rulekit serve --store dynamodb` against the local AWS emulator (started by scripts/test;
+//! without it this fails): an operator's whole flow over HTTP.
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+fn endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
+        panic!("AWS_ENDPOINT_URL is not set: run scripts/test, which starts the local AWS emulator")
+    })
+}
+
+fn rulekit(prefix: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rulekit"));
+    command
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .env("RULEKIT_TABLE", prefix)
+        .env("RULEKIT_TOPIC_PREFIX", prefix)
+        .env("RULEKIT_INDEX_SHARDS", "4");
+    command
+}
+
+/// The server, stopped when dropped.
+struct Server {
+    child: Child,
+    address: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(prefix: &str) -> Server {
+    let mut child = rulekit(prefix)
+        .args([
+            "serve",
+            "--store",
+            "dynamodb",
+            "--dev-auth",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("rulekit serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .trim()
+        .rsplit("http://")
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        address.starts_with("127.0.0.1:"),
+        "rulekit serve said: {line}"
+    );
+    Server { child, address }
+}
+
+/// One HTTP/1.1 request as tenant t1's admin; returns the status and the JSON body.
+fn request(server: &Server, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut stream = TcpStream::connect(&server.address).unwrap();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nX-Dev-Tenant: t1\r\n\
+         X-Dev-Role: admin\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        server.address,
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let (_, body) = response.split_once("\r\n\r\n").unwrap_or_default();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+#[test]
+fn when_an_operator_works_through_rulekit_serve_on_dynamodb_should_see_the_whole_flow() {
+    let prefix = format!("cli-serve-{}", std::process::id());
+    assert!(
+        rulekit(&prefix)
+            .arg("setup")
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let server = serve(&prefix);
+
+    let automation = json!({"id": "a1", "name": "Past due 14/30", "active_from": "2026-10-01",
+        "trigger": {"type": "past_due", "require_active_subscription": false},
+        "actions": [{"type": "notify", "channel": "finance"}]});
+    let (status, created) = request(&server, "POST", "/v1/automations", Some(automation));
+    assert_eq!((status, created["version"].clone()), (201, json!(1)));
+
+    let events = json!({"events": [
+        {"event_id": "e1", "tenant_id": "t1", "customer_id": "c1", "type": "balance.changed",
+         "occurred_at": "2026-11-01T10:00:00Z", "balance": {"amount_minor": -5000, "currency": "USD"}},
+        {"event_id": "e2", "tenant_id": "t1", "customer_id": "c2", "type": "balance.changed",
+         "occurred_at": "2026-11-03T10:00:00Z", "balance": {"amount_minor": -2500, "currency": "USD"}},
+    ]});
+    let (status, ingested) = request(&server, "POST", "/v1/events", Some(events));
+    assert_eq!(status, 200);
+    assert_eq!(ingested["results"][0]["result"], "accepted");
+    assert_eq!(ingested["results"][1]["result"], "accepted");
+
+    let (status, preview) = request(
+        &server,
+        "POST",
+        "/v1/automations/a1/preview",
+        Some(json!({"date": "2026-11-15"})),
+    );
+    assert_eq!(status, 200);
+    let fired: Vec<&str> = preview["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["customer_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(fired, ["c1"], "c2 is 12 days past due on 11-15");
+
+    let (status, customer) = request(&server, "GET", "/v1/customers/c2?date=2026-11-15", None);
+    assert_eq!(status, 200);
+    let why = customer["explanations"][0]["why"].as_str().unwrap();
+    assert!(why.contains("12 days past due"), "{why}");
+
+    let mut renamed = created.clone();
+    renamed["name"] = json!("Past due, renamed");
+    renamed.as_object_mut().unwrap().remove("version");
+    let mut stream_put = |if_match: &str| {
+        let mut stream = TcpStream::connect(&server.address).unwrap();
+        let body = renamed.to_string();
+        write!(
+            stream,
+            "PUT /v1/automations/a1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Dev-Tenant: t1\r\n\
+             X-Dev-Role: admin\r\nIf-Match: {if_match}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response[9..12].parse::<u16>().unwrap()
+    };
+    assert_eq!(stream_put("\"1\""), 200);
+    assert_eq!(stream_put("\"1\""), 412, "the version moved on");
+
+    let (status, audit) = request(&server, "GET", "/v1/audit", None);
+    assert_eq!(status, 200);
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["automation.replaced", "automation.created"]);
+    assert_eq!(audit["items"][0]["before"]["name"], "Past due 14/30");
+    assert_eq!(audit["items"][0]["after"]["name"], "Past due, renamed");
+
+    let (status, list) = request(&server, "GET", "/v1/automations", None);
+    assert_eq!(
+        (status, list["items"][0]["version"].clone()),
+        (200, json!(2))
+    );
+}
