@@ -67,14 +67,21 @@ fn serve(prefix: &str) -> Server {
     Server { child, address }
 }
 
-/// One HTTP/1.1 request as tenant t1's admin; returns the status and the JSON body.
-fn request(server: &Server, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+/// One HTTP/1.1 request as tenant t1's admin, with `extra` headers; returns the status and
+/// the JSON body.
+fn request_with(
+    server: &Server,
+    method: &str,
+    path: &str,
+    extra: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let mut stream = TcpStream::connect(&server.address).unwrap();
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nX-Dev-Tenant: t1\r\n\
-         X-Dev-Role: admin\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+         X-Dev-Role: admin\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         server.address,
         body.len()
     )
@@ -84,6 +91,10 @@ fn request(server: &Server, method: &str, path: &str, body: Option<Value>) -> (u
     let status = response[9..12].parse().unwrap();
     let (_, body) = response.split_once("\r\n\r\n").unwrap_or_default();
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+fn request(server: &Server, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    request_with(server, method, path, "", body)
 }
 
 #[test]
@@ -139,23 +150,19 @@ fn when_an_operator_works_through_rulekit_serve_on_dynamodb_should_see_the_whole
     let mut renamed = created.clone();
     renamed["name"] = json!("Past due, renamed");
     renamed.as_object_mut().unwrap().remove("version");
-    let mut stream_put = |if_match: &str| {
-        let mut stream = TcpStream::connect(&server.address).unwrap();
-        let body = renamed.to_string();
-        write!(
-            stream,
-            "PUT /v1/automations/a1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Dev-Tenant: t1\r\n\
-             X-Dev-Role: admin\r\nIf-Match: {if_match}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\n\r\n{body}",
-            body.len()
+    let put = |if_match: &str| {
+        let header = format!("If-Match: {if_match}\r\n");
+        request_with(
+            &server,
+            "PUT",
+            "/v1/automations/a1",
+            &header,
+            Some(renamed.clone()),
         )
-        .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        response[9..12].parse::<u16>().unwrap()
+        .0
     };
-    assert_eq!(stream_put("\"1\""), 200);
-    assert_eq!(stream_put("\"1\""), 412, "the version moved on");
+    assert_eq!(put("\"1\""), 200);
+    assert_eq!(put("\"1\""), 412, "the version moved on");
 
     let (status, audit) = request(&server, "GET", "/v1/audit", None);
     assert_eq!(status, 200);
