@@ -198,6 +198,14 @@ impl Env {
             .collect()
     }
 
+    /// An SQS client reaching the emulator through `endpoint` (a counting proxy).
+    pub fn sqs_via(&self, endpoint: &str) -> aws_sdk_sqs::Client {
+        let config = aws_sdk_sqs::config::Builder::from(&self.sdk)
+            .endpoint_url(endpoint)
+            .build();
+        aws_sdk_sqs::Client::from_conf(config)
+    }
+
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
         aws_sdk_sqs::Client::new(&self.sdk)
     }

@@ -11,7 +11,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
@@ -28,6 +28,7 @@ pub struct Faults {
 #[derive(Debug, Default)]
 pub struct Stats {
     requests: Mutex<BTreeMap<String, u64>>,
+    actions: Mutex<BTreeSet<String>>,
     injected: AtomicU64,
 }
 
@@ -35,6 +36,12 @@ impl Stats {
     /// Requests seen, by operation (`TransactWriteItems`, `Query`, `PublishBatch`, ...).
     pub fn requests(&self) -> BTreeMap<String, u64> {
         self.requests.lock().unwrap().clone()
+    }
+
+    /// The IAM actions the requests needed (`dynamodb:PutItem`, `sns:Publish`, ...): what the
+    /// caller's role must allow.
+    pub fn iam_actions(&self) -> BTreeSet<String> {
+        self.actions.lock().unwrap().clone()
     }
 
     pub fn count(&self, operation: &str) -> u64 {
@@ -47,6 +54,7 @@ impl Stats {
 
     pub fn reset(&self) {
         self.requests.lock().unwrap().clear();
+        self.actions.lock().unwrap().clear();
         self.injected.store(0, Ordering::Relaxed);
     }
 }
@@ -93,6 +101,42 @@ fn operation(req: &hyper::http::request::Parts, body: &[u8]) -> String {
         .to_owned()
 }
 
+/// The IAM actions a request needs. The service is the SigV4 credential scope's; a
+/// transaction needs the action of each item it writes; a batch publish or send needs the
+/// single-message action.
+fn iam_actions(req: &hyper::http::request::Parts, operation: &str, body: &[u8]) -> Vec<String> {
+    let service = req
+        .headers
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|auth| auth.split("Credential=").nth(1))
+        .and_then(|credential| credential.split('/').nth(3))
+        .unwrap_or("unknown")
+        .to_owned();
+    let operations: Vec<String> = match operation {
+        "TransactWriteItems" => {
+            let body: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+            body["TransactItems"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|item| item.as_object()?.keys().next().cloned())
+                .map(|kind| match kind.as_str() {
+                    "ConditionCheck" => "ConditionCheckItem".to_owned(),
+                    other => format!("{other}Item"),
+                })
+                .collect()
+        }
+        "PublishBatch" => vec!["Publish".to_owned()],
+        "SendMessageBatch" => vec!["SendMessage".to_owned()],
+        other => vec![other.to_owned()],
+    };
+    operations
+        .into_iter()
+        .map(|op| format!("{service}:{op}"))
+        .collect()
+}
+
 fn injected_error() -> Response<Full<Bytes>> {
     Response::builder()
         .status(StatusCode::INTERNAL_SERVER_ERROR)
@@ -110,6 +154,12 @@ async fn forward(
     let (parts, body) = req.into_parts();
     let body = body.collect().await?.to_bytes();
     let op = operation(&parts, &body);
+    shared
+        .stats
+        .actions
+        .lock()
+        .unwrap()
+        .extend(iam_actions(&parts, &op, &body));
     *shared.stats.requests.lock().unwrap().entry(op).or_default() += 1;
 
     if let Some(marker) = &shared.faults.fail_when_body_contains {

@@ -1,0 +1,304 @@
+//! The code held to `infra/functions.json`, the one table the SAM template is also checked
+//! against (`infra/check_template.py`): each function reads exactly the environment variables
+//! the table lists, and its handler, driven through its real event shapes against the local
+//! AWS emulator behind a recording proxy, needs exactly the IAM actions the table grants: none
+//! missing (it would fail in AWS), none unused (the role would grant more than the code calls).
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use axum::body::Body;
+use axum::http::Request;
+use e2e::{Env, emulator_endpoint, proxy};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{Value, json};
+use shared::adapters::sns::Topics;
+use shared::adapters::{SnsPublisher, SqsDeadLetters};
+use shared::app::execute::backoff;
+use shared::app::ingest::ingest_event;
+use shared::domain::{Automation, Event, TenantId, TenantSettings};
+use shared::ports::{AdminStore, AuditEntry, AutomationAdmin, FiringStatus, RunCheckpoints};
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use tower::ServiceExt;
+
+const TABLE: &str = include_str!("../../../infra/functions.json");
+
+fn table() -> Value {
+    serde_json::from_str(TABLE).unwrap()
+}
+
+/// The IAM actions the table says a function's code calls.
+fn called(function: &str) -> BTreeSet<String> {
+    table()["functions"][function]["actions"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|actions| actions.as_array().unwrap().iter())
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn env_of(function: &str) -> BTreeSet<String> {
+    table()["functions"][function]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The variables a `from_lookup` reads, given plausible values for all of them.
+fn variables_read<T, E: std::fmt::Debug>(
+    from_lookup: impl FnOnce(&dyn Fn(&str) -> Option<String>) -> Result<T, E>,
+) -> BTreeSet<String> {
+    let read = RefCell::new(BTreeSet::new());
+    let lookup = |name: &str| -> Option<String> {
+        read.borrow_mut().insert(name.to_owned());
+        Some(match name {
+            n if n.ends_with("_ARN") => "arn:aws:sns:us-east-1:123456789012:rulekit-topic".into(),
+            n if n.ends_with("_URL") => "https://sqs.us-east-1.amazonaws.com/123456789012/q".into(),
+            "RULEKIT_INDEX_SHARDS" => "4".into(),
+            "RULEKIT_EXECUTE_BATCH" => "100".into(),
+            "RULEKIT_LOOKBACK_DAYS" => "7".into(),
+            _ => "rulekit".into(),
+        })
+    };
+    from_lookup(&lookup).expect("plausible values configure the function");
+    read.into_inner()
+}
+
+#[test]
+fn when_each_function_starts_should_read_exactly_the_variables_the_table_lists() {
+    assert_eq!(
+        variables_read(|get| ingest::config::Config::from_lookup(get)),
+        env_of("IngestFunction")
+    );
+    assert_eq!(
+        variables_read(|get| evaluate::config::Config::from_lookup(get)),
+        env_of("EvaluateFunction")
+    );
+    assert_eq!(
+        variables_read(|get| execute::config::Config::from_lookup(get)),
+        env_of("ExecuteFunction")
+    );
+    assert_eq!(
+        variables_read(|get| api::config::Config::from_lookup(get)),
+        env_of("ApiFunction")
+    );
+}
+
+fn sqs_message(id: &str, body: &Value) -> SqsMessage {
+    serde_json::from_value(json!({
+        "messageId": id, "receiptHandle": format!("rh-{id}"), "body": body.to_string(),
+        "eventSource": "aws:sqs", "awsRegion": "us-east-1",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:rulekit-ingest",
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1793527202000"},
+        "messageAttributes": {}
+    }))
+    .unwrap()
+}
+
+fn balance(id: &str, customer: &str, at: &str, amount: i64) -> Value {
+    json!({"event_id": id, "tenant_id": "t1", "customer_id": customer, "type": "balance.changed",
+        "occurred_at": at, "balance": {"amount_minor": amount, "currency": "USD"}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_ingest_handles_its_batches_should_need_exactly_its_table_entry() {
+    let env = Env::new("deploy-ingest").await;
+    let (dlq, _) = env.queue("ingest-dlq").await;
+    let recording = proxy::start(&emulator_endpoint(), proxy::Faults::default()).await;
+    let deps = ingest::handler::Deps {
+        store: env.store_via(&recording.endpoint),
+        dead_letters: SqsDeadLetters::new(env.sqs_via(&recording.endpoint), dlq),
+    };
+    let fixture: SqsEvent = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../functions/ingest/fixtures/sqs-mixed-batch.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let first = ingest::handler::handle(&deps, LambdaEvent::new(fixture, Context::default()));
+    first.await.unwrap();
+    // A late balance event: the customer's log is replayed.
+    let mut late = SqsEvent::default();
+    late.records = vec![sqs_message(
+        "m-late",
+        &balance("evt_late", "c1", "2026-10-20T10:00:00Z", -100),
+    )];
+    ingest::handler::handle(&deps, LambdaEvent::new(late, Context::default()))
+        .await
+        .unwrap();
+    assert_eq!(recording.stats.iam_actions(), called("IngestFunction"));
+}
+
+/// Tenant t1 (New York, 06:00) with automation a1 that notifies finance and messages the
+/// customer, a guardrail that holds everything, and three customers past due since 11-01.
+async fn tenant(env: &Env) -> shared::adapters::DynamoStore {
+    let store = env.store();
+    let settings = TenantSettings::from_json(&json!({"tenant_id": "t1",
+        "timezone": "America/New_York", "evaluation_hour": 6,
+        "guardrail": {"min_count": 1, "max_share": 0.01}}))
+    .unwrap();
+    store.put_settings(&settings).await.unwrap();
+    let automation = Automation::from_json(&json!({"id": "a1", "tenant_id": "t1", "name": "14/30",
+        "active_from": "2026-10-01",
+        "trigger": {"type": "past_due", "require_active_subscription": false},
+        "actions": [{"type": "notify", "channel": "finance"},
+                    {"type": "message", "template_id": "reminder-1"}]}))
+    .unwrap();
+    store.put_automation(&automation).await.unwrap();
+    for n in 0..3 {
+        let e = balance(
+            &format!("e{n}"),
+            &format!("c{n}"),
+            "2026-11-01T17:00:00Z",
+            -5000,
+        );
+        ingest_event(&store, &Event::from_json(&e).unwrap())
+            .await
+            .unwrap();
+    }
+    store
+        .complete(&TenantId::new("t1"), "2026-11-14".parse().unwrap())
+        .await
+        .unwrap();
+    store
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_evaluate_and_execute_run_should_each_need_exactly_its_table_entry() {
+    let env = Env::new("deploy-run").await;
+    let store = tenant(&env).await;
+
+    // The scheduled run: candidates, decisions, the guardrail's hold and its alert.
+    let recording = proxy::start(&emulator_endpoint(), proxy::Faults::default()).await;
+    let deps = evaluate::handler::Deps {
+        store: env.store_via(&recording.endpoint),
+        alerts: env.publisher_via(&recording.endpoint),
+        lookback_days: 7,
+    };
+    let scheduled: evaluate::handler::ScheduledEvent =
+        serde_json::from_value(json!({"scheduled_time": "2026-11-15T11:00:00Z"})).unwrap();
+    let summary = evaluate::handler::handle(&deps, LambdaEvent::new(scheduled, Context::default()))
+        .await
+        .unwrap();
+    assert_eq!((summary.held, summary.alerts), (3, 1));
+    assert_eq!(recording.stats.iam_actions(), called("EvaluateFunction"));
+
+    // An operator releases them; the executor publishes to finance, but the customer-messages
+    // topic is gone, so after every attempt those firings go to the failed-firings queue.
+    let held = store
+        .firings_on(&TenantId::new("t1"), "2026-11-15".parse().unwrap())
+        .await
+        .unwrap();
+    let audit = AuditEntry {
+        tenant_id: TenantId::new("t1"),
+        id: "20261115T120000.000000Z-test".into(),
+        at: chrono::Utc::now(),
+        actor: "test".into(),
+        action: "firings.released".into(),
+        resource: "firings/a1/2026-11-15".into(),
+        before: None,
+        after: None,
+    };
+    assert_eq!(
+        store
+            .resolve_held(&held, FiringStatus::Pending, &audit)
+            .await
+            .unwrap(),
+        3
+    );
+    let (failed_queue, _) = env.queue("failed-firings").await;
+    let recording = proxy::start(&emulator_endpoint(), proxy::Faults::default()).await;
+    let sns = aws_sdk_sns::Client::from_conf(
+        aws_sdk_sns::config::Builder::from(&env.sdk)
+            .endpoint_url(&recording.endpoint)
+            .build(),
+    );
+    let topics = Topics {
+        customer_messages: format!("{}-gone", env.topics.customer_messages),
+        ..env.topics.clone()
+    };
+    let deps = execute::handler::Deps {
+        store: env.store_via(&recording.endpoint),
+        publisher: SnsPublisher::new(sns, topics),
+        failed: SqsDeadLetters::new(env.sqs_via(&recording.endpoint), failed_queue),
+        batch: 100,
+    };
+    let mut now = chrono::Utc::now();
+    let mut failed = 0;
+    for attempt in 1..=shared::app::execute::MAX_ATTEMPTS {
+        let sweep = LambdaEvent::new(json!({"sweep": true}), Context::default());
+        failed += execute::handler::handle(&deps, sweep, now)
+            .await
+            .unwrap()
+            .failed;
+        now += backoff(attempt);
+    }
+    assert_eq!(failed, 3);
+    assert_eq!(recording.stats.iam_actions(), called("ExecuteFunction"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_api_serves_every_route_should_need_exactly_its_table_entry() {
+    let env = Env::new("deploy-api").await;
+    let store = tenant(&env).await;
+    let recording = proxy::start(&emulator_endpoint(), proxy::Faults::default()).await;
+    let router = api::router(
+        env.store_via(&recording.endpoint),
+        api::identity::IdentitySource::DevHeaders,
+    );
+    let automation = json!({"id": "a9", "name": "New", "active_from": "2026-10-01",
+        "trigger": {"type": "past_due", "require_active_subscription": false},
+        "actions": [{"type": "notify", "channel": "finance"}]});
+    let calls = [
+        ("POST", "/v1/automations", Some(automation)),
+        ("GET", "/v1/automations", None),
+        ("GET", "/v1/automations/a9", None),
+        (
+            "POST",
+            "/v1/events",
+            Some(json!({"events": [balance("e9", "c9", "2026-11-01T17:00:00Z", -900)]})),
+        ),
+        (
+            "POST",
+            "/v1/automations/a9/preview",
+            Some(json!({"date": "2026-11-15"})),
+        ),
+        ("GET", "/v1/customers/c9?date=2026-11-15", None),
+        ("GET", "/v1/firings?date=2026-11-15", None),
+        (
+            "POST",
+            "/v1/firings/release",
+            Some(json!({"automation_id": "a9", "date": "2026-11-15"})),
+        ),
+        ("GET", "/v1/audit", None),
+        ("GET", "/v1/settings", None),
+        (
+            "PUT",
+            "/v1/settings",
+            Some(json!({"timezone": "America/New_York", "evaluation_hour": 6})),
+        ),
+        ("DELETE", "/v1/automations/a9", None),
+    ];
+    for (method, path, body) in calls {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("x-dev-tenant", "t1")
+            .header("x-dev-role", "admin")
+            .header("content-type", "application/json")
+            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
+            .unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "{method} {path}: {}",
+            response.status()
+        );
+    }
+    assert_eq!(recording.stats.iam_actions(), called("ApiFunction"));
+    drop(store);
+}
