@@ -12,13 +12,13 @@
 FUNCTIONS := -p ingest -p evaluate -p execute -p api
 TOOLS := PATH="$(CURDIR)/.venv-infra/bin:$$PATH"
 
-# Every bootstrap for arm64 (the template's architecture), zipped under target/lambda/<fn>/.
-build: .venv-infra/bin/sam
-	rustup target add aarch64-unknown-linux-gnu
-	$(TOOLS) cargo lambda build --release --arm64 --output-format zip $(FUNCTIONS)
+# Every bootstrap, zipped under target/lambda/<fn>/: arm64 (the template's architecture), or
+# x86_64 where the aarch64 Rust target cannot be installed.
+build:
+	scripts/release
 
-# Where the arm64 target cannot be had: x86_64 bootstraps (set Architectures: [x86_64] in
-# infra/template.yaml before deploying them).
+# x86_64 bootstraps on purpose (set Architectures: [x86_64] in infra/template.yaml before
+# deploying them).
 build-x86: .venv-infra/bin/sam
 	$(TOOLS) cargo lambda build --release --x86-64 --output-format zip $(FUNCTIONS)
 

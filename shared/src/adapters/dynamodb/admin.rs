@@ -12,6 +12,7 @@ use crate::ports::{
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use chrono::NaiveDate;
+use futures_util::{StreamExt, stream};
 
 fn build(
     put: aws_sdk_dynamodb::types::builders::PutBuilder,
@@ -260,22 +261,31 @@ impl AdminStore for DynamoStore {
         tenant: &TenantId,
         date: NaiveDate,
     ) -> Result<Vec<FiringRecord>, StoreError> {
-        self.client
-            .query()
-            .table_name(&self.table)
-            .index_name(keys::DATES_INDEX)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", keys::DATES_PK)
-            .expression_attribute_values(":pk", s(keys::dates_pk(tenant, date)))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| sdk("Query", e))?
-            .into_iter()
-            .map(|item| from_item::<FiringItem>(item)?.into_record())
+        // One query per shard, run concurrently.
+        let pages: Vec<Result<Vec<_>, _>> = stream::iter(0..self.shards)
+            .map(|shard| {
+                self.client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(keys::DATES_INDEX)
+                    .key_condition_expression("#pk = :pk")
+                    .expression_attribute_names("#pk", keys::DATES_PK)
+                    .expression_attribute_values(":pk", s(keys::dates_pk(tenant, date, shard)))
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .buffer_unordered(16)
             .collect()
+            .await;
+        let mut records = Vec::new();
+        for page in pages {
+            for item in page.map_err(|e| sdk("Query", e))? {
+                records.push(from_item::<FiringItem>(item)?.into_record()?);
+            }
+        }
+        Ok(records)
     }
 
     async fn resolve_held(

@@ -82,9 +82,11 @@ pub fn automation_sk(automation: &AutomationId) -> String {
 
 pub const AUTOMATION_SK_PREFIX: &str = "A#";
 
-/// `T#<tenant>#D#<date>`: the partition of the dates index holding one local date's decisions.
-pub fn dates_pk(tenant: &TenantId, date: NaiveDate) -> String {
-    format!("T#{}#D#{date}", escape(tenant.as_str()))
+/// `T#<tenant>#D#<date>#<shard>`: a partition of the dates index holding one shard of one
+/// local date's decisions (sharded, so a run that decides for a million customers at once is
+/// not one hot key).
+pub fn dates_pk(tenant: &TenantId, date: NaiveDate, shard: u16) -> String {
+    format!("T#{}#D#{date}#{shard:03}", escape(tenant.as_str()))
 }
 
 /// The audit entry's sort key under the tenant: its id sorts in time order.
