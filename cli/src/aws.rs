@@ -2,7 +2,7 @@
 //! `RULEKIT_*` names, and the adapters built from it.
 
 use crate::Failure;
-use shared::adapters::aws::{ResourceNames, describe, load_sdk_config};
+use shared::adapters::aws::{ResourceNames, TrustRoots, describe, load_sdk_config};
 use shared::adapters::sns::{Topics, find_topics};
 use shared::adapters::{DynamoStore, SnsPublisher};
 
@@ -16,7 +16,7 @@ pub struct Aws {
 impl Aws {
     pub async fn from_env() -> Result<Self, Failure> {
         let names = ResourceNames::from_env().map_err(|e| Failure::Input(format!("{e}\n")))?;
-        let sdk = load_sdk_config().await;
+        let sdk = load_sdk_config(TrustRoots::Platform).await;
         if sdk.region().is_none() {
             return Err(Failure::Input(
                 "AWS_REGION is not set: name the region of the table and topics (e.g. us-east-1)\n"

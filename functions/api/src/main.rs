@@ -5,14 +5,14 @@ use api::config::Config;
 use api::identity::IdentitySource;
 use lambda_http::{Error, run};
 use shared::adapters::DynamoStore;
-use shared::adapters::aws::load_sdk_config;
+use shared::adapters::aws::{TrustRoots, load_sdk_config};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = Config::from_env()?;
     // Clients are built once per process, not per invocation.
-    let sdk = load_sdk_config().await;
+    let sdk = load_sdk_config(TrustRoots::Amazon).await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.names);
     run(api::router(store, IdentitySource::Jwt(config.claims))).await
 }

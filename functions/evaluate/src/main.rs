@@ -3,7 +3,7 @@
 use evaluate::config::Config;
 use evaluate::handler::{Deps, handle};
 use lambda_runtime::{Error, run, service_fn};
-use shared::adapters::aws::load_sdk_config;
+use shared::adapters::aws::{TrustRoots, load_sdk_config};
 use shared::adapters::sns::Topics;
 use shared::adapters::{DynamoStore, SnsPublisher};
 
@@ -12,7 +12,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env()?;
     // Clients are built once per process, not per invocation.
-    let sdk = load_sdk_config().await;
+    let sdk = load_sdk_config(TrustRoots::Amazon).await;
     let deps = Deps {
         store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.names),
         alerts: SnsPublisher::new(

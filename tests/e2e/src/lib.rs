@@ -8,7 +8,7 @@ pub mod failpoint;
 pub mod proxy;
 
 use aws_config::SdkConfig;
-use shared::adapters::aws::{ResourceNames, load_sdk_config};
+use shared::adapters::aws::{ResourceNames, TrustRoots, load_sdk_config};
 use shared::adapters::dynamodb::setup::ensure_table;
 use shared::adapters::sns::{Topics, ensure_topics};
 use shared::adapters::{DynamoStore, SnsPublisher};
@@ -45,7 +45,7 @@ pub fn unique_names(test: &str) -> ResourceNames {
 /// SDK configuration for the emulator, from the standard AWS environment.
 pub async fn sdk_config() -> SdkConfig {
     emulator_endpoint();
-    load_sdk_config().await
+    load_sdk_config(TrustRoots::Platform).await
 }
 
 /// A fresh table and topics for one test.

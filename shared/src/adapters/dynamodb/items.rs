@@ -337,11 +337,7 @@ impl FiringItem {
             unc: r.unconfirmed.clone(),
             ob_pk,
             ob_sk,
-            fd_pk: keys::dates_pk(
-                &d.tenant_id,
-                d.date,
-                keys::shard(&d.customer_id, shards),
-            ),
+            fd_pk: keys::dates_pk(&d.tenant_id, d.date, keys::shard(&d.customer_id, shards)),
             fd_sk: format!("{sk}#{}", keys::escape(d.customer_id.as_str())),
             pk,
             sk,
