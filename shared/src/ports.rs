@@ -230,9 +230,9 @@ pub trait AdminStore: Send + Sync {
     ) -> impl Future<Output = Result<Vec<FiringRecord>, StoreError>> + Send;
 
     /// Moves each of `held` (status `held`) to `to` (`pending` to release, `discarded`), with
-    /// `audit`, atomically per transaction of at most [`RESOLVE_CHUNK`] firings (each chunk
-    /// writes its own copy of `audit`, with the chunk's firings). Firings no longer held are
-    /// left alone. Returns how many moved.
+    /// `audit`, atomically per transaction of at most [`RESOLVE_CHUNK`] firings (when there
+    /// are several, each writes its own copy of `audit`, its id suffixed with the chunk's
+    /// number). Firings no longer held are left alone. Returns how many moved.
     fn resolve_held(
         &self,
         held: &[FiringRecord],

@@ -244,7 +244,7 @@ async fn when_evaluate_and_execute_run_should_each_need_exactly_its_table_entry(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_api_serves_every_route_should_need_exactly_its_table_entry() {
     let env = Env::new("deploy-api").await;
-    let store = tenant(&env).await;
+    tenant(&env).await;
     let recording = proxy::start(&emulator_endpoint(), proxy::Faults::default()).await;
     let router = api::router(
         env.store_via(&recording.endpoint),
@@ -300,5 +300,4 @@ async fn when_the_api_serves_every_route_should_need_exactly_its_table_entry() {
         );
     }
     assert_eq!(recording.stats.iam_actions(), called("ApiFunction"));
-    drop(store);
 }

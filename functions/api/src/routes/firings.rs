@@ -123,16 +123,14 @@ async fn resolve<S: ApiStore>(
         .into_iter()
         .filter(|f| f.decision.automation_id == automation_id && f.status == FiringStatus::Held)
         .collect();
-    let customers: Vec<&str> = held
-        .iter()
-        .map(|f| f.decision.customer_id.as_str())
-        .collect();
+    // Counts, not the customers: a hold can be tens of thousands of firings, and the entry is
+    // one DynamoDB item (400 KB at most) copied into every transaction of the move.
     let audit = audit_entry(
         &caller.tenant,
         &caller.actor,
         action,
         format!("firings/{automation_id}/{date}"),
-        Some(json!({"status": "held", "count": held.len(), "customers": customers})),
+        Some(json!({"status": "held", "count": held.len()})),
         Some(json!({"status": to.as_str(), "count": held.len()})),
     );
     let moved = if held.is_empty() {
