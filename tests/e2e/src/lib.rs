@@ -215,6 +215,18 @@ impl Env {
     }
 }
 
+/// An SQS record as Lambda delivers it to the ingest function, carrying `body`.
+pub fn sqs_message(id: &str, body: &str) -> aws_lambda_events::event::sqs::SqsMessage {
+    serde_json::from_value(serde_json::json!({
+        "messageId": id, "receiptHandle": format!("rh-{id}"), "body": body,
+        "eventSource": "aws:sqs", "awsRegion": "us-east-1",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:rulekit-ingest",
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1793527202000"},
+        "messageAttributes": {}
+    }))
+    .expect("a well-formed SQS record")
+}
+
 /// A file under the workspace's `tests/fixtures`.
 pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

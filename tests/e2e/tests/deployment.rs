@@ -4,10 +4,10 @@
 //! AWS emulator behind a recording proxy, needs exactly the IAM actions the table grants: none
 //! missing (it would fail in AWS), none unused (the role would grant more than the code calls).
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::SqsEvent;
 use axum::body::Body;
 use axum::http::Request;
-use e2e::{Env, emulator_endpoint, proxy};
+use e2e::{Env, emulator_endpoint, proxy, sqs_message};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use shared::adapters::sns::Topics;
@@ -86,17 +86,6 @@ fn when_each_function_starts_should_read_exactly_the_variables_the_table_lists()
     );
 }
 
-fn sqs_message(id: &str, body: &Value) -> SqsMessage {
-    serde_json::from_value(json!({
-        "messageId": id, "receiptHandle": format!("rh-{id}"), "body": body.to_string(),
-        "eventSource": "aws:sqs", "awsRegion": "us-east-1",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:rulekit-ingest",
-        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1793527202000"},
-        "messageAttributes": {}
-    }))
-    .unwrap()
-}
-
 fn balance(id: &str, customer: &str, at: &str, amount: i64) -> Value {
     json!({"event_id": id, "tenant_id": "t1", "customer_id": customer, "type": "balance.changed",
         "occurred_at": at, "balance": {"amount_minor": amount, "currency": "USD"}})
@@ -125,7 +114,7 @@ async fn when_ingest_handles_its_batches_should_need_exactly_its_table_entry() {
     let mut late = SqsEvent::default();
     late.records = vec![sqs_message(
         "m-late",
-        &balance("evt_late", "c1", "2026-10-20T10:00:00Z", -100),
+        &balance("evt_late", "c1", "2026-10-20T10:00:00Z", -100).to_string(),
     )];
     ingest::handler::handle(&deps, LambdaEvent::new(late, Context::default()))
         .await

@@ -3,7 +3,7 @@
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use e2e::{Env, emulator_endpoint, proxy};
+use e2e::{Env, emulator_endpoint, proxy, sqs_message};
 use ingest::handler::{Deps, handle};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
@@ -89,17 +89,6 @@ fn messages(events: &[Value], duplicate_percent: u64, seed: u64) -> Vec<SqsMessa
         .enumerate()
         .map(|(n, body)| sqs_message(&format!("msg-{n:06}"), &body))
         .collect()
-}
-
-fn sqs_message(id: &str, body: &str) -> SqsMessage {
-    serde_json::from_value(json!({
-        "messageId": id, "receiptHandle": format!("rh-{id}"), "body": body,
-        "eventSource": "aws:sqs", "awsRegion": "us-east-1",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:rulekit-ingest",
-        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1793527202000"},
-        "messageAttributes": {}
-    }))
-    .unwrap()
 }
 
 fn batch(records: Vec<SqsMessage>) -> SqsEvent {
