@@ -18,6 +18,7 @@ use shared::domain::{
     EventBody, EventId, EventKey, Mode, Money, Settled, TenantCalendar, TenantId,
 };
 use std::time::{Duration as Elapsed, Instant};
+use synthetic::SplitMix64;
 
 /// SPEC §7 budgets.
 const REPLAY_BUDGET_PER_SEC: f64 = 5_000_000.0;
@@ -37,23 +38,6 @@ pub struct Args {
     days: u32,
 }
 
-/// splitmix64: a tiny deterministic generator, so the bench needs no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 fn start() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0)
         .single()
@@ -63,7 +47,12 @@ fn start() -> DateTime<Utc> {
 /// One customer's balance events, in order: a charge about every 30 days that most customers
 /// pay in full within days, some pay in part and a few leave unpaid. About one customer in
 /// six ends past due, as in a typical subscription business.
-fn customer_events(tenant: &TenantId, n: usize, per_customer: usize, rng: &mut Rng) -> Vec<Event> {
+fn customer_events(
+    tenant: &TenantId,
+    n: usize,
+    per_customer: usize,
+    rng: &mut SplitMix64,
+) -> Vec<Event> {
     let usd = Currency::parse("USD").unwrap_or_else(|_| unreachable!("USD is in ISO 4217"));
     let customer = CustomerId::new(format!("c{n}"));
     let mut at = start() + Duration::hours(rng.below(24 * 30) as i64);
@@ -128,7 +117,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
         ));
     }
     let tenant = TenantId::new("bench");
-    let mut rng = Rng(42);
+    let mut rng = SplitMix64::new(42);
     let subscription = Event {
         tenant_id: tenant.clone(),
         customer_id: CustomerId::new(""),

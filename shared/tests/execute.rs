@@ -8,15 +8,15 @@ use chrono::{DateTime, Utc};
 use common::block_on;
 use serde_json::json;
 use shared::adapters::{MemoryDeadLetters, MemoryPublisher, MemoryStore};
-use shared::app::evaluate::evaluate_tenant_day;
 use shared::app::execute::{ExecuteReport, MAX_ATTEMPTS, execute_pending};
 use shared::app::ingest::ingest_event;
-use shared::domain::{Automation, Event, TenantId, TenantSettings};
+use shared::domain::Event;
 use shared::ports::{
-    ActionPublisher, AutomationAdmin, Destination, FailedFirings, FiringRecord, FiringStatus,
-    OutgoingMessage, PublishError, StoreError, StoreOnly,
+    ActionPublisher, Destination, FailedFirings, FiringRecord, FiringStatus, OutgoingMessage,
+    PublishError, StoreError, StoreOnly,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
+use synthetic::PastDueTenant;
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -31,43 +31,15 @@ fn balance(id: &str, customer: &str, occurred_at: &str, amount: i64) -> Event {
     .unwrap()
 }
 
-/// `customers` customers past due since 11-01 and an automation that notifies finance and
-/// messages the customer; evaluated on 11-15, so each has one pending firing.
+/// `customers` customers past due since 11-01 and an automation that carries out `actions`;
+/// evaluated on 11-15, so each has one pending firing.
 fn pending_firings(actions: serde_json::Value, customers: usize) -> MemoryStore {
     let store = MemoryStore::new();
-    block_on(async {
-        store
-            .put_settings(&TenantSettings::defaults(TenantId::new("t1")))
-            .await
-            .unwrap();
-        let automation = Automation::from_json(&json!({"id": "a1", "tenant_id": "t1",
-            "name": "Past due", "active_from": "2026-10-01",
-            "trigger": {"type": "past_due", "require_active_subscription": false},
-            "actions": actions}))
-        .unwrap();
-        store.put_automation(&automation).await.unwrap();
-        for n in 0..customers {
-            let c = format!("c{n:03}");
-            ingest_event(
-                &store,
-                &balance(&format!("e{n}"), &c, "2026-11-01T10:00:00Z", -5000),
-            )
-            .await
-            .unwrap();
-        }
-        // A generous guardrail: this test is about the executor.
-        let mut settings = TenantSettings::defaults(TenantId::new("t1"));
-        settings.guardrail.min_count = 1_000_000;
-        store.put_settings(&settings).await.unwrap();
-        evaluate_tenant_day(
-            &store,
-            &TenantId::new("t1"),
-            "2026-11-15".parse().unwrap(),
-            false,
-        )
-        .await
-        .unwrap();
-    });
+    // A generous guardrail: these tests are about the executor.
+    let tenant = PastDueTenant::new(customers, "2026-11-01T10:00:00Z")
+        .settings(json!({"guardrail": {"min_count": 1_000_000}}))
+        .actions(actions);
+    block_on(tenant.seed_and_evaluate(&store, "2026-11-15"));
     store
 }
 

@@ -4,42 +4,23 @@
 use evaluate::config::Config;
 use evaluate::handler::{Deps, ScheduledEvent, handle};
 use lambda_runtime::{Context, LambdaEvent};
-use serde_json::json;
 use shared::adapters::{MemoryPublisher, MemoryStore};
-use shared::app::ingest::ingest_event;
-use shared::domain::{Automation, Event, TenantId, TenantSettings};
-use shared::ports::{AutomationAdmin, RunCheckpoints};
+use shared::domain::TenantId;
+use shared::ports::RunCheckpoints;
+use synthetic::PastDueTenant;
 
 fn scheduler_event() -> ScheduledEvent {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/scheduler-event.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// Tenant t1 (New York, 06:00) with one automation, and four customers who cross 14 days on
-/// 11-12, 11-13, 11-14 and 11-15. The runs of 11-12 to 11-14 were missed.
+/// The missed-runs scenario (customers crossing 14 days on 11-12 to 11-15), with the runs of
+/// 11-12 to 11-14 missed: the last completed date is 11-11.
 async fn missed_runs_store() -> MemoryStore {
     let store = MemoryStore::new();
-    let settings = TenantSettings::from_json(
-        &json!({"tenant_id": "t1", "timezone": "America/New_York", "evaluation_hour": 6}),
-    )
-    .unwrap();
-    store.put_settings(&settings).await.unwrap();
-    let automation = Automation::from_json(&json!({"id": "a1", "tenant_id": "t1", "name": "14/30",
-        "active_from": "2026-10-01",
-        "trigger": {"type": "past_due", "require_active_subscription": false},
-        "actions": [{"type": "notify", "channel": "finance"}]}))
-    .unwrap();
-    store.put_automation(&automation).await.unwrap();
-    for (n, day) in ["10-29", "10-30", "10-31", "11-01"].iter().enumerate() {
-        let e = Event::from_json(&json!({"event_id": format!("e{n}"), "tenant_id": "t1",
-            "customer_id": format!("c{n}"), "type": "balance.changed",
-            "occurred_at": format!("2026-{day}T17:00:00Z"),
-            "balance": {"amount_minor": -5000, "currency": "USD"}}))
-        .unwrap();
-        ingest_event(&store, &e).await.unwrap();
-    }
+    PastDueTenant::missed_runs().seed(&store).await;
     store
-        .complete(&TenantId::new("t1"), "2026-11-11".parse().unwrap())
+        .complete(&PastDueTenant::tenant(), "2026-11-11".parse().unwrap())
         .await
         .unwrap();
     store
@@ -74,10 +55,10 @@ async fn when_runs_were_skipped_for_3_days_should_fire_every_crossed_threshold_o
     assert_eq!(
         fired,
         vec![
-            ("c0".into(), "2026-11-12".into(), true),
-            ("c1".into(), "2026-11-13".into(), true),
-            ("c2".into(), "2026-11-14".into(), true),
-            ("c3".into(), "2026-11-15".into(), false),
+            ("c000".into(), "2026-11-12".into(), true),
+            ("c001".into(), "2026-11-13".into(), true),
+            ("c002".into(), "2026-11-14".into(), true),
+            ("c003".into(), "2026-11-15".into(), false),
         ]
     );
     assert_eq!(
@@ -128,7 +109,7 @@ async fn when_the_lookback_is_shorter_than_the_outage_should_catch_up_only_the_l
     .await
     .unwrap();
     assert_eq!(summary.dates_evaluated, 2, "11-14 and 11-15");
-    // c0 and c1 crossed on dates given up; their windows are still open on 11-14, so they fire
+    // c000 and c001 crossed on dates given up; their windows are still open on 11-14, so they fire
     // there, late.
     assert_eq!(summary.firings, 4);
 }

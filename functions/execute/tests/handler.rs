@@ -4,45 +4,21 @@
 use execute::config::Config;
 use execute::handler::{Deps, handle};
 use lambda_runtime::{Context, LambdaEvent};
-use serde_json::{Value, json};
+use serde_json::Value;
 use shared::adapters::{MemoryDeadLetters, MemoryPublisher, MemoryStore};
-use shared::app::evaluate::evaluate_tenant_day;
-use shared::app::ingest::ingest_event;
-use shared::domain::{Automation, Event, TenantId, TenantSettings};
-use shared::ports::AutomationAdmin;
+use synthetic::PastDueTenant;
 
 fn fixture(name: &str) -> Value {
     let path = format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// Customer c000 past due since 11-01, evaluated on 11-15: one pending firing (notify finance).
 async fn one_pending_firing() -> MemoryStore {
     let store = MemoryStore::new();
-    store
-        .put_settings(&TenantSettings::defaults(TenantId::new("t1")))
-        .await
-        .unwrap();
-    let automation = Automation::from_json(&json!({"id": "a1", "tenant_id": "t1", "name": "14",
-        "active_from": "2026-10-01",
-        "trigger": {"type": "past_due", "require_active_subscription": false},
-        "actions": [{"type": "notify", "channel": "finance"}]}))
-    .unwrap();
-    store.put_automation(&automation).await.unwrap();
-    let e = Event::from_json(
-        &json!({"event_id": "e0", "tenant_id": "t1", "customer_id": "c000",
-        "type": "balance.changed", "occurred_at": "2026-11-01T10:00:00Z",
-        "balance": {"amount_minor": -5000, "currency": "USD"}}),
-    )
-    .unwrap();
-    ingest_event(&store, &e).await.unwrap();
-    evaluate_tenant_day(
-        &store,
-        &TenantId::new("t1"),
-        "2026-11-15".parse().unwrap(),
-        false,
-    )
-    .await
-    .unwrap();
+    PastDueTenant::new(1, "2026-11-01T10:00:00Z")
+        .seed_and_evaluate(&store, "2026-11-15")
+        .await;
     store
 }
 

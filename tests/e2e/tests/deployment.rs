@@ -13,11 +13,11 @@ use serde_json::{Value, json};
 use shared::adapters::sns::Topics;
 use shared::adapters::{SnsPublisher, SqsDeadLetters};
 use shared::app::execute::backoff;
-use shared::app::ingest::ingest_event;
-use shared::domain::{Automation, Event, TenantId, TenantSettings};
-use shared::ports::{AdminStore, AuditEntry, AutomationAdmin, FiringStatus, RunCheckpoints};
+use shared::domain::TenantId;
+use shared::ports::{AdminStore, AuditEntry, FiringStatus, RunCheckpoints};
 use std::cell::RefCell;
 use std::collections::BTreeSet;
+use synthetic::PastDueTenant;
 use tower::ServiceExt;
 
 const TABLE: &str = include_str!("../../../infra/functions.json");
@@ -123,32 +123,17 @@ async fn when_ingest_handles_its_batches_should_need_exactly_its_table_entry() {
 }
 
 /// Tenant t1 (New York, 06:00) with automation a1 that notifies finance and messages the
-/// customer, a guardrail that holds everything, and three customers past due since 11-01.
+/// customer, a guardrail that holds everything, and three customers past due since 11-01;
+/// the last completed run is 11-14.
 async fn tenant(env: &Env) -> shared::adapters::DynamoStore {
     let store = env.store();
-    let settings = TenantSettings::from_json(&json!({"tenant_id": "t1",
-        "timezone": "America/New_York", "evaluation_hour": 6,
-        "guardrail": {"min_count": 1, "max_share": 0.01}}))
-    .unwrap();
-    store.put_settings(&settings).await.unwrap();
-    let automation = Automation::from_json(&json!({"id": "a1", "tenant_id": "t1", "name": "14/30",
-        "active_from": "2026-10-01",
-        "trigger": {"type": "past_due", "require_active_subscription": false},
-        "actions": [{"type": "notify", "channel": "finance"},
-                    {"type": "message", "template_id": "reminder-1"}]}))
-    .unwrap();
-    store.put_automation(&automation).await.unwrap();
-    for n in 0..3 {
-        let e = balance(
-            &format!("e{n}"),
-            &format!("c{n}"),
-            "2026-11-01T17:00:00Z",
-            -5000,
-        );
-        ingest_event(&store, &Event::from_json(&e).unwrap())
-            .await
-            .unwrap();
-    }
+    PastDueTenant::new(3, "2026-11-01T17:00:00Z")
+        .settings(json!({"timezone": "America/New_York", "evaluation_hour": 6,
+            "guardrail": {"min_count": 1, "max_share": 0.01}}))
+        .actions(json!([{"type": "notify", "channel": "finance"},
+                        {"type": "message", "template_id": "reminder-1"}]))
+        .seed(&store)
+        .await;
     store
         .complete(&TenantId::new("t1"), "2026-11-14".parse().unwrap())
         .await

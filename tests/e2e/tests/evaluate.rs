@@ -7,9 +7,9 @@ use evaluate::handler::{Deps, ScheduledEvent, handle};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::json;
 use shared::adapters::DynamoStore;
-use shared::app::ingest::ingest_event;
-use shared::domain::{Automation, CustomerId, Event, TenantId, TenantSettings};
-use shared::ports::{AutomationAdmin, DecisionStore, RunCheckpoints};
+use shared::domain::{CustomerId, TenantId};
+use shared::ports::{DecisionStore, RunCheckpoints};
+use synthetic::PastDueTenant;
 
 fn scheduler_event() -> ScheduledEvent {
     let path = concat!(
@@ -19,38 +19,21 @@ fn scheduler_event() -> ScheduledEvent {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// Tenant t1 (New York, 06:00), automation a1 (14/30), and `customers` customers who all
-/// become past due on 11-01, so they cross 14 days on 11-15, the fixture's run.
+/// Tenant t1 (New York, 06:00), automation a1, and `customers` customers who all become
+/// past due on 11-01, so they cross 14 days on 11-15, the fixture's run; the last completed
+/// run is 11-14.
 async fn prepare(env: &Env, customers: usize) -> DynamoStore {
-    let starts = vec!["2026-11-01T17:00:00Z"; customers];
-    prepare_with(env, &starts, "2026-11-14").await
+    let tenant = PastDueTenant::new(customers, "2026-11-01T17:00:00Z")
+        .settings(json!({"timezone": "America/New_York", "evaluation_hour": 6}));
+    prepare_with(env, &tenant, "2026-11-14").await
 }
 
-/// As [`prepare`], with customer `n` past due from `starts[n]`, and the tenant's last
-/// completed run on `checkpoint`.
-async fn prepare_with(env: &Env, starts: &[&str], checkpoint: &str) -> DynamoStore {
+/// `tenant` seeded on the emulator, with its last completed run on `checkpoint`.
+async fn prepare_with(env: &Env, tenant: &PastDueTenant, checkpoint: &str) -> DynamoStore {
     let store = env.store();
-    let settings = TenantSettings::from_json(
-        &json!({"tenant_id": "t1", "timezone": "America/New_York", "evaluation_hour": 6}),
-    )
-    .unwrap();
-    store.put_settings(&settings).await.unwrap();
-    let automation = Automation::from_json(&json!({"id": "a1", "tenant_id": "t1", "name": "14/30",
-        "active_from": "2026-10-01",
-        "trigger": {"type": "past_due", "require_active_subscription": false},
-        "actions": [{"type": "notify", "channel": "finance"}]}))
-    .unwrap();
-    store.put_automation(&automation).await.unwrap();
-    for (n, start) in starts.iter().enumerate() {
-        let e = Event::from_json(&json!({"event_id": format!("e{n}"), "tenant_id": "t1",
-            "customer_id": format!("c{n:03}"), "type": "balance.changed",
-            "occurred_at": start,
-            "balance": {"amount_minor": -5000, "currency": "USD"}}))
-        .unwrap();
-        ingest_event(&store, &e).await.unwrap();
-    }
+    tenant.seed(&store).await;
     store
-        .complete(&TenantId::new("t1"), checkpoint.parse().unwrap())
+        .complete(&PastDueTenant::tenant(), checkpoint.parse().unwrap())
         .await
         .unwrap();
     store
@@ -61,13 +44,7 @@ async fn when_runs_were_skipped_for_3_days_then_one_run_should_fire_every_crosse
  {
     let env = Env::new("evaluate-skipped").await;
     // Crossing 14 days on 11-12, 11-13, 11-14 (missed runs) and 11-15 (this run).
-    let starts = [
-        "2026-10-29T17:00:00Z",
-        "2026-10-30T17:00:00Z",
-        "2026-10-31T17:00:00Z",
-        "2026-11-01T17:00:00Z",
-    ];
-    let store = prepare_with(&env, &starts, "2026-11-11").await;
+    let store = prepare_with(&env, &PastDueTenant::missed_runs(), "2026-11-11").await;
     let summary = handle(
         &deps(&env, store.clone()),
         LambdaEvent::new(scheduler_event(), Context::default()),
@@ -151,33 +128,7 @@ async fn when_a_run_would_fire_for_too_many_customers_should_hold_them_and_send_
     let store = prepare(&env, 60).await;
 
     // A queue subscribed to the alerts topic, to read what was delivered.
-    let sqs = env.sqs();
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(format!("{}-alerts", env.names.table))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let queue_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-        .clone();
-    env.sns()
-        .subscribe()
-        .topic_arn(&env.topics.alerts)
-        .protocol("sqs")
-        .endpoint(queue_arn)
-        .send()
-        .await
-        .unwrap();
+    let alerts = env.subscribed_queue("alerts", &env.topics.alerts).await;
 
     let summary = handle(
         &deps(&env, store.clone()),
@@ -191,19 +142,9 @@ async fn when_a_run_would_fire_for_too_many_customers_should_hold_them_and_send_
         "nothing to carry out"
     );
 
-    let messages = sqs
-        .receive_message()
-        .queue_url(&queue_url)
-        .max_number_of_messages(10)
-        .send()
-        .await
-        .unwrap()
-        .messages
-        .unwrap_or_default();
-    assert_eq!(messages.len(), 1);
-    let envelope: serde_json::Value = serde_json::from_str(messages[0].body().unwrap()).unwrap();
-    let alert: serde_json::Value =
-        serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
+    let delivered = env.drain(&alerts).await;
+    assert_eq!(delivered.len(), 1, "one alert for the whole hold");
+    let alert = &delivered[0];
     assert_eq!(alert["type"], "guardrail.held");
     assert_eq!(alert["firings"], 60);
     assert_eq!(alert["automation_id"], "a1");

@@ -6,11 +6,11 @@ use execute::handler::{Deps, handle};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::json;
 use shared::adapters::SqsDeadLetters;
-use shared::app::evaluate::evaluate_tenant_day;
 use shared::app::ingest::ingest_event;
 use shared::app::simulate::{SimulationPlan, simulate, store_config};
-use shared::domain::{Automation, AutomationsFile, Event, Mode, Outcome, TenantId, TenantSettings};
-use shared::ports::{AutomationAdmin, DecisionStore, FiringStatus, StoreOnly};
+use shared::domain::{AutomationsFile, Event, Mode, Outcome, TenantId};
+use shared::ports::{DecisionStore, FiringStatus, StoreOnly};
+use synthetic::PastDueTenant;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_fixtures_run_through_ingest_evaluate_and_execute_should_deliver_one_finance_message_per_live_firing()
@@ -118,31 +118,11 @@ async fn pending(
     actions: serde_json::Value,
 ) -> shared::adapters::DynamoStore {
     let store = env.store();
-    let mut settings = TenantSettings::defaults(TenantId::new("t1"));
-    settings.guardrail.min_count = 1_000;
-    store.put_settings(&settings).await.unwrap();
-    let automation = Automation::from_json(&json!({"id": "a1", "tenant_id": "t1", "name": "14",
-        "active_from": "2026-10-01",
-        "trigger": {"type": "past_due", "require_active_subscription": false},
-        "actions": actions}))
-    .unwrap();
-    store.put_automation(&automation).await.unwrap();
-    for n in 0..customers {
-        let e = Event::from_json(&json!({"event_id": format!("e{n}"), "tenant_id": "t1",
-            "customer_id": format!("c{n:03}"), "type": "balance.changed",
-            "occurred_at": "2026-11-01T10:00:00Z",
-            "balance": {"amount_minor": -5000, "currency": "USD"}}))
-        .unwrap();
-        ingest_event(&store, &e).await.unwrap();
-    }
-    evaluate_tenant_day(
-        &store,
-        &TenantId::new("t1"),
-        "2026-11-15".parse().unwrap(),
-        false,
-    )
-    .await
-    .unwrap();
+    PastDueTenant::new(customers, "2026-11-01T10:00:00Z")
+        .settings(json!({"guardrail": {"min_count": 1_000}}))
+        .actions(actions)
+        .seed_and_evaluate(&store, "2026-11-15")
+        .await;
     store
 }
 

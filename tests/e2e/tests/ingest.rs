@@ -12,23 +12,7 @@ use shared::domain::{Continuity, CustomerId, CustomerState, Event, TenantId};
 use shared::ports::{CandidateSource, CustomerStore, DeadLetters};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
-
-/// splitmix64, for reproducible random event sets.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use synthetic::SplitMix64;
 
 fn stamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
@@ -37,7 +21,7 @@ fn stamp(t: DateTime<Utc>) -> String {
 /// `count` events for `customers` customers of tenant `t1` over 60 days, each received up to
 /// 30 days after it occurred.
 fn random_events(count: usize, customers: usize, seed: u64) -> Vec<Value> {
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64::new(seed);
     let origin = Utc.with_ymd_and_hms(2026, 9, 1, 0, 0, 0).single().unwrap();
     (0..count)
         .map(|i| {
@@ -73,7 +57,7 @@ fn random_events(count: usize, customers: usize, seed: u64) -> Vec<Value> {
 
 /// The messages SQS would deliver: every event once, some twice, in a random order.
 fn messages(events: &[Value], duplicate_percent: u64, seed: u64) -> Vec<SqsMessage> {
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64::new(seed);
     let mut bodies: Vec<String> = Vec::new();
     for e in events {
         bodies.push(e.to_string());
