@@ -233,3 +233,49 @@ pub fn fixture(name: &str) -> PathBuf {
         .join("../fixtures")
         .join(name)
 }
+
+/// A Lambda's real event fixture, `functions/<function>/fixtures/<name>`, parsed: the same
+/// files the functions' own handler tests use.
+pub fn event_fixture<T: serde::de::DeserializeOwned>(function: &str, name: &str) -> T {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../functions")
+        .join(function)
+        .join("fixtures")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Calls the API's router as an admin of tenant t1 (the `--dev-auth` headers), with an
+/// optional JSON body: the status and the JSON answer (`null` when there is none).
+pub async fn call_api(
+    router: &axum::Router,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (axum::http::StatusCode, serde_json::Value) {
+    use tower::ServiceExt;
+    let request = axum::http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("x-dev-tenant", "t1")
+        .header("x-dev-role", "admin")
+        .header("content-type", "application/json")
+        .body(body.map_or_else(axum::body::Body::empty, |b| {
+            axum::body::Body::from(b.to_string())
+        }))
+        .expect("a well-formed request");
+    let response = router
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("the router answers");
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("the whole answer");
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}

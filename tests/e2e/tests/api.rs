@@ -3,38 +3,11 @@
 //! index behind the firing lists, and releasing or discarding held firings in transactions.
 
 use api::identity::IdentitySource;
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use e2e::Env;
+use axum::http::StatusCode;
+use e2e::{Env, call_api};
 use serde_json::{Value, json};
 use shared::app::evaluate::evaluate_tenant_day;
 use shared::domain::TenantId;
-use tower::ServiceExt;
-
-async fn send(
-    api: &axum::Router,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("x-dev-tenant", "t1")
-        .header("x-dev-role", "admin")
-        .header("content-type", "application/json")
-        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-        .unwrap();
-    let response = api.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
-}
 
 fn automation(id: &str) -> Value {
     json!({"id": id, "name": format!("Automation {id}"), "active_from": "2026-10-01",
@@ -57,21 +30,21 @@ async fn when_pages_are_read_on_dynamodb_should_follow_the_cursor_and_skip_archi
     let api = api::router(env.store(), IdentitySource::DevHeaders);
     for id in ["a1", "a2", "a3", "a4"] {
         assert_eq!(
-            send(&api, "POST", "/v1/automations", Some(automation(id)))
+            call_api(&api, "POST", "/v1/automations", Some(automation(id)))
                 .await
                 .0,
             StatusCode::CREATED
         );
     }
     assert_eq!(
-        send(&api, "DELETE", "/v1/automations/a2", None).await.0,
+        call_api(&api, "DELETE", "/v1/automations/a2", None).await.0,
         StatusCode::NO_CONTENT
     );
 
-    let (_, first) = send(&api, "GET", "/v1/automations?limit=2", None).await;
+    let (_, first) = call_api(&api, "GET", "/v1/automations?limit=2", None).await;
     assert_eq!(ids(&first, "id"), ["a1", "a3"]);
     let cursor = first["next_cursor"].as_str().unwrap();
-    let (_, second) = send(
+    let (_, second) = call_api(
         &api,
         "GET",
         &format!("/v1/automations?limit=2&cursor={cursor}"),
@@ -81,11 +54,11 @@ async fn when_pages_are_read_on_dynamodb_should_follow_the_cursor_and_skip_archi
     assert_eq!(ids(&second, "id"), ["a4"]);
 
     // Five changes: newest first, two at a time.
-    let (_, page) = send(&api, "GET", "/v1/audit?limit=2", None).await;
+    let (_, page) = call_api(&api, "GET", "/v1/audit?limit=2", None).await;
     let mut actions = ids(&page, "action");
     let mut cursor = page["next_cursor"].as_str().map(str::to_owned);
     while let Some(c) = cursor {
-        let (_, page) = send(&api, "GET", &format!("/v1/audit?limit=2&cursor={c}"), None).await;
+        let (_, page) = call_api(&api, "GET", &format!("/v1/audit?limit=2&cursor={c}"), None).await;
         actions.extend(ids(&page, "action"));
         cursor = page["next_cursor"].as_str().map(str::to_owned);
     }
@@ -106,10 +79,12 @@ async fn when_held_firings_are_released_on_dynamodb_should_move_them_to_the_outb
     let env = Env::new("api-held").await;
     let store = env.store();
     let api = api::router(store.clone(), IdentitySource::DevHeaders);
-    send(&api, "POST", "/v1/automations", Some(automation("a1"))).await;
+    call_api(&api, "POST", "/v1/automations", Some(automation("a1"))).await;
     let settings = json!({"timezone": "UTC", "guardrail": {"min_count": 1, "max_share": 0.1}});
     assert_eq!(
-        send(&api, "PUT", "/v1/settings", Some(settings)).await.0,
+        call_api(&api, "PUT", "/v1/settings", Some(settings))
+            .await
+            .0,
         StatusCode::OK
     );
     let events: Vec<Value> = (0..120)
@@ -117,7 +92,7 @@ async fn when_held_firings_are_released_on_dynamodb_should_move_them_to_the_outb
             "type": "balance.changed", "occurred_at": "2026-11-01T10:00:00Z",
             "balance": {"amount_minor": -5000, "currency": "USD"}}))
         .collect();
-    let (status, _) = send(&api, "POST", "/v1/events", Some(json!({"events": events}))).await;
+    let (status, _) = call_api(&api, "POST", "/v1/events", Some(json!({"events": events}))).await;
     assert_eq!(status, StatusCode::OK);
     let report = evaluate_tenant_day(
         &store,
@@ -129,7 +104,7 @@ async fn when_held_firings_are_released_on_dynamodb_should_move_them_to_the_outb
     .unwrap();
     assert_eq!(report.holds.len(), 1);
 
-    let (_, held) = send(
+    let (_, held) = call_api(
         &api,
         "GET",
         "/v1/firings?date=2026-11-15&status=held&limit=1000",
@@ -138,12 +113,13 @@ async fn when_held_firings_are_released_on_dynamodb_should_move_them_to_the_outb
     .await;
     assert_eq!(held["items"].as_array().unwrap().len(), 120);
     let target = json!({"automation_id": "a1", "date": "2026-11-15"});
-    let (status, released) = send(&api, "POST", "/v1/firings/release", Some(target.clone())).await;
+    let (status, released) =
+        call_api(&api, "POST", "/v1/firings/release", Some(target.clone())).await;
     assert_eq!(
         (status, released["moved"].clone()),
         (StatusCode::OK, json!(120))
     );
-    let (_, again) = send(&api, "POST", "/v1/firings/release", Some(target)).await;
+    let (_, again) = call_api(&api, "POST", "/v1/firings/release", Some(target)).await;
     assert_eq!(again["moved"], 0);
     let outbox = shared::ports::DecisionStore::pending_firings(&store, 1000)
         .await
@@ -151,7 +127,7 @@ async fn when_held_firings_are_released_on_dynamodb_should_move_them_to_the_outb
     assert_eq!(outbox.len(), 120, "released firings wait for the executor");
 
     // 120 firings move in two transactions, each with its audit entry.
-    let (_, audit) = send(&api, "GET", "/v1/audit?limit=10", None).await;
+    let (_, audit) = call_api(&api, "GET", "/v1/audit?limit=10", None).await;
     let releases = ids(&audit, "action")
         .iter()
         .filter(|a| *a == "firings.released")

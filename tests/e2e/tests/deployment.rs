@@ -5,9 +5,7 @@
 //! missing (it would fail in AWS), none unused (the role would grant more than the code calls).
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use axum::body::Body;
-use axum::http::Request;
-use e2e::{Env, emulator_endpoint, proxy, sqs_message};
+use e2e::{Env, call_api, emulator_endpoint, event_fixture, proxy, sqs_message};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use shared::adapters::sns::Topics;
@@ -18,7 +16,6 @@ use shared::ports::{AdminStore, AuditEntry, FiringStatus, RunCheckpoints};
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use synthetic::PastDueTenant;
-use tower::ServiceExt;
 
 const TABLE: &str = include_str!("../../../infra/functions.json");
 
@@ -100,14 +97,7 @@ async fn when_ingest_handles_its_batches_should_need_exactly_its_table_entry() {
         store: env.store_via(&recording.endpoint),
         dead_letters: SqsDeadLetters::new(env.sqs_via(&recording.endpoint), dlq),
     };
-    let fixture: SqsEvent = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../functions/ingest/fixtures/sqs-mixed-batch.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
+    let fixture: SqsEvent = event_fixture("ingest", "sqs-mixed-batch.json");
     let first = ingest::handler::handle(&deps, LambdaEvent::new(fixture, Context::default()));
     first.await.unwrap();
     // A late balance event: the customer's log is replayed.
@@ -258,20 +248,8 @@ async fn when_the_api_serves_every_route_should_need_exactly_its_table_entry() {
         ("DELETE", "/v1/automations/a9", None),
     ];
     for (method, path, body) in calls {
-        let request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("x-dev-tenant", "t1")
-            .header("x-dev-role", "admin")
-            .header("content-type", "application/json")
-            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-            .unwrap();
-        let response = router.clone().oneshot(request).await.unwrap();
-        assert!(
-            response.status().is_success(),
-            "{method} {path}: {}",
-            response.status()
-        );
+        let (status, _) = call_api(&router, method, path, body).await;
+        assert!(status.is_success(), "{method} {path}: {status}");
     }
     assert_eq!(recording.stats.iam_actions(), called("ApiFunction"));
 }

@@ -2,7 +2,7 @@
 //! repeated invocations record each firing once, and a guardrail hold sends one alert, read
 //! from an SQS queue subscribed to the alerts topic.
 
-use e2e::Env;
+use e2e::{Env, event_fixture};
 use evaluate::handler::{Deps, ScheduledEvent, handle};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::json;
@@ -12,11 +12,7 @@ use shared::ports::{DecisionStore, RunCheckpoints};
 use synthetic::PastDueTenant;
 
 fn scheduler_event() -> ScheduledEvent {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../functions/evaluate/fixtures/scheduler-event.json"
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    event_fixture("evaluate", "scheduler-event.json")
 }
 
 /// Tenant t1 (New York, 06:00), automation a1, and `customers` customers who all become

@@ -1,7 +1,7 @@
 //! The executor against DynamoDB and SNS on the local emulator, with an SQS queue subscribed
 //! to each topic to read what was delivered.
 
-use e2e::{Env, emulator_endpoint, fixture, proxy};
+use e2e::{Env, emulator_endpoint, event_fixture, fixture, proxy};
 use execute::handler::{Deps, handle};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::json;
@@ -76,14 +76,7 @@ async fn when_the_stream_triggers_the_executor_with_25_pending_should_publish_in
         failed: StoreOnly,
         batch: 500,
     };
-    let stream_event: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../functions/execute/fixtures/dynamodb-stream-event.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
+    let stream_event: serde_json::Value = event_fixture("execute", "dynamodb-stream-event.json");
     let now = chrono::Utc::now();
     let first = handle(
         &deps,

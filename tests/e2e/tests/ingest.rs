@@ -3,7 +3,7 @@
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use e2e::{Env, emulator_endpoint, proxy, sqs_message};
+use e2e::{Env, emulator_endpoint, event_fixture, proxy, sqs_message};
 use ingest::handler::{Deps, handle};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
@@ -239,14 +239,7 @@ async fn when_an_sqs_batch_mixes_good_duplicate_malformed_conflicting_and_thrott
     let dlq = queue_url(format!("{}-ingest-dlq", env.names.table)).await;
 
     // Send the fixture's bodies through a real queue and receive them as Lambda would.
-    let fixture: SqsEvent = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../functions/ingest/fixtures/sqs-mixed-batch.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
+    let fixture: SqsEvent = event_fixture("ingest", "sqs-mixed-batch.json");
     for record in &fixture.records {
         sqs.send_message()
             .queue_url(&ingest_queue)

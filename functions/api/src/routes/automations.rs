@@ -212,23 +212,37 @@ pub async fn replace<S: ApiStore>(
         version: current.version + 1,
         archived: false,
     };
+    write_next_version(&state, &caller, &current, &next, "automation.replaced").await?;
+    Ok(with_etag(
+        json(StatusCode::OK, representation(&next)),
+        next.version,
+    ))
+}
+
+/// Writes `next`, the version after `current`, in one transaction with its audit entry (the
+/// document before and after; none after an archive). A change since `current` was read
+/// answers 412.
+async fn write_next_version<S: ApiStore>(
+    state: &State<S>,
+    caller: &Caller,
+    current: &StoredAutomation,
+    next: &StoredAutomation,
+    action: &str,
+) -> Result<(), Problem> {
     let audit = audit_entry(
         &caller.tenant,
         &caller.actor,
-        "automation.replaced",
-        format!("automations/{id}"),
+        action,
+        format!("automations/{}", current.automation.id),
         Some(current.automation.to_json()),
-        Some(next.automation.to_json()),
+        (!next.archived).then(|| next.automation.to_json()),
     );
     match state
         .store
-        .write_automation(&next, Some(current.version), &audit)
+        .write_automation(next, Some(current.version), &audit)
         .await?
     {
-        WriteOutcome::Written => Ok(with_etag(
-            json(StatusCode::OK, representation(&next)),
-            next.version,
-        )),
+        WriteOutcome::Written => Ok(()),
         WriteOutcome::Conflict => Err(stale()),
     }
 }
@@ -256,22 +270,8 @@ pub async fn archive<S: ApiStore>(
         version: current.version + 1,
         archived: true,
     };
-    let audit = audit_entry(
-        &caller.tenant,
-        &caller.actor,
-        "automation.archived",
-        format!("automations/{id}"),
-        Some(current.automation.to_json()),
-        None,
-    );
-    match state
-        .store
-        .write_automation(&next, Some(current.version), &audit)
-        .await?
-    {
-        WriteOutcome::Written => Ok(StatusCode::NO_CONTENT.into_response()),
-        WriteOutcome::Conflict => Err(stale()),
-    }
+    write_next_version(&state, &caller, &current, &next, "automation.archived").await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 pub async fn preview<S: ApiStore>(
