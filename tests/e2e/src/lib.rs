@@ -1,5 +1,5 @@
-//! Helpers for the end-to-end tests: the emulator's endpoint, fresh resources per test, and a
-//! fault-injecting, request-counting proxy.
+//! Helpers for the end-to-end tests: the emulator's endpoint, fresh resources per test, a
+//! fault-injecting, request-counting proxy, the fixtures, and calls of the API's router.
 //!
 //! These tests need the local AWS emulator. `scripts/test` starts moto server and exports
 //! `AWS_ENDPOINT_URL`; without it the tests fail (they never skip).
