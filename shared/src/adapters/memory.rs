@@ -194,12 +194,7 @@ impl AutomationStore for MemoryStore {
     }
 
     async fn tenant_settings(&self, tenant: &TenantId) -> Result<TenantSettings, StoreError> {
-        Ok(self
-            .lock()
-            .settings
-            .get(tenant)
-            .map(|v| v.value.clone())
-            .unwrap_or_else(|| TenantSettings::defaults(tenant.clone())))
+        Ok(AdminStore::settings(self, tenant).await?.value)
     }
 
     async fn tenant_automations(&self, tenant: &TenantId) -> Result<Vec<Automation>, StoreError> {

@@ -9,8 +9,8 @@ use crate::domain::{
     AutomationId, Continuity, CustomerId, CustomerState, Event, EventId, TenantId,
 };
 use crate::ports::{
-    AutomationAdmin, AutomationStore, CandidateSource, CommitOutcome, CustomerStore, DecisionStore,
-    FiringRecord, RecordOutcome, RunCheckpoints, StateCommit, StoreError, Versioned,
+    AdminStore, AutomationAdmin, AutomationStore, CandidateSource, CommitOutcome, CustomerStore,
+    DecisionStore, FiringRecord, RecordOutcome, RunCheckpoints, StateCommit, StoreError, Versioned,
 };
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
@@ -486,16 +486,8 @@ impl AutomationStore for DynamoStore {
     }
 
     async fn tenant_settings(&self, tenant: &TenantId) -> Result<TenantSettings, StoreError> {
-        match self.get(keys::tenant_pk(tenant), keys::SETTINGS_SK).await? {
-            None => Ok(TenantSettings::defaults(tenant.clone())),
-            Some(item) => {
-                let doc = from_item::<DocumentItem>(item)?.doc;
-                let value: serde_json::Value = serde_json::from_str(&doc)
-                    .map_err(|_| StoreError::Failed("stored settings are not JSON".to_owned()))?;
-                TenantSettings::from_json(&value)
-                    .map_err(|e| StoreError::Failed(format!("stored settings are not valid: {e}")))
-            }
-        }
+        // The API's read of the settings (one GetItem), without the version.
+        Ok(AdminStore::settings(self, tenant).await?.value)
     }
 
     async fn tenant_automations(&self, tenant: &TenantId) -> Result<Vec<Automation>, StoreError> {
