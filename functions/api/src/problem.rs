@@ -4,7 +4,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use shared::domain::FieldErrors;
+use shared::domain::{FieldError, FieldErrors};
 use shared::ports::StoreError;
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
@@ -45,6 +45,11 @@ impl Problem {
                 .map(|e| (e.field.clone(), e.message.clone()))
                 .collect(),
         }
+    }
+
+    /// 422 naming one field of the body.
+    pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
+        Self::invalid(&FieldErrors(vec![FieldError::new(field, message)]))
     }
 
     /// 400 naming one query parameter or header.

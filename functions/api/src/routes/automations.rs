@@ -1,16 +1,16 @@
 //! `/v1/automations`: create, list, get, replace (`If-Match`), archive, preview.
 
-use super::{audit_entry, id_may_exist, json, random_hex};
+use super::{audit_entry, id_may_exist, json, random_hex, tenant_object, with_etag};
 use crate::identity::Caller;
 use crate::problem::Problem;
-use crate::request::{DATE_RULE, JsonBody, QueryParams, etag, if_match, parse_date};
+use crate::request::{DATE_RULE, JsonBody, QueryParams, if_match, parse_date};
 use crate::{ApiStore, State};
 use axum::extract::{Path, RawQuery, State as Extract};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use shared::app::evaluate::decide_tenant_day;
-use shared::domain::{Automation, AutomationId, FieldError, FieldErrors};
+use shared::domain::{Automation, AutomationId};
 use shared::ports::{StoredAutomation, WriteOutcome};
 
 const MAX_PAGE: usize = 200;
@@ -20,17 +20,6 @@ pub fn representation(stored: &StoredAutomation) -> Value {
     let mut body = stored.automation.to_json();
     body["version"] = json!(stored.version);
     body
-}
-
-fn with_etag(mut response: Response, version: u64) -> Response {
-    if let Ok(value) = HeaderValue::from_str(&etag(version)) {
-        response.headers_mut().insert(header::ETAG, value);
-    }
-    response
-}
-
-fn invalid(field: &str, message: &str) -> Problem {
-    Problem::invalid(&FieldErrors(vec![FieldError::new(field, message)]))
 }
 
 /// Reads an automation from a request body for `caller`'s tenant. The tenant comes from the
@@ -43,18 +32,7 @@ async fn parse_body<S: ApiStore>(
     id: Option<&AutomationId>,
     active_from: Option<chrono::NaiveDate>,
 ) -> Result<Automation, Problem> {
-    let Value::Object(mut obj) = body else {
-        return Err(invalid("", "must be a JSON object (an automation)"));
-    };
-    match obj.get("tenant_id") {
-        None => {
-            obj.insert("tenant_id".into(), json!(caller.tenant));
-        }
-        Some(t) if *t == json!(caller.tenant) => {}
-        Some(_) => {
-            return Err(invalid("tenant_id", "must be your own tenant, or left out"));
-        }
-    }
+    let mut obj = tenant_object(caller, body, "an automation")?;
     match (obj.get("id"), id) {
         (None, Some(id)) => {
             obj.insert("id".into(), json!(id));
@@ -63,7 +41,7 @@ async fn parse_body<S: ApiStore>(
             obj.insert("id".into(), json!(format!("a_{}", random_hex())));
         }
         (Some(given), Some(id)) if *given != json!(id) => {
-            return Err(invalid(
+            return Err(Problem::invalid_field(
                 "id",
                 "must match the id in the path, or be left out",
             ));
@@ -312,16 +290,19 @@ pub async fn preview<S: ApiStore>(
 /// `{"date": "YYYY-MM-DD"}`, nothing else.
 fn preview_date(body: &Value) -> Result<chrono::NaiveDate, Problem> {
     let Value::Object(obj) = body else {
-        return Err(invalid(
+        return Err(Problem::invalid_field(
             "",
             "must be a JSON object: {\"date\": \"YYYY-MM-DD\"}",
         ));
     };
     if let Some(unknown) = obj.keys().find(|k| *k != "date") {
-        return Err(invalid(unknown, "unknown field (known: date)"));
+        return Err(Problem::invalid_field(
+            unknown,
+            "unknown field (known: date)",
+        ));
     }
     obj.get("date")
         .and_then(Value::as_str)
         .and_then(parse_date)
-        .ok_or_else(|| invalid("date", DATE_RULE))
+        .ok_or_else(|| Problem::invalid_field("date", DATE_RULE))
 }

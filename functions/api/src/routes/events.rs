@@ -11,8 +11,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
 use shared::app::ingest::{IngestError, IngestOutcome, ingest_event};
+use shared::domain::Event;
 use shared::domain::event::format_instant;
-use shared::domain::{Event, FieldError, FieldErrors};
 
 /// Events per request at most (the body limit applies too).
 pub const MAX_EVENTS: usize = 500;
@@ -27,20 +27,15 @@ pub async fn ingest<S: ApiStore>(
         Value::Object(obj) if obj.len() == 1 => obj.get("events").and_then(Value::as_array),
         _ => None,
     }
-    .ok_or_else(|| {
-        Problem::invalid(&FieldErrors(vec![FieldError::new(
-            "events",
-            "the body must be {\"events\": [...]}",
-        )]))
-    })?;
+    .ok_or_else(|| Problem::invalid_field("events", "the body must be {\"events\": [...]}"))?;
     if events.len() > MAX_EVENTS {
-        return Err(Problem::invalid(&FieldErrors(vec![FieldError::new(
+        return Err(Problem::invalid_field(
             "events",
             format!(
                 "at most {MAX_EVENTS} events per request, got {}",
                 events.len()
             ),
-        )])));
+        ));
     }
     let received_at = format_instant(chrono::Utc::now());
     let mut results = Vec::with_capacity(events.len());

@@ -1,7 +1,7 @@
 //! `/v1/firings`: the decisions of a date (by automation and status), and the release or
 //! discard of firings the guardrail held.
 
-use super::{audit_entry, json};
+use super::{audit_entry, id_may_exist, json};
 use crate::identity::Caller;
 use crate::problem::Problem;
 use crate::request::{DATE_RULE, JsonBody, QueryParams, parse_date};
@@ -147,10 +147,10 @@ async fn resolve<S: ApiStore>(
 fn target(body: &Value) -> Result<(AutomationId, chrono::NaiveDate), Problem> {
     let mut errors = Vec::new();
     let Value::Object(obj) = body else {
-        return Err(Problem::invalid(&FieldErrors(vec![FieldError::new(
+        return Err(Problem::invalid_field(
             "",
             "must be a JSON object: {\"automation_id\": ..., \"date\": \"YYYY-MM-DD\"}",
-        )])));
+        ));
     };
     for key in obj.keys().filter(|k| *k != "automation_id" && *k != "date") {
         errors.push(FieldError::new(
@@ -161,7 +161,7 @@ fn target(body: &Value) -> Result<(AutomationId, chrono::NaiveDate), Problem> {
     let automation = obj
         .get("automation_id")
         .and_then(Value::as_str)
-        .filter(|a| !a.is_empty() && a.len() <= 128);
+        .filter(|a| id_may_exist(a));
     if automation.is_none() {
         errors.push(FieldError::new(
             "automation_id",

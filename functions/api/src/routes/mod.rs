@@ -7,6 +7,7 @@ mod events;
 mod firings;
 mod settings;
 
+use crate::identity::Caller;
 use crate::problem::Problem;
 use crate::{ApiStore, OPENAPI, State};
 use axum::Router;
@@ -14,6 +15,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
 use shared::domain::TenantId;
 use shared::ports::AuditEntry;
 use std::hash::{BuildHasher, Hasher};
@@ -102,6 +104,39 @@ fn random_hex() -> String {
             .map_or(0, |d| d.as_nanos()),
     );
     format!("{:016x}", hasher.finish())
+}
+
+/// A body's JSON object for `caller`'s tenant (`what` it should be, for the error): the
+/// tenant comes from the identity, so `tenant_id` may be left out (it is filled in) and may
+/// not name another tenant.
+fn tenant_object(caller: &Caller, body: Value, what: &str) -> Result<Map<String, Value>, Problem> {
+    let Value::Object(mut obj) = body else {
+        return Err(Problem::invalid_field(
+            "",
+            format!("must be a JSON object ({what})"),
+        ));
+    };
+    match obj.get("tenant_id") {
+        None => {
+            obj.insert("tenant_id".into(), serde_json::json!(caller.tenant));
+        }
+        Some(t) if *t == serde_json::json!(caller.tenant) => {}
+        Some(_) => {
+            return Err(Problem::invalid_field(
+                "tenant_id",
+                "must be your own tenant, or left out",
+            ));
+        }
+    }
+    Ok(obj)
+}
+
+/// `response` with the `ETag` of a document's `version`.
+fn with_etag(mut response: Response, version: u64) -> Response {
+    if let Ok(value) = HeaderValue::from_str(&crate::request::etag(version)) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
 }
 
 /// An audit entry for a change made now by `actor`.

@@ -1,26 +1,22 @@
 //! `/v1/settings`: the tenant's time zone, evaluation hour and guardrail; the defaults until
 //! set. A replace may name the version it read in `If-Match` (412 when stale).
 
-use super::{audit_entry, json};
+use super::{audit_entry, json, tenant_object, with_etag};
 use crate::identity::Caller;
 use crate::problem::Problem;
-use crate::request::{JsonBody, etag, if_match};
+use crate::request::{JsonBody, if_match};
 use crate::{ApiStore, State};
 use axum::extract::State as Extract;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
-use shared::domain::{FieldError, FieldErrors, TenantSettings};
+use shared::domain::TenantSettings;
 use shared::ports::{Versioned, WriteOutcome};
 
 fn representation(settings: &Versioned<TenantSettings>) -> Response {
     let mut body = settings.value.to_json();
     body["version"] = json!(settings.version);
-    let mut response = json(StatusCode::OK, body);
-    if let Ok(value) = HeaderValue::from_str(&etag(settings.version)) {
-        response.headers_mut().insert(header::ETAG, value);
-    }
-    response
+    with_etag(json(StatusCode::OK, body), settings.version)
 }
 
 pub async fn get_one<S: ApiStore>(
@@ -37,24 +33,7 @@ pub async fn replace<S: ApiStore>(
     JsonBody(body): JsonBody,
 ) -> Result<Response, Problem> {
     caller.require_admin()?;
-    let Value::Object(mut obj) = body else {
-        return Err(Problem::invalid(&FieldErrors(vec![FieldError::new(
-            "",
-            "must be a JSON object (the tenant's settings)",
-        )])));
-    };
-    match obj.get("tenant_id") {
-        None => {
-            obj.insert("tenant_id".into(), json!(caller.tenant));
-        }
-        Some(t) if *t == json!(caller.tenant) => {}
-        Some(_) => {
-            return Err(Problem::invalid(&FieldErrors(vec![FieldError::new(
-                "tenant_id",
-                "must be your own tenant, or left out",
-            )])));
-        }
-    }
+    let obj = tenant_object(&caller, body, "the tenant's settings")?;
     let settings =
         TenantSettings::from_json(&Value::Object(obj)).map_err(|e| Problem::invalid(&e))?;
     let current = state.store.settings(&caller.tenant).await?;
