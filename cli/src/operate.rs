@@ -90,10 +90,7 @@ pub fn execute(args: ExecuteArgs) -> Result<(), Failure> {
             None => execute_pending(&store, &publisher, &StoreOnly, now, args.limit).await,
         }
         .map_err(runtime_error)?;
-        let report = json!({"sent": r.sent, "cancelled": r.cancelled, "failed": r.failed,
-            "retrying": r.retrying, "waiting": r.waiting, "recovered": r.recovered,
-            "messages": r.messages, "publish_calls": r.publish_calls});
-        println!("{report:#}");
+        println!("{:#}", json!(r));
         Ok(())
     })
 }

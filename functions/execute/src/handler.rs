@@ -9,7 +9,7 @@ use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
 use shared::adapters::emf;
-use shared::app::execute::execute_pending;
+use shared::app::execute::{ExecuteReport, execute_pending};
 use shared::ports::{
     ActionPublisher, AutomationStore, CustomerStore, DecisionStore, FailedFirings,
 };
@@ -21,17 +21,12 @@ pub struct Deps<S, P, F> {
     pub batch: usize,
 }
 
+/// The invocation's answer: what started it, and what the pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ExecuteSummary {
     pub trigger: &'static str,
-    pub sent: usize,
-    pub cancelled: usize,
-    pub failed: usize,
-    pub retrying: usize,
-    pub waiting: usize,
-    pub recovered: usize,
-    pub messages: usize,
-    pub publish_calls: usize,
+    #[serde(flatten)]
+    pub report: ExecuteReport,
 }
 
 /// `now` is the invocation's time: it decides only which claims have expired.
@@ -51,17 +46,7 @@ where
         "sweep"
     };
     let r = execute_pending(&deps.store, &deps.publisher, &deps.failed, now, deps.batch).await?;
-    let summary = ExecuteSummary {
-        trigger,
-        sent: r.sent,
-        cancelled: r.cancelled,
-        failed: r.failed,
-        retrying: r.retrying,
-        waiting: r.waiting,
-        recovered: r.recovered,
-        messages: r.messages,
-        publish_calls: r.publish_calls,
-    };
+    let summary = ExecuteSummary { trigger, report: r };
     // `FiringsFailed` is the one to alarm on: firings that kept failing (each also in the
     // failed-firings queue).
     emf::emit(

@@ -38,7 +38,7 @@ async fn when_triggered_by_the_stream_or_the_sweep_should_carry_out_each_firing_
     )
     .await
     .unwrap();
-    assert_eq!((stream.trigger, stream.sent), ("stream", 1));
+    assert_eq!((stream.trigger, stream.report.sent), ("stream", 1));
     let sweep = handle(
         &deps,
         LambdaEvent::new(fixture("sweep-event.json"), Context::default()),
@@ -46,7 +46,7 @@ async fn when_triggered_by_the_stream_or_the_sweep_should_carry_out_each_firing_
     )
     .await
     .unwrap();
-    assert_eq!((sweep.trigger, sweep.sent), ("sweep", 0));
+    assert_eq!((sweep.trigger, sweep.report.sent), ("sweep", 0));
     assert_eq!(deps.publisher.published().len(), 1);
 }
 

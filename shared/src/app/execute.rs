@@ -47,7 +47,8 @@ pub enum ExecuteError {
     Publish(#[from] PublishError),
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What one executor pass did; serialised as the Lambda's answer and `rulekit execute`'s.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ExecuteReport {
     pub sent: usize,
     pub cancelled: usize,

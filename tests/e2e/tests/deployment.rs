@@ -198,6 +198,7 @@ async fn when_evaluate_and_execute_run_should_each_need_exactly_its_table_entry(
         failed += execute::handler::handle(&deps, sweep, now)
             .await
             .unwrap()
+            .report
             .failed;
         now += backoff(attempt);
     }

@@ -86,7 +86,11 @@ async fn when_the_stream_triggers_the_executor_with_25_pending_should_publish_in
     .await
     .unwrap();
     assert_eq!(
-        (first.sent, first.messages, first.publish_calls),
+        (
+            first.report.sent,
+            first.report.messages,
+            first.report.publish_calls
+        ),
         (25, 25, 3)
     );
     assert_eq!(counting.stats.count("PublishBatch"), 3, "10 + 10 + 5");
@@ -99,7 +103,7 @@ async fn when_the_stream_triggers_the_executor_with_25_pending_should_publish_in
     )
     .await
     .unwrap();
-    assert_eq!(again.messages, 0);
+    assert_eq!(again.report.messages, 0);
     assert_eq!(env.drain(&finance).await.len(), 25);
 }
 
@@ -262,14 +266,14 @@ async fn when_the_finance_topic_keeps_rejecting_should_retry_with_backoff_then_d
     for attempt in 1..=MAX_ATTEMPTS {
         let summary = handle(&deps, sweep(), now).await.unwrap();
         if attempt < MAX_ATTEMPTS {
-            assert_eq!((summary.retrying, summary.failed), (2, 0));
+            assert_eq!((summary.report.retrying, summary.report.failed), (2, 0));
             // Too early for the next attempt: nothing is published.
             let early = handle(&deps, sweep(), now + chrono::Duration::seconds(30))
                 .await
                 .unwrap();
-            assert_eq!((early.waiting, early.publish_calls), (2, 0));
+            assert_eq!((early.report.waiting, early.report.publish_calls), (2, 0));
         } else {
-            assert_eq!((summary.retrying, summary.failed), (0, 2));
+            assert_eq!((summary.report.retrying, summary.report.failed), (0, 2));
         }
         now += backoff(attempt);
     }
