@@ -6,6 +6,7 @@
 //! grants anything. Nothing in the path, the query or the body ever names the tenant.
 
 use crate::problem::Problem;
+use crate::request::id_may_exist;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use lambda_http::request::RequestContext;
@@ -69,9 +70,6 @@ pub enum IdentitySource {
     Nobody,
 }
 
-/// The most a tenant id may be: longer values are not ids.
-const MAX_TENANT_LEN: usize = 128;
-
 fn unauthorized(detail: &str) -> Problem {
     Problem::new(StatusCode::UNAUTHORIZED, detail)
 }
@@ -95,7 +93,7 @@ fn parse_role(value: &str) -> Option<Role> {
 fn caller(tenant: Option<&str>, role: Option<&str>, actor: &str) -> Result<Caller, Problem> {
     let tenant = tenant
         .map(str::trim)
-        .filter(|t| !t.is_empty() && t.len() <= MAX_TENANT_LEN)
+        .filter(|t| id_may_exist(t))
         .ok_or_else(|| unauthorized("the identity names no tenant"))?;
     let role = role.and_then(parse_role).ok_or_else(|| {
         Problem::new(

@@ -96,6 +96,12 @@ impl QueryParams {
     }
 }
 
+/// Whether an id (a tenant, an automation, a customer, a cursor) could name anything: ids are
+/// 1 to 128 characters (longer ones are not looked up, and never reach the store's key limits).
+pub fn id_may_exist(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 128
+}
+
 pub const DATE_RULE: &str = "must be a date, YYYY-MM-DD, from 1970 to 2999";
 
 /// A `YYYY-MM-DD` date in the years billing data can have: dates far outside them are typos,

@@ -9,6 +9,7 @@ mod settings;
 
 use crate::identity::Caller;
 use crate::problem::Problem;
+use crate::request::id_may_exist;
 use crate::{ApiStore, OPENAPI, State};
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -82,12 +83,6 @@ async fn openapi() -> Response {
         HeaderValue::from_static("application/json"),
     );
     response
-}
-
-/// Whether an id from a path or cursor could name anything: ids are 1 to 128 characters
-/// (longer ones are not looked up, and never reach the store's key limits).
-fn id_may_exist(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 128
 }
 
 /// A JSON response with a status.
