@@ -16,7 +16,7 @@ use std::io::Write;
 #[derive(clap::Args)]
 pub struct EvaluateArgs {
     /// The tenant-local date to evaluate (YYYY-MM-DD).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::input::date_arg)]
     date: NaiveDate,
     /// Only this tenant (default: every tenant with automations).
     #[arg(long)]

@@ -2,7 +2,7 @@
 
 use crate::Failure;
 use crate::aws::Aws;
-use crate::input::{read_automations, read_events};
+use crate::input::{date_arg, read_automations, read_events};
 use chrono::NaiveDate;
 use shared::adapters::{MemoryPublisher, MemoryStore};
 use shared::app::simulate::{
@@ -25,10 +25,10 @@ pub struct Args {
     #[arg(long)]
     automations: PathBuf,
     /// First local date to evaluate (YYYY-MM-DD).
-    #[arg(long)]
+    #[arg(long, value_parser = date_arg)]
     from: NaiveDate,
     /// Last local date to evaluate, inclusive.
-    #[arg(long)]
+    #[arg(long, value_parser = date_arg)]
     to: NaiveDate,
     /// Also print the skipped decisions, each with its reason.
     #[arg(long)]

@@ -117,6 +117,146 @@ fn when_an_event_is_malformed_should_exit_2_naming_the_file_line_and_field() {
     assert!(err.contains("events.jsonl:4: not valid JSON"), "{err}");
 }
 
+/// `rulekit simulate` of `events` (bytes) against the basic automations, over two days.
+fn simulate_bytes(test: &str, events: &[u8]) -> Output {
+    let dir = std::env::temp_dir().join(format!("rulekit-cli-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("events.jsonl");
+    std::fs::write(&path, events).unwrap();
+    rulekit(&[
+        "simulate",
+        "--events",
+        path.to_str().unwrap(),
+        "--automations",
+        fixture("basic.automations.json").to_str().unwrap(),
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-02",
+    ])
+}
+
+const GOOD_EVENT: &str = r#"{"event_id":"e1","tenant_id":"t1","customer_id":"c1","type":"balance.changed","occurred_at":"2026-11-01T10:00:00Z","balance":{"amount_minor":-5000,"currency":"USD"}}"#;
+
+#[test]
+fn when_a_key_is_repeated_in_an_event_should_exit_2_naming_the_line_and_field() {
+    let twice = r#"{"event_id":"e2","tenant_id":"t1","customer_id":"c2","type":"balance.changed","occurred_at":"2026-11-01T10:00:00Z","balance":{"amount_minor":-1,"currency":"USD","amount_minor":-900000}}"#;
+    let out = simulate_bytes("dup-key", format!("{GOOD_EVENT}\n{twice}\n").as_bytes());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty(), "no decisions on bad input");
+    assert!(
+        stderr(&out).contains("events.jsonl:2: balance.amount_minor: duplicate key"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn when_a_key_is_repeated_in_the_automations_file_should_exit_2_naming_the_line_and_field() {
+    let automations = temp_file(
+        "dup-mode",
+        "automations.json",
+        "{\"automations\":[{\"id\":\"a1\",\"tenant_id\":\"t1\",\"name\":\"x\",\n\
+         \"mode\":\"dry_run\",\n\"mode\":\"live\",\n\
+         \"trigger\":{\"type\":\"past_due\"},\"actions\":[{\"type\":\"notify\",\"channel\":\"finance\"}]}]}",
+    );
+    let out = rulekit(&[
+        "simulate",
+        "--events",
+        fixture("basic.events.jsonl").to_str().unwrap(),
+        "--automations",
+        automations.to_str().unwrap(),
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-02",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("automations.json:3: automations[0].mode: duplicate key"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn when_the_events_file_starts_with_a_byte_order_mark_should_read_it() {
+    let out = simulate_bytes("bom", format!("\u{feff}{GOOD_EVENT}\n").as_bytes());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("accepted 1"), "{}", stderr(&out));
+}
+
+#[test]
+fn when_a_line_is_not_utf8_should_exit_2_naming_the_line() {
+    let mut bytes = format!("{GOOD_EVENT}\n{GOOD_EVENT}\n").into_bytes();
+    bytes.extend_from_slice(b"{\"event_id\":\"e\xff\"}\n");
+    let out = simulate_bytes("utf8", &bytes);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("events.jsonl:3: not valid JSON: not UTF-8"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn when_an_amount_is_an_integer_beyond_any_range_should_say_out_of_range_not_decimal() {
+    let huge = GOOD_EVENT.replace("-5000", "-100000000000000000000000000000");
+    let out = simulate_bytes("huge", format!("{huge}\n").as_bytes());
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("events.jsonl:1: balance.amount_minor: must be between -10^15 and 10^15 minor units, got a number far outside that range"),
+        "{err}"
+    );
+    assert!(!err.contains("decimal"), "{err}");
+}
+
+#[test]
+fn when_both_guardrail_fields_are_wrong_should_report_both() {
+    let automations = temp_file(
+        "guardrail",
+        "automations.json",
+        r#"{"tenants":[{"tenant_id":"t1","guardrail":{"min_count":0,"max_share":2}}],"automations":[]}"#,
+    );
+    let out = rulekit(&[
+        "simulate",
+        "--events",
+        fixture("basic.events.jsonl").to_str().unwrap(),
+        "--automations",
+        automations.to_str().unwrap(),
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-02",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("tenants[0].guardrail.min_count"), "{err}");
+    assert!(err.contains("tenants[0].guardrail.max_share"), "{err}");
+}
+
+#[test]
+fn when_dates_are_outside_the_years_events_may_have_should_exit_2() {
+    let out = rulekit(&[
+        "simulate",
+        "--events",
+        fixture("basic.events.jsonl").to_str().unwrap(),
+        "--automations",
+        fixture("basic.automations.json").to_str().unwrap(),
+        "--from",
+        "2026-11-01",
+        "--to",
+        "9999-12-31",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("from 1970 to 2200"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn when_an_event_id_is_reused_for_another_event_should_exit_2_naming_both_lines() {
     let line = |amount: i64| {

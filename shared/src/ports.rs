@@ -67,12 +67,13 @@ pub trait CustomerStore: Send + Sync {
         customer: &CustomerId,
     ) -> impl Future<Output = Result<Option<Versioned<CustomerState>>, StoreError>> + Send;
 
-    /// The stored event with this id, if any.
-    fn find_event(
+    /// The stored events among `ids` (ids of `tenant`'s events, any customer), in any order:
+    /// how a batch finds its redeliveries with one read instead of one per event.
+    fn stored_events(
         &self,
         tenant: &TenantId,
-        event_id: &EventId,
-    ) -> impl Future<Output = Result<Option<Event>, StoreError>> + Send;
+        ids: &[EventId],
+    ) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send;
 
     /// Every stored event of the customer, in any order: read only to replay after a late
     /// balance event.

@@ -5,11 +5,13 @@
 //! (`AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, ...), which is how the tests reach the
 //! local emulator with no code change.
 
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use std::env;
+use std::time::Duration;
 use thiserror::Error;
 
 /// The root certificates TLS trusts.
@@ -26,7 +28,18 @@ pub enum TrustRoots {
 /// Amazon Root CA 1-4 and Starfield Services Root CA G2, in PEM.
 pub const AMAZON_TRUST_ROOTS: &str = include_str!("amazon-trust-roots.pem");
 
-/// Loads the SDK configuration with a single HTTPS client (rustls on ring) trusting `roots`.
+/// How long one connection may take to open. DynamoDB, SNS and SQS answer from the same
+/// region in milliseconds; a connection that takes seconds will not come.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one attempt of a call may take, from sending to the whole answer.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(4);
+/// How long a call may take with its retries. Under API Gateway's 30-second limit with room
+/// for a few calls; a stalled service becomes an error (503, a retried event), not a request
+/// that hangs until the function is killed.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Loads the SDK configuration with a single HTTPS client (rustls on ring) trusting `roots`,
+/// and the bounded timeouts above for every call.
 pub async fn load_sdk_config(roots: TrustRoots) -> SdkConfig {
     let trust = match roots {
         TrustRoots::Amazon => tls::TrustStore::empty().with_pem_certificate(AMAZON_TRUST_ROOTS),
@@ -40,8 +53,14 @@ pub async fn load_sdk_config(roots: TrustRoots) -> SdkConfig {
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .tls_context(context)
         .build_https();
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build();
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(http)
+        .timeout_config(timeouts)
         .load()
         .await
 }

@@ -95,16 +95,16 @@ impl CustomerStore for MemoryStore {
             .cloned())
     }
 
-    async fn find_event(
+    async fn stored_events(
         &self,
         tenant: &TenantId,
-        event_id: &EventId,
-    ) -> Result<Option<Event>, StoreError> {
-        Ok(self
-            .lock()
-            .events
-            .get(&(tenant.clone(), event_id.clone()))
-            .cloned())
+        ids: &[EventId],
+    ) -> Result<Vec<Event>, StoreError> {
+        let inner = self.lock();
+        Ok(ids
+            .iter()
+            .filter_map(|id| inner.events.get(&(tenant.clone(), id.clone())).cloned())
+            .collect())
     }
 
     async fn customer_events(

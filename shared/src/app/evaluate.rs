@@ -47,7 +47,14 @@ where
         .into_iter()
         .filter(|a| a.enabled)
         .collect();
-    let decided = decide_tenant_day(store, tenant, date, &automations, caught_up).await?;
+    let decided = decide_tenant_day(
+        store,
+        tenant,
+        date,
+        &automations,
+        Purpose::Run { caught_up },
+    )
+    .await?;
     let mut report = DayReport {
         holds: decided.holds,
         candidates_read: decided.candidates_read,
@@ -76,6 +83,18 @@ where
     Ok(report)
 }
 
+/// Why a tenant's day is decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The daily run, which records what it decides; `caught_up` when the date's own run was
+    /// missed and this one comes after it. Automations are not retroactive: `active_from`
+    /// applies.
+    Run { caught_up: bool },
+    /// A preview: a what-if of the automation on that date, so `active_from` does not apply
+    /// (SPEC §6: it governs real runs only).
+    Preview,
+}
+
 /// What `automations` would decide for `tenant` on local date `date`, given what is already
 /// recorded, with the guardrail applied; nothing is written. The daily run records these; a
 /// preview shows them.
@@ -84,7 +103,7 @@ pub async fn decide_tenant_day<S>(
     tenant: &TenantId,
     date: NaiveDate,
     automations: &[Automation],
-    caught_up: bool,
+    purpose: Purpose,
 ) -> Result<DayReport, StoreError>
 where
     S: CandidateSource + AutomationStore + DecisionStore,
@@ -92,13 +111,17 @@ where
     let settings = store.tenant_settings(tenant).await?;
     let calendar = settings.calendar;
     let mut report = DayReport::default();
-    // An automation without a recorded start acts only from the day it is evaluated on:
-    // never retroactively.
     let contexts: Vec<RunContext<'_>> = automations
         .iter()
         .map(|a| {
-            let mut ctx = RunContext::new(a, a.active_from.unwrap_or(date), &calendar, date);
-            ctx.caught_up = caught_up;
+            let active_from = match purpose {
+                // An automation without a recorded start acts only from the day it is
+                // evaluated on: never retroactively.
+                Purpose::Run { .. } => a.active_from.unwrap_or(date),
+                Purpose::Preview => NaiveDate::MIN,
+            };
+            let mut ctx = RunContext::new(a, active_from, &calendar, date);
+            ctx.caught_up = matches!(purpose, Purpose::Run { caught_up: true });
             ctx
         })
         .collect();

@@ -1,10 +1,51 @@
 //! Ingest: one validated event into the customer store, correct under duplicates, any arrival
-//! order and late data (SPEC §2). The SQS Lambda, the API and the CLI all call [`ingest_event`].
+//! order and late data (SPEC §2). The SQS Lambda, the API and the CLI all call [`ingest_event`],
+//! and read what arrives live with [`live_event`].
 
 use crate::domain::customer::{ApplyError, Change};
-use crate::domain::{CustomerState, Event, FieldError};
+use crate::domain::{CustomerState, Event, FieldError, FieldErrors};
 use crate::ports::{CommitOutcome, CustomerStore, StateCommit, StoreError};
+use chrono::{DateTime, Duration, Utc};
+use futures_util::StreamExt;
+use serde_json::Value;
 use thiserror::Error;
+
+/// How far ahead of RuleKit's clock a producer's clock may run: an event dated up to this
+/// much after its arrival is taken as having happened on arrival's side of it.
+pub const CLOCK_SKEW: Duration = Duration::minutes(5);
+
+/// An event as live ingest (SQS, the API, `rulekit ingest`) reads it, `arrived_at` being when
+/// RuleKit received it. `received_at` is when the system learned of the event (SPEC §2): when
+/// the event does not say, it is the arrival (never earlier than `occurred_at`, in case the
+/// producer's clock runs ahead); when it does, it may be earlier (a relay that learned of the
+/// event before passing it on) but not later than the arrival. Neither instant may lie in the
+/// future: an event "learned of" in 2199 would be invisible to every daily run until then, and
+/// one that "occurred" then would already set the customer's balance.
+pub fn live_event(raw: &Value, arrived_at: DateTime<Utc>) -> Result<Event, FieldErrors> {
+    let mut event = Event::from_json(raw)?;
+    let latest = arrived_at + CLOCK_SKEW;
+    let mut errors = Vec::new();
+    if event.occurred_at() > latest {
+        errors.push(FieldError::new(
+            "occurred_at",
+            "is in the future: an event is sent after it happens",
+        ));
+    }
+    if raw.get("received_at").is_none_or(Value::is_null) {
+        event.received_at = event.occurred_at().max(arrived_at);
+    } else if event.received_at > latest {
+        errors.push(FieldError::new(
+            "received_at",
+            "is in the future: it is when the system learned of the event, at the latest when \
+             it reached RuleKit (leave it out and RuleKit stamps it)",
+        ));
+    }
+    if errors.is_empty() {
+        Ok(event)
+    } else {
+        Err(FieldErrors(errors))
+    }
+}
 
 /// Optimistic-concurrency attempts before giving up; each conflict means another writer
 /// committed an event of the same customer in between, so progress is being made.
@@ -92,6 +133,108 @@ pub async fn ingest_event<S: CustomerStore>(
     Err(IngestError::Contention)
 }
 
+/// Customers of one batch applied at once. Events of one customer are applied one after
+/// the other, in log order, so they never contend for its version and never need a replay
+/// among themselves.
+pub const BATCH_CONCURRENCY: usize = 16;
+
+/// Ingests a batch (an API request, an SQS delivery): the result of each event, in input
+/// order. Before anything is written, events repeated within the batch are answered from the
+/// batch (a duplicate, or a conflict when the payload differs), and redeliveries of stored
+/// events from one read of the store per tenant; the rest are grouped by customer, each
+/// group applied in log order, up to [`BATCH_CONCURRENCY`] customers at a time.
+pub async fn ingest_batch<S: CustomerStore>(
+    store: &S,
+    events: &[Event],
+) -> Vec<Result<IngestOutcome, IngestError>> {
+    use std::collections::{BTreeMap, HashMap};
+    let mut results: Vec<Option<Result<IngestOutcome, IngestError>>> =
+        events.iter().map(|_| None).collect();
+
+    // Repeated within the batch: the first copy goes on, the others are answered now.
+    let mut first: HashMap<(&crate::domain::TenantId, &crate::domain::EventId), usize> =
+        HashMap::new();
+    for (i, event) in events.iter().enumerate() {
+        match first.entry((&event.tenant_id, event.event_id())) {
+            std::collections::hash_map::Entry::Occupied(o) => {
+                results[i] = Some(same_or_conflict(&events[*o.get()], event));
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(i);
+            }
+        }
+    }
+
+    // Already stored: one read per tenant of the batch.
+    let mut by_tenant: BTreeMap<&crate::domain::TenantId, Vec<usize>> = BTreeMap::new();
+    for &i in first.values() {
+        by_tenant.entry(&events[i].tenant_id).or_default().push(i);
+    }
+    for (tenant, indexes) in &by_tenant {
+        let ids: Vec<crate::domain::EventId> = indexes
+            .iter()
+            .map(|&i| events[i].event_id().clone())
+            .collect();
+        match store.stored_events(tenant, &ids).await {
+            Ok(stored) => {
+                let stored: HashMap<&crate::domain::EventId, &Event> =
+                    stored.iter().map(|e| (e.event_id(), e)).collect();
+                for &i in indexes {
+                    if let Some(existing) = stored.get(events[i].event_id()) {
+                        results[i] = Some(same_or_conflict(existing, &events[i]));
+                    }
+                }
+            }
+            Err(e) => {
+                // Nothing of these events was written: each is to be sent again.
+                let retryable = e.is_retryable();
+                let reason = e.to_string();
+                for &i in indexes {
+                    results[i] = Some(Err(IngestError::Store(if retryable {
+                        StoreError::Unavailable(reason.clone().into())
+                    } else {
+                        StoreError::Failed(reason.clone())
+                    })));
+                }
+            }
+        }
+    }
+
+    // The rest, by customer, each customer's events in log order.
+    let mut by_customer: BTreeMap<
+        (&crate::domain::TenantId, &crate::domain::CustomerId),
+        Vec<usize>,
+    > = BTreeMap::new();
+    for (i, event) in events.iter().enumerate() {
+        if results[i].is_none() {
+            by_customer
+                .entry((&event.tenant_id, &event.customer_id))
+                .or_default()
+                .push(i);
+        }
+    }
+    let applied: Vec<Vec<(usize, Result<IngestOutcome, IngestError>)>> =
+        futures_util::stream::iter(by_customer.into_values())
+            .map(|mut indexes| async move {
+                indexes.sort_by(|&a, &b| events[a].key.cmp(&events[b].key));
+                let mut out = Vec::with_capacity(indexes.len());
+                for i in indexes {
+                    out.push((i, ingest_event(store, &events[i]).await));
+                }
+                out
+            })
+            .buffer_unordered(BATCH_CONCURRENCY)
+            .collect()
+            .await;
+    for (i, result) in applied.into_iter().flatten() {
+        results[i] = Some(result);
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or(Err(IngestError::Contention)))
+        .collect()
+}
+
 fn same_or_conflict(existing: &Event, event: &Event) -> Result<IngestOutcome, IngestError> {
     if existing.same_payload(event) {
         Ok(IngestOutcome::Duplicate)
@@ -108,4 +251,65 @@ fn same_or_conflict(existing: &Event, event: &Event) -> Result<IngestOutcome, In
 
 fn rejection(e: ApplyError) -> IngestError {
     IngestError::Rejected(FieldError::new(e.field(), e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn event(extra: Value) -> Value {
+        let mut v = json!({"event_id": "e1", "tenant_id": "t1", "customer_id": "c1",
+            "type": "balance.changed", "occurred_at": "2026-11-01T10:00:00Z",
+            "balance": {"amount_minor": -5000, "currency": "USD"}});
+        for (k, x) in extra.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        v
+    }
+
+    #[test]
+    fn when_live_ingest_reads_an_event_should_stamp_its_arrival_unless_it_says_earlier() {
+        let arrived = at("2026-11-01T10:00:02Z");
+        assert_eq!(
+            live_event(&event(json!({})), arrived).unwrap().received_at,
+            arrived
+        );
+        let relayed = event(json!({"received_at": "2026-11-01T10:00:01Z"}));
+        assert_eq!(
+            live_event(&relayed, arrived).unwrap().received_at,
+            at("2026-11-01T10:00:01Z")
+        );
+        // A producer whose clock runs a minute ahead: learned of no earlier than it happened.
+        let ahead = event(json!({"occurred_at": "2026-11-01T10:01:00Z"}));
+        assert_eq!(
+            live_event(&ahead, arrived).unwrap().received_at,
+            at("2026-11-01T10:01:00Z")
+        );
+    }
+
+    #[test]
+    fn when_live_ingest_reads_an_event_from_the_future_should_refuse_it_naming_the_field() {
+        let arrived = at("2026-11-01T10:00:02Z");
+        let fields = |v: Value| -> Vec<String> {
+            live_event(&v, arrived)
+                .unwrap_err()
+                .0
+                .into_iter()
+                .map(|e| e.field)
+                .collect()
+        };
+        assert_eq!(
+            fields(event(json!({"received_at": "2199-01-01T00:00:00Z"}))),
+            vec!["received_at"]
+        );
+        assert_eq!(
+            fields(event(json!({"occurred_at": "2026-11-02T10:00:00Z"}))),
+            vec!["occurred_at"]
+        );
+    }
 }

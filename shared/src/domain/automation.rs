@@ -378,8 +378,13 @@ pub fn parse_tenant_settings(r: &mut Reader, path: &str, v: &Value) -> Option<Te
 fn parse_guardrail(r: &mut Reader, path: &str, v: &Value) -> Option<Guardrail> {
     let obj = r.object(path, v, &["min_count", "max_share"])?;
     let mut g = Guardrail::default();
+    // Both fields are read before giving up, so every problem is reported at once.
+    let mut ok = true;
     if let Some(m) = r.optional(obj, "min_count") {
-        g.min_count = r.integer(&join(path, "min_count"), m, 1, 1_000_000_000)? as u32;
+        match r.integer(&join(path, "min_count"), m, 1, 1_000_000_000) {
+            Some(m) => g.min_count = m as u32,
+            None => ok = false,
+        }
     }
     if let Some(s) = r.optional(obj, "max_share") {
         let field = join(path, "max_share");
@@ -388,11 +393,11 @@ fn parse_guardrail(r: &mut Reader, path: &str, v: &Value) -> Option<Guardrail> {
             Some(x) if x > 0.0 && x <= 1.0 => g.max_share_bp = (x * 10_000.0).round() as u32,
             _ => {
                 r.error(field, "must be a number greater than 0 and at most 1");
-                return None;
+                ok = false;
             }
         }
     }
-    Some(g)
+    ok.then_some(g)
 }
 
 const AUTOMATION_FIELDS: &[&str] = &[
@@ -738,7 +743,7 @@ fn parse_action(r: &mut Reader, path: &str, v: &Value) -> Option<Action> {
 
 fn id_field(r: &mut Reader, obj: &Map<String, Value>, path: &str, key: &str) -> Option<String> {
     let v = r.required(obj, path, key)?;
-    r.text(&join(path, key), v, MAX_ID_LEN).map(str::to_owned)
+    r.id(&join(path, key), v).map(str::to_owned)
 }
 
 fn date(r: &mut Reader, path: &str, v: &Value) -> Option<NaiveDate> {
@@ -749,10 +754,10 @@ fn date(r: &mut Reader, path: &str, v: &Value) -> Option<NaiveDate> {
         );
         return None;
     };
-    match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        Ok(d) => Some(d),
-        Err(_) => {
-            r.error(path, format!("must be a date as YYYY-MM-DD, got {s:?}"));
+    match super::calendar::parse_date(s) {
+        Some(d) => Some(d),
+        None => {
+            r.error(path, format!("{}, got {s:?}", super::calendar::DATE_RULE));
             None
         }
     }

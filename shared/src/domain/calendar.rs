@@ -9,6 +9,22 @@ use chrono_tz::Tz;
 
 pub const DEFAULT_EVALUATION_HOUR: u8 = 6;
 
+/// The years a date or an instant RuleKit reads may fall in, everywhere (events, automations,
+/// the API, the command line): billing data's years with room to spare. A date outside them is
+/// a typo, and date arithmetic near the calendar's ends is not worth the risk.
+pub const YEARS: std::ops::RangeInclusive<i32> = 1970..=2200;
+
+/// [`parse_date`]'s rule, in words.
+pub const DATE_RULE: &str = "must be a date, YYYY-MM-DD, from 1970 to 2200";
+
+/// A `YYYY-MM-DD` date in [`YEARS`].
+pub fn parse_date(s: &str) -> Option<NaiveDate> {
+    use chrono::Datelike;
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .filter(|d| YEARS.contains(&d.year()))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TenantCalendar {
     pub timezone: Tz,

@@ -1,6 +1,7 @@
 //! Balance, subscription and customer events (SPEC §2): their shape, their validation, and the
 //! order they are applied in.
 
+use super::calendar::YEARS;
 use super::fields::{self, FieldErrors, Reader, join};
 use super::ids::{CustomerId, EventId, MAX_ID_LEN, TenantId};
 use super::money::{Currency, MAX_ABS_AMOUNT_MINOR, Money};
@@ -222,7 +223,10 @@ fn parse_event(v: &Value) -> Result<Event, FieldErrors> {
     let Some(obj) = r.object("", v, TOP_FIELDS) else {
         return r.finish(None);
     };
-    let event_id = id_field(&mut r, obj, "event_id").map(EventId::new);
+    let event_id = r
+        .required(obj, "", "event_id")
+        .and_then(|v| r.text("event_id", v, MAX_ID_LEN))
+        .map(EventId::new);
     let tenant_id = id_field(&mut r, obj, "tenant_id").map(TenantId::new);
     let customer_id = id_field(&mut r, obj, "customer_id").map(CustomerId::new);
     let kind = r
@@ -304,7 +308,7 @@ fn type_str(t: EventType) -> &'static str {
 
 fn id_field(r: &mut Reader, obj: &Map<String, Value>, key: &str) -> Option<String> {
     let v = r.required(obj, "", key)?;
-    r.text(key, v, MAX_ID_LEN).map(str::to_owned)
+    r.id(key, v).map(str::to_owned)
 }
 
 /// Instants are RFC 3339 with an explicit offset; a date or a local time without a zone is
@@ -321,10 +325,13 @@ fn instant(r: &mut Reader, path: &str, v: &Value) -> Option<DateTime<Utc>> {
         Ok(t) => {
             let t = t.with_timezone(&Utc);
             let year = chrono::Datelike::year(&t);
-            if (1970..=2200).contains(&year) {
+            if YEARS.contains(&year) {
                 Some(t)
             } else {
-                r.error(path, format!("year {year} is outside 1970-2200"));
+                r.error(
+                    path,
+                    format!("year {year} is outside {}-{}", YEARS.start(), YEARS.end()),
+                );
                 None
             }
         }
@@ -376,6 +383,16 @@ fn amount(r: &mut Reader, path: &str, v: &Value) -> Option<i64> {
         );
         return None;
     };
+    if fields::is_beyond_integers(n) {
+        r.error(
+            path,
+            format!(
+                "must be between -10^15 and 10^15 minor units, got {}",
+                fields::OUT_OF_RANGE
+            ),
+        );
+        return None;
+    }
     if n.is_f64() {
         r.error(
             path,

@@ -77,6 +77,18 @@ pub fn type_name(v: &Value) -> &'static str {
     }
 }
 
+/// What an integer too large for any integer type is called in messages: JSON readers turn
+/// such a literal into a float, whose digits would be misleading to print.
+pub const OUT_OF_RANGE: &str = "a number far outside that range";
+
+/// Whether `n` is a number no 64-bit integer can hold (a long integer literal, or a float
+/// such as `1e29`): out of range, rather than "a decimal", whatever its notation.
+pub fn is_beyond_integers(n: &serde_json::Number) -> bool {
+    n.is_f64()
+        && n.as_f64()
+            .is_some_and(|x| x.abs() >= 9.223_372_036_854_775_807e18)
+}
+
 /// Collects the problems of one document while its fields are read.
 #[derive(Debug, Default)]
 pub struct Reader {
@@ -176,6 +188,20 @@ impl Reader {
         }
     }
 
+    /// A tenant, customer or automation id (see [`crate::domain::ids::is_valid_id`]).
+    pub fn id<'v>(&mut self, path: &str, v: &'v Value) -> Option<&'v str> {
+        let Value::String(s) = v else {
+            self.error(path, format!("must be a string, got {}", type_name(v)));
+            return None;
+        };
+        if crate::domain::ids::is_valid_id(s) {
+            Some(s)
+        } else {
+            self.error(path, crate::domain::ids::ID_RULE);
+            None
+        }
+    }
+
     /// An integer in `min..=max`; decimals (even `12.0`) and strings are refused, because an
     /// amount or a day count that arrives as a float has already lost its exactness somewhere.
     pub fn integer(&mut self, path: &str, v: &Value, min: i64, max: i64) -> Option<i64> {
@@ -184,7 +210,12 @@ impl Reader {
             return None;
         };
         let Some(i) = n.as_i64() else {
-            if n.is_f64() {
+            if is_beyond_integers(n) {
+                self.error(
+                    path,
+                    format!("must be between {min} and {max}, got {OUT_OF_RANGE}"),
+                );
+            } else if n.is_f64() {
                 self.error(path, format!("must be an integer, got the decimal {n}"));
             } else {
                 self.error(path, format!("must be between {min} and {max}, got {n}"));

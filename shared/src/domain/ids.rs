@@ -8,6 +8,25 @@ use std::fmt;
 /// the bound also bounds item and key sizes.
 pub const MAX_ID_LEN: usize = 128;
 
+/// What a tenant, customer or automation id may be, in words (for error messages and docs).
+pub const ID_RULE: &str =
+    "must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-', and not \".\" or \"..\"";
+
+/// Whether `id` may name a tenant, a customer or an automation: 1 to [`MAX_ID_LEN`] characters
+/// of `[A-Za-z0-9._:-]`, and not `.` or `..`. These ids appear in URL paths (`/v1/customers/
+/// {id}`), headers (`Location`) and storage keys, so they are kept to characters that mean
+/// nothing in any of them: no `?`, `#`, `/` or `%`, no spaces, nothing a path would normalise
+/// away. Being ASCII, their length is the same in bytes and in characters. Event and
+/// subscription ids are facts from the billing system, never part of a path, and are text.
+pub fn is_valid_id(id: &str) -> bool {
+    (1..=MAX_ID_LEN).contains(&id.len())
+        && id != "."
+        && id != ".."
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -56,3 +75,31 @@ id_type!(
     /// An automation's id, unique within the tenant.
     AutomationId
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_an_id_has_url_special_characters_or_is_a_dot_segment_should_be_refused() {
+        for ok in ["c1", "cus_0001", "a.b:c-d_e", &"x".repeat(MAX_ID_LEN)] {
+            assert!(is_valid_id(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a1?ignore",
+            "a/b",
+            "a#b",
+            "50%",
+            " a",
+            "a ",
+            "é",
+            "a\u{0}",
+            &"x".repeat(MAX_ID_LEN + 1),
+        ] {
+            assert!(!is_valid_id(bad), "{bad:?}");
+        }
+    }
+}

@@ -8,6 +8,7 @@ pub mod decision;
 pub mod event;
 pub mod fields;
 pub mod ids;
+pub mod json;
 pub mod money;
 pub mod notice;
 pub mod rule;

@@ -64,10 +64,15 @@ pub(super) fn sdk<E>(
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
+    // Every failed DynamoDB call passes here: one log line each, in every entry point. The
+    // description is the operation, the error code and the message, never the request.
+    let description = describe(operation, &e);
     if is_retryable(&e) {
+        tracing::warn!(error = %description, "store unavailable");
         StoreError::Unavailable(Box::new(e))
     } else {
-        StoreError::Failed(describe(operation, &e))
+        tracing::error!(error = %description, "store request failed");
+        StoreError::Failed(description)
     }
 }
 
@@ -144,10 +149,24 @@ impl DynamoStore {
         .await
     }
 
-    /// The state items of these customer partitions, read with BatchGetItem (100 keys a
-    /// request, a few requests at once), retrying unprocessed keys with backoff.
-    async fn batch_get_states(&self, partitions: Vec<String>) -> Result<Vec<Item>, StoreError> {
-        let chunks: Vec<Vec<String>> = partitions.chunks(100).map(<[String]>::to_vec).collect();
+    /// The items at these `(pk, sk)` keys that exist, read with BatchGetItem (100 keys a
+    /// request, a few requests at once, strongly consistent), retrying unprocessed keys with
+    /// backoff.
+    async fn batch_get(&self, keys: Vec<(String, &str)>) -> Result<Vec<Item>, StoreError> {
+        let chunks: Vec<Vec<Item>> = keys
+            .chunks(100)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .map(|(pk, sk)| {
+                        HashMap::from([
+                            (keys::PK.to_owned(), s(pk.clone())),
+                            (keys::SK.to_owned(), s(*sk)),
+                        ])
+                    })
+                    .collect()
+            })
+            .collect();
         let results: Vec<Result<Vec<Item>, StoreError>> = stream::iter(chunks)
             .map(|chunk| self.batch_get_chunk(chunk))
             .buffer_unordered(4)
@@ -160,16 +179,7 @@ impl DynamoStore {
         Ok(items)
     }
 
-    async fn batch_get_chunk(&self, partitions: Vec<String>) -> Result<Vec<Item>, StoreError> {
-        let mut pending: Vec<Item> = partitions
-            .into_iter()
-            .map(|pk| {
-                HashMap::from([
-                    (keys::PK.to_owned(), s(pk)),
-                    (keys::SK.to_owned(), s(keys::STATE_SK)),
-                ])
-            })
-            .collect();
+    async fn batch_get_chunk(&self, mut pending: Vec<Item>) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         for attempt in 0..8u32 {
             if pending.is_empty() {
@@ -230,18 +240,23 @@ impl CustomerStore for DynamoStore {
         Ok(Some(Versioned { value, version }))
     }
 
-    async fn find_event(
+    async fn stored_events(
         &self,
         tenant: &TenantId,
-        event_id: &EventId,
-    ) -> Result<Option<Event>, StoreError> {
-        match self
-            .get(keys::event_id_pk(tenant, event_id), keys::EVENT_ID_SK)
+        ids: &[EventId],
+    ) -> Result<Vec<Event>, StoreError> {
+        let mut keys: Vec<(String, &str)> = ids
+            .iter()
+            .map(|id| (keys::event_id_pk(tenant, id), keys::EVENT_ID_SK))
+            .collect();
+        // BatchGetItem refuses a repeated key.
+        keys.sort();
+        keys.dedup();
+        self.batch_get(keys)
             .await?
-        {
-            None => Ok(None),
-            Some(item) => event_from_item(from_item(item)?).map(Some),
-        }
+            .into_iter()
+            .map(|item| event_from_item(from_item(item)?))
+            .collect()
     }
 
     async fn customer_events(
@@ -341,7 +356,10 @@ impl CustomerStore for DynamoStore {
                     let existing = match reasons[0].item() {
                         Some(item) => Some(event_from_item(from_item(item.clone())?)?),
                         // Not every implementation returns the old item: read it.
-                        None => self.find_event(&state.tenant_id, event.event_id()).await?,
+                        None => self
+                            .stored_events(&state.tenant_id, std::slice::from_ref(event.event_id()))
+                            .await?
+                            .pop(),
                     };
                     return match existing {
                         Some(existing) => Ok(CommitOutcome::EventExists(Box::new(existing))),
@@ -446,7 +464,11 @@ impl CandidateSource for DynamoStore {
         keys_found.sort();
         keys_found.dedup();
         let mut states: BTreeMap<CustomerId, CustomerState> = BTreeMap::new();
-        for item in self.batch_get_states(keys_found).await? {
+        let state_keys = keys_found
+            .into_iter()
+            .map(|pk| (pk, keys::STATE_SK))
+            .collect();
+        for item in self.batch_get(state_keys).await? {
             let state = from_item::<CustomerItem>(item)?.into_state()?.0;
             // The index may lag the table: the state read now decides.
             let in_window = state.episode(continuity).is_some_and(|e| {
