@@ -6,11 +6,11 @@
 //! grants anything. Nothing in the path, the query or the body ever names the tenant.
 
 use crate::problem::Problem;
-use crate::request::id_may_exist;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use lambda_http::request::RequestContext;
 use shared::domain::TenantId;
+use shared::domain::ids::is_valid_id;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -74,16 +74,24 @@ fn unauthorized(detail: &str) -> Problem {
     Problem::new(StatusCode::UNAUTHORIZED, detail)
 }
 
-/// The role named in a claim. Lists such as Cognito's `cognito:groups` (`[admin viewer]`)
-/// count when they contain the role's name.
+/// The role named in a claim: exactly `admin` or `viewer`, or a list with one of them as a
+/// member. API Gateway hands a list claim over as text: Cognito's `cognito:groups` arrives as
+/// `[admin viewer]`, others as `admin,viewer` or a JSON array. Members are compared whole, so
+/// `not.admin`, `readonly:admin` or `administrator` grant nothing.
 fn parse_role(value: &str) -> Option<Role> {
-    let tokens: Vec<&str> = value
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-        .filter(|t| !t.is_empty())
+    let value = value.trim();
+    let list = value
+        .strip_prefix('[')
+        .and_then(|v| v.strip_suffix(']'))
+        .unwrap_or(value);
+    let members: Vec<&str> = list
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .map(|m| m.trim_matches('"'))
+        .filter(|m| !m.is_empty())
         .collect();
-    if tokens.contains(&"admin") {
+    if members.contains(&"admin") {
         Some(Role::Admin)
-    } else if tokens.contains(&"viewer") {
+    } else if members.contains(&"viewer") {
         Some(Role::Viewer)
     } else {
         None
@@ -92,8 +100,7 @@ fn parse_role(value: &str) -> Option<Role> {
 
 fn caller(tenant: Option<&str>, role: Option<&str>, actor: &str) -> Result<Caller, Problem> {
     let tenant = tenant
-        .map(str::trim)
-        .filter(|t| id_may_exist(t))
+        .filter(|t| is_valid_id(t))
         .ok_or_else(|| unauthorized("the identity names no tenant"))?;
     let role = role.and_then(parse_role).ok_or_else(|| {
         Problem::new(
@@ -153,8 +160,24 @@ mod tests {
     fn a_role_is_found_in_a_single_value_or_a_list() {
         assert_eq!(parse_role("admin"), Some(Role::Admin));
         assert_eq!(parse_role("[viewer admin]"), Some(Role::Admin));
+        assert_eq!(parse_role("viewer,admin"), Some(Role::Admin));
+        assert_eq!(parse_role(r#"["viewer","admin"]"#), Some(Role::Admin));
         assert_eq!(parse_role("viewer"), Some(Role::Viewer));
         assert_eq!(parse_role("administrator"), None);
         assert_eq!(parse_role(""), None);
+    }
+
+    #[test]
+    fn when_a_role_only_contains_the_word_admin_should_not_grant_admin() {
+        for value in [
+            "not.admin",
+            "readonly:admin",
+            "[not.admin]",
+            "admin-readonly",
+            "x/admin",
+        ] {
+            assert_eq!(parse_role(value), None, "{value}");
+        }
+        assert_eq!(parse_role("[viewer not.admin]"), Some(Role::Viewer));
     }
 }

@@ -62,17 +62,16 @@ impl Problem {
         }
     }
 
-    /// A store failure. Whatever went wrong stays in the log (an error code and message, no
-    /// customer data); the client learns only whether to try again.
+    /// A store failure. Whatever went wrong is in the log already (the store adapter writes
+    /// one line per failed call: an error code and message, no customer data); the client
+    /// learns only whether to try again.
     pub fn store(e: &StoreError) -> Self {
         if e.is_retryable() {
-            tracing::warn!(error = %e, "store unavailable");
             Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the store is temporarily unavailable: try again",
             )
         } else {
-            tracing::error!(error = %e, "store request failed");
             Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
         }
     }

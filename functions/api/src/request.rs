@@ -3,9 +3,12 @@
 
 use crate::problem::Problem;
 use axum::body::Body;
-use axum::extract::FromRequest;
+use axum::extract::{FromRequest, FromRequestParts};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use serde_json::Value;
+use shared::domain::ids::is_valid_id;
+use shared::domain::json::{self, JsonError};
 use std::collections::BTreeMap;
 
 /// The largest request body accepted.
@@ -41,9 +44,46 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                     format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
                 )
             })?;
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|e| Problem::bad_request(format!("the request body is not JSON: {e}")))
+        match json::parse_bytes(&bytes) {
+            Ok(value) => Ok(JsonBody(value)),
+            // Well-formed, but one value for a field is all a body may give.
+            Err(JsonError::DuplicateKey { path, .. }) => {
+                Err(Problem::invalid_field(&path, "duplicate key"))
+            }
+            Err(e) => Err(Problem::bad_request(format!(
+                "the request body is not JSON: {e}"
+            ))),
+        }
+    }
+}
+
+/// The `{id}` segment of a path, when it can name anything: `None` for a segment that is not
+/// UTF-8 or breaks the id rule (`is_valid_id`), which the route answers with its own 404.
+#[derive(Debug, Clone)]
+pub struct PathId(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        let id = axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .ok()
+            .map(|axum::extract::Path(id)| id)
+            .filter(|id| is_valid_id(id));
+        Ok(Self(id))
+    }
+}
+
+/// For routes that take no query parameter: any one is a 400 naming it.
+#[derive(Debug, Clone, Copy)]
+pub struct NoQuery;
+
+impl<S: Send + Sync> FromRequestParts<S> for NoQuery {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Problem> {
+        QueryParams::parse(parts.uri.query(), &[]).map(|_| Self)
     }
 }
 
@@ -58,9 +98,14 @@ impl QueryParams {
         let mut map = BTreeMap::new();
         for (key, value) in pairs {
             if !allowed.contains(&key.as_str()) {
+                let known = if allowed.is_empty() {
+                    "this route takes none".to_owned()
+                } else {
+                    format!("known: {}", allowed.join(", "))
+                };
                 return Err(Problem::bad_field(
                     &key,
-                    format!("unknown query parameter (known: {})", allowed.join(", ")),
+                    format!("unknown query parameter ({known})"),
                 ));
             }
             if map.insert(key.clone(), value).is_some() {
@@ -78,9 +123,7 @@ impl QueryParams {
     pub fn limit(&self, default: usize, max: usize) -> Result<usize, Problem> {
         match self.get("limit") {
             None => Ok(default),
-            Some(v) => v
-                .parse::<usize>()
-                .ok()
+            Some(v) => whole_number(v)
                 .filter(|n| (1..=max).contains(n))
                 .ok_or_else(|| {
                     Problem::bad_field("limit", format!("must be a whole number from 1 to {max}"))
@@ -96,41 +139,80 @@ impl QueryParams {
     }
 }
 
-/// Whether an id (a tenant, an automation, a customer, a cursor) could name anything: ids are
-/// 1 to 128 characters (longer ones are not looked up, and never reach the store's key limits).
-pub fn id_may_exist(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 128
+pub use shared::domain::calendar::{DATE_RULE, parse_date};
+
+/// A whole number written with digits only (`parse` would also take `+5`).
+pub fn whole_number(s: &str) -> Option<usize> {
+    if s.is_empty() || s.len() > 18 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
 }
 
-pub const DATE_RULE: &str = "must be a date, YYYY-MM-DD, from 1970 to 2999";
-
-/// A `YYYY-MM-DD` date in the years billing data can have: dates far outside them are typos,
-/// and date arithmetic near the calendar's ends is not worth the risk.
-pub fn parse_date(s: &str) -> Option<chrono::NaiveDate> {
-    use chrono::Datelike;
-    s.parse::<chrono::NaiveDate>()
-        .ok()
-        .filter(|d| (1970..=2999).contains(&d.year()))
+/// An `If-Match` precondition (RFC 9110 §13.1.1): `*`, or a list of entity tags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IfMatch {
+    /// Matches any current representation.
+    Any,
+    /// `(weak, opaque-tag)` pairs, the opaque tag without its quotes.
+    Tags(Vec<(bool, String)>),
 }
 
-/// The version `If-Match` names: `None` without the header, a 412 problem when it names no
-/// version this resource could have.
-pub fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Problem> {
-    let Some(value) = headers.get(header::IF_MATCH) else {
+impl IfMatch {
+    /// Whether the precondition holds for the current `version`. `If-Match` uses the strong
+    /// comparison: a weak tag never matches, and tags compare as text, so `"3"` matches
+    /// version 3 and `"03"` does not.
+    pub fn matches(&self, version: u64) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Tags(tags) => {
+                let current = version.to_string();
+                tags.iter().any(|(weak, tag)| !weak && *tag == current)
+            }
+        }
+    }
+}
+
+/// `#entity-tag` / `*` from the `If-Match` fields (several fields form one list); `None`
+/// without any. A value that is not an entity tag list is a 400 naming the header.
+pub fn if_match(headers: &HeaderMap) -> Result<Option<IfMatch>, Problem> {
+    let mut values = headers.get_all(header::IF_MATCH).iter().peekable();
+    if values.peek().is_none() {
         return Ok(None);
+    }
+    let malformed = || {
+        Problem::bad_field(
+            "If-Match",
+            "must be * or a list of quoted entity tags, e.g. \"3\" (an ETag this API gave)",
+        )
     };
-    value
-        .to_str()
-        .ok()
-        .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
-        .and_then(|v| v.parse::<u64>().ok())
-        .map(Some)
-        .ok_or_else(|| {
-            Problem::new(
-                StatusCode::PRECONDITION_FAILED,
-                "If-Match names no current version of this resource",
-            )
-        })
+    let mut tags = Vec::new();
+    let mut any = false;
+    for value in values {
+        let text = value.to_str().map_err(|_| malformed())?;
+        for member in text.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+            if member == "*" {
+                any = true;
+                continue;
+            }
+            let (weak, quoted) = match member.strip_prefix("W/") {
+                Some(rest) => (true, rest),
+                None => (false, member),
+            };
+            let opaque = quoted
+                .strip_prefix('"')
+                .and_then(|q| q.strip_suffix('"'))
+                .filter(|o| !o.contains('"'))
+                .ok_or_else(malformed)?;
+            tags.push((weak, opaque.to_owned()));
+        }
+    }
+    match (any, tags.is_empty()) {
+        (true, true) => Ok(Some(IfMatch::Any)),
+        (false, false) => Ok(Some(IfMatch::Tags(tags))),
+        // `*` mixed with tags, or nothing but commas.
+        _ => Err(malformed()),
+    }
 }
 
 /// The `ETag` of a version.

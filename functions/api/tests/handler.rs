@@ -392,7 +392,10 @@ async fn when_inspecting_a_customer_should_explain_why_each_automation_did_or_di
     assert_eq!(on_the_day.body["firings"][0]["status"], "pending");
     assert_eq!(on_the_day.body["firings"][0]["threshold_days"], 14);
     let why = on_the_day.body["explanations"][0]["why"].as_str().unwrap();
-    assert!(why.contains("already settled"), "{why}");
+    assert!(
+        why.contains("the run of 2026-11-15 recorded: threshold 14 fired (pending)"),
+        "{why}"
+    );
 
     let later = send(&api, call("GET", "/v1/customers/c1?date=2026-11-20")).await;
     let why = later.body["explanations"][0]["why"].as_str().unwrap();
@@ -416,9 +419,14 @@ async fn when_the_guardrail_held_firings_should_list_them_and_release_or_discard
     send(&api, call("POST", "/v1/automations").json(second)).await;
     let guardrail = json!({"timezone": "UTC", "guardrail": {"min_count": 1, "max_share": 0.1}});
     assert_eq!(
-        send(&api, call("PUT", "/v1/settings").json(guardrail))
-            .await
-            .status,
+        send(
+            &api,
+            call("PUT", "/v1/settings")
+                .header("if-match", "\"0\"")
+                .json(guardrail)
+        )
+        .await
+        .status,
         StatusCode::OK
     );
     let report = evaluate_tenant_day(
@@ -545,6 +553,7 @@ async fn when_settings_are_replaced_should_version_validate_and_audit_them() {
     let bad = send(
         &api,
         call("PUT", "/v1/settings")
+            .header("if-match", "\"1\"")
             .json(json!({"timezone": "Mars/Olympus", "evaluation_hour": 25})),
     )
     .await;

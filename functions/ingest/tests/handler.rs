@@ -21,8 +21,8 @@ impl CustomerStore for FlakyStore {
     ) -> Result<Option<Versioned<CustomerState>>, StoreError> {
         self.0.load_customer(t, c).await
     }
-    async fn find_event(&self, t: &TenantId, id: &EventId) -> Result<Option<Event>, StoreError> {
-        self.0.find_event(t, id).await
+    async fn stored_events(&self, t: &TenantId, ids: &[EventId]) -> Result<Vec<Event>, StoreError> {
+        self.0.stored_events(t, ids).await
     }
     async fn customer_events(
         &self,

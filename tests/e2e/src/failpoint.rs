@@ -39,8 +39,8 @@ impl<S: CustomerStore> CustomerStore for StopsAfterPublishing<S> {
     ) -> Result<Option<Versioned<CustomerState>>, StoreError> {
         self.inner.load_customer(t, c).await
     }
-    async fn find_event(&self, t: &TenantId, id: &EventId) -> Result<Option<Event>, StoreError> {
-        self.inner.find_event(t, id).await
+    async fn stored_events(&self, t: &TenantId, ids: &[EventId]) -> Result<Vec<Event>, StoreError> {
+        self.inner.stored_events(t, ids).await
     }
     async fn customer_events(
         &self,

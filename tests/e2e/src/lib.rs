@@ -215,13 +215,14 @@ impl Env {
     }
 }
 
-/// An SQS record as Lambda delivers it to the ingest function, carrying `body`.
+/// An SQS record as Lambda delivers it to the ingest function, carrying `body`, sent on
+/// 2027-01-01: after everything the tests' events say they occurred or were received.
 pub fn sqs_message(id: &str, body: &str) -> aws_lambda_events::event::sqs::SqsMessage {
     serde_json::from_value(serde_json::json!({
         "messageId": id, "receiptHandle": format!("rh-{id}"), "body": body,
         "eventSource": "aws:sqs", "awsRegion": "us-east-1",
         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:rulekit-ingest",
-        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1793527202000"},
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1798761600000"},
         "messageAttributes": {}
     }))
     .expect("a well-formed SQS record")
@@ -255,12 +256,17 @@ pub async fn call_api(
     body: Option<serde_json::Value>,
 ) -> (axum::http::StatusCode, serde_json::Value) {
     use tower::ServiceExt;
-    let request = axum::http::Request::builder()
+    let mut request = axum::http::Request::builder()
         .method(method)
         .uri(path)
         .header("x-dev-tenant", "t1")
         .header("x-dev-role", "admin")
-        .header("content-type", "application/json")
+        .header("content-type", "application/json");
+    if method == "PUT" {
+        // A replace of whatever is current: these calls test the store, not preconditions.
+        request = request.header("if-match", "*");
+    }
+    let request = request
         .body(body.map_or_else(axum::body::Body::empty, |b| {
             axum::body::Body::from(b.to_string())
         }))

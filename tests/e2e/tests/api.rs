@@ -10,7 +10,7 @@ use shared::app::evaluate::evaluate_tenant_day;
 use shared::domain::TenantId;
 
 fn automation(id: &str) -> Value {
-    json!({"id": id, "name": format!("Automation {id}"), "active_from": "2026-10-01",
+    json!({"id": id, "name": format!("Automation {id}"), "active_from": "2026-10-01", "backfill": true,
         "trigger": {"type": "past_due", "require_active_subscription": false},
         "actions": [{"type": "notify", "channel": "finance"}]})
 }

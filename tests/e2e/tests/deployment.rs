@@ -215,7 +215,7 @@ async fn when_the_api_serves_every_route_should_need_exactly_its_table_entry() {
         env.store_via(&recording.endpoint),
         api::identity::IdentitySource::DevHeaders,
     );
-    let automation = json!({"id": "a9", "name": "New", "active_from": "2026-10-01",
+    let automation = json!({"id": "a9", "name": "New", "active_from": "2026-10-01", "backfill": true,
         "trigger": {"type": "past_due", "require_active_subscription": false},
         "actions": [{"type": "notify", "channel": "finance"}]});
     let calls = [

@@ -1,6 +1,6 @@
 //! `GET /v1/audit`: every change to automations, settings and held firings, newest first.
 
-use super::{id_may_exist, json};
+use super::{is_valid_id, json};
 use crate::identity::Caller;
 use crate::problem::Problem;
 use crate::request::QueryParams;
@@ -21,7 +21,7 @@ pub async fn list<S: ApiStore>(
     let query = QueryParams::parse(query.as_deref(), &["cursor", "limit"])?;
     let limit = query.limit(50, MAX_PAGE)?;
     let cursor = query.get("cursor");
-    if cursor.is_some_and(|c| !id_may_exist(c)) {
+    if cursor.is_some_and(|c| !is_valid_id(c)) {
         return Err(Problem::bad_field(
             "cursor",
             "is not a cursor this API gave",

@@ -1,15 +1,15 @@
 //! `/v1/automations`: create, list, get, replace (`If-Match`), archive, preview.
 
-use super::{audit_entry, id_may_exist, json, random_hex, tenant_object, with_etag};
+use super::{audit_entry, is_valid_id, json, random_hex, tenant_object, with_etag, with_location};
 use crate::identity::Caller;
 use crate::problem::Problem;
-use crate::request::{DATE_RULE, JsonBody, QueryParams, if_match, parse_date};
+use crate::request::{DATE_RULE, JsonBody, NoQuery, PathId, QueryParams, if_match, parse_date};
 use crate::{ApiStore, State};
-use axum::extract::{Path, RawQuery, State as Extract};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{RawQuery, State as Extract};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use shared::app::evaluate::decide_tenant_day;
+use shared::app::evaluate::{Purpose, decide_tenant_day};
 use shared::domain::{Automation, AutomationId};
 use shared::ports::{StoredAutomation, WriteOutcome};
 
@@ -22,17 +22,41 @@ pub fn representation(stored: &StoredAutomation) -> Value {
     body
 }
 
+/// What a request body says besides the automation: a change that makes an automation act on
+/// dates already past (`active_from` before today) must say so with `"backfill": true`, and
+/// the audit entry records it.
+struct Submitted {
+    automation: Automation,
+    backfill: bool,
+}
+
 /// Reads an automation from a request body for `caller`'s tenant. The tenant comes from the
-/// identity: a body may leave `tenant_id` out, and may not name another tenant. `id` and
-/// `active_from` default to `id` and `active_from` when given.
+/// identity: a body may leave `tenant_id` out, and may not name another tenant. `current` is
+/// the stored automation a replace starts from: its `id` and `active_from` are the defaults,
+/// and the body may repeat its read-only `version` (a GET's body can be sent back as it is).
 async fn parse_body<S: ApiStore>(
     store: &S,
     caller: &Caller,
     body: Value,
-    id: Option<&AutomationId>,
-    active_from: Option<chrono::NaiveDate>,
-) -> Result<Automation, Problem> {
+    current: Option<&StoredAutomation>,
+) -> Result<Submitted, Problem> {
     let mut obj = tenant_object(caller, body, "an automation")?;
+    match (obj.remove("version"), current) {
+        (None, _) => {}
+        (Some(v), Some(c)) if v == json!(c.version) => {}
+        (Some(_), _) => {
+            return Err(Problem::invalid_field(
+                "version",
+                "is read-only: leave it out, or give the version being replaced",
+            ));
+        }
+    }
+    let backfill = match obj.remove("backfill") {
+        None => false,
+        Some(Value::Bool(b)) => b,
+        Some(_) => return Err(Problem::invalid_field("backfill", "must be true or false")),
+    };
+    let id = current.map(|c| &c.automation.id);
     match (obj.get("id"), id) {
         (None, Some(id)) => {
             obj.insert("id".into(), json!(id));
@@ -48,30 +72,49 @@ async fn parse_body<S: ApiStore>(
         }
         (Some(_), _) => {}
     }
+    let today = store
+        .tenant_settings(&caller.tenant)
+        .await?
+        .calendar
+        .local_date(chrono::Utc::now());
+    let stored_from = current.and_then(|c| c.automation.active_from);
     if !obj.contains_key("active_from") {
-        let from = match active_from {
-            Some(d) => d,
-            // An automation acts from the day it is created (tenant-local): never
-            // retroactively.
-            None => {
-                let settings = store.tenant_settings(&caller.tenant).await?;
-                settings.calendar.local_date(chrono::Utc::now())
-            }
-        };
+        // An automation acts from the day it is created (tenant-local); a replace keeps the
+        // stored start.
+        let from = stored_from.unwrap_or(today);
         obj.insert("active_from".into(), json!(from.to_string()));
     }
-    Automation::from_json(&Value::Object(obj)).map_err(|e| Problem::invalid(&e))
+    let automation =
+        Automation::from_json(&Value::Object(obj)).map_err(|e| Problem::invalid(&e))?;
+    // A start in the past makes the next run fire, late, for every threshold crossed since
+    // (within catch_up_days): a backfill, which nobody should do by accident.
+    let moved_back = automation
+        .active_from
+        .is_some_and(|from| from < today && stored_from.is_none_or(|stored| from < stored));
+    if moved_back && !backfill {
+        return Err(Problem::invalid_field(
+            "active_from",
+            format!(
+                "is before today ({today}): the automation would fire late for thresholds \
+                 crossed since then; to do that on purpose, add \"backfill\": true"
+            ),
+        ));
+    }
+    Ok(Submitted {
+        automation,
+        backfill: moved_back,
+    })
 }
 
 /// The automation `id` of the caller's tenant, unless it does not exist or was archived.
 async fn live<S: ApiStore>(
     store: &S,
     caller: &Caller,
-    id: &str,
+    id: Option<&str>,
 ) -> Result<StoredAutomation, Problem> {
-    if !id_may_exist(id) {
+    let Some(id) = id else {
         return Err(Problem::not_found("automation"));
-    }
+    };
     store
         .automation(&caller.tenant, &AutomationId::new(id))
         .await?
@@ -79,15 +122,26 @@ async fn live<S: ApiStore>(
         .ok_or_else(|| Problem::not_found("automation"))
 }
 
+/// The document an audit entry keeps for a change: the automation, and `backfill: true` when
+/// the change made it act on past dates.
+fn audited(automation: &Automation, backfill: bool) -> Value {
+    let mut doc = automation.to_json();
+    if backfill {
+        doc["backfill"] = json!(true);
+    }
+    doc
+}
+
 pub async fn create<S: ApiStore>(
     Extract(state): Extract<State<S>>,
     caller: Caller,
+    _: NoQuery,
     JsonBody(body): JsonBody,
 ) -> Result<Response, Problem> {
     caller.require_admin()?;
-    let automation = parse_body(&state.store, &caller, body, None, None).await?;
+    let submitted = parse_body(&state.store, &caller, body, None).await?;
     let stored = StoredAutomation {
-        automation,
+        automation: submitted.automation,
         version: 1,
         archived: false,
     };
@@ -98,7 +152,7 @@ pub async fn create<S: ApiStore>(
         "automation.created",
         format!("automations/{id}"),
         None,
-        Some(stored.automation.to_json()),
+        Some(audited(&stored.automation, submitted.backfill)),
     );
     match state.store.write_automation(&stored, None, &audit).await? {
         WriteOutcome::Written => {}
@@ -109,10 +163,8 @@ pub async fn create<S: ApiStore>(
             ));
         }
     }
-    let mut response = json(StatusCode::CREATED, representation(&stored));
-    if let Ok(location) = HeaderValue::from_str(&format!("/v1/automations/{id}")) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
+    let response = json(StatusCode::CREATED, representation(&stored));
+    let response = with_location(response, "/v1/automations", id.as_str());
     Ok(with_etag(response, stored.version))
 }
 
@@ -126,7 +178,7 @@ pub async fn list<S: ApiStore>(
     let after = query
         .get("cursor")
         .map(|c| {
-            id_may_exist(c)
+            is_valid_id(c)
                 .then(|| AutomationId::new(c))
                 .ok_or_else(|| Problem::bad_field("cursor", "is not a cursor this API gave"))
         })
@@ -150,9 +202,10 @@ pub async fn list<S: ApiStore>(
 pub async fn get_one<S: ApiStore>(
     Extract(state): Extract<State<S>>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
+    _: NoQuery,
 ) -> Result<Response, Problem> {
-    let stored = live(&state.store, &caller, &id).await?;
+    let stored = live(&state.store, &caller, id.as_deref()).await?;
     Ok(with_etag(
         json(StatusCode::OK, representation(&stored)),
         stored.version,
@@ -162,65 +215,45 @@ pub async fn get_one<S: ApiStore>(
 pub async fn replace<S: ApiStore>(
     Extract(state): Extract<State<S>>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
+    _: NoQuery,
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, Problem> {
     caller.require_admin()?;
-    let current = live(&state.store, &caller, &id).await?;
-    let Some(expected) = if_match(&headers)? else {
+    let current = live(&state.store, &caller, id.as_deref()).await?;
+    let Some(precondition) = if_match(&headers)? else {
         return Err(Problem::new(
             StatusCode::PRECONDITION_REQUIRED,
             "replacing an automation needs If-Match with its ETag",
         ));
     };
-    if expected != current.version {
+    if !precondition.matches(current.version) {
         return Err(stale());
     }
-    let automation = parse_body(
-        &state.store,
-        &caller,
-        body,
-        Some(&current.automation.id),
-        current.automation.active_from,
-    )
-    .await?;
+    let submitted = parse_body(&state.store, &caller, body, Some(&current)).await?;
     let next = StoredAutomation {
-        automation,
+        automation: submitted.automation,
         version: current.version + 1,
         archived: false,
     };
-    write_next_version(&state, &caller, &current, &next, "automation.replaced").await?;
-    Ok(with_etag(
-        json(StatusCode::OK, representation(&next)),
-        next.version,
-    ))
-}
-
-/// Writes `next`, the version after `current`, in one transaction with its audit entry (the
-/// document before and after; none after an archive). A change since `current` was read
-/// answers 412.
-async fn write_next_version<S: ApiStore>(
-    state: &State<S>,
-    caller: &Caller,
-    current: &StoredAutomation,
-    next: &StoredAutomation,
-    action: &str,
-) -> Result<(), Problem> {
     let audit = audit_entry(
         &caller.tenant,
         &caller.actor,
-        action,
+        "automation.replaced",
         format!("automations/{}", current.automation.id),
         Some(current.automation.to_json()),
-        (!next.archived).then(|| next.automation.to_json()),
+        Some(audited(&next.automation, submitted.backfill)),
     );
     match state
         .store
-        .write_automation(next, Some(current.version), &audit)
+        .write_automation(&next, Some(current.version), &audit)
         .await?
     {
-        WriteOutcome::Written => Ok(()),
+        WriteOutcome::Written => Ok(with_etag(
+            json(StatusCode::OK, representation(&next)),
+            next.version,
+        )),
         WriteOutcome::Conflict => Err(stale()),
     }
 }
@@ -232,43 +265,82 @@ fn stale() -> Problem {
     )
 }
 
+/// How many times an archive without `If-Match` is tried again when another change lands
+/// between its read and its write: each retry means someone else's write went through.
+const ARCHIVE_ATTEMPTS: usize = 5;
+
+/// Archives the automation. Without `If-Match` it archives whatever version is current, so a
+/// concurrent change is read again and archived too, and a concurrent archive leaves nothing
+/// to archive (404); with `If-Match` a concurrent change fails the precondition (412). Either
+/// way the answer depends on what the store holds after the race, not on the store's timing.
 pub async fn archive<S: ApiStore>(
     Extract(state): Extract<State<S>>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
+    _: NoQuery,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     caller.require_admin()?;
-    let current = live(&state.store, &caller, &id).await?;
-    if if_match(&headers)?.is_some_and(|v| v != current.version) {
-        return Err(stale());
+    let precondition = if_match(&headers)?;
+    for _ in 0..ARCHIVE_ATTEMPTS {
+        let current = match live(&state.store, &caller, id.as_deref()).await {
+            // With If-Match, a resource with no current representation fails it.
+            Err(gone) if gone.status == StatusCode::NOT_FOUND && precondition.is_some() => {
+                return Err(stale());
+            }
+            other => other?,
+        };
+        if precondition
+            .as_ref()
+            .is_some_and(|p| !p.matches(current.version))
+        {
+            return Err(stale());
+        }
+        let next = StoredAutomation {
+            automation: current.automation.clone(),
+            version: current.version + 1,
+            archived: true,
+        };
+        let audit = audit_entry(
+            &caller.tenant,
+            &caller.actor,
+            "automation.archived",
+            format!("automations/{}", current.automation.id),
+            Some(current.automation.to_json()),
+            None,
+        );
+        if state
+            .store
+            .write_automation(&next, Some(current.version), &audit)
+            .await?
+            == WriteOutcome::Written
+        {
+            return Ok(StatusCode::NO_CONTENT.into_response());
+        }
     }
-    let next = StoredAutomation {
-        automation: current.automation.clone(),
-        version: current.version + 1,
-        archived: true,
-    };
-    write_next_version(&state, &caller, &current, &next, "automation.archived").await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Err(Problem::new(
+        StatusCode::CONFLICT,
+        "the automation kept changing while being archived: try again",
+    ))
 }
 
 pub async fn preview<S: ApiStore>(
     Extract(state): Extract<State<S>>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
+    _: NoQuery,
     JsonBody(body): JsonBody,
 ) -> Result<Response, Problem> {
     let date = preview_date(&body)?;
-    let stored = live(&state.store, &caller, &id).await?;
-    let mut automation = stored.automation;
-    // A preview shows what a run would decide even for a disabled automation.
-    automation.enabled = true;
+    let stored = live(&state.store, &caller, id.as_deref()).await?;
+    // A what-if: enabled or not, and whatever its active_from (Purpose::Preview).
+    let automation = stored.automation;
     let report = decide_tenant_day(
         &state.store,
         &caller.tenant,
         date,
         std::slice::from_ref(&automation),
-        false,
+        Purpose::Preview,
     )
     .await?;
     let rows: Vec<Value> = report

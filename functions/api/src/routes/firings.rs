@@ -1,10 +1,10 @@
 //! `/v1/firings`: the decisions of a date (by automation and status), and the release or
 //! discard of firings the guardrail held.
 
-use super::{audit_entry, id_may_exist, json};
+use super::{audit_entry, is_valid_id, json};
 use crate::identity::Caller;
 use crate::problem::Problem;
-use crate::request::{DATE_RULE, JsonBody, QueryParams, parse_date};
+use crate::request::{DATE_RULE, JsonBody, NoQuery, QueryParams, parse_date, whole_number};
 use crate::{ApiStore, State};
 use axum::extract::{RawQuery, State as Extract};
 use axum::http::StatusCode;
@@ -41,9 +41,8 @@ pub async fn list<S: ApiStore>(
     // decisions are in a fixed order.
     let offset = match query.get("cursor") {
         None => 0,
-        Some(c) => c
-            .parse::<usize>()
-            .map_err(|_| Problem::bad_field("cursor", "is not a cursor this API gave"))?,
+        Some(c) => whole_number(c)
+            .ok_or_else(|| Problem::bad_field("cursor", "is not a cursor this API gave"))?,
     };
     let automation = query.get("automation_id");
     let mut firings: Vec<FiringRecord> = state
@@ -71,6 +70,7 @@ pub async fn list<S: ApiStore>(
 pub async fn release<S: ApiStore>(
     state: Extract<State<S>>,
     caller: Caller,
+    _: NoQuery,
     body: JsonBody,
 ) -> Result<Response, Problem> {
     resolve(
@@ -86,6 +86,7 @@ pub async fn release<S: ApiStore>(
 pub async fn discard<S: ApiStore>(
     state: Extract<State<S>>,
     caller: Caller,
+    _: NoQuery,
     body: JsonBody,
 ) -> Result<Response, Problem> {
     resolve(
@@ -161,7 +162,7 @@ fn target(body: &Value) -> Result<(AutomationId, chrono::NaiveDate), Problem> {
     let automation = obj
         .get("automation_id")
         .and_then(Value::as_str)
-        .filter(|a| id_may_exist(a));
+        .filter(|a| is_valid_id(a));
     if automation.is_none() {
         errors.push(FieldError::new(
             "automation_id",

@@ -9,7 +9,6 @@ mod settings;
 
 use crate::identity::Caller;
 use crate::problem::Problem;
-use crate::request::id_may_exist;
 use crate::{ApiStore, OPENAPI, State};
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -18,6 +17,7 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use shared::domain::TenantId;
+pub use shared::domain::ids::is_valid_id;
 use shared::ports::AuditEntry;
 use std::hash::{BuildHasher, Hasher};
 
@@ -76,7 +76,7 @@ pub fn router<S: ApiStore>(state: State<S>) -> Router {
         .with_state(state)
 }
 
-async fn openapi() -> Response {
+async fn openapi(_: crate::request::NoQuery) -> Response {
     let mut response = OPENAPI.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -126,6 +126,29 @@ fn tenant_object(caller: &Caller, body: Value, what: &str) -> Result<Map<String,
     Ok(obj)
 }
 
+/// `id` as one path segment: every byte outside RFC 3986's unreserved characters is
+/// percent-encoded. Ids are already limited to safe characters (`is_valid_id`); this keeps any
+/// header built from one a single, literal segment whatever an id ever holds.
+fn path_segment(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `response` with a `Location` header naming `prefix/{id}`.
+fn with_location(mut response: Response, prefix: &str, id: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(&format!("{prefix}/{}", path_segment(id))) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
 /// `response` with the `ETag` of a document's `version`.
 fn with_etag(mut response: Response, version: u64) -> Response {
     if let Ok(value) = HeaderValue::from_str(&crate::request::etag(version)) {
@@ -154,5 +177,18 @@ fn audit_entry(
         resource,
         before,
         after,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_segment;
+
+    #[test]
+    fn when_an_id_holds_url_special_characters_should_encode_them_in_a_path_segment() {
+        assert_eq!(path_segment("a1?ignore"), "a1%3Fignore");
+        assert_eq!(path_segment("../x#y z"), "..%2Fx%23y%20z");
+        assert_eq!(path_segment("a_1.b-c~"), "a_1.b-c~");
+        assert_eq!(path_segment("a:b"), "a%3Ab");
     }
 }

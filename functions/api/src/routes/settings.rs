@@ -1,10 +1,10 @@
 //! `/v1/settings`: the tenant's time zone, evaluation hour and guardrail; the defaults until
-//! set. A replace may name the version it read in `If-Match` (412 when stale).
+//! set. A replace names the version it read in `If-Match` (428 without, 412 when stale).
 
 use super::{audit_entry, json, tenant_object, with_etag};
 use crate::identity::Caller;
 use crate::problem::Problem;
-use crate::request::{JsonBody, if_match};
+use crate::request::{JsonBody, NoQuery, if_match};
 use crate::{ApiStore, State};
 use axum::extract::State as Extract;
 use axum::http::{HeaderMap, StatusCode};
@@ -22,20 +22,28 @@ fn representation(settings: &Versioned<TenantSettings>) -> Response {
 pub async fn get_one<S: ApiStore>(
     Extract(state): Extract<State<S>>,
     caller: Caller,
+    _: NoQuery,
 ) -> Result<Response, Problem> {
     Ok(representation(&state.store.settings(&caller.tenant).await?))
 }
 
+/// Replaces the settings whole. `If-Match` is required: a body is the whole document, so a
+/// client that did not read the current version would reset what it left out (the time zone
+/// to UTC, moving every customer's day count), and a stale one would undo another change.
 pub async fn replace<S: ApiStore>(
     Extract(state): Extract<State<S>>,
     caller: Caller,
+    _: NoQuery,
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, Problem> {
     caller.require_admin()?;
-    let obj = tenant_object(&caller, body, "the tenant's settings")?;
-    let settings =
-        TenantSettings::from_json(&Value::Object(obj)).map_err(|e| Problem::invalid(&e))?;
+    let Some(precondition) = if_match(&headers)? else {
+        return Err(Problem::new(
+            StatusCode::PRECONDITION_REQUIRED,
+            "replacing the settings needs If-Match with their ETag (GET /v1/settings)",
+        ));
+    };
     let current = state.store.settings(&caller.tenant).await?;
     let stale = || {
         Problem::new(
@@ -43,9 +51,23 @@ pub async fn replace<S: ApiStore>(
             "the settings changed since that version: read them again",
         )
     };
-    if if_match(&headers)?.is_some_and(|v| v != current.version) {
+    if !precondition.matches(current.version) {
         return Err(stale());
     }
+    let mut obj = tenant_object(&caller, body, "the tenant's settings")?;
+    // A GET's body may be sent back as it is: its read-only version must be the current one.
+    match obj.remove("version") {
+        None => {}
+        Some(v) if v == json!(current.version) => {}
+        Some(_) => {
+            return Err(Problem::invalid_field(
+                "version",
+                "is read-only: leave it out, or give the version being replaced",
+            ));
+        }
+    }
+    let settings =
+        TenantSettings::from_json(&Value::Object(obj)).map_err(|e| Problem::invalid(&e))?;
     let next = Versioned {
         value: settings,
         version: current.version + 1,

@@ -160,11 +160,13 @@ pub async fn send(router: &Router, call: Call) -> Reply {
     }
 }
 
+/// An automation active from 2026-10-01: in the past, so the body says `backfill: true`
+/// (the tests replay November's events).
 pub fn automation(id: &str) -> Value {
     json!({"id": id, "name": "Past due 14/30",
         "trigger": {"type": "past_due", "thresholds_days": [14, 30],
                     "require_active_subscription": false},
-        "active_from": "2026-10-01",
+        "active_from": "2026-10-01", "backfill": true,
         "actions": [{"type": "notify", "channel": "finance"}]})
 }
 
