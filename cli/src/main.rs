@@ -7,6 +7,7 @@ mod operate;
 mod serve;
 mod setup;
 mod simulate;
+mod transport;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -53,8 +54,21 @@ pub fn block_on<T>(f: impl std::future::Future<Output = Result<T, Failure>>) -> 
         .block_on(f)
 }
 
+/// Log lines go to stderr (stdout carries the commands' JSON), warnings and errors only
+/// unless `RUST_LOG` says otherwise: a failing store call, for one, is one line.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging();
     let result = match cli.command {
         Command::Simulate(args) => simulate::run(args),
         Command::Setup(args) => setup::run(args),

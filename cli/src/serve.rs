@@ -4,6 +4,7 @@
 use crate::Failure;
 use crate::aws::Aws;
 use crate::simulate::StoreKind;
+use crate::transport::ProblemListener;
 use api::identity::IdentitySource;
 use shared::adapters::MemoryStore;
 
@@ -24,27 +25,47 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<(), Failure> {
     let identity = if args.dev_auth {
+        // The headers name any tenant and any role: whoever reaches the port is every
+        // tenant's admin (with --store dynamodb, of the real table). Only this machine may.
+        if !args.listen.ip().is_loopback() {
+            return Err(Failure::Input(format!(
+                "--dev-auth trusts the X-Dev-Tenant and X-Dev-Role headers, so anyone who can \
+                 reach {} would be admin of every tenant; with --dev-auth, listen on a \
+                 loopback address (127.0.0.1 or [::1])\n",
+                args.listen
+            )));
+        }
         IdentitySource::DevHeaders
     } else {
         IdentitySource::Nobody
     };
     crate::block_on(async {
+        // The store first: a missing table or an unreachable endpoint fails here, before
+        // anything says the API is up.
+        let (router, kept) = match args.store {
+            StoreKind::Memory => (
+                api::router(MemoryStore::new(), identity),
+                "the embedded store: nothing is kept when the command stops",
+            ),
+            StoreKind::Dynamodb => {
+                let aws = Aws::from_env().await?;
+                (
+                    api::router(aws.store().await?, identity),
+                    "the DynamoDB table the AWS environment names",
+                )
+            }
+        };
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .map_err(|e| Failure::Runtime(format!("cannot listen on {}: {e}", args.listen)))?;
         let address = listener
             .local_addr()
             .map_err(|e| Failure::Runtime(e.to_string()))?;
-        // One line on stderr says where it listens (with --listen 127.0.0.1:0, which port).
+        // The first line on stderr says where it listens (with --listen 127.0.0.1:0, which
+        // port); the second, where the data lives.
         eprintln!("rulekit: serving the API on http://{address}");
-        let router = match args.store {
-            StoreKind::Memory => api::router(MemoryStore::new(), identity),
-            StoreKind::Dynamodb => {
-                let aws = Aws::from_env().await?;
-                api::router(aws.store().await?, identity)
-            }
-        };
-        axum::serve(listener, router)
+        eprintln!("rulekit: data in {kept}");
+        axum::serve(ProblemListener(listener), router)
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
             })

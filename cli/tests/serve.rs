@@ -38,15 +38,29 @@ impl Drop for Server {
 }
 
 fn serve(prefix: &str) -> Server {
-    let mut child = rulekit(prefix)
-        .args([
-            "serve",
+    serve_with(
+        rulekit(prefix),
+        &[
             "--store",
             "dynamodb",
             "--dev-auth",
             "--listen",
             "127.0.0.1:0",
-        ])
+        ],
+    )
+}
+
+/// The embedded store needs no emulator.
+fn serve_memory() -> Server {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rulekit"));
+    command.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+    serve_with(command, &["--dev-auth", "--listen", "127.0.0.1:0"])
+}
+
+fn serve_with(mut command: Command, args: &[&str]) -> Server {
+    let mut child = command
+        .arg("serve")
+        .args(args)
         .stderr(Stdio::piped())
         .spawn()
         .expect("rulekit serve starts");
@@ -111,6 +125,7 @@ fn when_an_operator_works_through_rulekit_serve_on_dynamodb_should_see_the_whole
     let server = serve(&prefix);
 
     let automation = json!({"id": "a1", "name": "Past due 14/30", "active_from": "2026-10-01",
+        "backfill": true,
         "trigger": {"type": "past_due", "require_active_subscription": false},
         "actions": [{"type": "notify", "channel": "finance"}]});
     let (status, created) = request(&server, "POST", "/v1/automations", Some(automation));
@@ -181,4 +196,48 @@ fn when_an_operator_works_through_rulekit_serve_on_dynamodb_should_see_the_whole
         (status, list["items"][0]["version"].clone()),
         (200, json!(2))
     );
+}
+
+#[test]
+fn when_dev_auth_is_asked_to_listen_beyond_loopback_should_refuse_with_exit_2() {
+    for listen in ["0.0.0.0:0", "[::]:0"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_rulekit"))
+            .args(["serve", "--dev-auth", "--listen", listen])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{listen}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("admin of every tenant"), "{err}");
+        assert!(!err.contains("serving the API"), "{err}");
+    }
+}
+
+#[test]
+fn when_a_request_is_too_long_or_not_http_should_answer_problem_json_all_the_same() {
+    let server = serve_memory();
+    let raw = |request: &[u8]| {
+        let mut stream = TcpStream::connect(&server.address).unwrap();
+        stream.write_all(request).unwrap();
+        // The server closes after answering; a reset may follow the answer, which by then
+        // has arrived in full.
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        String::from_utf8_lossy(&response).into_owned()
+    };
+    let long = format!("GET /v1/{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(70_000));
+    let not_http = "NOT HTTP AT ALL\r\n\r\n".to_owned();
+    for (request, status) in [(long, "414"), (not_http, "400")] {
+        let response = raw(request.as_bytes());
+        assert!(
+            response.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{response}"
+        );
+        assert!(
+            response.contains("content-type: application/problem+json"),
+            "{response}"
+        );
+        let (_, body) = response.split_once("\r\n\r\n").unwrap();
+        let body: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["status"].to_string(), status);
+    }
 }
