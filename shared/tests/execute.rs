@@ -10,10 +10,13 @@ use serde_json::json;
 use shared::adapters::{MemoryDeadLetters, MemoryPublisher, MemoryStore};
 use shared::app::execute::{ExecuteReport, MAX_ATTEMPTS, execute_pending};
 use shared::app::ingest::ingest_event;
-use shared::domain::Event;
+use shared::domain::automation::Action;
+use shared::domain::{AutomationId, CustomerId, CustomerState, Event, EventId, Settled, TenantId};
 use shared::ports::{
-    ActionPublisher, Destination, FailedFirings, FiringRecord, FiringStatus, OutgoingMessage,
-    PublishError, StoreError, StoreOnly,
+    ActionPublisher, AdminStore, AuditEntry, AutomationAdmin, AutomationStore, CommitOutcome,
+    CustomerStore, DecisionStore, Destination, FailedFirings, FiringRecord, FiringStatus,
+    OutgoingMessage, PublishError, RecordOutcome, StateCommit, StoreError, StoreOnly,
+    StoredAutomation, Versioned, WriteOutcome,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
 use synthetic::PastDueTenant;
@@ -56,23 +59,167 @@ fn messages_to(publisher: &MemoryPublisher, destination: Destination, customer: 
         .count()
 }
 
+/// The store, except that every call first yields to the runtime: two executors joined on
+/// one thread then take turns at every store call (the in-memory store never waits, so
+/// without this one pass would run to its end before the other began). It counts the
+/// replacements refused because the firing had changed: lost claims.
+struct Yielding(MemoryStore, AtomicUsize);
+
+impl CustomerStore for Yielding {
+    async fn load_customer(
+        &self,
+        t: &TenantId,
+        c: &CustomerId,
+    ) -> Result<Option<Versioned<CustomerState>>, StoreError> {
+        tokio::task::yield_now().await;
+        self.0.load_customer(t, c).await
+    }
+    async fn stored_events(&self, t: &TenantId, ids: &[EventId]) -> Result<Vec<Event>, StoreError> {
+        tokio::task::yield_now().await;
+        self.0.stored_events(t, ids).await
+    }
+    async fn customer_events(
+        &self,
+        t: &TenantId,
+        c: &CustomerId,
+    ) -> Result<Vec<Event>, StoreError> {
+        tokio::task::yield_now().await;
+        self.0.customer_events(t, c).await
+    }
+    async fn commit(&self, commit: StateCommit<'_>) -> Result<CommitOutcome, StoreError> {
+        tokio::task::yield_now().await;
+        self.0.commit(commit).await
+    }
+}
+
+impl DecisionStore for Yielding {
+    async fn settled(
+        &self,
+        t: &TenantId,
+        a: &AutomationId,
+        c: &CustomerId,
+    ) -> Result<Vec<Settled>, StoreError> {
+        tokio::task::yield_now().await;
+        self.0.settled(t, a, c).await
+    }
+    async fn customer_firings(
+        &self,
+        t: &TenantId,
+        c: &CustomerId,
+    ) -> Result<Vec<FiringRecord>, StoreError> {
+        tokio::task::yield_now().await;
+        self.0.customer_firings(t, c).await
+    }
+    async fn record(&self, r: &FiringRecord) -> Result<RecordOutcome, StoreError> {
+        tokio::task::yield_now().await;
+        self.0.record(r).await
+    }
+    async fn pending_firings(&self, limit: usize) -> Result<Vec<FiringRecord>, StoreError> {
+        tokio::task::yield_now().await;
+        self.0.pending_firings(limit).await
+    }
+    async fn replace_firing(
+        &self,
+        current: &FiringRecord,
+        next: &FiringRecord,
+    ) -> Result<bool, StoreError> {
+        tokio::task::yield_now().await;
+        let replaced = self.0.replace_firing(current, next).await?;
+        if !replaced {
+            self.1.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(replaced)
+    }
+}
+
 #[test]
 fn when_two_executors_run_at_once_should_carry_out_each_firing_once() {
-    let store = pending_firings(both_actions(), 30);
+    let store = Yielding(pending_firings(both_actions(), 30), AtomicUsize::new(0));
     let publisher = MemoryPublisher::new();
     let now = at("2026-11-15T07:00:00Z");
-    block_on(async {
+    let (a, b) = block_on(async {
         let (a, b) = tokio::join!(
             execute_pending(&store, &publisher, &StoreOnly, now, usize::MAX),
             execute_pending(&store, &publisher, &StoreOnly, now, usize::MAX)
         );
-        assert_eq!(a.unwrap().sent + b.unwrap().sent, 30);
+        (a.unwrap(), b.unwrap())
     });
+    // Both read the same 30 pending firings and both tried to claim each, taking turns: the
+    // claim's compare-and-set let one through and refused the other, every time.
+    assert_eq!(store.1.load(Ordering::Relaxed), 30, "lost claims");
+    assert_eq!(a.sent + b.sent, 30);
     assert_eq!(
         publisher.published().len(),
         60,
         "one finance and one customer message each"
     );
+}
+
+#[test]
+fn when_the_automation_is_replaced_after_the_decision_should_carry_out_what_was_decided() {
+    let store = pending_firings(json!([{"type": "notify", "channel": "finance"}]), 3);
+    // Between the run and the executor, the automation now messages customers instead.
+    let mut replaced = block_on(store.tenant_automations(&PastDueTenant::tenant()))
+        .unwrap()
+        .remove(0);
+    replaced.actions = vec![Action::Message {
+        template_id: "reminder-1".to_owned(),
+        variables: Default::default(),
+    }];
+    block_on(store.put_automation(&replaced)).unwrap();
+    let publisher = MemoryPublisher::new();
+    let report = block_on(execute_pending(
+        &store,
+        &publisher,
+        &StoreOnly,
+        at("2026-11-15T07:00:00Z"),
+        usize::MAX,
+    ))
+    .unwrap();
+    assert_eq!(report.sent, 3);
+    let destinations: Vec<Destination> = publisher
+        .published()
+        .iter()
+        .map(|(_, m)| m.destination)
+        .collect();
+    assert_eq!(destinations, [Destination::Finance; 3], "what was decided");
+}
+
+#[test]
+fn when_the_automation_is_archived_after_the_decision_should_still_carry_out_its_firings() {
+    let store = pending_firings(json!([{"type": "notify", "channel": "finance"}]), 2);
+    let tenant = PastDueTenant::tenant();
+    let current = block_on(store.automation(&tenant, &AutomationId::new("a1")))
+        .unwrap()
+        .unwrap();
+    let archived = StoredAutomation {
+        archived: true,
+        version: current.version + 1,
+        ..current.clone()
+    };
+    let audit = AuditEntry {
+        tenant_id: tenant.clone(),
+        id: "20261115T065900.000000Z-test".to_owned(),
+        at: at("2026-11-15T06:59:00Z"),
+        actor: "test".to_owned(),
+        action: "automation.archived".to_owned(),
+        resource: "automations/a1".to_owned(),
+        before: None,
+        after: None,
+    };
+    let written = block_on(store.write_automation(&archived, Some(current.version), &audit));
+    assert_eq!(written.unwrap(), WriteOutcome::Written);
+    let publisher = MemoryPublisher::new();
+    let report = block_on(execute_pending(
+        &store,
+        &publisher,
+        &StoreOnly,
+        at("2026-11-15T07:00:00Z"),
+        usize::MAX,
+    ))
+    .unwrap();
+    assert_eq!((report.sent, report.cancelled), (2, 0));
+    assert_eq!(publisher.published().len(), 2);
 }
 
 #[test]

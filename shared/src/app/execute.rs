@@ -13,16 +13,17 @@
 //! [`MAX_ATTEMPTS`] it is sent to the failed-firings queue and marked `failed`.
 
 use super::evaluate::GuardrailHold;
+use crate::domain::CustomerState;
 use crate::domain::automation::Action;
+use crate::domain::decision::Plan;
 use crate::domain::notice::{self, Notice};
-use crate::domain::{Automation, CustomerState, TenantId};
 use crate::ports::{
-    ActionPublisher, AutomationStore, CustomerStore, DecisionStore, Delivery, Destination,
-    FailedFirings, FiringRecord, FiringStatus, OutgoingMessage, PublishError, StoreError,
+    ActionPublisher, CustomerStore, DecisionStore, Delivery, Destination, FailedFirings,
+    FiringRecord, FiringStatus, OutgoingMessage, PublishError, StoreError,
 };
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use thiserror::Error;
 
 /// Publishing attempts before a firing is marked failed.
@@ -86,12 +87,11 @@ pub async fn execute_pending<S, P, F>(
     limit: usize,
 ) -> Result<ExecuteReport, ExecuteError>
 where
-    S: DecisionStore + AutomationStore + CustomerStore,
+    S: DecisionStore + CustomerStore,
     P: ActionPublisher,
     F: FailedFirings,
 {
     let mut report = ExecuteReport::default();
-    let mut automations: HashMap<TenantId, Vec<Automation>> = HashMap::new();
     // The claimed firings, and per firing the messages to publish, tagged with the action.
     let mut claimed: Vec<FiringRecord> = Vec::new();
     let mut outgoing: Vec<(usize, usize, OutgoingMessage)> = Vec::new();
@@ -107,13 +107,8 @@ where
             continue;
         }
         let d = &record.decision;
-        if !automations.contains_key(&d.tenant_id) {
-            let list = store.tenant_automations(&d.tenant_id).await?;
-            automations.insert(d.tenant_id.clone(), list);
-        }
-        let automation = automations[&d.tenant_id]
-            .iter()
-            .find(|a| a.id == d.automation_id);
+        // What was decided is what is carried out, whatever became of the automation since.
+        let plan = d.plan.as_deref();
         let customer = store
             .load_customer(&d.tenant_id, &d.customer_id)
             .await?
@@ -130,8 +125,8 @@ where
             next.unconfirmed.extend(record.in_flight.iter().copied());
         }
         let mut messages = Vec::new();
-        if let Some(automation) = automation {
-            for (i, action) in automation.actions.iter().enumerate() {
+        if let Some(plan) = plan {
+            for (i, action) in plan.actions.iter().enumerate() {
                 let delivered = next.deliveries.iter().any(|del| del.action == i);
                 // A customer is never messaged twice; finance may be notified twice.
                 let maybe_sent =
@@ -142,14 +137,14 @@ where
                 let (destination, notice) = match action {
                     Action::Notify { .. } => (
                         Destination::Finance,
-                        notice::finance_notice(d, automation, balance),
+                        notice::finance_notice(d, &plan.automation_name, balance),
                     ),
                     Action::Message {
                         template_id,
                         variables,
                     } => {
                         // A customer who paid since the firing is not chased.
-                        if !still_in_episode(customer.as_ref(), automation, &record) {
+                        if !still_in_episode(customer.as_ref(), plan, &record) {
                             continue;
                         }
                         (
@@ -274,13 +269,9 @@ where
 
 /// Whether the customer is still in the episode the firing was for (or in one that began
 /// earlier and still runs, after late data moved its start).
-fn still_in_episode(
-    customer: Option<&CustomerState>,
-    automation: &Automation,
-    record: &FiringRecord,
-) -> bool {
+fn still_in_episode(customer: Option<&CustomerState>, plan: &Plan, record: &FiringRecord) -> bool {
     customer
-        .and_then(|c| c.episode(automation.trigger.continuity))
+        .and_then(|c| c.episode(plan.continuity))
         .is_some_and(|e| e.start <= record.decision.episode)
 }
 

@@ -697,7 +697,7 @@ fn parse_condition(r: &mut Reader, path: &str, v: &Value) -> Option<Condition> {
     None
 }
 
-fn parse_action(r: &mut Reader, path: &str, v: &Value) -> Option<Action> {
+pub(crate) fn parse_action(r: &mut Reader, path: &str, v: &Value) -> Option<Action> {
     let obj = r.object(path, v, &["type", "channel", "template_id", "variables"])?;
     let kind = r
         .required(obj, path, "type")

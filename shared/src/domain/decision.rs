@@ -2,11 +2,68 @@
 //! threshold on one date, and why. Every decision explains itself, which is what `--explain`
 //! prints and what the API shows when asked why something did or did not fire.
 
-use super::automation::Mode;
+use super::automation::{Action, Mode};
+use super::customer::Continuity;
 use super::event::EventKey;
+use super::fields::{FieldErrors, Reader, index};
 use super::ids::{AutomationId, CustomerId, TenantId};
+use super::money::Money;
 use chrono::NaiveDate;
 use serde::Serialize;
+use serde::ser::SerializeMap;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// What a firing carries out, fixed when it is decided: the automation's name and actions
+/// then, and the continuity policy its customer messages are re-checked under. The executor
+/// reads the plan, never the automation, so a replace or an archive after the decision
+/// changes nothing already decided (and an action is found by its place in the plan).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub automation_name: String,
+    pub continuity: Continuity,
+    pub actions: Vec<Action>,
+}
+
+impl Plan {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "automation_name": self.automation_name,
+            "continuity": self.continuity.as_str(),
+            "actions": self.actions.iter().map(Action::to_json).collect::<Vec<_>>(),
+        })
+    }
+
+    /// Reads a plan back (from a stored firing).
+    pub fn from_json(v: &Value) -> Result<Plan, FieldErrors> {
+        let mut r = Reader::new();
+        let plan = (|| {
+            let obj = r.object("", v, &["automation_name", "continuity", "actions"])?;
+            let name = r
+                .required(obj, "", "automation_name")
+                .and_then(|n| r.text("automation_name", n, super::automation::MAX_NAME_LEN))
+                .map(str::to_owned);
+            let continuity = r
+                .required(obj, "", "continuity")
+                .and_then(|c| r.choice("continuity", c, &Continuity::ALL));
+            let actions = r.required(obj, "", "actions").and_then(|a| {
+                let items = r.array("actions", a, super::automation::MAX_ACTIONS)?;
+                let parsed: Vec<Option<Action>> = items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, x)| super::automation::parse_action(&mut r, &index("actions", i), x))
+                    .collect();
+                parsed.into_iter().collect::<Option<Vec<_>>>()
+            });
+            Some(Plan {
+                automation_name: name?,
+                continuity: continuity?,
+                actions: actions?,
+            })
+        })();
+        r.finish(plan)
+    }
+}
 
 /// Why a threshold did not fire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -85,6 +142,11 @@ pub struct Decision {
     /// Decided by a run that caught up `date` after it had passed (the runs of that date were
     /// missed).
     pub caught_up: bool,
+    /// What the customer owed at the run (the negative balance, as a positive amount); `None`
+    /// when it owed nothing.
+    pub owed: Option<Money>,
+    /// What a firing carries out (fired and held decisions; `None` for skips).
+    pub plan: Option<Arc<Plan>>,
 }
 
 impl Decision {
@@ -140,6 +202,11 @@ impl Decision {
             past_due_since: self.past_due_since,
             mode: self.mode.as_str(),
             late: self.late(),
+            owed: self.owed.map(|m| OwedRow {
+                amount_minor: m.amount_minor,
+                currency: m.currency.code(),
+            }),
+            actions: self.plan.as_deref().map(|p| ActionsRow(&p.actions)),
             reason,
             detail,
         }
@@ -153,7 +220,50 @@ pub struct Settled {
     pub episode: EventKey,
 }
 
-/// One output line of `rulekit simulate`, fields in the order SPEC §5 shows them.
+/// What the customer owed, in a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct OwedRow {
+    pub amount_minor: i64,
+    pub currency: &'static str,
+}
+
+/// A plan's actions in a row, in their canonical JSON form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActionsRow<'a>(pub &'a [Action]);
+
+impl Serialize for ActionsRow<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for action in self.0 {
+            seq.serialize_element(&ActionRow(action))?;
+        }
+        seq.end()
+    }
+}
+
+struct ActionRow<'a>(&'a Action);
+
+impl Serialize for ActionRow<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("type", self.0.type_name())?;
+        match self.0 {
+            Action::Notify { channel } => map.serialize_entry("channel", channel.as_str())?,
+            Action::Message {
+                template_id,
+                variables,
+            } => {
+                map.serialize_entry("template_id", template_id)?;
+                map.serialize_entry("variables", variables)?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// One output line of `rulekit simulate`, fields in the order SPEC §5 shows them, then what
+/// the customer owed and (for firings) the actions carried out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DecisionRow<'a> {
     pub decision: &'static str,
@@ -166,6 +276,9 @@ pub struct DecisionRow<'a> {
     pub past_due_since: NaiveDate,
     pub mode: &'static str,
     pub late: bool,
+    pub owed: Option<OwedRow>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actions: Option<ActionsRow<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]

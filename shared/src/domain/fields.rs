@@ -84,9 +84,7 @@ pub const OUT_OF_RANGE: &str = "a number far outside that range";
 /// Whether `n` is a number no 64-bit integer can hold (a long integer literal, or a float
 /// such as `1e29`): out of range, rather than "a decimal", whatever its notation.
 pub fn is_beyond_integers(n: &serde_json::Number) -> bool {
-    n.is_f64()
-        && n.as_f64()
-            .is_some_and(|x| x.abs() >= 9.223_372_036_854_775_807e18)
+    n.is_f64() && n.as_f64().is_some_and(|x| x.abs() >= i64::MAX as f64)
 }
 
 /// Collects the problems of one document while its fields are read.

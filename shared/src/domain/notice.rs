@@ -2,7 +2,6 @@
 //! plain-language summary for people. Attributes for routing are built by the executor and
 //! never carry customer data; these bodies may, because they go only to the tenant's topics.
 
-use super::automation::Automation;
 use super::decision::Decision;
 use super::money::Money;
 use serde_json::{Value, json};
@@ -27,7 +26,7 @@ fn balance_json(balance: Option<Money>) -> Value {
 /// The finance team's notification for one firing.
 pub fn finance_notice(
     decision: &Decision,
-    automation: &Automation,
+    automation_name: &str,
     balance: Option<Money>,
 ) -> Notice {
     let owed = balance
@@ -42,8 +41,8 @@ pub fn finance_notice(
     }
     summary.push_str(&format!(
         " Automation \"{}\" ({}) fired for the {}-day threshold on {}{}.",
-        automation.name,
-        automation.id,
+        automation_name,
+        decision.automation_id,
         decision.threshold_days,
         decision.date,
         if decision.late() { ", late" } else { "" }
@@ -51,7 +50,7 @@ pub fn finance_notice(
     Notice {
         subject: format!(
             "Past due {} days: {}",
-            decision.threshold_days, automation.name
+            decision.threshold_days, automation_name
         )
         .chars()
         .take(100)
@@ -61,7 +60,7 @@ pub fn finance_notice(
             "type": "past_due.notification",
             "tenant_id": decision.tenant_id,
             "automation_id": decision.automation_id,
-            "automation_name": automation.name,
+            "automation_name": automation_name,
             "customer_id": decision.customer_id,
             "date": decision.date,
             "threshold_days": decision.threshold_days,

@@ -8,8 +8,10 @@
 use super::automation::{Automation, Condition, NumberField};
 use super::calendar::{TenantCalendar, days_between};
 use super::customer::{CustomerState, Episode};
-use super::decision::{Decision, Outcome, Settled, SkipReason};
+use super::decision::{Decision, Outcome, Plan, Settled, SkipReason};
+use super::money::Money;
 use chrono::{DateTime, Days, NaiveDate, Utc};
+use std::sync::Arc;
 
 /// One automation evaluated for one tenant-local date.
 #[derive(Debug, Clone)]
@@ -26,6 +28,8 @@ pub struct RunContext<'a> {
     /// `date`: precomputed so the candidate test on each customer is a few comparisons, with no
     /// time-zone conversion for the customers it rules out.
     windows: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    /// What this automation's firings carry out, shared by all of them.
+    plan: Arc<Plan>,
 }
 
 /// A customer with a threshold window open on the run's date.
@@ -51,6 +55,11 @@ impl<'a> RunContext<'a> {
             date,
             caught_up: false,
             windows: Vec::new(),
+            plan: Arc::new(Plan {
+                automation_name: automation.name.clone(),
+                continuity: automation.trigger.continuity,
+                actions: automation.actions.clone(),
+            }),
         };
         ctx.windows = ctx
             .candidate_start_ranges()
@@ -140,6 +149,12 @@ impl<'a> RunContext<'a> {
         let catch_up = i64::from(trigger.catch_up_days);
         let dpd = candidate.days_past_due;
         let start = &candidate.episode.start;
+        let owed = customer
+            .balance
+            .as_ref()
+            .map(|b| b.balance)
+            .filter(|b| b.amount_minor < 0)
+            .map(|b| Money::new(-b.amount_minor, b.currency));
         let decision = |threshold_days: u16, outcome: Outcome| Decision {
             date: self.date,
             tenant_id: customer.tenant_id.clone(),
@@ -150,8 +165,10 @@ impl<'a> RunContext<'a> {
             past_due_since: candidate.since,
             episode: start.clone(),
             mode: self.automation.mode,
+            plan: matches!(outcome, Outcome::Fired).then(|| self.plan.clone()),
             outcome,
             caught_up: self.caught_up,
+            owed,
         };
         let skipped = |reason: SkipReason, detail: String| Outcome::Skipped { reason, detail };
 

@@ -107,6 +107,36 @@ async fn when_the_stream_triggers_the_executor_with_25_pending_should_publish_in
     assert_eq!(env.drain(&finance).await.len(), 25);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_two_executors_run_at_once_on_dynamodb_should_deliver_each_action_once() {
+    let env = Env::new("execute-race").await;
+    let finance = env.subscribed_queue("finance", &env.topics.finance).await;
+    let messages = env
+        .subscribed_queue("messages", &env.topics.customer_messages)
+        .await;
+    let store = pending(&env, 40, both_actions()).await;
+    let now = chrono::Utc::now();
+    // Two executors, each with its own clients, on their own tasks: both read the outbox
+    // while the other claims from it.
+    let run = |env: &Env| {
+        let (store, publisher) = (store.clone(), env.publisher());
+        tokio::spawn(async move {
+            shared::app::execute::execute_pending(&store, &publisher, &StoreOnly, now, 500)
+                .await
+                .unwrap()
+        })
+    };
+    let (a, b) = (run(&env), run(&env));
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    assert_eq!(a.sent + b.sent, 40, "{a:?} {b:?}");
+    let finance = per_customer(&env.drain(&finance).await);
+    let messages = per_customer(&env.drain(&messages).await);
+    assert_eq!(finance.len(), 40);
+    assert!(finance.values().all(|n| *n == 1), "{finance:?}");
+    assert_eq!(messages.len(), 40);
+    assert!(messages.values().all(|n| *n == 1), "{messages:?}");
+}
+
 /// Tenant t1 (UTC) with an automation that carries out `actions`, and `customers` customers
 /// past due since 11-01, evaluated on 11-15: one pending firing each.
 async fn pending(

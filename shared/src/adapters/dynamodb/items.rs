@@ -4,7 +4,7 @@
 
 use super::keys;
 use crate::domain::customer::{BalancePoint, EndReason, EndedEpisode, Episode, SubscriptionState};
-use crate::domain::decision::{Decision, Outcome, SkipReason};
+use crate::domain::decision::{Decision, Outcome, Plan, SkipReason};
 use crate::domain::event::{CustomerProfile, SubscriptionStatus};
 use crate::domain::{
     AutomationId, Continuity, Currency, CustomerId, CustomerState, EventKey, Mode, Money, TenantId,
@@ -13,6 +13,7 @@ use crate::ports::{AuditEntry, Delivery, FiringRecord, FiringStatus, StoreError}
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Failed(format!("stored item is not readable: {what}"))
@@ -239,6 +240,12 @@ pub struct DeliveryAttr {
     pub id: String,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OwedAttr {
+    pub m: i64,
+    pub cur: String,
+}
+
 /// A final decision: a firing (with its execution status) or a settled skip.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FiringItem {
@@ -262,6 +269,12 @@ pub struct FiringItem {
     /// Decided while catching up a missed date.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cu: bool,
+    /// What the customer owed at the run: minor units and currency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owed: Option<OwedAttr>,
+    /// A firing's plan (`domain::decision::Plan`) as canonical JSON text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
     pub st: String,
     pub att: u32,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -321,6 +334,11 @@ impl FiringItem {
             reason,
             detail,
             cu: d.caught_up,
+            owed: d.owed.map(|m| OwedAttr {
+                m: m.amount_minor,
+                cur: m.currency.code().to_owned(),
+            }),
+            plan: d.plan.as_ref().map(|p| p.to_json().to_string()),
             st: r.status.as_str().to_owned(),
             att: r.attempts,
             del: r
@@ -363,6 +381,27 @@ impl FiringItem {
             .find(|(name, _)| *name == self.mode)
             .map(|(_, m)| *m)
             .ok_or_else(|| corrupt("mode"))?;
+        let owed = match self.owed {
+            None => None,
+            Some(o) => Some(Money::new(
+                o.m,
+                Currency::parse(&o.cur).map_err(|_| corrupt("currency"))?,
+            )),
+        };
+        let plan = match self.plan {
+            None => None,
+            Some(text) => {
+                let value: serde_json::Value =
+                    serde_json::from_str(&text).map_err(|_| corrupt("plan"))?;
+                Some(Arc::new(
+                    Plan::from_json(&value).map_err(|_| corrupt("plan"))?,
+                ))
+            }
+        };
+        // A firing carries its plan; one without is not something this version wrote.
+        if plan.is_none() && matches!(outcome, Outcome::Fired | Outcome::Held) {
+            return Err(corrupt("a firing without its plan"));
+        }
         Ok(FiringRecord {
             decision: Decision {
                 date: self.date,
@@ -376,6 +415,8 @@ impl FiringItem {
                 mode,
                 outcome,
                 caught_up: self.cu,
+                owed,
+                plan,
             },
             status: FiringStatus::parse(&self.st).ok_or_else(|| corrupt("status"))?,
             attempts: self.att,
