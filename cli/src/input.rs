@@ -5,7 +5,7 @@
 //! are kept.
 
 use shared::domain::json::{self, JsonError};
-use shared::domain::{AutomationsFile, Event};
+use shared::domain::{AutomationsFile, Event, FieldErrors};
 use std::fmt;
 use std::io::Read;
 use std::path::Path;
@@ -42,9 +42,20 @@ fn json_problem(path: &Path, first_line: usize, e: &JsonError) -> String {
 /// Bytes read from the file at a time; each chunk's lines are parsed in parallel.
 const CHUNK: usize = 8 << 20;
 
-/// Events from a JSON Lines file, each with its line number. Blank lines are allowed; a
-/// leading byte-order mark is skipped; every bad line is reported, by line and field.
+/// Events from a JSON Lines file as a replay reads them (`received_at` as written), each with
+/// its line number.
 pub fn read_events(path: &Path) -> Result<Vec<(usize, Event)>, InputErrors> {
+    read_jsonl(path, Event::from_json)
+}
+
+/// Every line of a JSON Lines file read by `parse`, with its line number. Blank lines are
+/// allowed; a leading byte-order mark is skipped; every bad line is reported, by line and
+/// field, and then nothing is returned.
+pub fn read_jsonl<T, P>(path: &Path, parse: P) -> Result<Vec<(usize, T)>, InputErrors>
+where
+    T: Send,
+    P: Fn(&serde_json::Value) -> Result<T, FieldErrors> + Sync,
+{
     let mut file = std::fs::File::open(path).map_err(|e| cannot_read(path, e))?;
     let workers = std::thread::available_parallelism().map_or(1, usize::from);
     let mut events = Vec::new();
@@ -78,7 +89,7 @@ pub fn read_events(path: &Path) -> Result<Vec<(usize, Event)>, InputErrors> {
         let lines: Vec<&[u8]> = buffer[..complete]
             .split_inclusive(|b| *b == b'\n')
             .collect();
-        let parsed = parse_lines(&lines, workers);
+        let parsed = parse_lines(&lines, workers, &parse);
         for (offset, result) in parsed.into_iter().enumerate() {
             let line_no = next_line + offset;
             match result {
@@ -108,11 +119,15 @@ pub fn read_events(path: &Path) -> Result<Vec<(usize, Event)>, InputErrors> {
 
 enum LineError {
     Json(JsonError),
-    Fields(shared::domain::FieldErrors),
+    Fields(FieldErrors),
 }
 
-/// Parses each line (a blank one is `None`), on up to `workers` threads, in order.
-fn parse_lines(lines: &[&[u8]], workers: usize) -> Vec<Result<Option<Event>, LineError>> {
+/// Reads each line with `read` (a blank one is `None`), on up to `workers` threads, in order.
+fn parse_lines<T, P>(lines: &[&[u8]], workers: usize, read: &P) -> Vec<Result<Option<T>, LineError>>
+where
+    T: Send,
+    P: Fn(&serde_json::Value) -> Result<T, FieldErrors> + Sync,
+{
     let parse = |line: &[u8]| {
         let line = line.strip_suffix(b"\n").unwrap_or(line);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -120,9 +135,7 @@ fn parse_lines(lines: &[&[u8]], workers: usize) -> Vec<Result<Option<Event>, Lin
             return Ok(None);
         }
         let value = json::parse_bytes(line).map_err(LineError::Json)?;
-        Event::from_json(&value)
-            .map(Some)
-            .map_err(LineError::Fields)
+        read(&value).map(Some).map_err(LineError::Fields)
     };
     let per_worker = lines.len().div_ceil(workers.max(1)).max(1);
     std::thread::scope(|scope| {

@@ -23,17 +23,54 @@ struct Cli {
     command: Command,
 }
 
+/// What every command that reaches AWS reads, said in its help.
+const AWS_ENVIRONMENT: &str = "\
+Environment: the standard AWS variables name the endpoint, region and credentials \
+(AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE); \
+RULEKIT_TABLE (default rulekit), RULEKIT_TOPIC_PREFIX (default rulekit) and \
+RULEKIT_INDEX_SHARDS (default 16) name the table and topics `rulekit setup` made. For a \
+local emulator, run the command under scripts/with-emulator.";
+
 #[derive(Subcommand)]
 enum Command {
     /// Replay events on a virtual clock and print every decision as JSON Lines.
+    ///
+    /// On the embedded store (the default) nothing is kept after the run. With --store
+    /// dynamodb it writes the events, decisions and firings into the table and publishes the
+    /// actions to the topics: use a fresh table.
+    #[command(after_help = AWS_ENVIRONMENT)]
     Simulate(simulate::Args),
     /// Create the DynamoDB table, its indexes and the SNS topics (idempotent).
+    #[command(after_help = AWS_ENVIRONMENT)]
     Setup(setup::Args),
-    /// Evaluate one tenant-local date on DynamoDB and print the decisions it made.
+    /// Ingest a file of events into the table, as live ingest does.
+    ///
+    /// Writes each event and its customer's new state; an event without received_at is
+    /// stamped now. Nothing is written unless every line reads.
+    #[command(after_help = AWS_ENVIRONMENT)]
+    Ingest(operate::IngestArgs),
+    /// Run the daily evaluation of a date, as the scheduled function does, and print what it
+    /// decided.
+    ///
+    /// Records the decisions (firings the executor will carry out, guardrail holds announced
+    /// on the alerts topic) and moves the tenant's checkpoint; dates missed before it are
+    /// caught up, and a date before today's fires late. RULEKIT_LOOKBACK_DAYS (default 7)
+    /// bounds the catch-up, as for the function.
+    #[command(after_help = AWS_ENVIRONMENT)]
     Evaluate(operate::EvaluateArgs),
-    /// Carry out the firings waiting in the outbox through SNS.
+    /// Carry out the firings waiting in the outbox through SNS, as the executor does.
+    ///
+    /// Publishes to the topics and records each firing's outcome in the table.
+    #[command(after_help = AWS_ENVIRONMENT)]
     Execute(operate::ExecuteArgs),
+    /// Explain one customer: balance, episodes, firings, and why each automation did or did
+    /// not fire on a date (the API's customer view). Reads only.
+    #[command(after_help = AWS_ENVIRONMENT)]
+    Explain(operate::ExplainArgs),
     /// Serve the operators' API (the `api` Lambda's router) on a local port.
+    ///
+    /// With --store dynamodb it reads and writes the table as the API function does.
+    #[command(after_help = AWS_ENVIRONMENT)]
     Serve(serve::Args),
     /// Measure the domain's replay and evaluation throughput on one core.
     Bench(bench::Args),
@@ -72,8 +109,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Simulate(args) => simulate::run(args),
         Command::Setup(args) => setup::run(args),
+        Command::Ingest(args) => operate::ingest(args),
         Command::Evaluate(args) => operate::evaluate(args),
         Command::Execute(args) => operate::execute(args),
+        Command::Explain(args) => operate::explain(args),
         Command::Serve(args) => serve::run(args),
         Command::Bench(args) => bench::run(args),
     };

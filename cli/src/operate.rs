@@ -1,24 +1,30 @@
-//! Operations by hand on the DynamoDB/SNS deployment the AWS environment names: `rulekit
-//! evaluate` runs one tenant-local date's evaluation, `rulekit execute` carries out what waits
-//! in the outbox. Both run the same code as the Lambdas.
+//! Operations by hand on the DynamoDB/SNS deployment the AWS environment names, each running
+//! the code its Lambda runs: `rulekit ingest` (the ingest function's batch ingest), `rulekit
+//! evaluate` (the scheduled run, for one date), `rulekit execute` (the executor's pass) and
+//! `rulekit explain` (the API's customer view).
 
 use crate::Failure;
 use crate::aws::Aws;
+use crate::input::{date_arg, read_jsonl};
 use chrono::NaiveDate;
 use serde_json::json;
 use shared::adapters::SqsDeadLetters;
-use shared::app::evaluate::evaluate_tenant_day;
 use shared::app::execute::{execute_pending, publish_guardrail_alerts};
-use shared::domain::{Outcome, TenantId};
+use shared::app::explain::customer_view;
+use shared::app::ingest::{IngestError, IngestOutcome, ingest_batch, live_event};
+use shared::app::schedule::run_by_hand;
+use shared::domain::{CustomerId, Event, Outcome, TenantId};
 use shared::ports::{AutomationStore, StoreOnly};
+use std::collections::BTreeSet;
 use std::io::Write;
+use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct EvaluateArgs {
-    /// The tenant-local date to evaluate (YYYY-MM-DD).
-    #[arg(long, value_parser = crate::input::date_arg)]
+    /// The tenant-local date to evaluate (YYYY-MM-DD); its run must have come.
+    #[arg(long, value_parser = date_arg)]
     date: NaiveDate,
-    /// Only this tenant (default: every tenant with automations).
+    /// Only this tenant (default: every tenant the daily run visits).
     #[arg(long)]
     tenant: Option<String>,
     /// Also print the skipped decisions, each with its reason.
@@ -37,41 +43,86 @@ pub struct ExecuteArgs {
     failed_queue_url: Option<String>,
 }
 
+#[derive(clap::Args)]
+pub struct IngestArgs {
+    /// Events, one JSON object per line (SPEC §2).
+    file: PathBuf,
+}
+
+#[derive(clap::Args)]
+pub struct ExplainArgs {
+    /// The customer's tenant.
+    #[arg(long)]
+    tenant: String,
+    /// The customer.
+    #[arg(long)]
+    customer: String,
+    /// The tenant-local date to explain (default: today, with the customer as it is now).
+    #[arg(long, value_parser = date_arg)]
+    date: Option<NaiveDate>,
+}
+
 fn runtime_error(e: impl std::fmt::Display) -> Failure {
     Failure::Runtime(e.to_string())
 }
 
-/// Prints the decisions the run newly made, as `rulekit simulate` does. Decisions an earlier
-/// run already recorded are not made again, so evaluating a date twice prints them once.
+/// Runs what the scheduled Lambda runs with `--date` as the date due, for each tenant: the
+/// dates missed before it are caught up, each date before today's is late, the checkpoint
+/// moves, and guardrail holds are announced. Prints the decisions it newly made, as `rulekit
+/// simulate` does; decisions an earlier run recorded are not made again.
 pub fn evaluate(args: EvaluateArgs) -> Result<(), Failure> {
+    let lookback = evaluate::config::lookback_days(&|name| std::env::var(name).ok())
+        .map_err(|e| Failure::Input(format!("{e}\n")))?;
     crate::block_on(async {
         let aws = Aws::from_env().await?;
         let store = aws.store().await?;
         let tenants = match &args.tenant {
-            Some(t) => vec![TenantId::new(t.as_str())],
+            Some(t) => vec![TenantId::new(t)],
             None => store.tenants().await.map_err(runtime_error)?,
         };
-        let mut out = std::io::stdout().lock();
+        let now = chrono::Utc::now();
+        let mut decisions = Vec::new();
+        let mut holds = Vec::new();
+        let mut not_yet = Vec::new();
         for tenant in tenants {
-            let report = evaluate_tenant_day(&store, &tenant, args.date, false)
+            match run_by_hand(&store, &tenant, args.date, now, lookback)
                 .await
-                .map_err(runtime_error)?;
-            if !report.holds.is_empty() {
-                publish_guardrail_alerts(&aws.publisher().await?, &report.holds)
-                    .await
-                    .map_err(runtime_error)?;
-            }
-            let mut decisions = report.decisions;
-            decisions.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-            for d in decisions
-                .iter()
-                .filter(|d| args.explain || !matches!(d.outcome, Outcome::Skipped { .. }))
+                .map_err(runtime_error)?
             {
-                let line = serde_json::to_string(&d.row()).map_err(runtime_error)?;
-                writeln!(out, "{line}").map_err(runtime_error)?;
+                None => not_yet.push(tenant),
+                Some(run) => {
+                    for report in run.reports {
+                        holds.extend(report.holds);
+                        decisions.extend(report.decisions);
+                    }
+                }
             }
         }
-        Ok(())
+        if !holds.is_empty() {
+            publish_guardrail_alerts(&aws.publisher().await?, &holds)
+                .await
+                .map_err(runtime_error)?;
+        }
+        decisions.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        let mut out = std::io::stdout().lock();
+        for d in decisions
+            .iter()
+            .filter(|d| args.explain || !matches!(d.outcome, Outcome::Skipped { .. }))
+        {
+            let line = serde_json::to_string(&d.row()).map_err(runtime_error)?;
+            writeln!(out, "{line}").map_err(runtime_error)?;
+        }
+        if not_yet.is_empty() {
+            Ok(())
+        } else {
+            let names: Vec<&str> = not_yet.iter().map(TenantId::as_str).collect();
+            Err(Failure::Input(format!(
+                "--date {}: the run of that date has not come yet for {} (it would fire \
+                 thresholds before their day)\n",
+                args.date,
+                names.join(", ")
+            )))
+        }
     })
 }
 
@@ -91,6 +142,126 @@ pub fn execute(args: ExecuteArgs) -> Result<(), Failure> {
         }
         .map_err(runtime_error)?;
         println!("{:#}", json!(r));
+        Ok(())
+    })
+}
+
+/// Events ingested per batch, as many as the API takes in one request.
+const INGEST_BATCH: usize = 500;
+
+/// Batches still throttled are tried again this many times, waiting longer each time.
+const INGEST_ROUNDS: u32 = 5;
+
+/// Ingests a file as live ingest does (each event stamped with its arrival unless it says
+/// when it was received): nothing is written unless every line reads; then each event is
+/// accepted, a duplicate, or rejected (conflicts, by line). Prints the counts as JSON.
+pub fn ingest(args: IngestArgs) -> Result<(), Failure> {
+    let arrived_at = chrono::Utc::now();
+    let path = args.file.display().to_string();
+    let lines = read_jsonl(&args.file, |v| live_event(v, arrived_at))
+        .map_err(|e| Failure::Input(e.to_string()))?;
+    if lines.is_empty() {
+        eprintln!("rulekit: warning: {path} holds no events");
+    }
+    crate::block_on(async {
+        let aws = Aws::from_env().await?;
+        let store = aws.store().await?;
+        warn_of_unknown_tenants(&store, lines.iter().map(|(_, e)| e), &path).await?;
+        let (mut accepted, mut duplicates) = (0usize, 0usize);
+        let mut rejected = Vec::new();
+        let mut pending: Vec<(usize, Event)> = lines;
+        for round in 0..INGEST_ROUNDS {
+            if pending.is_empty() {
+                break;
+            }
+            if round > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(200 << round)).await;
+            }
+            let mut again = Vec::new();
+            for chunk in pending.chunks(INGEST_BATCH) {
+                let events: Vec<Event> = chunk.iter().map(|(_, e)| e.clone()).collect();
+                for ((line, event), outcome) in
+                    chunk.iter().zip(ingest_batch(&store, &events).await)
+                {
+                    match outcome {
+                        Ok(IngestOutcome::Accepted(_)) => accepted += 1,
+                        Ok(IngestOutcome::Duplicate) => duplicates += 1,
+                        Err(IngestError::Rejected(reason)) => {
+                            rejected.push(format!("{path}:{line}: {reason}\n"));
+                        }
+                        Err(e) if e.is_retryable() => again.push((*line, event.clone())),
+                        Err(e) => return Err(runtime_error(e)),
+                    }
+                }
+            }
+            pending = again;
+        }
+        println!(
+            "{:#}",
+            json!({"accepted": accepted, "duplicates": duplicates,
+                   "rejected": rejected.len(), "not_ingested": pending.len()})
+        );
+        if !pending.is_empty() {
+            return Err(Failure::Runtime(format!(
+                "{} events were still throttled after {INGEST_ROUNDS} tries: run the same \
+                 file again (what was ingested comes back as duplicates)",
+                pending.len()
+            )));
+        }
+        if rejected.is_empty() {
+            Ok(())
+        } else {
+            Err(Failure::Input(rejected.concat()))
+        }
+    })
+}
+
+/// Says so when events name a tenant the daily run would not evaluate: one with no
+/// automations (a typo in `tenant_id`, or a tenant not set up yet).
+async fn warn_of_unknown_tenants<'e, S: AutomationStore>(
+    store: &S,
+    events: impl Iterator<Item = &'e Event>,
+    file: &str,
+) -> Result<(), Failure> {
+    let tenants: BTreeSet<&TenantId> = events.map(|e| &e.tenant_id).collect();
+    for tenant in tenants {
+        if store
+            .tenant_automations(tenant)
+            .await
+            .map_err(runtime_error)?
+            .is_empty()
+        {
+            eprintln!(
+                "rulekit: warning: {file} has events for tenant {tenant}, which has no \
+                 automations: they are stored, and nothing evaluates them"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Prints the customer as the API's `GET /v1/customers/{id}` shows it, as JSON.
+pub fn explain(args: ExplainArgs) -> Result<(), Failure> {
+    crate::block_on(async {
+        let aws = Aws::from_env().await?;
+        let store = aws.store().await?;
+        let tenant = TenantId::new(&args.tenant);
+        let view = customer_view(
+            &store,
+            &tenant,
+            &CustomerId::new(&args.customer),
+            args.date,
+            chrono::Utc::now(),
+        )
+        .await
+        .map_err(runtime_error)?
+        .ok_or_else(|| {
+            Failure::Runtime(format!(
+                "tenant {} has no customer {}",
+                args.tenant, args.customer
+            ))
+        })?;
+        println!("{view:#}");
         Ok(())
     })
 }

@@ -105,7 +105,7 @@ fn when_the_table_was_never_set_up_should_say_to_run_setup() {
 }
 
 #[test]
-fn when_a_date_is_evaluated_and_executed_by_hand_should_print_its_firings_once_and_carry_them_out()
+fn when_a_date_is_evaluated_and_executed_by_hand_should_run_what_the_lambda_runs_and_carry_it_out()
 {
     let prefix = format!("cli-ops-{}", std::process::id());
     assert!(rulekit(&prefix, &["setup"]).status.success());
@@ -129,17 +129,24 @@ fn when_a_date_is_evaluated_and_executed_by_hand_should_print_its_firings_once_a
     );
     assert!(replay.status.success(), "{}", text(&replay.stderr));
 
-    let evaluated = rulekit(&prefix, &["evaluate", "--date", "2026-11-15"]);
+    // The run of 11-14 by hand: nothing new to decide, and the checkpoint is at 11-14.
+    let first = rulekit(&prefix, &["evaluate", "--date", "2026-11-14"]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert_eq!(text(&first.stdout), "");
+    // The run of 11-16 catches up 11-15 first, as the scheduled run would after a missed
+    // day; both dates are long past, so every firing is late.
+    let evaluated = rulekit(&prefix, &["evaluate", "--date", "2026-11-16"]);
     assert!(evaluated.status.success(), "{}", text(&evaluated.stderr));
     let expected: String = std::fs::read_to_string(fixtures.join("basic.expected.jsonl"))
         .unwrap()
         .lines()
-        .filter(|l| l.contains(r#""date":"2026-11-15""#))
-        .map(|l| format!("{l}\n"))
+        .filter(|l| l.contains(r#""date":"2026-11-15""#) || l.contains(r#""date":"2026-11-16""#))
+        .map(|l| format!("{}\n", l.replace(r#""late":false"#, r#""late":true"#)))
         .collect();
+    assert!(!expected.is_empty());
     assert_eq!(text(&evaluated.stdout), expected);
 
-    let again = rulekit(&prefix, &["evaluate", "--date", "2026-11-15"]);
+    let again = rulekit(&prefix, &["evaluate", "--date", "2026-11-16"]);
     assert!(again.status.success());
     assert_eq!(text(&again.stdout), "", "each firing is decided once");
 
@@ -150,4 +157,59 @@ fn when_a_date_is_evaluated_and_executed_by_hand_should_print_its_firings_once_a
         report["messages"], 2,
         "the two live firings of 11-15; the dry run sends nothing"
     );
+
+    let early = rulekit(&prefix, &["evaluate", "--date", "2200-01-01"]);
+    assert_eq!(early.status.code(), Some(2));
+    assert!(
+        text(&early.stderr).contains("has not come yet for t1"),
+        "{}",
+        text(&early.stderr)
+    );
+}
+
+#[test]
+fn when_a_file_is_ingested_by_hand_should_store_it_once_and_explain_a_customer() {
+    let prefix = format!("cli-ingest-{}", std::process::id());
+    assert!(rulekit(&prefix, &["setup"]).status.success());
+    let events = workspace().join("tests/fixtures/basic.events.jsonl");
+    let lines = std::fs::read_to_string(&events).unwrap().lines().count();
+    let first = rulekit(&prefix, &["ingest", events.to_str().unwrap()]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let counts: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(counts["accepted"], lines - 1);
+    assert_eq!(counts["duplicates"], 1, "c1's event is in the file twice");
+    assert!(
+        text(&first.stderr).contains("tenant t1, which has no automations"),
+        "{}",
+        text(&first.stderr)
+    );
+    let again = rulekit(&prefix, &["ingest", events.to_str().unwrap()]);
+    let counts: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(
+        (counts["accepted"].clone(), counts["duplicates"].clone()),
+        (0.into(), lines.into())
+    );
+
+    let explained = rulekit(
+        &prefix,
+        &[
+            "explain",
+            "--tenant",
+            "t1",
+            "--customer",
+            "c1",
+            "--date",
+            "2026-11-15",
+        ],
+    );
+    assert!(explained.status.success(), "{}", text(&explained.stderr));
+    let view: serde_json::Value = serde_json::from_slice(&explained.stdout).unwrap();
+    assert_eq!(view["balance"]["amount_minor"], -5000);
+    assert_eq!(view["episodes"]["negative_balance"]["days_past_due"], 14);
+    let missing = rulekit(
+        &prefix,
+        &["explain", "--tenant", "t1", "--customer", "nobody"],
+    );
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(text(&missing.stderr).contains("has no customer nobody"));
 }

@@ -26,24 +26,24 @@ impl Config {
                 variable: "RULEKIT_ALERTS_TOPIC_ARN",
                 reason: "is required: the ARN of the alerts topic".to_owned(),
             })?;
-        let lookback_days = match get("RULEKIT_LOOKBACK_DAYS") {
-            None => DEFAULT_LOOKBACK_DAYS,
-            Some(v) => match v.parse::<u32>() {
-                Ok(n) if (1..=MAX_LOOKBACK_DAYS).contains(&n) => n,
-                _ => {
-                    return Err(ConfigError {
-                        variable: "RULEKIT_LOOKBACK_DAYS",
-                        reason: format!(
-                            "must be a whole number from 1 to {MAX_LOOKBACK_DAYS}, got {v:?}"
-                        ),
-                    });
-                }
-            },
-        };
         Ok(Self {
             names: ResourceNames::from_lookup(&get)?,
             alerts_topic_arn,
-            lookback_days,
+            lookback_days: lookback_days(&get)?,
         })
+    }
+}
+
+/// `RULEKIT_LOOKBACK_DAYS`, as the function and `rulekit evaluate` read it.
+pub fn lookback_days(get: &impl Fn(&str) -> Option<String>) -> Result<u32, ConfigError> {
+    match get("RULEKIT_LOOKBACK_DAYS") {
+        None => Ok(DEFAULT_LOOKBACK_DAYS),
+        Some(v) => match v.parse::<u32>() {
+            Ok(n) if (1..=MAX_LOOKBACK_DAYS).contains(&n) => Ok(n),
+            _ => Err(ConfigError {
+                variable: "RULEKIT_LOOKBACK_DAYS",
+                reason: format!("must be a whole number from 1 to {MAX_LOOKBACK_DAYS}, got {v:?}"),
+            }),
+        },
     }
 }

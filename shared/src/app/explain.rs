@@ -1,11 +1,99 @@
 //! Why an automation did or did not fire for one customer on one local date: the firing rule
-//! of the daily run, applied to that customer alone and written out in words.
+//! of the daily run, applied to that customer alone and written out in words; and the whole
+//! view of a customer that the API (`GET /v1/customers/{id}`) and `rulekit explain` show.
 
 use crate::domain::calendar::days_between;
+use crate::domain::event::format_instant;
 use crate::domain::rule::RunContext;
-use crate::domain::{Automation, CustomerState, Decision, Outcome, TenantSettings};
-use crate::ports::{DecisionStore, FiringRecord, StoreError};
-use chrono::NaiveDate;
+use crate::domain::{
+    Automation, Continuity, CustomerId, CustomerState, Decision, Outcome, TenantId, TenantSettings,
+};
+use crate::ports::{AutomationStore, CustomerStore, DecisionStore, FiringRecord, StoreError};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::{Value, json};
+
+/// The customer, its episodes, subscriptions and firings, and each automation's verdict, as
+/// of `date` (JSON; the API's customer resource). Without `date`: the customer now, explained
+/// for today (tenant-local). With it: the customer at that date's run instant as known at
+/// `now`, from the events that occurred before it (all of them, for a run still to come), so
+/// the day counts, the balance and the reasons are those of that date: an episode that began
+/// later is not shown, and no count is negative. `as_of` says which instant the state is of.
+/// `None` when the tenant has no such customer.
+pub async fn customer_view<S>(
+    store: &S,
+    tenant: &TenantId,
+    customer_id: &CustomerId,
+    date: Option<NaiveDate>,
+    now: DateTime<Utc>,
+) -> Result<Option<Value>, StoreError>
+where
+    S: CustomerStore + AutomationStore + DecisionStore,
+{
+    let Some(current) = store.load_customer(tenant, customer_id).await? else {
+        return Ok(None);
+    };
+    let current = current.value;
+    let settings = store.tenant_settings(tenant).await?;
+    let calendar = &settings.calendar;
+    let (date, as_of) = match date {
+        None => (calendar.local_date(now), now),
+        Some(d) => (d, calendar.run_instant(d).min(now)),
+    };
+    let customer = if as_of < now {
+        let log = store.customer_events(tenant, customer_id).await?;
+        CustomerState::replay(
+            tenant.clone(),
+            customer_id.clone(),
+            log.iter().filter(|e| e.occurred_at() < as_of),
+        )
+        // The stored log was applied once already, so it applies again; a failure here is a
+        // corrupt store.
+        .map_err(|e| StoreError::Failed(format!("the stored log does not replay: {e}")))?
+    } else {
+        current
+    };
+
+    let episode = |continuity: Continuity| -> Value {
+        customer.episode(continuity).map_or(Value::Null, |e| {
+            let since = calendar.local_date(e.start.occurred_at);
+            json!({
+                "started_at": format_instant(e.start.occurred_at),
+                "since": since.to_string(),
+                "days_past_due": days_between(since, date),
+            })
+        })
+    };
+    let automations = store.tenant_automations(tenant).await?;
+    let firings = store.customer_firings(tenant, customer_id).await?;
+    let explanations =
+        explain_customer(store, &settings, &automations, &customer, &firings, date).await?;
+    Ok(Some(json!({
+        "customer_id": customer.customer_id,
+        "date": date.to_string(),
+        "as_of": format_instant(as_of),
+        "balance": customer.balance.as_ref().map(|b| json!({
+            "amount_minor": b.balance.amount_minor,
+            "currency": b.balance.currency.code(),
+        })),
+        "past_due": customer.is_past_due(),
+        "episodes": {
+            "negative_balance": episode(Continuity::NegativeBalance),
+            "no_improvement": episode(Continuity::NoImprovement),
+        },
+        "active_subscriptions": customer.subscriptions.iter()
+            .filter(|s| s.status.is_active())
+            .map(|s| json!({"id": s.id, "status": s.status.as_str()}))
+            .collect::<Vec<_>>(),
+        "firings": firings.iter().map(FiringRecord::to_json).collect::<Vec<_>>(),
+        "explanations": explanations.iter().map(|e| json!({
+            "automation_id": e.automation_id,
+            "decisions": e.decisions.iter()
+                .map(|d| serde_json::to_value(d.row()).unwrap_or_default())
+                .collect::<Vec<_>>(),
+            "why": e.why,
+        })).collect::<Vec<_>>(),
+    })))
+}
 
 /// One automation's verdict for the customer on the date.
 #[derive(Debug, Clone, PartialEq, Eq)]

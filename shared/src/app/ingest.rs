@@ -70,6 +70,18 @@ pub enum IngestError {
 }
 
 impl IngestError {
+    /// The same failure, for another copy of the event it happened to.
+    fn again(&self) -> Self {
+        match self {
+            Self::Rejected(reason) => Self::Rejected(reason.clone()),
+            Self::Store(e) if e.is_retryable() => {
+                Self::Store(StoreError::Unavailable(e.to_string().into()))
+            }
+            Self::Store(e) => Self::Store(StoreError::Failed(e.to_string())),
+            Self::Contention => Self::Contention,
+        }
+    }
+
     /// Whether delivering the same event again may succeed (SQS: report as a batch failure).
     pub fn is_retryable(&self) -> bool {
         match self {
@@ -151,13 +163,19 @@ pub async fn ingest_batch<S: CustomerStore>(
     let mut results: Vec<Option<Result<IngestOutcome, IngestError>>> =
         events.iter().map(|_| None).collect();
 
-    // Repeated within the batch: the first copy goes on, the others are answered now.
+    // Repeated within the batch: the first copy goes on; another payload under its id is a
+    // conflict now, and the same payload shares the first copy's fate, at the end.
     let mut first: HashMap<(&crate::domain::TenantId, &crate::domain::EventId), usize> =
         HashMap::new();
+    let mut repeats: Vec<(usize, usize)> = Vec::new();
     for (i, event) in events.iter().enumerate() {
         match first.entry((&event.tenant_id, event.event_id())) {
             std::collections::hash_map::Entry::Occupied(o) => {
-                results[i] = Some(same_or_conflict(&events[*o.get()], event));
+                let original = *o.get();
+                if events[original].same_payload(event) {
+                    repeats.push((i, original));
+                }
+                results[i] = Some(same_or_conflict(&events[original], event));
             }
             std::collections::hash_map::Entry::Vacant(v) => {
                 v.insert(i);
@@ -187,14 +205,9 @@ pub async fn ingest_batch<S: CustomerStore>(
             }
             Err(e) => {
                 // Nothing of these events was written: each is to be sent again.
-                let retryable = e.is_retryable();
-                let reason = e.to_string();
+                let failed = IngestError::Store(e);
                 for &i in indexes {
-                    results[i] = Some(Err(IngestError::Store(if retryable {
-                        StoreError::Unavailable(reason.clone().into())
-                    } else {
-                        StoreError::Failed(reason.clone())
-                    })));
+                    results[i] = Some(Err(failed.again()));
                 }
             }
         }
@@ -229,6 +242,16 @@ pub async fn ingest_batch<S: CustomerStore>(
     for (i, result) in applied.into_iter().flatten() {
         results[i] = Some(result);
     }
+    for (i, original) in repeats {
+        results[i] = Some(match &results[original] {
+            // Stored (now or before): this copy changes nothing.
+            Some(Ok(_)) => Ok(IngestOutcome::Duplicate),
+            Some(Err(e)) => Err(e.again()),
+            None => Err(IngestError::Contention),
+        });
+    }
+    // Every event was answered above; `Contention` ("send it again") is only the safe reading
+    // of a gap.
     results
         .into_iter()
         .map(|r| r.unwrap_or(Err(IngestError::Contention)))

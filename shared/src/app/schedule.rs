@@ -59,20 +59,61 @@ where
         let calendar = store.tenant_settings(&tenant).await?.calendar;
         let due = due_date(&calendar, scheduled_at);
         let dates = dates_to_evaluate(store.last_completed(&tenant).await?, due, lookback_days);
-        let mut reports = Vec::new();
-        for &date in &dates {
-            reports.push(evaluate_tenant_day(store, &tenant, date, date < due).await?);
-            store.complete(&tenant, date).await?;
-        }
         if !dates.is_empty() {
-            runs.push(TenantRun {
-                tenant_id: tenant,
-                dates,
-                reports,
-            });
+            runs.push(run_dates(store, tenant, dates, due).await?);
         }
     }
     Ok(runs)
+}
+
+/// The run of `date` by hand (`rulekit evaluate`) for `tenant`, at `now`: what the scheduled
+/// run does when `date` is the date due, so the dates missed before it are caught up too,
+/// every date before today's is late, and the checkpoint moves. A date already completed is
+/// evaluated again (it decides only what is newly due). `None` when the run of `date` is still
+/// to come: it would fire thresholds before their day.
+pub async fn run_by_hand<S>(
+    store: &S,
+    tenant: &TenantId,
+    date: NaiveDate,
+    now: DateTime<Utc>,
+    lookback_days: u32,
+) -> Result<Option<TenantRun>, StoreError>
+where
+    S: CandidateSource + AutomationStore + DecisionStore + RunCheckpoints,
+{
+    let calendar = store.tenant_settings(tenant).await?.calendar;
+    let today = due_date(&calendar, now);
+    if date > today {
+        return Ok(None);
+    }
+    let mut dates = dates_to_evaluate(store.last_completed(tenant).await?, date, lookback_days);
+    if dates.is_empty() {
+        dates.push(date);
+    }
+    Ok(Some(run_dates(store, tenant.clone(), dates, today).await?))
+}
+
+/// Evaluates `dates` (oldest first) for `tenant`, each caught up when it is before `today`
+/// (the latest date whose run has come), and completes each in the checkpoint.
+async fn run_dates<S>(
+    store: &S,
+    tenant: TenantId,
+    dates: Vec<NaiveDate>,
+    today: NaiveDate,
+) -> Result<TenantRun, StoreError>
+where
+    S: CandidateSource + AutomationStore + DecisionStore + RunCheckpoints,
+{
+    let mut reports = Vec::new();
+    for &date in &dates {
+        reports.push(evaluate_tenant_day(store, &tenant, date, date < today).await?);
+        store.complete(&tenant, date).await?;
+    }
+    Ok(TenantRun {
+        tenant_id: tenant,
+        dates,
+        reports,
+    })
 }
 
 #[cfg(test)]

@@ -254,3 +254,86 @@ async fn when_the_api_serves_every_route_should_need_exactly_its_table_entry() {
     }
     assert_eq!(recording.stats.iam_actions(), called("ApiFunction"));
 }
+
+/// The stream filter of `infra/template.yaml`, as Lambda's event filtering reads it: the
+/// subset the template uses (exact strings, `exists`).
+fn stream_filter() -> Value {
+    let template = include_str!("../../../infra/template.yaml");
+    let line = template
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("- Pattern: '"))
+        .expect("the stream mapping has a filter pattern");
+    serde_json::from_str(line.trim_end_matches('\'')).expect("the pattern is JSON")
+}
+
+/// Whether `record` matches `pattern` (objects nest; an array lists the allowed values, a
+/// string or `{"exists": bool}`).
+fn matches_filter(pattern: &Value, record: Option<&Value>) -> bool {
+    match pattern {
+        Value::Object(fields) => fields
+            .iter()
+            .all(|(k, p)| matches_filter(p, record.and_then(|r| r.get(k)))),
+        Value::Array(allowed) => allowed.iter().any(|a| match a {
+            Value::Object(o) => o.get("exists") == Some(&json!(record.is_some())),
+            other => record == Some(other),
+        }),
+        _ => false,
+    }
+}
+
+/// An item as a stream record's `NewImage` carries it (DynamoDB JSON).
+fn stream_image(
+    item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+) -> Value {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    fn value(a: &A) -> Value {
+        match a {
+            A::S(s) => json!({"S": s}),
+            A::N(n) => json!({"N": n}),
+            A::Bool(b) => json!({"BOOL": b}),
+            A::Null(_) => json!({"NULL": true}),
+            A::L(l) => json!({"L": l.iter().map(value).collect::<Vec<_>>()}),
+            A::M(m) => {
+                json!({"M": m.iter().map(|(k, v)| (k.clone(), value(v))).collect::<serde_json::Map<_, _>>()})
+            }
+            other => panic!("no such attribute in a firing item: {other:?}"),
+        }
+    }
+    json!({"dynamodb": {"NewImage": item.iter().map(|(k, v)| (k.clone(), value(v)))
+        .collect::<serde_json::Map<_, _>>()}})
+}
+
+#[test]
+fn when_a_firing_is_recorded_claimed_retried_and_sent_should_wake_the_executor_once() {
+    use shared::adapters::dynamodb::items::FiringItem;
+    let store = shared::adapters::MemoryStore::new();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(
+        PastDueTenant::new(1, "2026-11-01T10:00:00Z").seed_and_evaluate(&store, "2026-11-15"),
+    );
+    let recorded = store.firing_records().remove(0);
+    assert_eq!(recorded.status, FiringStatus::Pending);
+    let mut claimed = recorded.clone();
+    claimed.status = FiringStatus::Sending;
+    claimed.attempts = 1;
+    let mut retried = claimed.clone();
+    retried.status = FiringStatus::Pending;
+    retried.retry_at = Some(chrono::Utc::now() + backoff(1));
+    let mut sent = claimed.clone();
+    sent.status = FiringStatus::Sent;
+    let pattern = stream_filter();
+    let wakes: Vec<bool> = [&recorded, &claimed, &retried, &sent]
+        .into_iter()
+        .map(|record| {
+            let item = serde_dynamo::to_item(FiringItem::from_record(record, 4)).unwrap();
+            matches_filter(&pattern, Some(&stream_image(&item)))
+        })
+        .collect();
+    assert_eq!(
+        wakes,
+        [true, false, false, false],
+        "only the new pending firing"
+    );
+}
