@@ -5,7 +5,7 @@
 
 use crate::Failure;
 use crate::aws::Aws;
-use crate::input::{date_arg, read_jsonl};
+use crate::input::{EventFile, date_arg};
 use chrono::NaiveDate;
 use serde_json::json;
 use shared::adapters::SqsDeadLetters;
@@ -15,9 +15,9 @@ use shared::app::ingest::{IngestError, IngestOutcome, ingest_batch, live_event};
 use shared::app::schedule::run_by_hand;
 use shared::domain::{CustomerId, Event, Outcome, TenantId};
 use shared::ports::{AutomationStore, StoreOnly};
-use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(clap::Args)]
 pub struct EvaluateArgs {
@@ -158,54 +158,69 @@ const INGEST_ROUNDS: u32 = 5;
 pub fn ingest(args: IngestArgs) -> Result<(), Failure> {
     let arrived_at = chrono::Utc::now();
     let path = args.file.display().to_string();
-    let lines = read_jsonl(&args.file, |v| live_event(v, arrived_at))
+    let file = EventFile::check(&args.file, Arc::new(move |v| live_event(v, arrived_at)))
         .map_err(|e| Failure::Input(e.to_string()))?;
-    if lines.is_empty() {
+    if file.is_empty() {
         eprintln!("rulekit: warning: {path} holds no events");
     }
+    let mut events = file
+        .stream(file.file_order())
+        .map_err(|e| Failure::Input(e.to_string()))?;
     crate::block_on(async {
         let aws = Aws::from_env().await?;
         let store = aws.store().await?;
-        warn_of_unknown_tenants(&store, lines.iter().map(|(_, e)| e), &path).await?;
-        let (mut accepted, mut duplicates) = (0usize, 0usize);
+        warn_of_unknown_tenants(&store, file.tenants.keys(), &path).await?;
+        let (mut accepted, mut duplicates, mut not_ingested) = (0usize, 0usize, 0usize);
         let mut rejected = Vec::new();
-        let mut pending: Vec<(usize, Event)> = lines;
-        for round in 0..INGEST_ROUNDS {
+        loop {
+            let mut pending: Vec<(usize, Event)> = events.by_ref().take(INGEST_BATCH).collect();
             if pending.is_empty() {
                 break;
             }
-            if round > 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(200 << round)).await;
-            }
-            let mut again = Vec::new();
-            for chunk in pending.chunks(INGEST_BATCH) {
-                let events: Vec<Event> = chunk.iter().map(|(_, e)| e.clone()).collect();
-                for ((line, event), outcome) in
-                    chunk.iter().zip(ingest_batch(&store, &events).await)
-                {
+            for round in 0..INGEST_ROUNDS {
+                if pending.is_empty() {
+                    break;
+                }
+                if round > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(200 << round)).await;
+                }
+                let batch: Vec<Event> = pending.iter().map(|(_, e)| e.clone()).collect();
+                let outcomes = ingest_batch(&store, &batch).await;
+                let mut again = Vec::new();
+                for ((line, event), outcome) in pending.into_iter().zip(outcomes) {
                     match outcome {
                         Ok(IngestOutcome::Accepted(_)) => accepted += 1,
                         Ok(IngestOutcome::Duplicate) => duplicates += 1,
                         Err(IngestError::Rejected(reason)) => {
                             rejected.push(format!("{path}:{line}: {reason}\n"));
                         }
-                        Err(e) if e.is_retryable() => again.push((*line, event.clone())),
+                        Err(e) if e.is_retryable() => again.push((line, event)),
                         Err(e) => return Err(runtime_error(e)),
                     }
                 }
+                pending = again;
             }
-            pending = again;
+            not_ingested += pending.len();
+        }
+        if let Some(why) = events
+            .failure()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            return Err(Failure::Runtime(format!(
+                "{path}: reading it again failed: {why}"
+            )));
         }
         println!(
             "{:#}",
             json!({"accepted": accepted, "duplicates": duplicates,
-                   "rejected": rejected.len(), "not_ingested": pending.len()})
+                   "rejected": rejected.len(), "not_ingested": not_ingested})
         );
-        if !pending.is_empty() {
+        if not_ingested > 0 {
             return Err(Failure::Runtime(format!(
-                "{} events were still throttled after {INGEST_ROUNDS} tries: run the same \
-                 file again (what was ingested comes back as duplicates)",
-                pending.len()
+                "{not_ingested} events were still throttled after {INGEST_ROUNDS} tries: run \
+                 the same file again (what was ingested comes back as duplicates)"
             )));
         }
         if rejected.is_empty() {
@@ -218,12 +233,11 @@ pub fn ingest(args: IngestArgs) -> Result<(), Failure> {
 
 /// Says so when events name a tenant the daily run would not evaluate: one with no
 /// automations (a typo in `tenant_id`, or a tenant not set up yet).
-async fn warn_of_unknown_tenants<'e, S: AutomationStore>(
+async fn warn_of_unknown_tenants<S: AutomationStore>(
     store: &S,
-    events: impl Iterator<Item = &'e Event>,
+    tenants: impl Iterator<Item = &TenantId>,
     file: &str,
 ) -> Result<(), Failure> {
-    let tenants: BTreeSet<&TenantId> = events.map(|e| &e.tenant_id).collect();
     for tenant in tenants {
         if store
             .tenant_automations(tenant)

@@ -2,19 +2,24 @@
 
 use crate::Failure;
 use crate::aws::Aws;
-use crate::input::{date_arg, read_automations, read_events};
+use crate::input::{EventFile, date_arg, read_automations};
 use chrono::NaiveDate;
 use shared::adapters::{MemoryPublisher, MemoryStore};
 use shared::app::simulate::{
-    SimulationPlan, SimulationReport, conflicting_event_ids, simulate, store_config,
+    Observer, Progress, SimulationPlan, SimulationReport, simulate, store_config,
 };
-use shared::domain::{AutomationsFile, Event, Outcome};
+use shared::domain::{AutomationsFile, Decision, Event, Outcome, TenantId};
 use shared::ports::{
     ActionPublisher, AutomationAdmin, AutomationStore, CandidateSource, CustomerStore,
     DecisionStore,
 };
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -43,7 +48,9 @@ pub enum StoreKind {
     /// The embedded in-memory store.
     Memory,
     /// DynamoDB and SNS at the endpoint the AWS environment names (tables and topics from
-    /// `rulekit setup`; use a fresh table, since a simulation adds to what is there).
+    /// `rulekit setup`; use a fresh table, since a simulation adds to what is there). On a
+    /// local emulator, run under scripts/with-emulator: a stock moto_server copies the whole
+    /// table for each transaction and does not finish a replay of any size.
     Dynamodb,
 }
 
@@ -54,99 +61,393 @@ pub fn run(args: Args) -> Result<(), Failure> {
             args.to, args.from
         )));
     }
+    let started = Instant::now();
     let config = read_automations(&args.automations).map_err(|e| Failure::Input(e.to_string()))?;
-    let numbered = read_events(&args.events).map_err(|e| Failure::Input(e.to_string()))?;
-    let (lines, events): (Vec<usize>, Vec<Event>) = numbered.into_iter().unzip();
-    let conflicts = conflicting_event_ids(&events);
-    if !conflicts.is_empty() {
-        let msg: String = conflicts
-            .iter()
-            .map(|&(first, again)| {
-                format!(
-                    "{}:{}: event_id: {:?} was already used for a different event on line {}\n",
-                    args.events.display(),
-                    lines[again],
-                    events[again].event_id().as_str(),
-                    lines[first]
-                )
-            })
-            .collect();
-        return Err(Failure::Input(msg));
-    }
+    let file = EventFile::check(&args.events, Arc::new(Event::from_json))
+        .map_err(|e| Failure::Input(e.to_string()))?;
+    warn_of_mistakes(&args, &config, &file);
+    let arrivals = file
+        .stream(file.arrival_order())
+        .map_err(|e| Failure::Input(e.to_string()))?;
+    let failure = arrivals.failure();
 
-    let plan = SimulationPlan {
-        events: &events,
-        config: &config,
-        from: args.from,
-        to: args.to,
+    // Tenants are independent (no store key, index or decision spans two), so on the
+    // embedded store each group of tenants replays on a thread and a store of its own; their
+    // dates are printed merged, as one replay prints them. DynamoDB is one table: one group.
+    let workers = match args.store {
+        StoreKind::Memory => std::thread::available_parallelism().map_or(1, usize::from),
+        StoreKind::Dynamodb => 1,
     };
-    let report = crate::block_on(async {
-        match args.store {
-            StoreKind::Memory => {
-                replay(&MemoryStore::new(), &MemoryPublisher::new(), &config, plan).await
+    let groups = tenant_groups(&file, &config, workers);
+    let replaying = groups.iter().filter(|g| g.runs).count();
+    let progress = Arc::new(Counters::default());
+    let (report, printed) = std::thread::scope(|scope| {
+        let (rows, dates) = std::sync::mpsc::sync_channel::<(NaiveDate, Vec<Decision>)>(64);
+        // The printer has a thread of its own, so no replay ever waits on this one.
+        let explain = args.explain;
+        let printing = scope.spawn(move || {
+            let stdout = std::io::stdout();
+            let mut printer = Printer {
+                out: BufWriter::new(stdout.lock()),
+                explain,
+                printed: 0,
+                failed: None,
+                waiting: BTreeMap::new(),
+                replaying,
+            };
+            for (date, decisions) in dates {
+                printer.take(date, decisions);
             }
-            StoreKind::Dynamodb => {
-                let aws = Aws::from_env().await?;
-                replay(&aws.store().await?, &aws.publisher().await?, &config, plan).await
+            let flushed = printer.out.flush();
+            match printer.failed.take().map_or(flushed, Err) {
+                Ok(()) => Ok(printer.printed),
+                Err(e) => Err(Failure::Runtime(format!("cannot write: {e}"))),
             }
+        });
+        let mut senders = Vec::new();
+        let mut handles = Vec::new();
+        for group in &groups {
+            let (events, arrivals) = std::sync::mpsc::sync_channel::<Vec<(usize, Event)>>(16);
+            senders.push(events);
+            let config = group.config(&config);
+            let (rows, progress, store) = (rows.clone(), progress.clone(), args.store);
+            let (from, to) = (args.from, args.to);
+            handles.push(scope.spawn(move || {
+                let plan = SimulationPlan {
+                    config: &config,
+                    from,
+                    to,
+                    arrivals: arrivals.into_iter().flatten(),
+                };
+                let mut observer = Worker {
+                    rows,
+                    progress,
+                    counted: (0, 0, 0),
+                };
+                crate::block_on(replay(store, &config, plan, &mut observer))
+            }));
         }
+        drop(rows);
+        // This thread hands each event to its tenant's group, in arrival order.
+        let routed = route(arrivals, &groups, senders, &progress, started);
+        let mut total = SimulationReport::default();
+        for handle in handles {
+            let report = handle
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+            add(&mut total, report);
+        }
+        routed?;
+        let printed = printing
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+        Ok::<_, Failure>((total, printed))
     })?;
-    print_report(&args, &report, &events, &lines)
+    if let Some(why) = failure.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        return Err(Failure::Runtime(format!(
+            "{}: reading it again failed: {why}",
+            args.events.display()
+        )));
+    }
+    if report.duplicates > file.repeated {
+        eprintln!(
+            "rulekit: warning: {} events were in the store before this run (the file repeats \
+             only {}): the table holds an earlier run's data, which this run's decisions \
+             include; use a fresh table (RULEKIT_TABLE)",
+            report.duplicates - file.repeated,
+            file.repeated
+        );
+    }
+    summarise(&args, &report, file.len(), printed)
 }
 
-async fn replay<S, P>(
+/// Says so when the run can only be a mistake: nothing to replay, or events of tenants the
+/// automations file does not know (nothing would ever be evaluated for them).
+fn warn_of_mistakes(args: &Args, config: &AutomationsFile, file: &EventFile) {
+    if file.is_empty() {
+        eprintln!(
+            "rulekit: warning: {} holds no events: nothing is replayed",
+            args.events.display()
+        );
+    }
+    let known = config.tenant_ids();
+    for tenant in file.tenants.keys().filter(|t| !known.contains(t)) {
+        eprintln!(
+            "rulekit: warning: {} has events for tenant {tenant}, which {} gives no settings \
+             or automations: nothing is evaluated for it",
+            args.events.display(),
+            args.automations.display()
+        );
+    }
+}
+
+/// Tenants replayed together, on one thread and one store.
+struct Group {
+    tenants: BTreeSet<TenantId>,
+    /// Whether any of them has runs (settings or automations in the file).
+    runs: bool,
+}
+
+impl Group {
+    /// The automations file, for this group's tenants only.
+    fn config(&self, config: &AutomationsFile) -> AutomationsFile {
+        AutomationsFile {
+            tenants: config
+                .tenants
+                .iter()
+                .filter(|t| self.tenants.contains(&t.tenant_id))
+                .cloned()
+                .collect(),
+            automations: config
+                .automations
+                .iter()
+                .filter(|a| self.tenants.contains(&a.tenant_id))
+                .cloned()
+                .collect(),
+        }
+    }
+}
+
+/// Up to `workers` groups of tenants with about as many events each (the largest tenants
+/// first, each to the lightest group).
+fn tenant_groups(file: &EventFile, config: &AutomationsFile, workers: usize) -> Vec<Group> {
+    let mut tenants: BTreeMap<TenantId, usize> = file.tenants.clone();
+    for tenant in config.tenant_ids() {
+        tenants.entry(tenant).or_insert(0);
+    }
+    let mut by_size: Vec<(TenantId, usize)> = tenants.into_iter().collect();
+    by_size.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let count = workers.clamp(1, by_size.len().max(1));
+    let mut groups: Vec<(usize, BTreeSet<TenantId>)> = vec![(0, BTreeSet::new()); count];
+    for (tenant, events) in by_size {
+        if let Some(lightest) = groups.iter_mut().min_by_key(|(load, _)| *load) {
+            lightest.0 += events.max(1);
+            lightest.1.insert(tenant);
+        }
+    }
+    let configured = config.tenant_ids();
+    groups
+        .into_iter()
+        .map(|(_, tenants)| Group {
+            runs: tenants.iter().any(|t| configured.contains(t)),
+            tenants,
+        })
+        .collect()
+}
+
+/// Events handed to a group at a time.
+const ROUTE_BATCH: usize = 1024;
+
+/// Hands each event to its tenant's group in arrival order, and says how far the replay has
+/// come every few seconds.
+fn route(
+    arrivals: impl Iterator<Item = (usize, Event)>,
+    groups: &[Group],
+    senders: Vec<SyncSender<Vec<(usize, Event)>>>,
+    progress: &Counters,
+    started: Instant,
+) -> Result<(), Failure> {
+    let mut batches: Vec<Vec<(usize, Event)>> = groups.iter().map(|_| Vec::new()).collect();
+    let owner = |tenant: &TenantId| groups.iter().position(|g| g.tenants.contains(tenant));
+    let mut told = started;
+    let gone = || Failure::Runtime("a replay stopped early".to_owned());
+    for (line, event) in arrivals {
+        let Some(g) = owner(&event.tenant_id) else {
+            continue;
+        };
+        batches[g].push((line, event));
+        if batches[g].len() == ROUTE_BATCH {
+            senders[g]
+                .send(std::mem::take(&mut batches[g]))
+                .map_err(|_| gone())?;
+        }
+        if told.elapsed() >= PROGRESS_EVERY {
+            told = Instant::now();
+            progress.tell(started);
+        }
+    }
+    for (sender, batch) in senders.iter().zip(batches) {
+        sender.send(batch).map_err(|_| gone())?;
+    }
+    Ok(())
+}
+
+/// Progress on stderr, for a run long enough to wonder about: after five seconds, every five.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// How far the replays have come, over every group.
+#[derive(Default)]
+struct Counters {
+    runs: AtomicUsize,
+    runs_total: AtomicUsize,
+    events: AtomicUsize,
+    decisions: AtomicUsize,
+}
+
+impl Counters {
+    fn tell(&self, started: Instant) {
+        eprintln!(
+            "rulekit: {} of {} daily runs, {} events ingested, {} decisions, {:.0} s",
+            self.runs.load(Ordering::Relaxed),
+            self.runs_total.load(Ordering::Relaxed),
+            self.events.load(Ordering::Relaxed),
+            self.decisions.load(Ordering::Relaxed),
+            started.elapsed().as_secs_f64()
+        );
+    }
+}
+
+/// One group's observer: its dates go to the printer, its progress to the counters.
+struct Worker {
+    rows: SyncSender<(NaiveDate, Vec<Decision>)>,
+    progress: Arc<Counters>,
+    /// What was counted already: (runs, events, decisions).
+    counted: (usize, usize, usize),
+}
+
+impl Observer for Worker {
+    fn decisions(&mut self, date: NaiveDate, decisions: Vec<Decision>) {
+        // The printer goes until every group is done: it is there to receive.
+        let _ = self.rows.send((date, decisions));
+    }
+
+    fn progress(&mut self, p: Progress) {
+        let (runs, events, decisions) = self.counted;
+        let c = &self.progress;
+        if runs == 0 {
+            c.runs_total.fetch_add(p.runs_total, Ordering::Relaxed);
+        }
+        c.runs.fetch_add(p.runs - runs, Ordering::Relaxed);
+        c.events.fetch_add(p.events - events, Ordering::Relaxed);
+        c.decisions
+            .fetch_add(p.decisions - decisions, Ordering::Relaxed);
+        self.counted = (p.runs, p.events, p.decisions);
+    }
+}
+
+/// Prints the dates in order, each once every replaying group has given its decisions of
+/// it (each group's already sorted by tenant, and groups share no tenant, so a date's rows
+/// are the groups' rows sorted together); skipped rows only with `--explain`.
+struct Printer<W: Write> {
+    out: W,
+    explain: bool,
+    printed: usize,
+    /// The first write that failed: the replay goes on, and the command fails after it.
+    failed: Option<std::io::Error>,
+    /// Dates some groups have given: how many, and their decisions.
+    waiting: BTreeMap<NaiveDate, (usize, Vec<Decision>)>,
+    replaying: usize,
+}
+
+impl<W: Write> Printer<W> {
+    fn take(&mut self, date: NaiveDate, decisions: Vec<Decision>) {
+        let (given, all) = self.waiting.entry(date).or_default();
+        *given += 1;
+        all.extend(decisions);
+        while let Some(entry) = self.waiting.first_entry() {
+            if entry.get().0 < self.replaying {
+                break;
+            }
+            let (_, (_, mut decisions)) = entry.remove_entry();
+            decisions.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+            self.print(&decisions);
+        }
+    }
+
+    fn print(&mut self, decisions: &[Decision]) {
+        for d in decisions
+            .iter()
+            .filter(|d| self.explain || !matches!(d.outcome, Outcome::Skipped { .. }))
+        {
+            if self.failed.is_some() {
+                return;
+            }
+            let written = serde_json::to_writer(&mut self.out, &d.row())
+                .map_err(std::io::Error::from)
+                .and_then(|()| self.out.write_all(b"\n"));
+            match written {
+                Ok(()) => self.printed += 1,
+                Err(e) => self.failed = Some(e),
+            }
+        }
+    }
+}
+
+/// One group's replay, on a store of its own kind.
+async fn replay<A, O>(
+    store: StoreKind,
+    config: &AutomationsFile,
+    plan: SimulationPlan<'_, A>,
+    observer: &mut O,
+) -> Result<SimulationReport, Failure>
+where
+    A: Iterator<Item = (usize, Event)>,
+    O: Observer,
+{
+    match store {
+        StoreKind::Memory => {
+            let publisher = MemoryPublisher::discarding();
+            replay_on(&MemoryStore::new(), &publisher, config, plan, observer).await
+        }
+        StoreKind::Dynamodb => {
+            let aws = Aws::from_env().await?;
+            let (store, publisher) = (aws.store().await?, aws.publisher().await?);
+            replay_on(&store, &publisher, config, plan, observer).await
+        }
+    }
+}
+
+async fn replay_on<S, P, A, O>(
     store: &S,
     publisher: &P,
     config: &AutomationsFile,
-    plan: SimulationPlan<'_>,
+    plan: SimulationPlan<'_, A>,
+    observer: &mut O,
 ) -> Result<SimulationReport, Failure>
 where
     S: CustomerStore + CandidateSource + AutomationStore + AutomationAdmin + DecisionStore,
     P: ActionPublisher,
+    A: Iterator<Item = (usize, Event)>,
+    O: Observer,
 {
     store_config(store, config, plan.from)
         .await
         .map_err(|e| Failure::Runtime(e.to_string()))?;
-    simulate(store, publisher, plan)
+    simulate(store, publisher, plan, observer)
         .await
         .map_err(|e| Failure::Runtime(e.to_string()))
 }
 
-fn print_report(
+/// `total += report`.
+fn add(total: &mut SimulationReport, report: SimulationReport) {
+    total.accepted += report.accepted;
+    total.duplicates += report.duplicates;
+    total.rejected.extend(report.rejected);
+    total.rejected.sort_by_key(|(line, _)| *line);
+    total.executed += report.executed;
+    total.alerts += report.alerts;
+    total.runs += report.runs;
+    total.decisions += report.decisions;
+    total.fired += report.fired;
+    total.held += report.held;
+}
+
+fn summarise(
     args: &Args,
     report: &SimulationReport,
-    events: &[Event],
-    lines: &[usize],
+    events: usize,
+    printed: usize,
 ) -> Result<(), Failure> {
-    let write_error = |e: std::io::Error| Failure::Runtime(format!("cannot write: {e}"));
-    let stdout = std::io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
-    let mut printed = 0usize;
-    for d in &report.decisions {
-        if !args.explain && matches!(d.outcome, Outcome::Skipped { .. }) {
-            continue;
-        }
-        let line = serde_json::to_string(&d.row())
-            .map_err(|e| Failure::Runtime(format!("cannot write a decision: {e}")))?;
-        writeln!(out, "{line}").map_err(write_error)?;
-        printed += 1;
-    }
-    out.flush().map_err(write_error)?;
-
-    let fired = report
-        .decisions
-        .iter()
-        .filter(|d| d.outcome == Outcome::Fired)
-        .count();
     eprintln!(
         "rulekit: events {} (accepted {}, duplicates {}, rejected {}); runs {}; firings {}; \
-         messages published {} in {} calls; guardrail alerts {}; rows printed {}",
-        events.len(),
+         held {}; messages published {} in {} calls; guardrail alerts {}; rows printed {}",
+        events,
         report.accepted,
         report.duplicates,
         report.rejected.len(),
         report.runs,
-        fired,
+        report.fired,
+        report.held,
         report.executed.messages,
         report.executed.publish_calls,
         report.alerts,
@@ -158,7 +459,7 @@ fn print_report(
         let msg: String = report
             .rejected
             .iter()
-            .map(|(i, reason)| format!("{}:{}: {reason}\n", args.events.display(), lines[*i]))
+            .map(|(line, reason)| format!("{}:{line}: {reason}\n", args.events.display()))
             .collect();
         Err(Failure::Input(msg))
     }

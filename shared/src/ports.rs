@@ -39,11 +39,12 @@ pub struct Versioned<T> {
     pub version: u64,
 }
 
-/// One event and the customer state after it, written together or not at all.
-#[derive(Debug, Clone, Copy)]
+/// One event and the customer state after it, written together or not at all. The commit
+/// owns the state: a store may keep it as it is.
+#[derive(Debug, Clone)]
 pub struct StateCommit<'a> {
     pub event: &'a Event,
-    pub state: &'a CustomerState,
+    pub state: CustomerState,
     /// Whether the customer was past due before this event (stores keep a per-tenant count).
     pub was_past_due: bool,
     /// The version the state was read at; `None` when the customer had no state.

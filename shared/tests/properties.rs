@@ -178,7 +178,7 @@ proptest! {
         // Without the subscription requirement most episodes fire, which is what is tested.
         let cfg = config_for(continuity, false);
         let run = run(&events, &cfg, "2026-10-01", "2026-11-25");
-        let mut fired: Vec<_> = run.report.decisions.iter()
+        let mut fired: Vec<_> = run.decisions.iter()
             .filter(|d| d.outcome == Outcome::Fired)
             .cloned()
             .collect();
@@ -196,7 +196,7 @@ proptest! {
             prop_assert!(seen.insert(key), "fired twice: {:?}", d);
         }
         // Each live firing was carried out exactly once.
-        prop_assert_eq!(run.publisher.published().len(), run.report.decisions.iter()
+        prop_assert_eq!(run.publisher.published().len(), run.decisions.iter()
             .filter(|d| d.outcome == Outcome::Fired).count());
     }
 }

@@ -1,8 +1,14 @@
 //! In-memory adapter: every port over maps behind one mutex. It is the embedded store of the
-//! `rulekit` command and the fast store of unit tests; it keeps the same contracts as the
-//! DynamoDB adapter (atomic commit of event and state, conditional record of decisions).
+//! `rulekit` command (a backtest of a million customers runs on it) and the fast store of
+//! unit tests, and it keeps the same contract as the DynamoDB adapter (`e2e::contract`).
+//!
+//! Its layout follows the table's access paths, so that every call costs what the call asks
+//! for, never a walk of everything stored: customers by tenant, each with its event log and
+//! its decisions; an event-id index per tenant; the episode-start indexes, the dates index and
+//! the outbox as ordered sets, kept as the table's indexes are (on each write that moves them).
 
 use crate::domain::decision::Settled;
+use crate::domain::event::EventBody;
 use crate::domain::{
     Automation, AutomationId, Continuity, CustomerId, CustomerState, Event, EventId, EventKey,
     FieldErrors, TenantId, TenantSettings,
@@ -10,29 +16,258 @@ use crate::domain::{
 use crate::ports::{
     ActionPublisher, AdminStore, AuditEntry, AutomationAdmin, AutomationStore, CandidateSource,
     CommitOutcome, CustomerStore, DeadLetters, DecisionStore, FailedFirings, FiringRecord,
-    FiringStatus, OutgoingMessage, PublishError, RecordOutcome, RunCheckpoints, StateCommit,
-    StoreError, StoredAutomation, Versioned, WriteOutcome,
+    FiringStatus, OutgoingMessage, PublishError, RESOLVE_CHUNK, RecordOutcome, RunCheckpoints,
+    StateCommit, StoreError, StoredAutomation, Versioned, WriteOutcome,
 };
 use chrono::{DateTime, NaiveDate, Utc};
-use std::collections::{BTreeMap, HashMap};
+use fnv::FnvHashMap as HashMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// The key a decision is recorded under: one per (automation, customer, episode, threshold)
-/// within a tenant.
-type DecisionKey = (TenantId, AutomationId, CustomerId, EventKey, u16);
+/// A decision's key under its customer: one per (automation, episode, threshold).
+type FiringKey = (AutomationId, EventKey, u16);
+
+/// An outbox entry, in the order the executor takes firings: run date, then tenant, customer
+/// and firing key (the DynamoDB outbox's sort key reads the same).
+type OutboxKey = (NaiveDate, TenantId, CustomerId, FiringKey);
+
+/// An event as its customer's log keeps it: the tenant and the customer are the log's.
+#[derive(Debug, Clone)]
+struct LoggedEvent {
+    key: EventKey,
+    received_at: DateTime<Utc>,
+    body: EventBody,
+}
+
+impl LoggedEvent {
+    fn event(&self, state: &CustomerState) -> Event {
+        Event {
+            tenant_id: state.tenant_id.clone(),
+            customer_id: state.customer_id.clone(),
+            key: self.key.clone(),
+            received_at: self.received_at,
+            body: self.body.clone(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Customer {
+    state: Versioned<CustomerState>,
+    log: Vec<LoggedEvent>,
+}
+
+/// One customer's decisions by key, each with the order it was recorded in (for
+/// [`MemoryStore::firing_records`]). A sorted vector: a customer has a handful of decisions,
+/// and a map's node is sized for eleven (most of a backtest's memory, were it a `BTreeMap`).
+#[derive(Debug, Default)]
+struct Firings(Vec<(FiringKey, (u64, FiringRecord))>);
+
+impl Firings {
+    fn position(&self, key: &FiringKey) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.cmp(key))
+    }
+
+    fn get(&self, key: &FiringKey) -> Option<&(u64, FiringRecord)> {
+        self.position(key).ok().map(|i| &self.0[i].1)
+    }
+
+    fn get_mut(&mut self, key: &FiringKey) -> Option<&mut (u64, FiringRecord)> {
+        self.position(key).ok().map(|i| &mut self.0[i].1)
+    }
+
+    /// Inserts unless the key is there; whether it inserted.
+    fn insert_new(&mut self, key: FiringKey, value: (u64, FiringRecord)) -> bool {
+        match self.position(&key) {
+            Ok(_) => false,
+            Err(i) => {
+                self.0.insert(i, (key, value));
+                true
+            }
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&FiringKey, &(u64, FiringRecord))> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    fn values(&self) -> impl Iterator<Item = &(u64, FiringRecord)> {
+        self.0.iter().map(|(_, v)| v)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Tenant {
+    settings: Option<Versioned<TenantSettings>>,
+    automations: BTreeMap<AutomationId, StoredAutomation>,
+    audit: BTreeMap<String, AuditEntry>,
+    customers: HashMap<CustomerId, Customer>,
+    firings: HashMap<CustomerId, Firings>,
+    /// Which customer's log holds each event id: ids are unique per tenant.
+    events: EventIndex,
+    /// Episode starts, `[negative_balance, no_improvement]`.
+    episodes: [BTreeSet<(DateTime<Utc>, CustomerId)>; 2],
+    past_due: u64,
+    dates: BTreeMap<NaiveDate, BTreeSet<(CustomerId, FiringKey)>>,
+    checkpoint: Option<NaiveDate>,
+}
+
+/// Which customer's log holds each of a tenant's event ids, by a 64-bit fingerprint of the
+/// id: an entry is the fingerprint and the customer, not the id itself, because a backtest
+/// indexes every event it reads. An id whose fingerprint another id took already (about one
+/// pair in 10^7 among a million ids) is kept by its text instead. Each answer is a customer
+/// whose log is then searched, so a fingerprint alone never decides anything.
+#[derive(Debug)]
+struct EventIndex {
+    by_fingerprint: HashMap<u64, CustomerId>,
+    by_id: HashMap<EventId, CustomerId>,
+    fingerprint: fn(&EventId) -> u64,
+}
+
+impl Default for EventIndex {
+    fn default() -> Self {
+        Self {
+            by_fingerprint: HashMap::default(),
+            by_id: HashMap::default(),
+            fingerprint: |id| {
+                use std::hash::Hasher;
+                let mut hasher = fnv::FnvHasher::default();
+                hasher.write(id.as_str().as_bytes());
+                hasher.finish()
+            },
+        }
+    }
+}
+
+impl EventIndex {
+    /// The customers whose logs may hold `id`.
+    fn holders(&self, id: &EventId) -> impl Iterator<Item = &CustomerId> {
+        self.by_fingerprint
+            .get(&(self.fingerprint)(id))
+            .into_iter()
+            .chain(self.by_id.get(id))
+    }
+
+    fn insert(&mut self, id: &EventId, customer: CustomerId) {
+        use std::collections::hash_map::Entry;
+        match self.by_fingerprint.entry((self.fingerprint)(id)) {
+            Entry::Vacant(slot) => {
+                slot.insert(customer);
+            }
+            Entry::Occupied(_) => {
+                self.by_id.insert(id.clone(), customer);
+            }
+        }
+    }
+}
+
+impl Tenant {
+    /// The stored event with this id, whichever customer holds it.
+    fn event(&self, id: &EventId) -> Option<Event> {
+        self.events.holders(id).find_map(|holder| {
+            let customer = self.customers.get(holder)?;
+            let logged = customer.log.iter().find(|e| e.key.event_id == *id)?;
+            Some(logged.event(&customer.state.value))
+        })
+    }
+
+    /// Whether the daily run visits the tenant: it has settings or automations stored.
+    fn configured(&self) -> bool {
+        self.settings.is_some() || !self.automations.is_empty()
+    }
+}
 
 #[derive(Debug, Default)]
 struct Inner {
-    customers: BTreeMap<TenantId, BTreeMap<CustomerId, Versioned<CustomerState>>>,
-    events: HashMap<(TenantId, EventId), Event>,
-    events_by_customer: HashMap<(TenantId, CustomerId), Vec<EventId>>,
-    settings: BTreeMap<TenantId, Versioned<TenantSettings>>,
-    automations: BTreeMap<TenantId, BTreeMap<AutomationId, StoredAutomation>>,
-    audit: BTreeMap<TenantId, Vec<AuditEntry>>,
-    /// Decisions with the order they were recorded in (the outbox is served oldest first).
-    decisions: BTreeMap<DecisionKey, (u64, FiringRecord)>,
+    tenants: BTreeMap<TenantId, Tenant>,
+    outbox: BTreeSet<OutboxKey>,
     next_sequence: u64,
-    checkpoints: BTreeMap<TenantId, NaiveDate>,
+}
+
+/// `log.push(event)`, growing the log by a quarter (at least four) rather than doubling it:
+/// a customer's log is most of what a backtest holds, and a doubling leaves a third of it
+/// unused on average.
+fn push_grown_by_a_quarter(log: &mut Vec<LoggedEvent>, event: LoggedEvent) {
+    if log.len() == log.capacity() {
+        log.reserve_exact((log.len() / 4).max(4));
+    }
+    log.push(event);
+}
+
+fn policy(continuity: Continuity) -> usize {
+    match continuity {
+        Continuity::NegativeBalance => 0,
+        Continuity::NoImprovement => 1,
+    }
+}
+
+fn firing_key(record: &FiringRecord) -> FiringKey {
+    let d = &record.decision;
+    (d.automation_id.clone(), d.episode.clone(), d.threshold_days)
+}
+
+fn outbox_key(record: &FiringRecord) -> OutboxKey {
+    let d = &record.decision;
+    (
+        d.date,
+        d.tenant_id.clone(),
+        d.customer_id.clone(),
+        firing_key(record),
+    )
+}
+
+fn waits(status: FiringStatus) -> bool {
+    matches!(status, FiringStatus::Pending | FiringStatus::Sending)
+}
+
+impl Inner {
+    fn tenant(&self, tenant: &TenantId) -> Option<&Tenant> {
+        self.tenants.get(tenant)
+    }
+
+    fn tenant_mut(&mut self, tenant: &TenantId) -> &mut Tenant {
+        self.tenants.entry(tenant.clone()).or_default()
+    }
+
+    fn customer(&self, tenant: &TenantId, customer: &CustomerId) -> Option<&Customer> {
+        self.tenant(tenant)?.customers.get(customer)
+    }
+
+    /// The stored event with this id in `tenant`, whichever customer holds it.
+    fn event(&self, tenant: &TenantId, id: &EventId) -> Option<Event> {
+        self.tenant(tenant)?.event(id)
+    }
+
+    fn firings(&self, tenant: &TenantId, customer: &CustomerId) -> Option<&Firings> {
+        self.tenant(tenant)?.firings.get(customer)
+    }
+
+    fn firing(&self, record: &FiringRecord) -> Option<&FiringRecord> {
+        let d = &record.decision;
+        self.firings(&d.tenant_id, &d.customer_id)?
+            .get(&firing_key(record))
+            .map(|(_, r)| r)
+    }
+
+    /// Stores `next` over the firing it replaces, keeping the outbox in step.
+    fn put_firing(&mut self, next: &FiringRecord) {
+        let d = &next.decision;
+        let stored = self
+            .tenants
+            .get_mut(&d.tenant_id)
+            .and_then(|t| t.firings.get_mut(&d.customer_id))
+            .and_then(|f| f.get_mut(&firing_key(next)));
+        let Some((_, stored)) = stored else {
+            return;
+        };
+        *stored = next.clone();
+        if waits(next.status) {
+            self.outbox.insert(outbox_key(next));
+        } else {
+            self.outbox.remove(&outbox_key(next));
+        }
+    }
 }
 
 /// Clones share the data (as clones of the DynamoDB store share the table).
@@ -55,30 +290,31 @@ impl MemoryStore {
     /// Every recorded decision, in the order recorded (for reports and tests).
     pub fn firing_records(&self) -> Vec<FiringRecord> {
         let inner = self.lock();
-        let mut all: Vec<&(u64, FiringRecord)> = inner.decisions.values().collect();
+        let mut all: Vec<&(u64, FiringRecord)> = inner
+            .tenants
+            .values()
+            .flat_map(|t| t.firings.values())
+            .flat_map(|f| f.values())
+            .collect();
         all.sort_by_key(|(seq, _)| *seq);
         all.into_iter().map(|(_, r)| r.clone()).collect()
     }
 
     /// Every customer state of a tenant, by customer id.
     pub fn customers(&self, tenant: &TenantId) -> Vec<CustomerState> {
-        self.lock()
-            .customers
-            .get(tenant)
-            .map(|m| m.values().map(|v| v.value.clone()).collect())
-            .unwrap_or_default()
+        let inner = self.lock();
+        let mut states: Vec<CustomerState> = inner
+            .tenant(tenant)
+            .map(|t| {
+                t.customers
+                    .values()
+                    .map(|c| c.state.value.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        states.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
+        states
     }
-}
-
-fn decision_key(record: &FiringRecord) -> DecisionKey {
-    let d = &record.decision;
-    (
-        d.tenant_id.clone(),
-        d.automation_id.clone(),
-        d.customer_id.clone(),
-        d.episode.clone(),
-        d.threshold_days,
-    )
 }
 
 impl CustomerStore for MemoryStore {
@@ -89,10 +325,8 @@ impl CustomerStore for MemoryStore {
     ) -> Result<Option<Versioned<CustomerState>>, StoreError> {
         Ok(self
             .lock()
-            .customers
-            .get(tenant)
-            .and_then(|m| m.get(customer))
-            .cloned())
+            .customer(tenant, customer)
+            .map(|c| c.state.clone()))
     }
 
     async fn stored_events(
@@ -103,7 +337,7 @@ impl CustomerStore for MemoryStore {
         let inner = self.lock();
         Ok(ids
             .iter()
-            .filter_map(|id| inner.events.get(&(tenant.clone(), id.clone())).cloned())
+            .filter_map(|id| inner.event(tenant, id))
             .collect())
     }
 
@@ -112,46 +346,87 @@ impl CustomerStore for MemoryStore {
         tenant: &TenantId,
         customer: &CustomerId,
     ) -> Result<Vec<Event>, StoreError> {
-        let inner = self.lock();
-        let ids = inner
-            .events_by_customer
-            .get(&(tenant.clone(), customer.clone()));
-        Ok(ids
-            .into_iter()
-            .flatten()
-            .filter_map(|id| inner.events.get(&(tenant.clone(), id.clone())).cloned())
-            .collect())
+        Ok(self
+            .lock()
+            .customer(tenant, customer)
+            .map(|c| c.log.iter().map(|e| e.event(&c.state.value)).collect())
+            .unwrap_or_default())
     }
 
     async fn commit(&self, commit: StateCommit<'_>) -> Result<CommitOutcome, StoreError> {
-        let mut inner = self.lock();
-        let tenant = &commit.state.tenant_id;
-        let customer = &commit.state.customer_id;
-        let event_key = (tenant.clone(), commit.event.event_id().clone());
-        if let Some(existing) = inner.events.get(&event_key) {
-            return Ok(CommitOutcome::EventExists(Box::new(existing.clone())));
+        use std::collections::hash_map::Entry;
+        let StateCommit {
+            event,
+            state,
+            expected_version,
+            ..
+        } = commit;
+        let mut guard = self.lock();
+        let tenant = match guard.tenants.get_mut(&state.tenant_id) {
+            Some(tenant) => tenant,
+            None => guard.tenants.entry(state.tenant_id.clone()).or_default(),
+        };
+        if let Some(existing) = tenant.event(event.event_id()) {
+            return Ok(CommitOutcome::EventExists(Box::new(existing)));
         }
-        let current = inner
-            .customers
-            .get(tenant)
-            .and_then(|m| m.get(customer))
-            .map(|v| v.version);
-        if current != commit.expected_version {
+        let customer = tenant.customers.entry(state.customer_id.clone());
+        let before = match &customer {
+            Entry::Occupied(c) => Some(&c.get().state),
+            Entry::Vacant(_) => None,
+        };
+        if before.map(|b| b.version) != expected_version {
             return Ok(CommitOutcome::VersionConflict);
         }
-        inner.events.insert(event_key, commit.event.clone());
-        inner
-            .events_by_customer
-            .entry((tenant.clone(), customer.clone()))
-            .or_default()
-            .push(commit.event.event_id().clone());
-        inner.customers.entry(tenant.clone()).or_default().insert(
-            customer.clone(),
-            Versioned {
-                value: commit.state.clone(),
-                version: current.map_or(1, |v| v + 1),
-            },
-        );
+        let before = before.map(|b| &b.value);
+        // The episode indexes and the past-due count move only on transitions, as the
+        // table's sparse indexes and counter do.
+        for continuity in [Continuity::NegativeBalance, Continuity::NoImprovement] {
+            let start = |s: &CustomerState| s.episode(continuity).map(|e| e.start.occurred_at);
+            let old = before.and_then(start);
+            let new = start(&state);
+            if old != new {
+                let index = &mut tenant.episodes[policy(continuity)];
+                if let Some(old) = old {
+                    index.remove(&(old, state.customer_id.clone()));
+                }
+                if let Some(new) = new {
+                    index.insert((new, state.customer_id.clone()));
+                }
+            }
+        }
+        match (
+            before.is_some_and(CustomerState::is_past_due),
+            state.is_past_due(),
+        ) {
+            (false, true) => tenant.past_due += 1,
+            (true, false) => tenant.past_due = tenant.past_due.saturating_sub(1),
+            _ => {}
+        }
+        tenant
+            .events
+            .insert(event.event_id(), state.customer_id.clone());
+        let logged = LoggedEvent {
+            key: event.key.clone(),
+            received_at: event.received_at,
+            body: event.body.clone(),
+        };
+        let next = Versioned {
+            value: state,
+            version: expected_version.map_or(1, |v| v + 1),
+        };
+        match customer {
+            Entry::Occupied(mut c) => {
+                let c = c.get_mut();
+                c.state = next;
+                push_grown_by_a_quarter(&mut c.log, logged);
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(Customer {
+                    state: next,
+                    log: vec![logged],
+                });
+            }
+        }
         Ok(CommitOutcome::Committed)
     }
 }
@@ -164,33 +439,41 @@ impl CandidateSource for MemoryStore {
         windows: &[(DateTime<Utc>, DateTime<Utc>)],
     ) -> Result<Vec<CustomerState>, StoreError> {
         let inner = self.lock();
-        Ok(inner
-            .customers
-            .get(tenant)
+        let Some(t) = inner.tenant(tenant) else {
+            return Ok(Vec::new());
+        };
+        let index = &t.episodes[policy(continuity)];
+        // The smallest id: a window's bounds sit before every customer of their instant.
+        let first = CustomerId::new("");
+        let mut found: BTreeSet<&CustomerId> = BTreeSet::new();
+        for (from, to) in windows.iter().filter(|(f, t)| f < t) {
+            let range = (
+                Bound::Included((*from, first.clone())),
+                Bound::Excluded((*to, first.clone())),
+            );
+            found.extend(index.range(range).map(|(_, customer)| customer));
+        }
+        Ok(found
             .into_iter()
-            .flat_map(|m| m.values())
-            .filter(|v| {
-                v.value.episode(continuity).is_some_and(|e| {
-                    windows
-                        .iter()
-                        .any(|(from, to)| (*from..*to).contains(&e.start.occurred_at))
-                })
-            })
-            .map(|v| v.value.clone())
+            .filter_map(|c| t.customers.get(c))
+            .map(|c| c.state.value.clone())
             .collect())
     }
 
     async fn past_due_count(&self, tenant: &TenantId) -> Result<u64, StoreError> {
-        let inner = self.lock();
-        Ok(inner.customers.get(tenant).map_or(0, |m| {
-            m.values().filter(|v| v.value.is_past_due()).count() as u64
-        }))
+        Ok(self.lock().tenant(tenant).map_or(0, |t| t.past_due))
     }
 }
 
 impl AutomationStore for MemoryStore {
     async fn tenants(&self) -> Result<Vec<TenantId>, StoreError> {
-        Ok(self.lock().automations.keys().cloned().collect())
+        Ok(self
+            .lock()
+            .tenants
+            .iter()
+            .filter(|(_, t)| t.configured())
+            .map(|(id, _)| id.clone())
+            .collect())
     }
 
     async fn tenant_settings(&self, tenant: &TenantId) -> Result<TenantSettings, StoreError> {
@@ -200,10 +483,10 @@ impl AutomationStore for MemoryStore {
     async fn tenant_automations(&self, tenant: &TenantId) -> Result<Vec<Automation>, StoreError> {
         Ok(self
             .lock()
-            .automations
-            .get(tenant)
-            .map(|m| {
-                m.values()
+            .tenant(tenant)
+            .map(|t| {
+                t.automations
+                    .values()
                     .filter(|a| !a.archived)
                     .map(|a| a.automation.clone())
                     .collect()
@@ -215,27 +498,18 @@ impl AutomationStore for MemoryStore {
 impl AutomationAdmin for MemoryStore {
     async fn put_settings(&self, settings: &TenantSettings) -> Result<(), StoreError> {
         let mut inner = self.lock();
-        let version = inner
-            .settings
-            .get(&settings.tenant_id)
-            .map_or(0, |v| v.version)
-            + 1;
-        inner.settings.insert(
-            settings.tenant_id.clone(),
-            Versioned {
-                value: settings.clone(),
-                version,
-            },
-        );
+        let tenant = inner.tenant_mut(&settings.tenant_id);
+        let version = tenant.settings.as_ref().map_or(0, |v| v.version) + 1;
+        tenant.settings = Some(Versioned {
+            value: settings.clone(),
+            version,
+        });
         Ok(())
     }
 
     async fn put_automation(&self, automation: &Automation) -> Result<(), StoreError> {
         let mut inner = self.lock();
-        let stored = inner
-            .automations
-            .entry(automation.tenant_id.clone())
-            .or_default();
+        let stored = &mut inner.tenant_mut(&automation.tenant_id).automations;
         let version = stored.get(&automation.id).map_or(0, |a| a.version) + 1;
         stored.insert(
             automation.id.clone(),
@@ -257,9 +531,8 @@ impl AdminStore for MemoryStore {
     ) -> Result<Option<StoredAutomation>, StoreError> {
         Ok(self
             .lock()
-            .automations
-            .get(tenant)
-            .and_then(|m| m.get(id))
+            .tenant(tenant)
+            .and_then(|t| t.automations.get(id))
             .cloned())
     }
 
@@ -271,10 +544,10 @@ impl AdminStore for MemoryStore {
     ) -> Result<Vec<StoredAutomation>, StoreError> {
         Ok(self
             .lock()
-            .automations
-            .get(tenant)
-            .map(|m| {
-                m.values()
+            .tenant(tenant)
+            .map(|t| {
+                t.automations
+                    .values()
                     .filter(|a| !a.archived && after.is_none_or(|after| a.automation.id > *after))
                     .take(limit)
                     .cloned()
@@ -290,34 +563,26 @@ impl AdminStore for MemoryStore {
         audit: &AuditEntry,
     ) -> Result<WriteOutcome, StoreError> {
         let mut inner = self.lock();
-        let tenant = &next.automation.tenant_id;
-        let current = inner
+        let tenant = inner.tenant_mut(&next.automation.tenant_id);
+        let current = tenant
             .automations
-            .get(tenant)
-            .and_then(|m| m.get(&next.automation.id))
+            .get(&next.automation.id)
             .map(|a| a.version);
         if current != expected {
             return Ok(WriteOutcome::Conflict);
         }
-        inner
+        tenant
             .automations
-            .entry(tenant.clone())
-            .or_default()
             .insert(next.automation.id.clone(), next.clone());
-        inner
-            .audit
-            .entry(tenant.clone())
-            .or_default()
-            .push(audit.clone());
+        tenant.audit.insert(audit.id.clone(), audit.clone());
         Ok(WriteOutcome::Written)
     }
 
     async fn settings(&self, tenant: &TenantId) -> Result<Versioned<TenantSettings>, StoreError> {
         Ok(self
             .lock()
-            .settings
-            .get(tenant)
-            .cloned()
+            .tenant(tenant)
+            .and_then(|t| t.settings.clone())
             .unwrap_or_else(|| Versioned {
                 value: TenantSettings::defaults(tenant.clone()),
                 version: 0,
@@ -330,17 +595,13 @@ impl AdminStore for MemoryStore {
         audit: &AuditEntry,
     ) -> Result<WriteOutcome, StoreError> {
         let mut inner = self.lock();
-        let tenant = &next.value.tenant_id;
-        let current = inner.settings.get(tenant).map_or(0, |v| v.version);
+        let tenant = inner.tenant_mut(&next.value.tenant_id);
+        let current = tenant.settings.as_ref().map_or(0, |v| v.version);
         if current + 1 != next.version {
             return Ok(WriteOutcome::Conflict);
         }
-        inner.settings.insert(tenant.clone(), next.clone());
-        inner
-            .audit
-            .entry(tenant.clone())
-            .or_default()
-            .push(audit.clone());
+        tenant.settings = Some(next.clone());
+        tenant.audit.insert(audit.id.clone(), audit.clone());
         Ok(WriteOutcome::Written)
     }
 
@@ -351,13 +612,16 @@ impl AdminStore for MemoryStore {
         limit: usize,
     ) -> Result<Vec<AuditEntry>, StoreError> {
         let inner = self.lock();
-        let mut entries: Vec<AuditEntry> = inner.audit.get(tenant).cloned().unwrap_or_default();
-        entries.sort_by(|a, b| b.id.cmp(&a.id));
-        Ok(entries
-            .into_iter()
-            .filter(|e| before.is_none_or(|b| e.id.as_str() < b))
-            .take(limit)
-            .collect())
+        let Some(t) = inner.tenant(tenant) else {
+            return Ok(Vec::new());
+        };
+        let older = match before {
+            Some(id) => t
+                .audit
+                .range::<str, _>((Bound::Unbounded, Bound::Excluded(id))),
+            None => t.audit.range::<str, _>(..),
+        };
+        Ok(older.rev().take(limit).map(|(_, e)| e.clone()).collect())
     }
 
     async fn firings_on(
@@ -365,12 +629,16 @@ impl AdminStore for MemoryStore {
         tenant: &TenantId,
         date: NaiveDate,
     ) -> Result<Vec<FiringRecord>, StoreError> {
-        Ok(self
-            .lock()
-            .decisions
-            .iter()
-            .filter(|((t, ..), (_, r))| t == tenant && r.decision.date == date)
-            .map(|(_, (_, r))| r.clone())
+        let inner = self.lock();
+        let Some(t) = inner.tenant(tenant) else {
+            return Ok(Vec::new());
+        };
+        Ok(t.dates
+            .get(&date)
+            .into_iter()
+            .flatten()
+            .filter_map(|(customer, key)| t.firings.get(customer)?.get(key))
+            .map(|(_, r)| r.clone())
             .collect())
     }
 
@@ -382,19 +650,31 @@ impl AdminStore for MemoryStore {
     ) -> Result<usize, StoreError> {
         let mut inner = self.lock();
         let mut moved = 0;
-        for record in held {
-            let stored = inner.decisions.get_mut(&decision_key(record));
-            if let Some((_, stored)) = stored.filter(|(_, r)| r.status == FiringStatus::Held) {
-                stored.status = to;
-                moved += 1;
+        for (n, chunk) in held.chunks(RESOLVE_CHUNK).enumerate() {
+            let still_held: Vec<FiringRecord> = chunk
+                .iter()
+                .filter_map(|r| inner.firing(r))
+                .filter(|r| r.status == FiringStatus::Held)
+                .cloned()
+                .collect();
+            if still_held.is_empty() {
+                continue;
             }
-        }
-        if moved > 0 {
+            for record in &still_held {
+                let mut next = record.clone();
+                next.status = to;
+                inner.put_firing(&next);
+            }
+            moved += still_held.len();
+            // One entry per chunk moved, as the table writes one per transaction.
+            let mut entry = audit.clone();
+            if held.len() > RESOLVE_CHUNK {
+                entry.id = format!("{}-{n:04}", audit.id);
+            }
             inner
+                .tenant_mut(&audit.tenant_id)
                 .audit
-                .entry(audit.tenant_id.clone())
-                .or_default()
-                .push(audit.clone());
+                .insert(entry.id.clone(), entry);
         }
         Ok(moved)
     }
@@ -402,13 +682,13 @@ impl AdminStore for MemoryStore {
 
 impl RunCheckpoints for MemoryStore {
     async fn last_completed(&self, tenant: &TenantId) -> Result<Option<NaiveDate>, StoreError> {
-        Ok(self.lock().checkpoints.get(tenant).copied())
+        Ok(self.lock().tenant(tenant).and_then(|t| t.checkpoint))
     }
 
     async fn complete(&self, tenant: &TenantId, date: NaiveDate) -> Result<(), StoreError> {
         let mut inner = self.lock();
-        let entry = inner.checkpoints.entry(tenant.clone()).or_insert(date);
-        *entry = (*entry).max(date);
+        let checkpoint = &mut inner.tenant_mut(tenant).checkpoint;
+        *checkpoint = Some(checkpoint.map_or(date, |done| done.max(date)));
         Ok(())
     }
 }
@@ -420,13 +700,16 @@ impl DecisionStore for MemoryStore {
         automation: &AutomationId,
         customer: &CustomerId,
     ) -> Result<Vec<Settled>, StoreError> {
-        let inner = self.lock();
-        Ok(inner
-            .decisions
-            .iter()
-            .filter(|((t, a, c, _, _), _)| t == tenant && a == automation && c == customer)
-            .map(|(_, (_, r))| r.decision.settled())
-            .collect())
+        Ok(self
+            .lock()
+            .firings(tenant, customer)
+            .map(|f| {
+                f.iter()
+                    .filter(|((a, _, _), _)| a == automation)
+                    .map(|(_, (_, r))| r.decision.settled())
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 
     async fn customer_firings(
@@ -434,37 +717,41 @@ impl DecisionStore for MemoryStore {
         tenant: &TenantId,
         customer: &CustomerId,
     ) -> Result<Vec<FiringRecord>, StoreError> {
-        let inner = self.lock();
-        Ok(inner
-            .decisions
-            .iter()
-            .filter(|((t, _, c, _, _), _)| t == tenant && c == customer)
-            .map(|(_, (_, r))| r.clone())
-            .collect())
+        Ok(self
+            .lock()
+            .firings(tenant, customer)
+            .map(|f| f.values().map(|(_, r)| r.clone()).collect())
+            .unwrap_or_default())
     }
 
     async fn record(&self, record: &FiringRecord) -> Result<RecordOutcome, StoreError> {
-        let mut inner = self.lock();
-        let key = decision_key(record);
-        if inner.decisions.contains_key(&key) {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let d = &record.decision;
+        let tenant = inner.tenants.entry(d.tenant_id.clone()).or_default();
+        let firings = tenant.firings.entry(d.customer_id.clone()).or_default();
+        let key = firing_key(record);
+        if !firings.insert_new(key.clone(), (inner.next_sequence, record.clone())) {
             return Ok(RecordOutcome::AlreadyRecorded);
         }
-        let seq = inner.next_sequence;
         inner.next_sequence += 1;
-        inner.decisions.insert(key, (seq, record.clone()));
+        tenant
+            .dates
+            .entry(d.date)
+            .or_default()
+            .insert((d.customer_id.clone(), key));
+        if waits(record.status) {
+            inner.outbox.insert(outbox_key(record));
+        }
         Ok(RecordOutcome::Recorded)
     }
 
     async fn pending_firings(&self, limit: usize) -> Result<Vec<FiringRecord>, StoreError> {
         let inner = self.lock();
-        let mut pending: Vec<&(u64, FiringRecord)> = inner
-            .decisions
-            .values()
-            .filter(|(_, r)| matches!(r.status, FiringStatus::Pending | FiringStatus::Sending))
-            .collect();
-        pending.sort_by_key(|(seq, _)| *seq);
-        Ok(pending
-            .into_iter()
+        Ok(inner
+            .outbox
+            .iter()
+            .filter_map(|(_, tenant, customer, key)| inner.firings(tenant, customer)?.get(key))
             .take(limit)
             .map(|(_, r)| r.clone())
             .collect())
@@ -476,11 +763,11 @@ impl DecisionStore for MemoryStore {
         next: &FiringRecord,
     ) -> Result<bool, StoreError> {
         let mut inner = self.lock();
-        match inner.decisions.get_mut(&decision_key(current)) {
-            Some((_, stored))
+        match inner.firing(current) {
+            Some(stored)
                 if stored.status == current.status && stored.attempts == current.attempts =>
             {
-                *stored = next.clone();
+                inner.put_firing(next);
                 Ok(true)
             }
             Some(_) => Ok(false),
@@ -491,15 +778,36 @@ impl DecisionStore for MemoryStore {
     }
 }
 
-/// Publishes by keeping the messages, in order, with generated message ids.
-#[derive(Debug, Default)]
+/// Publishes by keeping the messages, in order, with generated message ids (or, for a
+/// backtest, by counting them: a million customers' messages are nothing to keep).
+#[derive(Debug)]
 pub struct MemoryPublisher {
     published: Mutex<Vec<(String, OutgoingMessage)>>,
+    keep: bool,
+    count: std::sync::atomic::AtomicUsize,
+}
+
+impl Default for MemoryPublisher {
+    fn default() -> Self {
+        Self {
+            published: Mutex::default(),
+            keep: true,
+            count: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
 }
 
 impl MemoryPublisher {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A publisher that keeps no message (`published` stays empty), only gives ids.
+    pub fn discarding() -> Self {
+        Self {
+            keep: false,
+            ..Self::default()
+        }
     }
 
     /// Every message published so far with its message id, in publishing order.
@@ -520,8 +828,14 @@ impl ActionPublisher for MemoryPublisher {
         Ok(batch
             .iter()
             .map(|m| {
-                let id = format!("mem-{}", published.len() + 1);
-                published.push((id.clone(), m.clone()));
+                let n = self
+                    .count
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    + 1;
+                let id = format!("mem-{n}");
+                if self.keep {
+                    published.push((id.clone(), m.clone()));
+                }
                 Ok(id)
             })
             .collect())
@@ -573,5 +887,31 @@ impl DeadLetters for MemoryDeadLetters {
             .unwrap_or_else(|e| e.into_inner())
             .push((body.to_owned(), reasons.clone()));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_event_ids_share_a_fingerprint_should_still_find_each_holder() {
+        let mut index = EventIndex {
+            fingerprint: |_| 7,
+            ..EventIndex::default()
+        };
+        for (id, customer) in [("e1", "c1"), ("e2", "c2"), ("e3", "c1")] {
+            index.insert(&EventId::new(id), CustomerId::new(customer));
+        }
+        for (id, customer) in [("e1", "c1"), ("e2", "c2"), ("e3", "c1")] {
+            let holders: Vec<&CustomerId> = index.holders(&EventId::new(id)).collect();
+            assert!(
+                holders.contains(&&CustomerId::new(customer)),
+                "{id}: {holders:?}"
+            );
+        }
+        // An id never inserted may still be pointed at (the fingerprint is shared): its
+        // holders' logs decide, and they do not hold it.
+        assert!(index.holders(&EventId::new("e9")).count() <= 1);
     }
 }

@@ -194,19 +194,21 @@ where
             .or_default()
             .push(item);
     }
-    for (_, items) in by_destination {
-        for chunk in items.chunks(P::MAX_BATCH) {
-            let batch: Vec<OutgoingMessage> = chunk
-                .iter()
+    for (_, mut items) in by_destination {
+        while !items.is_empty() {
+            let chunk: Vec<(usize, usize, OutgoingMessage)> =
+                items.drain(..items.len().min(P::MAX_BATCH)).collect();
+            let (tags, batch): (Vec<(usize, usize)>, Vec<OutgoingMessage>) = chunk
+                .into_iter()
                 .enumerate()
-                .map(|(n, (_, _, m))| OutgoingMessage {
-                    id: n.to_string(),
-                    ..m.clone()
+                .map(|(n, (f, a, mut m))| {
+                    m.id = n.to_string();
+                    ((f, a), m)
                 })
-                .collect();
+                .unzip();
             report.publish_calls += 1;
             let outcome = publisher.publish_batch(&batch).await;
-            for (n, (f, a, _)) in chunk.iter().enumerate() {
+            for (n, (f, a)) in tags.iter().enumerate() {
                 let result = match &outcome {
                     Ok(per_message) => per_message
                         .get(n)

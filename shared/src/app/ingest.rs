@@ -108,8 +108,10 @@ pub async fn ingest_event<S: CustomerStore>(
                 None,
             ),
         };
+        let was_past_due = before.is_past_due();
         let (after, change) = if before.can_apply_in_place(event) {
-            let mut after = before.clone();
+            // The state read is this attempt's own copy: it is applied to in place.
+            let mut after = before;
             let change = after.apply(event).map_err(rejection)?;
             (after, change)
         } else {
@@ -132,8 +134,8 @@ pub async fn ingest_event<S: CustomerStore>(
         };
         let commit = StateCommit {
             event,
-            state: &after,
-            was_past_due: before.is_past_due(),
+            state: after,
+            was_past_due,
             expected_version,
         };
         match store.commit(commit).await? {

@@ -1,44 +1,86 @@
 //! `rulekit simulate`: a replay on a virtual clock. Events are ingested in `received_at` order,
 //! interleaved with every tenant's daily run instants, and each run is followed by the executor,
 //! so the store sees exactly what it would have seen live (SPEC §5).
+//!
+//! The events come as a stream in arrival order, so a backtest of millions of events need not
+//! hold them all at once: the caller decides how they are read (the CLI reads the file twice,
+//! once to check and order it and once to stream it; tests pass a slice through
+//! [`in_arrival_order`]).
 
 use super::evaluate::evaluate_tenant_day;
 use super::execute::{ExecuteError, ExecuteReport, execute_pending, publish_guardrail_alerts};
 use super::ingest::{IngestError, IngestOutcome, ingest_event};
-use crate::domain::{Automation, AutomationsFile, Decision, Event, FieldError, TenantId};
+use crate::domain::{Automation, AutomationsFile, Decision, Event, FieldError, Outcome, TenantId};
 use crate::ports::{
     ActionPublisher, AutomationAdmin, AutomationStore, CandidateSource, CustomerStore,
     DecisionStore, StoreError, StoreOnly,
 };
 use chrono::{DateTime, NaiveDate, Utc};
+use std::collections::BTreeMap;
 use thiserror::Error;
 
-#[derive(Debug, Clone, Copy)]
-pub struct SimulationPlan<'a> {
-    /// The events in input order.
-    pub events: &'a [Event],
+/// What a simulation replays.
+#[derive(Debug)]
+pub struct SimulationPlan<'a, A> {
     pub config: &'a AutomationsFile,
     pub from: NaiveDate,
     pub to: NaiveDate,
+    /// The events in the order they arrive (`received_at` never decreasing), each with a
+    /// number that names it in the report (the CLI's: its line in the file).
+    pub arrivals: A,
 }
 
-#[derive(Debug, Default)]
+/// What a simulation did, besides its decisions (which it hands to its [`Observer`]).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SimulationReport {
-    /// Every decision, sorted by date, tenant, customer, automation and threshold.
-    pub decisions: Vec<Decision>,
     pub accepted: usize,
     pub duplicates: usize,
-    /// Events the store refused, by their index in the input, with the reason.
+    /// Events the store refused, by their number, with the reason.
     pub rejected: Vec<(usize, FieldError)>,
     pub executed: ExecuteReport,
     pub alerts: usize,
     pub runs: usize,
+    pub decisions: usize,
+    pub fired: usize,
+    pub held: usize,
+}
+
+/// What a simulation tells its caller as it goes. Decisions are handed out a date at a time,
+/// once every tenant's run of the date is done, so a backtest of millions of decisions never
+/// holds them all (the CLI prints each date as it completes).
+pub trait Observer {
+    /// The decisions of `date`, sorted by tenant, customer, automation and threshold. Dates
+    /// come in order.
+    fn decisions(&mut self, date: NaiveDate, decisions: Vec<Decision>);
+
+    /// After each daily run.
+    fn progress(&mut self, _progress: Progress) {}
+}
+
+/// Keeps every decision, in the order printed (for tests and small replays).
+impl Observer for Vec<Decision> {
+    fn decisions(&mut self, _date: NaiveDate, decisions: Vec<Decision>) {
+        self.extend(decisions);
+    }
+}
+
+/// How far a simulation has come, after each daily run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// The date just evaluated (for one of the tenants).
+    pub date: NaiveDate,
+    pub runs: usize,
+    pub runs_total: usize,
+    pub events: usize,
+    pub decisions: usize,
 }
 
 #[derive(Debug, Error)]
 pub enum SimulationError {
     #[error("--to {to} is before --from {from}")]
     EmptyRange { from: NaiveDate, to: NaiveDate },
+    #[error("event {number} arrives before the event before it: the arrivals are not in order")]
+    OutOfOrder { number: usize },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("ingest failed: {0}")]
@@ -67,36 +109,27 @@ pub async fn store_config<S: AutomationAdmin>(
     Ok(())
 }
 
-/// Pairs of input indexes that reuse one event id (within a tenant) for different events.
-/// A simulation refuses such input up front, since which one wins would depend on arrival.
-pub fn conflicting_event_ids(events: &[Event]) -> Vec<(usize, usize)> {
-    let mut first: std::collections::HashMap<(&TenantId, &str), usize> =
-        std::collections::HashMap::new();
-    let mut conflicts = Vec::new();
-    for (i, e) in events.iter().enumerate() {
-        match first.entry((&e.tenant_id, e.event_id().as_str())) {
-            std::collections::hash_map::Entry::Occupied(o) => {
-                if !events[*o.get()].same_payload(e) {
-                    conflicts.push((*o.get(), i));
-                }
-            }
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(i);
-            }
-        }
-    }
-    conflicts
+/// `events` in the order they arrive: by `received_at`, ties in input order, each numbered by
+/// its index in `events`.
+pub fn in_arrival_order(events: &[Event]) -> impl Iterator<Item = (usize, Event)> + '_ {
+    let mut order: Vec<usize> = (0..events.len()).collect();
+    order.sort_by_key(|&i| events[i].received_at);
+    order.into_iter().map(move |i| (i, events[i].clone()))
 }
 
-/// Runs the plan against a store already holding the plan's settings and automations.
-pub async fn simulate<S, P>(
+/// Runs the plan against a store already holding the plan's settings and automations,
+/// telling `observer` the decisions of each date and how far it has come.
+pub async fn simulate<S, P, A, O>(
     store: &S,
     publisher: &P,
-    plan: SimulationPlan<'_>,
+    plan: SimulationPlan<'_, A>,
+    observer: &mut O,
 ) -> Result<SimulationReport, SimulationError>
 where
     S: CustomerStore + CandidateSource + AutomationStore + DecisionStore,
     P: ActionPublisher,
+    A: Iterator<Item = (usize, Event)>,
+    O: Observer,
 {
     if plan.to < plan.from {
         return Err(SimulationError::EmptyRange {
@@ -112,44 +145,94 @@ where
         }
     }
     runs.sort();
+    let runs_total = runs.len();
+    // The decisions of each date wait for the last tenant's run of it.
+    let tenants = plan.config.tenant_ids().len();
+    let mut dates: BTreeMap<NaiveDate, (usize, Vec<Decision>)> = BTreeMap::new();
 
-    let mut arrival: Vec<usize> = (0..plan.events.len()).collect();
-    arrival.sort_by_key(|&i| plan.events[i].received_at);
-    let mut arrivals = arrival.into_iter().peekable();
-
+    let mut arrivals = Ordered {
+        inner: plan.arrivals.peekable(),
+        last: None,
+    };
     let mut report = SimulationReport::default();
+    let mut events = 0;
     for (instant, tenant, date) in runs {
         // A run sees the events received before its instant.
-        while let Some(i) = arrivals.next_if(|&i| plan.events[i].received_at < instant) {
-            ingest_one(store, plan.events, i, &mut report).await?;
+        while let Some((number, event)) = arrivals.next_before(instant)? {
+            ingest_one(store, number, &event, &mut report).await?;
+            events += 1;
         }
         let day = evaluate_tenant_day(store, &tenant, date, false).await?;
         report.alerts += publish_guardrail_alerts(publisher, &day.holds).await?;
-        report.decisions.extend(day.decisions);
+        report.decisions += day.decisions.len();
+        report.fired += count(&day.decisions, &Outcome::Fired);
+        report.held += count(&day.decisions, &Outcome::Held);
+        let (runs_done, decided) = dates.entry(date).or_default();
+        *runs_done += 1;
+        decided.extend(day.decisions);
+        while let Some(entry) = dates.first_entry() {
+            if entry.get().0 < tenants {
+                break;
+            }
+            let (date, (_, mut decided)) = entry.remove_entry();
+            decided.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+            observer.decisions(date, decided);
+        }
         let executed = execute_pending(store, publisher, &StoreOnly, instant, usize::MAX).await?;
         report.executed += executed;
         report.runs += 1;
+        observer.progress(Progress {
+            date,
+            runs: report.runs,
+            runs_total,
+            events,
+            decisions: report.decisions,
+        });
     }
     // Later events change no decision in the range but leave the store complete.
-    for i in arrivals {
-        ingest_one(store, plan.events, i, &mut report).await?;
+    while let Some((number, event)) = arrivals.next_before(DateTime::<Utc>::MAX_UTC)? {
+        ingest_one(store, number, &event, &mut report).await?;
     }
-    report
-        .decisions
-        .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     Ok(report)
+}
+
+fn count(decisions: &[Decision], outcome: &Outcome) -> usize {
+    decisions.iter().filter(|d| d.outcome == *outcome).count()
+}
+
+/// The arrivals, held to their promise of order.
+struct Ordered<A: Iterator<Item = (usize, Event)>> {
+    inner: std::iter::Peekable<A>,
+    last: Option<DateTime<Utc>>,
+}
+
+impl<A: Iterator<Item = (usize, Event)>> Ordered<A> {
+    /// The next event if it was received before `instant`.
+    fn next_before(
+        &mut self,
+        instant: DateTime<Utc>,
+    ) -> Result<Option<(usize, Event)>, SimulationError> {
+        let Some((number, event)) = self.inner.next_if(|(_, e)| e.received_at < instant) else {
+            return Ok(None);
+        };
+        if self.last.is_some_and(|last| event.received_at < last) {
+            return Err(SimulationError::OutOfOrder { number });
+        }
+        self.last = Some(event.received_at);
+        Ok(Some((number, event)))
+    }
 }
 
 async fn ingest_one<S: CustomerStore>(
     store: &S,
-    events: &[Event],
-    i: usize,
+    number: usize,
+    event: &Event,
     report: &mut SimulationReport,
 ) -> Result<(), SimulationError> {
-    match ingest_event(store, &events[i]).await {
+    match ingest_event(store, event).await {
         Ok(IngestOutcome::Accepted(_)) => report.accepted += 1,
         Ok(IngestOutcome::Duplicate) => report.duplicates += 1,
-        Err(IngestError::Rejected(reason)) => report.rejected.push((i, reason)),
+        Err(IngestError::Rejected(reason)) => report.rejected.push((number, reason)),
         Err(e) => return Err(SimulationError::Ingest(e)),
     }
     Ok(())

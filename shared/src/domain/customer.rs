@@ -12,6 +12,7 @@
 use super::event::{CustomerProfile, Event, EventBody, EventKey, SubscriptionStatus};
 use super::ids::{CustomerId, TenantId};
 use super::money::Money;
+use std::sync::Arc;
 use thiserror::Error;
 
 /// Subscriptions kept per customer; a larger number is refused to keep the state bounded.
@@ -146,13 +147,14 @@ pub struct CustomerState {
     pub past_due: Option<Episode>,
     /// The current episode under `no_improvement`: restarts at every increase.
     pub clock: Option<Episode>,
-    /// The most recent episode that ended, with why.
-    pub last_ended: Option<EndedEpisode>,
-    /// Sorted by id.
-    pub subscriptions: Vec<SubscriptionState>,
-    /// Boxed: rarely changed and read only by conditions on it, so kept out of the way of
-    /// the fields every event and every daily run touch.
-    pub profile: Option<Box<(EventKey, CustomerProfile)>>,
+    /// The most recent episode that ended, with why. Boxed: read rarely, and the state is
+    /// copied on every read of the store.
+    pub last_ended: Option<Box<EndedEpisode>>,
+    /// Sorted by id. Shared until changed (`Arc::make_mut`): a state is copied on every read
+    /// of the store, and most events leave the subscriptions as they are.
+    pub subscriptions: Arc<Vec<SubscriptionState>>,
+    /// The latest profile and the event that set it, shared with that event.
+    pub profile: Option<(EventKey, Arc<CustomerProfile>)>,
 }
 
 impl CustomerState {
@@ -164,7 +166,7 @@ impl CustomerState {
             past_due: None,
             clock: None,
             last_ended: None,
-            subscriptions: Vec::new(),
+            subscriptions: Arc::new(Vec::new()),
             profile: None,
         }
     }
@@ -213,7 +215,7 @@ impl CustomerState {
             }
             EventBody::CustomerUpdated(profile) => {
                 if self.profile.as_ref().is_none_or(|p| event.key > p.0) {
-                    self.profile = Some(Box::new((event.key.clone(), profile.clone())));
+                    self.profile = Some((event.key.clone(), profile.clone()));
                 }
                 Ok(Change::default())
             }
@@ -246,7 +248,7 @@ impl CustomerState {
             // Back to zero or credit: the episode ends.
             Some(before) if before < 0 && now >= 0 => {
                 if let Some(ep) = self.past_due.take() {
-                    self.last_ended = Some(EndedEpisode {
+                    self.last_ended = Some(Box::new(EndedEpisode {
                         start: ep.start,
                         end: key.clone(),
                         reason: if now == 0 {
@@ -254,7 +256,7 @@ impl CustomerState {
                         } else {
                             EndReason::Credited
                         },
-                    });
+                    }));
                 }
                 self.clock = None;
                 change.episode_ended = true;
@@ -279,8 +281,8 @@ impl CustomerState {
             .binary_search_by(|s| s.id.as_str().cmp(id))
         {
             Ok(i) => {
-                let sub = &mut self.subscriptions[i];
-                if *key > sub.updated {
+                if *key > self.subscriptions[i].updated {
+                    let sub = &mut Arc::make_mut(&mut self.subscriptions)[i];
                     sub.status = status;
                     sub.updated = key.clone();
                 }
@@ -288,7 +290,7 @@ impl CustomerState {
             Err(_) if self.subscriptions.len() >= MAX_SUBSCRIPTIONS => {
                 return Err(ApplyError::TooManySubscriptions);
             }
-            Err(i) => self.subscriptions.insert(
+            Err(i) => Arc::make_mut(&mut self.subscriptions).insert(
                 i,
                 SubscriptionState {
                     id: id.to_owned(),
@@ -324,6 +326,6 @@ impl CustomerState {
     }
 
     pub fn profile(&self) -> Option<&CustomerProfile> {
-        self.profile.as_ref().map(|p| &p.1)
+        self.profile.as_ref().map(|p| &*p.1)
     }
 }

@@ -8,6 +8,7 @@ use super::money::{Currency, MAX_ABS_AMOUNT_MINOR, Money};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Limits that keep one customer's state small (it is stored as one item of about 1 KB).
 pub const MAX_METADATA_ENTRIES: usize = 50;
@@ -66,14 +67,14 @@ impl SubscriptionStatus {
 }
 
 /// Profile facts a `customer.updated` event carries; the latest event replaces them whole.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct CustomerProfile {
     pub created_at: Option<DateTime<Utc>>,
     pub metadata: BTreeMap<String, String>,
     pub tags: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum EventBody {
     /// The customer's balance after a change. `delta_minor` is informational only: the state is
     /// built from absolute balances, which is what makes arrival order irrelevant.
@@ -85,7 +86,9 @@ pub enum EventBody {
         subscription_id: String,
         status: SubscriptionStatus,
     },
-    CustomerUpdated(CustomerProfile),
+    /// Shared: rarer and larger than the others (every stored event is this enum's size),
+    /// and the customer's state keeps the latest profile as the same allocation.
+    CustomerUpdated(Arc<CustomerProfile>),
 }
 
 impl EventBody {
@@ -126,6 +129,17 @@ impl Event {
             && self.customer_id == other.customer_id
             && self.key == other.key
             && self.body == other.body
+    }
+
+    /// Feeds what [`Event::same_payload`] compares (everything but `received_at`) to `state`:
+    /// two events with the same payload hash alike, so a file's reused ids can be checked
+    /// by fingerprint without holding its events.
+    pub fn hash_payload<H: std::hash::Hasher>(&self, state: &mut H) {
+        use std::hash::Hash;
+        self.tenant_id.hash(state);
+        self.customer_id.hash(state);
+        self.key.hash(state);
+        self.body.hash(state);
     }
 
     /// Parses and validates one event; every problem is reported with its field path.
@@ -496,11 +510,13 @@ fn customer_body(r: &mut Reader, v: &Value) -> Option<EventBody> {
     // Tags are a set: their order and repetitions carry no meaning.
     tags.sort();
     tags.dedup();
-    ok.then_some(EventBody::CustomerUpdated(CustomerProfile {
-        created_at,
-        metadata,
-        tags,
-    }))
+    ok.then(|| {
+        EventBody::CustomerUpdated(Arc::new(CustomerProfile {
+            created_at,
+            metadata,
+            tags,
+        }))
+    })
 }
 
 #[cfg(test)]

@@ -4,8 +4,10 @@
 
 use serde_json::{Value, json};
 use shared::adapters::{MemoryPublisher, MemoryStore};
-use shared::app::simulate::{SimulationPlan, SimulationReport, simulate, store_config};
-use shared::domain::{AutomationsFile, Event};
+use shared::app::simulate::{
+    SimulationPlan, SimulationReport, in_arrival_order, simulate, store_config,
+};
+use shared::domain::{AutomationsFile, Decision, Event};
 
 /// A `balance.changed` event; `amount` is the balance after the change, in cents.
 pub fn balance(id: &str, customer: &str, occurred_at: &str, amount: i64) -> Value {
@@ -53,6 +55,8 @@ pub fn default_config() -> Value {
 
 pub struct Run {
     pub report: SimulationReport,
+    /// Every decision, in the order `rulekit simulate --explain` prints them.
+    pub decisions: Vec<Decision>,
     pub store: MemoryStore,
     pub publisher: MemoryPublisher,
 }
@@ -60,8 +64,7 @@ pub struct Run {
 impl Run {
     /// Every decision as the JSON row `rulekit simulate --explain` prints.
     pub fn rows(&self) -> Vec<Value> {
-        self.report
-            .decisions
+        self.decisions
             .iter()
             .map(|d| serde_json::to_value(d.row()).unwrap())
             .collect()
@@ -122,14 +125,17 @@ pub fn run_parsed(events: &[Event], config: &Value, from: &str, to: &str) -> Run
     block_on(store_config(&store, &config, from)).expect("config stored");
     let publisher = MemoryPublisher::new();
     let plan = SimulationPlan {
-        events,
         config: &config,
         from,
         to,
+        arrivals: in_arrival_order(events),
     };
-    let report = block_on(simulate(&store, &publisher, plan)).expect("simulation runs");
+    let mut decisions = Vec::new();
+    let report =
+        block_on(simulate(&store, &publisher, plan, &mut decisions)).expect("simulation runs");
     Run {
         report,
+        decisions,
         store,
         publisher,
     }

@@ -51,7 +51,7 @@ fn customer(n: usize, day: NaiveDate) -> CustomerState {
         });
         s.clock = s.past_due.clone();
     }
-    s.subscriptions.push(SubscriptionState {
+    std::sync::Arc::make_mut(&mut s.subscriptions).push(SubscriptionState {
         id: "sub_1".into(),
         status: SubscriptionStatus::Active,
         updated: key(noon(day - Duration::days(400)), format!("s{n}")),

@@ -4,6 +4,7 @@
 //! These tests need the local AWS emulator. `scripts/test` starts moto server and exports
 //! `AWS_ENDPOINT_URL`; without it the tests fail (they never skip).
 
+pub mod contract;
 pub mod failpoint;
 pub mod proxy;
 
@@ -248,11 +249,25 @@ pub fn event_fixture<T: serde::de::DeserializeOwned>(function: &str, name: &str)
 }
 
 /// Calls the API's router as an admin of tenant t1 (the `--dev-auth` headers), with an
-/// optional JSON body: the status and the JSON answer (`null` when there is none).
+/// optional JSON body: the status and the JSON answer (`null` when there is none). A PUT
+/// replaces whatever is current (`If-Match: *`): these calls test the store, not
+/// preconditions.
 pub async fn call_api(
     router: &axum::Router,
     method: &str,
     path: &str,
+    body: Option<serde_json::Value>,
+) -> (axum::http::StatusCode, serde_json::Value) {
+    let if_match = (method == "PUT").then_some("*");
+    call_api_with(router, method, path, if_match, body).await
+}
+
+/// [`call_api`] with the `If-Match` header given (or none).
+pub async fn call_api_with(
+    router: &axum::Router,
+    method: &str,
+    path: &str,
+    if_match: Option<&str>,
     body: Option<serde_json::Value>,
 ) -> (axum::http::StatusCode, serde_json::Value) {
     use tower::ServiceExt;
@@ -262,9 +277,8 @@ pub async fn call_api(
         .header("x-dev-tenant", "t1")
         .header("x-dev-role", "admin")
         .header("content-type", "application/json");
-    if method == "PUT" {
-        // A replace of whatever is current: these calls test the store, not preconditions.
-        request = request.header("if-match", "*");
+    if let Some(tag) = if_match {
+        request = request.header("if-match", tag);
     }
     let request = request
         .body(body.map_or_else(axum::body::Body::empty, |b| {

@@ -7,7 +7,7 @@ use lambda_runtime::{Context, LambdaEvent};
 use serde_json::json;
 use shared::adapters::SqsDeadLetters;
 use shared::app::ingest::ingest_event;
-use shared::app::simulate::{SimulationPlan, simulate, store_config};
+use shared::app::simulate::{SimulationPlan, in_arrival_order, simulate, store_config};
 use shared::domain::{AutomationsFile, Event, Mode, Outcome, TenantId};
 use shared::ports::{DecisionStore, FiringStatus, StoreOnly};
 use synthetic::PastDueTenant;
@@ -31,15 +31,17 @@ async fn when_the_fixtures_run_through_ingest_evaluate_and_execute_should_delive
     let from = "2026-11-01".parse().unwrap();
     store_config(&store, &config, from).await.unwrap();
     let plan = SimulationPlan {
-        events: &events,
         config: &config,
         from,
         to: "2026-12-05".parse().unwrap(),
+        arrivals: in_arrival_order(&events),
     };
-    let report = simulate(&store, &env.publisher(), plan).await.unwrap();
+    let mut decisions: Vec<shared::domain::Decision> = Vec::new();
+    simulate(&store, &env.publisher(), plan, &mut decisions)
+        .await
+        .unwrap();
 
-    let mut expected: Vec<(String, u64)> = report
-        .decisions
+    let mut expected: Vec<(String, u64)> = decisions
         .iter()
         .filter(|d| d.outcome == Outcome::Fired && d.mode == Mode::Live)
         .map(|d| (d.customer_id.to_string(), u64::from(d.threshold_days)))

@@ -174,7 +174,7 @@ impl CustomerItem {
         };
         let last_ended = match self.end {
             None => None,
-            Some(e) => Some(EndedEpisode {
+            Some(e) => Some(Box::new(EndedEpisode {
                 start: key(&e.s)?,
                 end: key(&e.e)?,
                 reason: match e.r.as_str() {
@@ -182,7 +182,7 @@ impl CustomerItem {
                     "credited" => EndReason::Credited,
                     _ => return Err(corrupt("end reason")),
                 },
-            }),
+            })),
         };
         let subscriptions = self
             .subs
@@ -202,14 +202,14 @@ impl CustomerItem {
             .collect::<Result<Vec<_>, StoreError>>()?;
         let profile = match self.prof {
             None => None,
-            Some(p) => Some(Box::new((
+            Some(p) => Some((
                 key(&p.k)?,
-                CustomerProfile {
+                Arc::new(CustomerProfile {
                     created_at: p.created,
                     metadata: p.meta,
                     tags: p.tags,
-                },
-            ))),
+                }),
+            )),
         };
         let state = CustomerState {
             tenant_id: TenantId::new(self.t),
@@ -218,7 +218,7 @@ impl CustomerItem {
             past_due: episode(self.pd)?,
             clock: episode(self.clk)?,
             last_ended,
-            subscriptions,
+            subscriptions: Arc::new(subscriptions),
             profile,
         };
         Ok((state, self.v))

@@ -275,7 +275,7 @@ impl CustomerStore for DynamoStore {
     /// the customer's log, the state (at the version read), and the tenant's past-due counter
     /// when the customer's past-due status changed.
     async fn commit(&self, commit: StateCommit<'_>) -> Result<CommitOutcome, StoreError> {
-        let state = commit.state;
+        let state = &commit.state;
         let event = commit.event;
         let body = event.to_json().to_string();
         let by_id = self

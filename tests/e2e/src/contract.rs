@@ -1,0 +1,727 @@
+//! The store contract: what every adapter of the ports must do, written once as cases generic
+//! over the store and run against each adapter (`tests/store_contract.rs`: the in-memory
+//! store and DynamoDB on the emulator; a new adapter joins that list). Each case starts from
+//! an empty store and says, in its assertions, what the ports' documentation promises.
+
+use crate::call_api;
+use serde_json::{Value, json};
+use shared::app::evaluate::evaluate_tenant_day;
+use shared::app::execute::execute_pending;
+use shared::app::ingest::ingest_event;
+use shared::domain::decision::Settled;
+use shared::domain::{
+    Automation, AutomationId, Continuity, CustomerId, Event, EventId, TenantId, TenantSettings,
+};
+use shared::ports::{
+    AdminStore, AuditEntry, AutomationAdmin, AutomationStore, CandidateSource, CommitOutcome,
+    CustomerStore, DecisionStore, FiringRecord, FiringStatus, RESOLVE_CHUNK, RecordOutcome,
+    RunCheckpoints, StateCommit, StoreError, StoreOnly, StoredAutomation, Versioned, WriteOutcome,
+};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Every port, as the contract exercises them.
+pub trait Store:
+    CustomerStore
+    + CandidateSource
+    + AutomationStore
+    + AutomationAdmin
+    + AdminStore
+    + DecisionStore
+    + RunCheckpoints
+    + Clone
+    + 'static
+{
+}
+
+impl<T> Store for T where
+    T: CustomerStore
+        + CandidateSource
+        + AutomationStore
+        + AutomationAdmin
+        + AdminStore
+        + DecisionStore
+        + RunCheckpoints
+        + Clone
+        + 'static
+{
+}
+
+fn t(id: &str) -> TenantId {
+    TenantId::new(id)
+}
+
+fn c(id: &str) -> CustomerId {
+    CustomerId::new(id)
+}
+
+fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .expect("an RFC 3339 instant")
+        .with_timezone(&chrono::Utc)
+}
+
+/// A balance event of tenant `tenant`.
+pub fn balance(tenant: &str, id: &str, customer: &str, occurred_at: &str, amount: i64) -> Event {
+    Event::from_json(
+        &json!({"event_id": id, "tenant_id": tenant, "customer_id": customer,
+        "type": "balance.changed", "occurred_at": occurred_at,
+        "balance": {"amount_minor": amount, "currency": "USD"}}),
+    )
+    .expect("a valid balance event")
+}
+
+fn automation(tenant: &str, id: &str, continuity: &str) -> Automation {
+    Automation::from_json(
+        &json!({"id": id, "tenant_id": tenant, "name": format!("Automation {id}"),
+        "active_from": "2026-10-01",
+        "trigger": {"type": "past_due", "require_active_subscription": false,
+                    "continuity": continuity},
+        "actions": [{"type": "notify", "channel": "finance"}]}),
+    )
+    .expect("a valid automation")
+}
+
+fn audit(tenant: &str, id: &str, action: &str) -> AuditEntry {
+    AuditEntry {
+        tenant_id: t(tenant),
+        id: id.to_owned(),
+        at: at("2026-11-15T07:00:00Z"),
+        actor: "contract".to_owned(),
+        action: action.to_owned(),
+        resource: "automations/a1".to_owned(),
+        before: None,
+        after: Some(json!({"n": 1})),
+    }
+}
+
+async fn ingest_all<S: Store>(store: &S, events: &[Event]) {
+    for e in events {
+        ingest_event(store, e).await.expect("the event is ingested");
+    }
+}
+
+/// A first commit needs no state; a commit at a stale version is a conflict, and one of an
+/// event id already stored (any customer of the tenant) returns the stored event.
+pub async fn when_events_are_committed_should_apply_each_once_at_the_version_read<S: Store>(
+    store: S,
+) {
+    let e1 = balance("t1", "e1", "c1", "2026-11-01T10:00:00Z", -5000);
+    assert_eq!(store.load_customer(&t("t1"), &c("c1")).await.unwrap(), None);
+    ingest_event(&store, &e1).await.unwrap();
+    let loaded = store
+        .load_customer(&t("t1"), &c("c1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(loaded.version, 1);
+    let stale = StateCommit {
+        event: &balance("t1", "e2", "c1", "2026-11-02T10:00:00Z", -6000),
+        state: loaded.value.clone(),
+        was_past_due: true,
+        expected_version: None,
+    };
+    assert_eq!(
+        store.commit(stale).await.unwrap(),
+        CommitOutcome::VersionConflict
+    );
+    let again = StateCommit {
+        event: &balance("t1", "e1", "c2", "2026-11-01T10:00:00Z", -1),
+        state: shared::domain::CustomerState::new(t("t1"), c("c2")),
+        was_past_due: false,
+        expected_version: None,
+    };
+    match store.commit(again).await.unwrap() {
+        CommitOutcome::EventExists(existing) => assert_eq!(*existing, e1),
+        other => panic!("a reused id must find the stored event, got {other:?}"),
+    }
+    // Another tenant's id space is its own.
+    ingest_event(
+        &store,
+        &balance("t2", "e1", "c1", "2026-11-01T10:00:00Z", -1),
+    )
+    .await
+    .unwrap();
+    let mut stored = store
+        .stored_events(&t("t1"), &[EventId::new("e1"), EventId::new("nope")])
+        .await
+        .unwrap();
+    assert_eq!(stored.pop(), Some(e1.clone()));
+    assert!(stored.is_empty());
+    assert_eq!(
+        store.customer_events(&t("t1"), &c("c1")).await.unwrap(),
+        vec![e1]
+    );
+}
+
+/// Episodes are found by the instant they started, in `[from, to)` windows, under each
+/// continuity policy, sorted by customer; the past-due count follows the transitions.
+pub async fn when_episodes_start_should_be_found_by_window_and_counted<S: Store>(store: S) {
+    ingest_all(
+        &store,
+        &[
+            balance("t1", "a", "c3", "2026-11-01T10:00:00Z", -100),
+            balance("t1", "b", "c1", "2026-11-02T10:00:00Z", -100),
+            balance("t1", "c", "c2", "2026-11-03T10:00:00Z", -100),
+            // c2 pays half: the strict clock restarts, the episode does not.
+            balance("t1", "d", "c2", "2026-11-04T10:00:00Z", -50),
+            // c4 was past due and paid.
+            balance("t1", "e", "c4", "2026-11-01T09:00:00Z", -100),
+            balance("t1", "f", "c4", "2026-11-05T09:00:00Z", 0),
+            balance("t2", "g", "c9", "2026-11-02T10:00:00Z", -100),
+        ],
+    )
+    .await;
+    let ids = |states: Vec<shared::domain::CustomerState>| -> Vec<String> {
+        states.iter().map(|s| s.customer_id.to_string()).collect()
+    };
+    let windows = [(at("2026-11-01T00:00:00Z"), at("2026-11-03T10:00:00Z"))];
+    assert_eq!(
+        ids(store
+            .episodes_started(&t("t1"), Continuity::NegativeBalance, &windows)
+            .await
+            .unwrap()),
+        ["c1", "c3"],
+        "c2 started at the window's exclusive end; c4 is no longer past due"
+    );
+    let later = [(at("2026-11-03T00:00:00Z"), at("2026-11-05T00:00:00Z"))];
+    assert_eq!(
+        ids(store
+            .episodes_started(&t("t1"), Continuity::NoImprovement, &later)
+            .await
+            .unwrap()),
+        ["c2"],
+        "restarted on 11-04"
+    );
+    assert_eq!(store.past_due_count(&t("t1")).await.unwrap(), 3);
+    assert_eq!(store.past_due_count(&t("t2")).await.unwrap(), 1);
+}
+
+/// The daily run visits every tenant with settings or automations stored (archived ones
+/// included: it finds nothing to run there), and no other.
+pub async fn when_tenants_store_settings_or_automations_should_be_the_ones_visited<S: Store>(
+    store: S,
+) {
+    store
+        .put_settings(&TenantSettings::defaults(t("settings-only")))
+        .await
+        .unwrap();
+    store
+        .put_automation(&automation("with-automation", "a1", "negative_balance"))
+        .await
+        .unwrap();
+    let a1 = automation("archived", "a1", "negative_balance");
+    let stored = StoredAutomation {
+        automation: a1,
+        version: 1,
+        archived: false,
+    };
+    let entry = audit(
+        "archived",
+        "20261115T070000.000000Z-0001",
+        "automation.created",
+    );
+    store.write_automation(&stored, None, &entry).await.unwrap();
+    let archived = StoredAutomation {
+        archived: true,
+        version: 2,
+        ..stored
+    };
+    let entry = audit(
+        "archived",
+        "20261115T070000.000000Z-0002",
+        "automation.archived",
+    );
+    store
+        .write_automation(&archived, Some(1), &entry)
+        .await
+        .unwrap();
+    ingest_event(
+        &store,
+        &balance("events-only", "e1", "c1", "2026-11-01T10:00:00Z", -1),
+    )
+    .await
+    .unwrap();
+    let mut tenants: Vec<String> = store
+        .tenants()
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    tenants.sort();
+    assert_eq!(tenants, ["archived", "settings-only", "with-automation"]);
+    assert!(
+        store
+            .tenant_automations(&t("archived"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Versioned writes go through only at the version expected, each with its audit entry;
+/// lists skip archived automations and page by id; the audit log is newest first.
+pub async fn when_documents_are_written_should_check_versions_and_audit_each_change<S: Store>(
+    store: S,
+) {
+    let write = |id: &str, version: u64, expected: Option<u64>, archived: bool, n: u32| {
+        let stored = StoredAutomation {
+            automation: automation("t1", id, "negative_balance"),
+            version,
+            archived,
+        };
+        let entry = audit(
+            "t1",
+            &format!("20261115T07000{n}.000000Z-x"),
+            "automation.created",
+        );
+        let store = store.clone();
+        async move {
+            store
+                .write_automation(&stored, expected, &entry)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(write("a1", 1, None, false, 1).await, WriteOutcome::Written);
+    assert_eq!(write("a1", 1, None, false, 2).await, WriteOutcome::Conflict);
+    assert_eq!(
+        write("a1", 2, Some(7), false, 3).await,
+        WriteOutcome::Conflict
+    );
+    assert_eq!(write("a2", 1, None, false, 4).await, WriteOutcome::Written);
+    assert_eq!(write("a3", 1, None, false, 5).await, WriteOutcome::Written);
+    assert_eq!(
+        write("a2", 2, Some(1), true, 6).await,
+        WriteOutcome::Written
+    );
+    let page = |after: Option<&str>| {
+        let store = store.clone();
+        let after = after.map(AutomationId::new);
+        async move {
+            store
+                .list_automations(&t("t1"), after.as_ref(), 1)
+                .await
+                .unwrap()
+                .iter()
+                .map(|a| a.automation.id.to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(page(None).await, ["a1"]);
+    assert_eq!(page(Some("a1")).await, ["a3"], "a2 is archived");
+    assert!(page(Some("a3")).await.is_empty());
+    let archived = store
+        .automation(&t("t1"), &AutomationId::new("a2"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((archived.version, archived.archived), (2, true));
+
+    let settings = Versioned {
+        value: TenantSettings::defaults(t("t1")),
+        version: 1,
+    };
+    let entry = audit("t1", "20261115T070007.000000Z-x", "settings.replaced");
+    assert_eq!(
+        store.write_settings(&settings, &entry).await.unwrap(),
+        WriteOutcome::Written
+    );
+    let entry = audit("t1", "20261115T070008.000000Z-x", "settings.replaced");
+    assert_eq!(
+        store.write_settings(&settings, &entry).await.unwrap(),
+        WriteOutcome::Conflict,
+        "version 1 exists: the next write is version 2"
+    );
+    assert_eq!(store.settings(&t("t1")).await.unwrap().version, 1);
+    assert_eq!(store.settings(&t("t2")).await.unwrap().version, 0);
+
+    let log = store.audit_log(&t("t1"), None, 3).await.unwrap();
+    let ids: Vec<&str> = log.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "20261115T070007.000000Z-x",
+            "20261115T070006.000000Z-x",
+            "20261115T070005.000000Z-x"
+        ],
+        "only written changes are audited, newest first"
+    );
+    let older = store
+        .audit_log(&t("t1"), Some("20261115T070005.000000Z-x"), 10)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = older.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["20261115T070004.000000Z-x", "20261115T070001.000000Z-x"]
+    );
+    assert!(
+        store
+            .audit_log(&t("t2"), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// A tenant with `customers` customers past due since 11-01 (UTC) and automation a1, run
+/// on 11-15 with a generous guardrail: one pending firing each.
+async fn pending_firings<S: Store>(store: &S, customers: usize, guardrail: Value) {
+    synthetic::PastDueTenant::new(customers, "2026-11-01T10:00:00Z")
+        .settings(json!({"guardrail": guardrail}))
+        .seed_and_evaluate(store, "2026-11-15")
+        .await;
+}
+
+/// A decision is recorded once per key; what is recorded is settled for the automation and
+/// customer, listed for the customer and the date, and pending firings wait in the outbox,
+/// oldest date first, until a compare-and-set moves them.
+pub async fn when_decisions_are_recorded_should_be_kept_once_and_claimed_by_compare_and_set<
+    S: Store,
+>(
+    store: S,
+) {
+    pending_firings(&store, 3, json!({"min_count": 1000})).await;
+    // 12-01: the 30-day threshold for everyone.
+    evaluate_tenant_day(&store, &t("t1"), "2026-12-01".parse().unwrap(), false)
+        .await
+        .unwrap();
+    let pending = store.pending_firings(100).await.unwrap();
+    let order: Vec<(String, String, u16)> = pending
+        .iter()
+        .map(|r| {
+            (
+                r.decision.date.to_string(),
+                r.decision.customer_id.to_string(),
+                r.decision.threshold_days,
+            )
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("2026-11-15".to_owned(), "c000".to_owned(), 14),
+            ("2026-11-15".to_owned(), "c001".to_owned(), 14),
+            ("2026-11-15".to_owned(), "c002".to_owned(), 14),
+            ("2026-12-01".to_owned(), "c000".to_owned(), 30),
+            ("2026-12-01".to_owned(), "c001".to_owned(), 30),
+            ("2026-12-01".to_owned(), "c002".to_owned(), 30),
+        ],
+        "oldest run date first, then by customer"
+    );
+    assert_eq!(store.pending_firings(2).await.unwrap().len(), 2);
+
+    let first = pending[0].clone();
+    assert_eq!(
+        store.record(&first).await.unwrap(),
+        RecordOutcome::AlreadyRecorded
+    );
+    let settled = store
+        .settled(&t("t1"), &AutomationId::new("a1"), &c("c000"))
+        .await
+        .unwrap();
+    let mut thresholds: Vec<u16> = settled.iter().map(|s: &Settled| s.threshold_days).collect();
+    thresholds.sort();
+    assert_eq!(thresholds, [14, 30]);
+    assert_eq!(
+        store
+            .customer_firings(&t("t1"), &c("c000"))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        store
+            .firings_on(&t("t1"), "2026-11-15".parse().unwrap())
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+
+    let mut claimed = first.clone();
+    claimed.status = FiringStatus::Sending;
+    claimed.attempts = 1;
+    assert!(store.replace_firing(&first, &claimed).await.unwrap());
+    assert!(
+        !store.replace_firing(&first, &claimed).await.unwrap(),
+        "the same claim again finds the firing changed"
+    );
+    let mut sent = claimed.clone();
+    sent.status = FiringStatus::Sent;
+    assert!(store.replace_firing(&claimed, &sent).await.unwrap());
+    assert_eq!(store.pending_firings(100).await.unwrap().len(), 5);
+    let stored = store.customer_firings(&t("t1"), &c("c000")).await.unwrap();
+    assert!(stored.iter().any(|r| r.status == FiringStatus::Sent));
+}
+
+/// Held firings move to pending or discarded only while held, each chunk of
+/// `RESOLVE_CHUNK` with its own copy of the audit entry (ids suffixed when there are several).
+pub async fn when_held_firings_are_resolved_should_move_each_once_with_an_audit_per_chunk<
+    S: Store,
+>(
+    store: S,
+) {
+    let count = RESOLVE_CHUNK + 21;
+    pending_firings(&store, count, json!({"min_count": 1, "max_share": 0.1})).await;
+    let held: Vec<FiringRecord> = store
+        .firings_on(&t("t1"), "2026-11-15".parse().unwrap())
+        .await
+        .unwrap();
+    assert!(held.iter().all(|r| r.status == FiringStatus::Held));
+    assert_eq!(held.len(), count);
+    let entry = audit("t1", "20261115T080000.000000Z-release", "firings.released");
+    let moved = store
+        .resolve_held(&held, FiringStatus::Pending, &entry)
+        .await
+        .unwrap();
+    assert_eq!(moved, count);
+    let again = store
+        .resolve_held(&held, FiringStatus::Discarded, &entry)
+        .await
+        .unwrap();
+    assert_eq!(again, 0, "no longer held");
+    let log = store.audit_log(&t("t1"), None, 10).await.unwrap();
+    let mut ids: Vec<&str> = log
+        .iter()
+        .filter(|e| e.action == "firings.released")
+        .map(|e| e.id.as_str())
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        [
+            "20261115T080000.000000Z-release-0000",
+            "20261115T080000.000000Z-release-0001"
+        ]
+    );
+    assert_eq!(store.pending_firings(1000).await.unwrap().len(), count);
+}
+
+/// A checkpoint never moves back, whatever order runs complete in.
+pub async fn when_runs_complete_out_of_order_should_keep_the_latest_checkpoint<S: Store>(store: S) {
+    assert_eq!(store.last_completed(&t("t1")).await.unwrap(), None);
+    for date in ["2026-11-15", "2026-11-13", "2026-11-16", "2026-11-14"] {
+        store
+            .complete(&t("t1"), date.parse().unwrap())
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.last_completed(&t("t1")).await.unwrap(),
+        Some("2026-11-16".parse().unwrap())
+    );
+    assert_eq!(store.last_completed(&t("t2")).await.unwrap(), None);
+}
+
+/// The store, except that the first automation write is preceded by another caller's
+/// archive of the same automation: the race of two concurrent DELETEs, made certain.
+#[derive(Clone)]
+pub struct ArchivedMeanwhile<S> {
+    pub inner: S,
+    raced: std::sync::Arc<AtomicBool>,
+}
+
+impl<S: Store> ArchivedMeanwhile<S> {
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            raced: std::sync::Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+impl<S: Store> AdminStore for ArchivedMeanwhile<S> {
+    async fn automation(
+        &self,
+        t: &TenantId,
+        id: &AutomationId,
+    ) -> Result<Option<StoredAutomation>, StoreError> {
+        self.inner.automation(t, id).await
+    }
+    async fn list_automations(
+        &self,
+        t: &TenantId,
+        after: Option<&AutomationId>,
+        limit: usize,
+    ) -> Result<Vec<StoredAutomation>, StoreError> {
+        self.inner.list_automations(t, after, limit).await
+    }
+    async fn write_automation(
+        &self,
+        next: &StoredAutomation,
+        expected: Option<u64>,
+        audit: &AuditEntry,
+    ) -> Result<WriteOutcome, StoreError> {
+        if next.archived && !self.raced.swap(true, Ordering::SeqCst) {
+            let theirs = AuditEntry {
+                id: format!("{}-theirs", audit.id),
+                ..audit.clone()
+            };
+            assert_eq!(
+                self.inner.write_automation(next, expected, &theirs).await?,
+                WriteOutcome::Written
+            );
+        }
+        self.inner.write_automation(next, expected, audit).await
+    }
+    async fn settings(&self, t: &TenantId) -> Result<Versioned<TenantSettings>, StoreError> {
+        self.inner.settings(t).await
+    }
+    async fn write_settings(
+        &self,
+        next: &Versioned<TenantSettings>,
+        audit: &AuditEntry,
+    ) -> Result<WriteOutcome, StoreError> {
+        self.inner.write_settings(next, audit).await
+    }
+    async fn audit_log(
+        &self,
+        t: &TenantId,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        self.inner.audit_log(t, before, limit).await
+    }
+    async fn firings_on(
+        &self,
+        t: &TenantId,
+        date: chrono::NaiveDate,
+    ) -> Result<Vec<FiringRecord>, StoreError> {
+        self.inner.firings_on(t, date).await
+    }
+    async fn resolve_held(
+        &self,
+        held: &[FiringRecord],
+        to: FiringStatus,
+        audit: &AuditEntry,
+    ) -> Result<usize, StoreError> {
+        self.inner.resolve_held(held, to, audit).await
+    }
+}
+
+// The other ports of `ArchivedMeanwhile` are the inner store's.
+impl<S: Store> CustomerStore for ArchivedMeanwhile<S> {
+    async fn load_customer(
+        &self,
+        t: &TenantId,
+        c: &CustomerId,
+    ) -> Result<Option<Versioned<shared::domain::CustomerState>>, StoreError> {
+        self.inner.load_customer(t, c).await
+    }
+    async fn stored_events(&self, t: &TenantId, ids: &[EventId]) -> Result<Vec<Event>, StoreError> {
+        self.inner.stored_events(t, ids).await
+    }
+    async fn customer_events(
+        &self,
+        t: &TenantId,
+        c: &CustomerId,
+    ) -> Result<Vec<Event>, StoreError> {
+        self.inner.customer_events(t, c).await
+    }
+    async fn commit(&self, commit: StateCommit<'_>) -> Result<CommitOutcome, StoreError> {
+        self.inner.commit(commit).await
+    }
+}
+
+impl<S: Store> CandidateSource for ArchivedMeanwhile<S> {
+    async fn episodes_started(
+        &self,
+        t: &TenantId,
+        continuity: Continuity,
+        windows: &[(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)],
+    ) -> Result<Vec<shared::domain::CustomerState>, StoreError> {
+        self.inner.episodes_started(t, continuity, windows).await
+    }
+    async fn past_due_count(&self, t: &TenantId) -> Result<u64, StoreError> {
+        self.inner.past_due_count(t).await
+    }
+}
+
+impl<S: Store> AutomationStore for ArchivedMeanwhile<S> {
+    async fn tenants(&self) -> Result<Vec<TenantId>, StoreError> {
+        self.inner.tenants().await
+    }
+    async fn tenant_settings(&self, t: &TenantId) -> Result<TenantSettings, StoreError> {
+        self.inner.tenant_settings(t).await
+    }
+    async fn tenant_automations(&self, t: &TenantId) -> Result<Vec<Automation>, StoreError> {
+        self.inner.tenant_automations(t).await
+    }
+}
+
+impl<S: Store> DecisionStore for ArchivedMeanwhile<S> {
+    async fn settled(
+        &self,
+        t: &TenantId,
+        a: &AutomationId,
+        c: &CustomerId,
+    ) -> Result<Vec<Settled>, StoreError> {
+        self.inner.settled(t, a, c).await
+    }
+    async fn customer_firings(
+        &self,
+        t: &TenantId,
+        c: &CustomerId,
+    ) -> Result<Vec<FiringRecord>, StoreError> {
+        self.inner.customer_firings(t, c).await
+    }
+    async fn record(&self, r: &FiringRecord) -> Result<RecordOutcome, StoreError> {
+        self.inner.record(r).await
+    }
+    async fn pending_firings(&self, limit: usize) -> Result<Vec<FiringRecord>, StoreError> {
+        self.inner.pending_firings(limit).await
+    }
+    async fn replace_firing(
+        &self,
+        current: &FiringRecord,
+        next: &FiringRecord,
+    ) -> Result<bool, StoreError> {
+        self.inner.replace_firing(current, next).await
+    }
+}
+
+/// The API over the contract's store answers a lost race the same on every store: a DELETE
+/// that finds the automation archived meanwhile is a 404 (without `If-Match`) or a 412 (with
+/// one), never depending on how the store interleaves requests.
+pub async fn when_two_deletes_race_should_answer_the_same_on_every_store<S: Store>(store: S) {
+    for (if_match, expected) in [(None, 404), (Some("\"1\""), 412)] {
+        let racing = ArchivedMeanwhile::new(store.clone());
+        let router = api::router(racing, api::identity::IdentitySource::DevHeaders);
+        let id = format!("race-{expected}");
+        let mut body = json!({"id": id, "name": "Race", "active_from": "2026-10-01",
+            "backfill": true, "trigger": {"type": "past_due"},
+            "actions": [{"type": "notify", "channel": "finance"}]});
+        body["tenant_id"] = json!("t1");
+        let (status, _) = call_api(&router, "POST", "/v1/automations", Some(body)).await;
+        assert_eq!(status.as_u16(), 201);
+        let path = format!("/v1/automations/{id}");
+        let (status, problem) =
+            crate::call_api_with(&router, "DELETE", &path, if_match, None).await;
+        assert_eq!(
+            status.as_u16(),
+            expected,
+            "If-Match {if_match:?}: {problem}"
+        );
+        let (status, _) = call_api(&router, "GET", &path, None).await;
+        assert_eq!(status.as_u16(), 404, "archived by the other caller");
+    }
+}
+
+/// Nothing in the executor depends on the store beyond the contract: a pass over pending
+/// firings sends each once.
+pub async fn when_the_executor_runs_twice_should_send_each_firing_once<S: Store>(store: S) {
+    pending_firings(&store, 4, json!({"min_count": 1000})).await;
+    let publisher = shared::adapters::MemoryPublisher::new();
+    let now = at("2026-11-15T07:00:00Z");
+    let first = execute_pending(&store, &publisher, &StoreOnly, now, 100)
+        .await
+        .unwrap();
+    let second = execute_pending(&store, &publisher, &StoreOnly, now, 100)
+        .await
+        .unwrap();
+    assert_eq!((first.sent, second.sent), (4, 0));
+    assert_eq!(publisher.published().len(), 4);
+}

@@ -1,0 +1,38 @@
+//! The store contract (`e2e::contract`) run against every adapter: the in-memory store (the
+//! embedded store of `rulekit` and of the unit tests) and DynamoDB on the local emulator. A
+//! case that passes on one and fails on the other is a drift between adapters.
+
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    e2e::contract::$case(shared::adapters::MemoryStore::new()).await;
+                }
+            )*
+        }
+
+        mod dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let env = e2e::Env::new(&stringify!($case)[..20]).await;
+                    e2e::contract::$case(env.store()).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    when_events_are_committed_should_apply_each_once_at_the_version_read,
+    when_episodes_start_should_be_found_by_window_and_counted,
+    when_tenants_store_settings_or_automations_should_be_the_ones_visited,
+    when_documents_are_written_should_check_versions_and_audit_each_change,
+    when_decisions_are_recorded_should_be_kept_once_and_claimed_by_compare_and_set,
+    when_held_firings_are_resolved_should_move_each_once_with_an_audit_per_chunk,
+    when_runs_complete_out_of_order_should_keep_the_latest_checkpoint,
+    when_two_deletes_race_should_answer_the_same_on_every_store,
+    when_the_executor_runs_twice_should_send_each_firing_once,
+);
