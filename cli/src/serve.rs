@@ -62,9 +62,9 @@ pub fn run(args: Args) -> Result<(), Failure> {
             .local_addr()
             .map_err(|e| Failure::Runtime(e.to_string()))?;
         // The first line on stderr says where it listens (with --listen 127.0.0.1:0, which
-        // port); the second, where the data lives.
-        eprintln!("rulekit: serving the API on http://{address}");
-        eprintln!("rulekit: data in {kept}");
+        // port); the second, where the data lives. One write: a caller that reads the first
+        // line and closes the pipe then loses nothing it did not want.
+        eprint!("rulekit: serving the API on http://{address}\nrulekit: data in {kept}\n");
         axum::serve(ProblemListener(listener), router)
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;

@@ -64,10 +64,12 @@ fn serve_with(mut command: Command, args: &[&str]) -> Server {
         .stderr(Stdio::piped())
         .spawn()
         .expect("rulekit serve starts");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
-    BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    stderr.read_line(&mut line).unwrap();
+    // The rest of stderr (log lines) is read as it comes, so the server never writes to a
+    // closed or full pipe.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     let address = line
         .trim()
         .rsplit("http://")
