@@ -1,7 +1,7 @@
 //! A loopback HTTP proxy in front of the emulator that counts requests by operation and can
 //! inject faults: fail a share of responses *after* the request reached the emulator (the
-//! write landed, the caller never hears so), or fail every request whose body contains a
-//! marker (a dependency that keeps throttling).
+//! write landed, the caller never hears so), fail every request whose body contains a marker
+//! (a dependency that keeps throttling), or answer nothing at all (a stalled dependency).
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -22,6 +22,8 @@ pub struct Faults {
     pub fail_after_forward_percent: u64,
     /// Requests whose body contains this text fail before reaching the emulator.
     pub fail_when_body_contains: Option<String>,
+    /// Every request is read and never answered (a stalled service).
+    pub stall: bool,
     pub seed: u64,
 }
 
@@ -162,6 +164,10 @@ async fn forward(
         .extend(iam_actions(&parts, &op, &body));
     *shared.stats.requests.lock().unwrap().entry(op).or_default() += 1;
 
+    if shared.faults.stall {
+        shared.stats.injected.fetch_add(1, Ordering::Relaxed);
+        std::future::pending::<()>().await;
+    }
     if let Some(marker) = &shared.faults.fail_when_body_contains {
         if String::from_utf8_lossy(&body).contains(marker.as_str()) {
             shared.stats.injected.fetch_add(1, Ordering::Relaxed);
