@@ -140,8 +140,10 @@ struct Facts {
 pub struct EventFile {
     path: PathBuf,
     read: ReadEvent,
-    /// `(received_at in microseconds, line)` of each event, in file order.
+    /// `(received_at in microseconds, line)` of each event, in file order, until an order is
+    /// taken.
     events: Vec<(i64, u32)>,
+    count: usize,
     /// The tenants the events are for, with how many events each has.
     pub tenants: std::collections::BTreeMap<TenantId, usize>,
     /// Events that repeat an earlier line's event (same id, same payload).
@@ -235,7 +237,8 @@ impl EventFile {
         Ok(EventFile {
             path: path.to_owned(),
             read,
-            events: facts.into_iter().map(|f| (f.received, f.line)).collect(),
+            count: facts.len(),
+            events: facts.iter().map(|f| (f.received, f.line)).collect(),
             tenants,
             repeated,
             length,
@@ -243,23 +246,27 @@ impl EventFile {
     }
 
     pub fn len(&self) -> usize {
-        self.events.len()
+        self.count
     }
 
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
+        self.count == 0
     }
 
-    /// The line numbers in arrival order: by `received_at`, ties in file order.
-    pub fn arrival_order(&self) -> Vec<u32> {
-        let mut order = self.events.clone();
+    /// The line numbers in arrival order (by `received_at`, ties in file order), once: what
+    /// pass 1 kept of the events is given up for it.
+    pub fn arrival_order(&mut self) -> Vec<u32> {
+        let mut order = std::mem::take(&mut self.events);
         order.sort_unstable();
         order.into_iter().map(|(_, line)| line).collect()
     }
 
-    /// The line numbers in file order.
-    pub fn file_order(&self) -> Vec<u32> {
-        self.events.iter().map(|(_, line)| *line).collect()
+    /// The line numbers in file order, once (as [`EventFile::arrival_order`]).
+    pub fn file_order(&mut self) -> Vec<u32> {
+        std::mem::take(&mut self.events)
+            .into_iter()
+            .map(|(_, line)| line)
+            .collect()
     }
 
     /// Pass 2: the events of the lines in `order`, read again on a thread of their own.

@@ -158,13 +158,14 @@ const INGEST_ROUNDS: u32 = 5;
 pub fn ingest(args: IngestArgs) -> Result<(), Failure> {
     let arrived_at = chrono::Utc::now();
     let path = args.file.display().to_string();
-    let file = EventFile::check(&args.file, Arc::new(move |v| live_event(v, arrived_at)))
+    let mut file = EventFile::check(&args.file, Arc::new(move |v| live_event(v, arrived_at)))
         .map_err(|e| Failure::Input(e.to_string()))?;
     if file.is_empty() {
         eprintln!("rulekit: warning: {path} holds no events");
     }
+    let order = file.file_order();
     let mut events = file
-        .stream(file.file_order())
+        .stream(order)
         .map_err(|e| Failure::Input(e.to_string()))?;
     crate::block_on(async {
         let aws = Aws::from_env().await?;

@@ -41,6 +41,10 @@ pub struct Args {
     /// Where state is kept while replaying.
     #[arg(long, value_enum, default_value_t = StoreKind::Memory)]
     store: StoreKind,
+    /// Groups of tenants replayed at once, each on a thread and an embedded store of its own
+    /// (default: one per core). The output does not depend on it. DynamoDB replays as one.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: Option<u16>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -63,20 +67,22 @@ pub fn run(args: Args) -> Result<(), Failure> {
     }
     let started = Instant::now();
     let config = read_automations(&args.automations).map_err(|e| Failure::Input(e.to_string()))?;
-    let file = EventFile::check(&args.events, Arc::new(Event::from_json))
+    let mut file = EventFile::check(&args.events, Arc::new(Event::from_json))
         .map_err(|e| Failure::Input(e.to_string()))?;
     warn_of_mistakes(&args, &config, &file);
+    let order = file.arrival_order();
     let arrivals = file
-        .stream(file.arrival_order())
+        .stream(order)
         .map_err(|e| Failure::Input(e.to_string()))?;
     let failure = arrivals.failure();
 
     // Tenants are independent (no store key, index or decision spans two), so on the
     // embedded store each group of tenants replays on a thread and a store of its own; their
     // dates are printed merged, as one replay prints them. DynamoDB is one table: one group.
-    let workers = match args.store {
-        StoreKind::Memory => std::thread::available_parallelism().map_or(1, usize::from),
-        StoreKind::Dynamodb => 1,
+    let workers = match (args.store, args.threads) {
+        (StoreKind::Dynamodb, _) => 1,
+        (StoreKind::Memory, Some(n)) => usize::from(n),
+        (StoreKind::Memory, None) => std::thread::available_parallelism().map_or(1, usize::from),
     };
     let groups = tenant_groups(&file, &config, workers);
     let replaying = groups.iter().filter(|g| g.runs).count();

@@ -449,3 +449,37 @@ fn when_the_demo_events_arrive_in_reverse_file_order_should_print_the_same_decis
     assert!(a.status.success() && b.status.success());
     assert_eq!(stdout(&a), stdout(&b));
 }
+
+#[test]
+fn when_tenants_replay_on_several_threads_should_print_what_one_replay_prints() {
+    let events = workspace().join("examples/demo-events.jsonl");
+    let run = |threads: &str| {
+        let out = rulekit(&[
+            "simulate",
+            "--events",
+            events.to_str().unwrap(),
+            "--automations",
+            workspace()
+                .join("examples/demo-automations.json")
+                .to_str()
+                .unwrap(),
+            "--from",
+            "2026-09-01",
+            "--to",
+            "2026-11-30",
+            "--explain",
+            "--threads",
+            threads,
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        (stdout(&out), stderr(&out))
+    };
+    let (one, one_summary) = run("1");
+    let (three, three_summary) = run("3");
+    assert!(one.lines().count() > 100, "the demo decides something");
+    assert_eq!(three, one);
+    assert_eq!(
+        three_summary, one_summary,
+        "the same counts, the same messages"
+    );
+}

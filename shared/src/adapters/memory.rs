@@ -61,39 +61,43 @@ struct Customer {
 /// One customer's decisions by key, each with the order it was recorded in (for
 /// [`MemoryStore::firing_records`]). A sorted vector: a customer has a handful of decisions,
 /// and a map's node is sized for eleven (most of a backtest's memory, were it a `BTreeMap`).
+/// The key is the record's own (`firing_key`), not stored beside it.
 #[derive(Debug, Default)]
-struct Firings(Vec<(FiringKey, (u64, FiringRecord))>);
+struct Firings(Vec<(u64, FiringRecord)>);
+
+/// A firing's key, borrowed from its record.
+fn key_of(record: &FiringRecord) -> (&AutomationId, &EventKey, u16) {
+    let d = &record.decision;
+    (&d.automation_id, &d.episode, d.threshold_days)
+}
 
 impl Firings {
     fn position(&self, key: &FiringKey) -> Result<usize, usize> {
-        self.0.binary_search_by(|(k, _)| k.cmp(key))
+        let key = (&key.0, &key.1, key.2);
+        self.0.binary_search_by(|(_, r)| key_of(r).cmp(&key))
     }
 
     fn get(&self, key: &FiringKey) -> Option<&(u64, FiringRecord)> {
-        self.position(key).ok().map(|i| &self.0[i].1)
+        self.position(key).ok().map(|i| &self.0[i])
     }
 
     fn get_mut(&mut self, key: &FiringKey) -> Option<&mut (u64, FiringRecord)> {
-        self.position(key).ok().map(|i| &mut self.0[i].1)
+        self.position(key).ok().map(|i| &mut self.0[i])
     }
 
-    /// Inserts unless the key is there; whether it inserted.
-    fn insert_new(&mut self, key: FiringKey, value: (u64, FiringRecord)) -> bool {
-        match self.position(&key) {
+    /// Inserts unless its key is there; whether it inserted.
+    fn insert_new(&mut self, key: &FiringKey, value: (u64, FiringRecord)) -> bool {
+        match self.position(key) {
             Ok(_) => false,
             Err(i) => {
-                self.0.insert(i, (key, value));
+                self.0.insert(i, value);
                 true
             }
         }
     }
 
-    fn iter(&self) -> impl Iterator<Item = (&FiringKey, &(u64, FiringRecord))> {
-        self.0.iter().map(|(k, v)| (k, v))
-    }
-
     fn values(&self) -> impl Iterator<Item = &(u64, FiringRecord)> {
-        self.0.iter().map(|(_, v)| v)
+        self.0.iter()
     }
 }
 
@@ -102,7 +106,9 @@ struct Tenant {
     settings: Option<Versioned<TenantSettings>>,
     automations: BTreeMap<AutomationId, StoredAutomation>,
     audit: BTreeMap<String, AuditEntry>,
-    customers: HashMap<CustomerId, Customer>,
+    /// Boxed: a map's table is sized in powers of two, so its slack is a pointer a customer,
+    /// not a whole state.
+    customers: HashMap<CustomerId, Box<Customer>>,
     firings: HashMap<CustomerId, Firings>,
     /// Which customer's log holds each event id: ids are unique per tenant.
     events: EventIndex,
@@ -231,7 +237,7 @@ impl Inner {
     }
 
     fn customer(&self, tenant: &TenantId, customer: &CustomerId) -> Option<&Customer> {
-        self.tenant(tenant)?.customers.get(customer)
+        self.tenant(tenant)?.customers.get(customer).map(|c| &**c)
     }
 
     /// The stored event with this id in `tenant`, whichever customer holds it.
@@ -421,10 +427,10 @@ impl CustomerStore for MemoryStore {
                 push_grown_by_a_quarter(&mut c.log, logged);
             }
             Entry::Vacant(slot) => {
-                slot.insert(Customer {
+                slot.insert(Box::new(Customer {
                     state: next,
                     log: vec![logged],
-                });
+                }));
             }
         }
         Ok(CommitOutcome::Committed)
@@ -704,9 +710,9 @@ impl DecisionStore for MemoryStore {
             .lock()
             .firings(tenant, customer)
             .map(|f| {
-                f.iter()
-                    .filter(|((a, _, _), _)| a == automation)
-                    .map(|(_, (_, r))| r.decision.settled())
+                f.values()
+                    .filter(|(_, r)| r.decision.automation_id == *automation)
+                    .map(|(_, r)| r.decision.settled())
                     .collect()
             })
             .unwrap_or_default())
@@ -731,7 +737,7 @@ impl DecisionStore for MemoryStore {
         let tenant = inner.tenants.entry(d.tenant_id.clone()).or_default();
         let firings = tenant.firings.entry(d.customer_id.clone()).or_default();
         let key = firing_key(record);
-        if !firings.insert_new(key.clone(), (inner.next_sequence, record.clone())) {
+        if !firings.insert_new(&key, (inner.next_sequence, record.clone())) {
             return Ok(RecordOutcome::AlreadyRecorded);
         }
         inner.next_sequence += 1;
