@@ -1,6 +1,7 @@
 //! Ports: what the application needs from storage and messaging, as small traits.
 //!
-//! Each trait is sized to one capability so a handler asks for only what it uses. The shapes
+//! Each trait groups what one part of the system asks of a store (customers, candidates,
+//! automations, decisions, ...), so a handler's signature says which parts it uses. The shapes
 //! fit DynamoDB and SNS: a customer's event and its new state are committed together by one
 //! conditional write; decisions are recorded with a write conditional on their key; messages
 //! are published in batches. The in-memory adapter implements them all for tests and the CLI.
@@ -112,7 +113,8 @@ pub trait CandidateSource: Send + Sync {
 
 /// Tenant settings and automations.
 pub trait AutomationStore: Send + Sync {
-    /// The tenants that have automations, i.e. that the daily run visits.
+    /// The tenants that have stored settings or an automation (archived ones included): the
+    /// tenants the daily run visits. A tenant with only events is not among them.
     fn tenants(&self) -> impl Future<Output = Result<Vec<TenantId>, StoreError>> + Send;
 
     /// The tenant's settings, or the defaults when it has set none.

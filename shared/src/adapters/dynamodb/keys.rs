@@ -1,7 +1,8 @@
 //! The table's key layout, in one place (see `docs/data-model.md`).
 //!
-//! Every partition key starts with the tenant (`T#<tenant>`), so no key built here can reach
-//! another tenant's items. Identifiers are escaped (`%` → `%25`, `#` → `%23`) so that an id
+//! Every partition key of a tenant's own items starts with the tenant (`T#<tenant>`), so no key
+//! built for one tenant can reach another's items. The shared partitions (the `TENANTS`
+//! registry, the `OUTBOX#` index) carry the tenant inside their sort keys. Identifiers are escaped (`%` → `%25`, `#` → `%23`) so that an id
 //! containing `#` can never be read as a key separator.
 
 use crate::domain::{AutomationId, CustomerId, EventId, EventKey, TenantId};
