@@ -27,13 +27,30 @@ fn stderr(out: &Output) -> String {
     String::from_utf8(out.stderr.clone()).unwrap()
 }
 
-/// A file in the temp directory, unique to this test.
-fn temp_file(test: &str, name: &str, content: &str) -> PathBuf {
+/// A file in a temp directory unique to this test, removed with its directory when dropped.
+struct TempFile(PathBuf);
+
+impl std::ops::Deref for TempFile {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn temp_file(test: &str, name: &str, content: impl AsRef<[u8]>) -> TempFile {
     let dir = std::env::temp_dir().join(format!("rulekit-cli-{}-{test}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
     std::fs::write(&path, content).unwrap();
-    path
+    TempFile(path)
 }
 
 fn simulate_basic(extra: &[&str]) -> Output {
@@ -119,10 +136,7 @@ fn when_an_event_is_malformed_should_exit_2_naming_the_file_line_and_field() {
 
 /// `rulekit simulate` of `events` (bytes) against the basic automations, over two days.
 fn simulate_bytes(test: &str, events: &[u8]) -> Output {
-    let dir = std::env::temp_dir().join(format!("rulekit-cli-{}-{test}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("events.jsonl");
-    std::fs::write(&path, events).unwrap();
+    let path = temp_file(test, "events.jsonl", events);
     rulekit(&[
         "simulate",
         "--events",
