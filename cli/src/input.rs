@@ -126,7 +126,8 @@ fn fingerprint(f: impl FnOnce(&mut fnv::FnvHasher)) -> u64 {
     hasher.finish()
 }
 
-/// What pass 1 keeps of an event: when it arrived (microseconds), its line, and the
+/// What pass 1 keeps of an event: when it arrived (nanoseconds since 1970, which every year
+/// an event may carry, 1970 to 2200, fits in: the order the replay checks), its line, and the
 /// fingerprints of its id (with its tenant) and of its payload.
 #[derive(Debug, Clone, Copy)]
 struct Facts {
@@ -186,7 +187,10 @@ impl EventFile {
                                         }
                                     }
                                     Ok(Some(Facts {
-                                        received: e.received_at.timestamp_micros(),
+                                        received: e
+                                            .received_at
+                                            .timestamp_nanos_opt()
+                                            .unwrap_or(i64::MAX),
                                         line: u32::try_from(number).unwrap_or(u32::MAX),
                                         id: fingerprint(|h| {
                                             h.write(e.tenant_id.as_str().as_bytes());

@@ -201,6 +201,29 @@ fn when_the_events_file_starts_with_a_byte_order_mark_should_read_it() {
 }
 
 #[test]
+fn when_two_events_arrive_less_than_a_microsecond_apart_out_of_file_order_should_replay_both() {
+    let at = |id: &str, nanos: &str, amount: i64| {
+        GOOD_EVENT
+            .replace("\"e1\"", &format!("\"{id}\""))
+            .replace("-5000", &amount.to_string())
+            .replace(
+                "\"occurred_at\":\"2026-11-01T10:00:00Z\"",
+                &format!(
+                    "\"occurred_at\":\"2026-11-01T10:00:00.{nanos}Z\",\"received_at\":\"2026-11-01T10:00:00.{nanos}Z\""
+                ),
+            )
+    };
+    let file = format!(
+        "{}\n{}\n",
+        at("later", "000000900", -7000),
+        at("earlier", "000000400", -5000)
+    );
+    let out = simulate_bytes("nanos", file.as_bytes());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("accepted 2"), "{}", stderr(&out));
+}
+
+#[test]
 fn when_a_line_is_not_utf8_should_exit_2_naming_the_line() {
     let mut bytes = format!("{GOOD_EVENT}\n{GOOD_EVENT}\n").into_bytes();
     bytes.extend_from_slice(b"{\"event_id\":\"e\xff\"}\n");
