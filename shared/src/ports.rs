@@ -28,6 +28,22 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// A failure retrying will not mend (a refused request, an item that does not decode),
+    /// logged here, where it is found, so every entry point's log has it once: a reason or an
+    /// error code, never an item's content.
+    pub fn failed(reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        tracing::error!(error = %reason, "store request failed");
+        Self::Failed(reason)
+    }
+
+    /// A failure that may pass (throttling, a timeout, a 5xx), logged as [`StoreError::failed`]
+    /// is: `description` says which call and why, without the request.
+    pub fn unavailable(description: &str, source: impl Into<BoxError>) -> Self {
+        tracing::warn!(error = %description, "store unavailable");
+        Self::Unavailable(source.into())
+    }
+
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::Unavailable(_))
     }

@@ -62,9 +62,9 @@ impl Problem {
         }
     }
 
-    /// A store failure. Whatever went wrong is in the log already (the store adapter writes
-    /// one line per failed call: an error code and message, no customer data); the client
-    /// learns only whether to try again.
+    /// A store failure. Whatever went wrong is in the log already (`StoreError::failed` and
+    /// `unavailable` write one line where the adapter finds it: an error code and message, no
+    /// customer data); the client learns only whether to try again.
     pub fn store(e: &StoreError) -> Self {
         if e.is_retryable() {
             Self::new(

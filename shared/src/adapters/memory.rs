@@ -777,7 +777,7 @@ impl DecisionStore for MemoryStore {
                 Ok(true)
             }
             Some(_) => Ok(false),
-            None => Err(StoreError::Failed(
+            None => Err(StoreError::failed(
                 "update of a firing that was never recorded".to_owned(),
             )),
         }

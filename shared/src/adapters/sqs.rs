@@ -35,7 +35,7 @@ fn attribute(value: &str) -> Result<MessageAttributeValue, StoreError> {
         .data_type("String")
         .string_value(value.chars().take(MAX_REASON_LEN).collect::<String>())
         .build()
-        .map_err(|e| StoreError::Failed(e.to_string()))
+        .map_err(|e| StoreError::failed(e.to_string()))
 }
 
 impl SqsDeadLetters {
@@ -53,10 +53,11 @@ impl SqsDeadLetters {
             request = request.message_attributes(*name, attribute(value)?);
         }
         request.send().await.map_err(|e| {
+            let description = describe("SendMessage", &e);
             if is_retryable(&e) {
-                StoreError::Unavailable(Box::new(e))
+                StoreError::unavailable(&description, e)
             } else {
-                StoreError::Failed(describe("SendMessage", &e))
+                StoreError::failed(description)
             }
         })?;
         Ok(())

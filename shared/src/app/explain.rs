@@ -48,7 +48,7 @@ where
         )
         // The stored log was applied once already, so it applies again; a failure here is a
         // corrupt store.
-        .map_err(|e| StoreError::Failed(format!("the stored log does not replay: {e}")))?
+        .map_err(|e| StoreError::failed(format!("the stored log does not replay: {e}")))?
     } else {
         current
     };

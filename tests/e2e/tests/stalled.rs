@@ -1,6 +1,7 @@
-//! A stalled DynamoDB (requests read, never answered) against every entry point's bounded
-//! timeouts: the API answers 503, the ingest function leaves the message for SQS to deliver
-//! again, and each failed call is one log line that carries no customer data.
+//! Store failures against the entry points. A stalled DynamoDB (requests read, never
+//! answered) meets bounded timeouts: the API answers 503, the ingest function leaves the
+//! message for SQS to deliver again. A stored item that does not read answers 500. Each
+//! failure is one log line that carries no customer data.
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use e2e::{Env, call_api, emulator_endpoint, proxy, sqs_message};
@@ -9,6 +10,8 @@ use shared::adapters::MemoryDeadLetters;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
 
 /// Log lines written while a guard is held, for the assertions.
 #[derive(Clone, Default)]
@@ -104,4 +107,44 @@ async fn when_dynamodb_stalls_should_answer_503_retry_the_event_and_log_each_fai
     for line in &lines {
         assert!(!line.contains("987654"), "an amount in a log line: {line}");
     }
+}
+
+#[tokio::test]
+async fn when_a_stored_item_does_not_read_should_answer_500_and_log_it_once() {
+    let env = Env::new("unreadable").await;
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    // An automation whose document is not JSON (written by hand, or by a broken release).
+    aws_sdk_dynamodb::Client::new(&env.sdk)
+        .put_item()
+        .table_name(&env.names.table)
+        .item("pk", AttributeValue::S("T#t1".to_owned()))
+        .item("sk", AttributeValue::S("A#a1".to_owned()))
+        .item("doc", AttributeValue::S("{not json".to_owned()))
+        .item("v", AttributeValue::N("1".to_owned()))
+        .send()
+        .await
+        .unwrap();
+    let api = api::router(env.store(), api::identity::IdentitySource::DevHeaders);
+
+    let (status, problem) = call_api(&api, "GET", "/v1/automations", None).await;
+
+    assert_eq!(status.as_u16(), 500, "{problem}");
+    assert_eq!(problem["detail"], "internal error");
+    let lines = logs.lines();
+    let failed: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("store request failed"))
+        .collect();
+    assert_eq!(failed.len(), 1, "{}", lines.join("\n"));
+    assert!(
+        failed[0].contains("stored automation is not JSON"),
+        "{}",
+        failed[0]
+    );
 }

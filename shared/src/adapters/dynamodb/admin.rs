@@ -17,15 +17,15 @@ use futures_util::{StreamExt, stream};
 fn build(
     put: aws_sdk_dynamodb::types::builders::PutBuilder,
 ) -> Result<TransactWriteItem, StoreError> {
-    let put = put.build().map_err(|e| StoreError::Failed(e.to_string()))?;
+    let put = put.build().map_err(|e| StoreError::failed(e.to_string()))?;
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
 fn settings_from_doc(doc: &str) -> Result<TenantSettings, StoreError> {
     let value: serde_json::Value = serde_json::from_str(doc)
-        .map_err(|_| StoreError::Failed("stored settings are not JSON".to_owned()))?;
+        .map_err(|_| StoreError::failed("stored settings are not JSON".to_owned()))?;
     TenantSettings::from_json(&value)
-        .map_err(|e| StoreError::Failed(format!("stored settings are not valid: {e}")))
+        .map_err(|e| StoreError::failed(format!("stored settings are not valid: {e}")))
 }
 
 fn stored_automation(item: DocumentItem) -> Result<StoredAutomation, StoreError> {
@@ -307,7 +307,7 @@ impl AdminStore for DynamoStore {
             while !pending.is_empty() {
                 attempts += 1;
                 if attempts > 5 {
-                    return Err(StoreError::Failed(
+                    return Err(StoreError::failed(
                         "held firings kept changing while being resolved".to_owned(),
                     ));
                 }

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 fn corrupt(what: &str) -> StoreError {
-    StoreError::Failed(format!("stored item is not readable: {what}"))
+    StoreError::failed(format!("stored item is not readable: {what}"))
 }
 
 fn key(s: &str) -> Result<EventKey, StoreError> {

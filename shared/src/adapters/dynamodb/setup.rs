@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{
 use std::time::Duration;
 
 fn failed(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Failed(format!("{what}: {e}"))
+    StoreError::failed(format!("{what}: {e}"))
 }
 
 fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, StoreError> {
@@ -113,7 +113,7 @@ pub async fn ensure_table(client: &Client, table: &str) -> Result<bool, StoreErr
         {
             false
         }
-        Err(e) => return Err(StoreError::Failed(describe("CreateTable", &e))),
+        Err(e) => return Err(StoreError::failed(describe("CreateTable", &e))),
     };
     for _ in 0..120 {
         let out = client
@@ -121,13 +121,13 @@ pub async fn ensure_table(client: &Client, table: &str) -> Result<bool, StoreErr
             .table_name(table)
             .send()
             .await
-            .map_err(|e| StoreError::Failed(describe("DescribeTable", &e)))?;
+            .map_err(|e| StoreError::failed(describe("DescribeTable", &e)))?;
         if out.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
             return Ok(created);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    Err(StoreError::Failed(format!(
+    Err(StoreError::failed(format!(
         "table {table} did not become active"
     )))
 }

@@ -41,20 +41,20 @@ pub(super) fn s(v: impl Into<String>) -> AttributeValue {
 }
 
 pub(super) fn to_item<T: Serialize>(value: &T) -> Result<Item, StoreError> {
-    serde_dynamo::to_item(value).map_err(|e| StoreError::Failed(format!("cannot encode item: {e}")))
+    serde_dynamo::to_item(value).map_err(|e| StoreError::failed(format!("cannot encode item: {e}")))
 }
 
 pub(super) fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
     serde_dynamo::from_item(item)
-        .map_err(|e| StoreError::Failed(format!("stored item is not readable: {e}")))
+        .map_err(|e| StoreError::failed(format!("stored item is not readable: {e}")))
 }
 
 /// A stored automation document, read back.
 pub(super) fn automation_from_doc(doc: &str) -> Result<Automation, StoreError> {
     let value: serde_json::Value = serde_json::from_str(doc)
-        .map_err(|_| StoreError::Failed("stored automation is not JSON".to_owned()))?;
+        .map_err(|_| StoreError::failed("stored automation is not JSON".to_owned()))?;
     Automation::from_json(&value)
-        .map_err(|e| StoreError::Failed(format!("stored automation is not valid: {e}")))
+        .map_err(|e| StoreError::failed(format!("stored automation is not valid: {e}")))
 }
 
 pub(super) fn sdk<E>(
@@ -64,23 +64,22 @@ pub(super) fn sdk<E>(
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    // Every failed DynamoDB call passes here: one log line each, in every entry point. The
-    // description is the operation, the error code and the message, never the request.
+    // Every failed DynamoDB call passes here: one log line each (in the constructors), in
+    // every entry point. The description is the operation, the error code and the message,
+    // never the request.
     let description = describe(operation, &e);
     if is_retryable(&e) {
-        tracing::warn!(error = %description, "store unavailable");
-        StoreError::Unavailable(Box::new(e))
+        StoreError::unavailable(&description, e)
     } else {
-        tracing::error!(error = %description, "store request failed");
-        StoreError::Failed(description)
+        StoreError::failed(description)
     }
 }
 
 fn event_from_item(item: EventItem) -> Result<Event, StoreError> {
     let value: serde_json::Value = serde_json::from_str(&item.ev)
-        .map_err(|_| StoreError::Failed("stored event is not JSON".to_owned()))?;
+        .map_err(|_| StoreError::failed("stored event is not JSON".to_owned()))?;
     Event::from_json(&value)
-        .map_err(|e| StoreError::Failed(format!("stored event is not valid: {e}")))
+        .map_err(|e| StoreError::failed(format!("stored event is not valid: {e}")))
 }
 
 impl DynamoStore {
@@ -192,7 +191,7 @@ impl DynamoStore {
                 .set_keys(Some(std::mem::take(&mut pending)))
                 .consistent_read(true)
                 .build()
-                .map_err(|e| StoreError::Failed(e.to_string()))?;
+                .map_err(|e| StoreError::failed(e.to_string()))?;
             let out = self
                 .client
                 .batch_get_item()
@@ -212,7 +211,7 @@ impl DynamoStore {
         if pending.is_empty() {
             Ok(items)
         } else {
-            Err(StoreError::Failed(format!(
+            Err(StoreError::failed(format!(
                 "BatchGetItem left {} keys unprocessed after 8 attempts",
                 pending.len()
             )))
@@ -288,7 +287,7 @@ impl CustomerStore for DynamoStore {
             .expression_attribute_names("#pk", keys::PK)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
-            .map_err(|e| StoreError::Failed(e.to_string()))?;
+            .map_err(|e| StoreError::failed(e.to_string()))?;
         let in_log = self
             .put_request(to_item(&EventItem {
                 pk: keys::customer_pk(&state.tenant_id, &state.customer_id),
@@ -296,7 +295,7 @@ impl CustomerStore for DynamoStore {
                 ev: body,
             })?)
             .build()
-            .map_err(|e| StoreError::Failed(e.to_string()))?;
+            .map_err(|e| StoreError::failed(e.to_string()))?;
         let next_version = commit.expected_version.map_or(1, |v| v + 1);
         let state_put = self.put_request(to_item(&CustomerItem::from_state(
             state,
@@ -313,7 +312,7 @@ impl CustomerStore for DynamoStore {
                 .expression_attribute_values(":v", AttributeValue::N(v.to_string())),
         }
         .build()
-        .map_err(|e| StoreError::Failed(e.to_string()))?;
+        .map_err(|e| StoreError::failed(e.to_string()))?;
 
         let mut request = self
             .client
@@ -332,7 +331,7 @@ impl CustomerStore for DynamoStore {
                 .expression_attribute_names("#n", "n")
                 .expression_attribute_values(":d", AttributeValue::N(delta.to_owned()))
                 .build()
-                .map_err(|e| StoreError::Failed(e.to_string()))?;
+                .map_err(|e| StoreError::failed(e.to_string()))?;
             request = request.transact_items(TransactWriteItem::builder().update(counter).build());
         }
 
@@ -579,8 +578,8 @@ impl RunCheckpoints for DynamoStore {
             Some(AttributeValue::S(d)) => d
                 .parse()
                 .map(Some)
-                .map_err(|_| StoreError::Failed("stored checkpoint is not a date".to_owned())),
-            _ => Err(StoreError::Failed(
+                .map_err(|_| StoreError::failed("stored checkpoint is not a date".to_owned())),
+            _ => Err(StoreError::failed(
                 "stored checkpoint has no date".to_owned(),
             )),
         }
