@@ -304,7 +304,7 @@ fn when_an_event_id_is_reused_for_another_event_should_exit_2_naming_both_lines(
     let events = temp_file(
         "conflict",
         "events.jsonl",
-        &format!("{}\n{}\n", line(-1), line(-2)),
+        format!("{}\n{}\n", line(-1), line(-2)),
     );
     let out = rulekit(&[
         "simulate",
