@@ -394,7 +394,7 @@ impl FiringRecord {
 /// One action of a firing carried out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
-    /// Index of the action in the automation's `actions`.
+    /// Index of the action in the firing's plan (`Plan::actions`).
     pub action: usize,
     /// The publisher's message id.
     pub message_id: String,
