@@ -84,13 +84,14 @@ pub fn evaluate(args: EvaluateArgs) -> Result<(), Failure> {
         let mut decisions = Vec::new();
         let mut holds = Vec::new();
         let mut not_yet = Vec::new();
+        let mut failed = Vec::new();
+        // As the schedule does: one tenant's failure stops no other tenant's run, and the
+        // holds of the runs that were done are announced.
         for tenant in tenants {
-            match run_by_hand(&store, &tenant, args.date, now, lookback)
-                .await
-                .map_err(runtime_error)?
-            {
-                None => not_yet.push(tenant),
-                Some(run) => {
+            match run_by_hand(&store, &tenant, args.date, now, lookback).await {
+                Err(e) => failed.push(format!("{tenant}: {e}")),
+                Ok(None) => not_yet.push(tenant),
+                Ok(Some(run)) => {
                     for report in run.reports {
                         holds.extend(report.holds);
                         decisions.extend(report.decisions);
@@ -112,7 +113,12 @@ pub fn evaluate(args: EvaluateArgs) -> Result<(), Failure> {
             let line = serde_json::to_string(&d.row()).map_err(runtime_error)?;
             writeln!(out, "{line}").map_err(runtime_error)?;
         }
-        if not_yet.is_empty() {
+        if !failed.is_empty() {
+            Err(Failure::Runtime(format!(
+                "the run failed for {} (the other tenants' runs are done)",
+                failed.join("; ")
+            )))
+        } else if not_yet.is_empty() {
             Ok(())
         } else {
             let names: Vec<&str> = not_yet.iter().map(TenantId::as_str).collect();

@@ -30,6 +30,9 @@ pub struct RunSummary {
     pub held: usize,
     pub alerts: usize,
     pub candidates_read: usize,
+    /// Tenants whose run failed (each logged): the invocation then fails, so the scheduler
+    /// retries it, and the retry finds only their dates still due.
+    pub failed_tenants: usize,
 }
 
 pub struct Deps<S, P> {
@@ -46,18 +49,19 @@ where
     S: CandidateSource + AutomationStore + DecisionStore + RunCheckpoints,
     P: ActionPublisher,
 {
-    let runs = run_scheduled(
+    let scheduled = run_scheduled(
         &deps.store,
         event.payload.scheduled_time,
         deps.lookback_days,
     )
     .await?;
     let mut summary = RunSummary {
-        tenants: runs.len(),
+        tenants: scheduled.runs.len(),
+        failed_tenants: scheduled.failed.len(),
         ..RunSummary::default()
     };
     let mut holds = Vec::new();
-    for run in &runs {
+    for run in &scheduled.runs {
         summary.dates_evaluated += run.dates.len();
         summary.dates_caught_up += run.dates.len().saturating_sub(1);
         for report in &run.reports {
@@ -86,6 +90,7 @@ where
             ("GuardrailHolds", holds.len()),
             ("DatesCaughtUp", summary.dates_caught_up),
             ("CandidatesRead", summary.candidates_read),
+            ("TenantRunsFailed", summary.failed_tenants),
         ],
     );
     tracing::info!(
@@ -96,7 +101,19 @@ where
         firings = summary.firings,
         held = summary.held,
         candidates_read = summary.candidates_read,
+        failed_tenants = summary.failed_tenants,
         "daily run"
     );
+    for (tenant, e) in &scheduled.failed {
+        tracing::error!(tenant_id = %tenant, error = %e, "a tenant's daily run failed");
+    }
+    if !scheduled.failed.is_empty() {
+        // Only after the other tenants' holds are announced.
+        return Err(format!(
+            "the daily run failed for {} tenant(s); the others are done",
+            scheduled.failed.len()
+        )
+        .into());
+    }
     Ok(summary)
 }

@@ -45,25 +45,44 @@ pub fn dates_to_evaluate(
     first.iter_days().take_while(|d| *d <= due).collect()
 }
 
+/// What one scheduled invocation did: each tenant's run, and the tenants whose run failed.
+/// One tenant's failure stops no other tenant's run: the others are done, their holds to be
+/// announced and their checkpoints moved, and a retry of the invocation finds only the failed
+/// tenants' dates still due.
+#[derive(Debug, Default)]
+pub struct ScheduledRuns {
+    pub runs: Vec<TenantRun>,
+    pub failed: Vec<(TenantId, StoreError)>,
+}
+
 /// Runs every tenant's due dates as of `scheduled_at` (the schedule's time, never the clock).
+/// Fails only when the tenants cannot be listed.
 pub async fn run_scheduled<S>(
     store: &S,
     scheduled_at: DateTime<Utc>,
     lookback_days: u32,
-) -> Result<Vec<TenantRun>, StoreError>
+) -> Result<ScheduledRuns, StoreError>
 where
     S: CandidateSource + AutomationStore + DecisionStore + RunCheckpoints,
 {
-    let mut runs = Vec::new();
+    let mut done = ScheduledRuns::default();
     for tenant in store.tenants().await? {
-        let calendar = store.tenant_settings(&tenant).await?.calendar;
-        let due = due_date(&calendar, scheduled_at);
-        let dates = dates_to_evaluate(store.last_completed(&tenant).await?, due, lookback_days);
-        if !dates.is_empty() {
-            runs.push(run_dates(store, tenant, dates, due).await?);
+        let run = async {
+            let calendar = store.tenant_settings(&tenant).await?.calendar;
+            let due = due_date(&calendar, scheduled_at);
+            let dates = dates_to_evaluate(store.last_completed(&tenant).await?, due, lookback_days);
+            if dates.is_empty() {
+                return Ok(None);
+            }
+            run_dates(store, tenant.clone(), dates, due).await.map(Some)
+        };
+        match run.await {
+            Ok(Some(run)) => done.runs.push(run),
+            Ok(None) => {}
+            Err(e) => done.failed.push((tenant, e)),
         }
     }
-    Ok(runs)
+    Ok(done)
 }
 
 /// The run of `date` by hand (`rulekit evaluate`) for `tenant`, at `now`: what the scheduled

@@ -145,3 +145,52 @@ async fn when_a_run_would_fire_for_too_many_customers_should_hold_them_and_send_
     assert_eq!(alert["firings"], 60);
     assert_eq!(alert["automation_id"], "a1");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_one_tenants_run_fails_should_finish_the_others_announce_their_holds_and_fail() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let env = Env::new("evaluate-one-fails").await;
+    let store = prepare(&env, 60).await;
+    let alerts = env.subscribed_queue("alerts", &env.topics.alerts).await;
+    // Tenant t2, listed after t1, whose settings do not read.
+    let dynamodb = aws_sdk_dynamodb::Client::new(&env.sdk);
+    for (pk, sk, attribute, value) in [
+        ("TENANTS", "T#t2", "t", "t2"),
+        ("T#t2", "SETTINGS", "doc", "{not json"),
+    ] {
+        dynamodb
+            .put_item()
+            .table_name(&env.names.table)
+            .item("pk", AttributeValue::S(pk.to_owned()))
+            .item("sk", AttributeValue::S(sk.to_owned()))
+            .item(attribute, AttributeValue::S(value.to_owned()))
+            .item("v", AttributeValue::N("1".to_owned()))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let first = handle(
+        &deps(&env, store.clone()),
+        LambdaEvent::new(scheduler_event(), Context::default()),
+    )
+    .await;
+    assert!(first.is_err(), "the scheduler is told, and retries");
+    assert_eq!(
+        store.last_completed(&TenantId::new("t1")).await.unwrap(),
+        Some("2026-11-15".parse().unwrap()),
+        "t1's run is done"
+    );
+    let delivered = env.drain(&alerts).await;
+    assert_eq!(delivered.len(), 1, "t1's hold announced: {delivered:?}");
+    assert_eq!(delivered[0]["tenant_id"], "t1");
+
+    // The retry runs only what is still due: t2, which fails again; t1 is not announced twice.
+    let again = handle(
+        &deps(&env, store.clone()),
+        LambdaEvent::new(scheduler_event(), Context::default()),
+    )
+    .await;
+    assert!(again.is_err());
+    assert!(env.drain(&alerts).await.is_empty());
+}
