@@ -137,6 +137,37 @@ async fn when_if_match_is_a_star_a_weak_tag_a_list_or_not_a_tag_should_follow_rf
 }
 
 #[tokio::test]
+async fn when_if_match_names_an_automation_that_is_not_there_should_answer_404_as_without_it() {
+    let api = lambda_router(MemoryStore::new());
+    created(&api, "a1").await;
+    let delete = |path: &'static str, caller: common::As| {
+        call("DELETE", path).header("if-match", "\"1\"").by(caller)
+    };
+    // Another tenant's automation is not there for this caller (SPEC §6), and a precondition
+    // is ignored when the answer without it would not be a 2xx (RFC 9110 §13.2.1).
+    let other = send(&api, delete("/v1/automations/a1", common::As::Admin("t2"))).await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND, "{}", other.body);
+    let missing = send(&api, delete("/v1/automations/a9", common::As::Admin("t1"))).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.body);
+    let put = send(
+        &api,
+        call("PUT", "/v1/automations/a9")
+            .header("if-match", "\"1\"")
+            .json(automation("a9")),
+    )
+    .await;
+    assert_eq!(
+        put.status,
+        StatusCode::NOT_FOUND,
+        "PUT agrees: {}",
+        put.body
+    );
+    // The owner's DELETE with the current tag archives it.
+    let own = send(&api, delete("/v1/automations/a1", common::As::Admin("t1"))).await;
+    assert_eq!(own.status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
 async fn when_a_read_automation_or_settings_are_sent_back_as_they_are_should_be_accepted() {
     let api = lambda_router(MemoryStore::new());
     created(&api, "a1").await;

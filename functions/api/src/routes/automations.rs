@@ -270,9 +270,10 @@ fn stale() -> Problem {
 const ARCHIVE_ATTEMPTS: usize = 5;
 
 /// Archives the automation. Without `If-Match` it archives whatever version is current, so a
-/// concurrent change is read again and archived too, and a concurrent archive leaves nothing
-/// to archive (404); with `If-Match` a concurrent change fails the precondition (412). Either
-/// way the answer depends on what the store holds after the race, not on the store's timing.
+/// concurrent change is read again and archived too; with `If-Match` a concurrent change fails
+/// the precondition (412). A concurrent archive leaves nothing to archive (404), with or
+/// without it. Either way the answer depends on what the store holds after the race, not on
+/// the store's timing.
 pub async fn archive<S: ApiStore>(
     Extract(state): Extract<State<S>>,
     caller: Caller,
@@ -283,13 +284,10 @@ pub async fn archive<S: ApiStore>(
     caller.require_admin()?;
     let precondition = if_match(&headers)?;
     for _ in 0..ARCHIVE_ATTEMPTS {
-        let current = match live(&state.store, &caller, id.as_deref()).await {
-            // With If-Match, a resource with no current representation fails it.
-            Err(gone) if gone.status == StatusCode::NOT_FOUND && precondition.is_some() => {
-                return Err(stale());
-            }
-            other => other?,
-        };
+        // An automation that is not there (archived meanwhile, or another tenant's) is a 404
+        // with or without If-Match: RFC 9110 §13.2.1 has a precondition ignored when the
+        // answer without it would not be a 2xx.
+        let current = live(&state.store, &caller, id.as_deref()).await?;
         if precondition
             .as_ref()
             .is_some_and(|p| !p.matches(current.version))
