@@ -228,13 +228,26 @@ pub async fn ingest_batch<S: CustomerStore>(
                 .push(i);
         }
     }
+    // Once the store answers "unavailable" (each call bounded by the SDK's timeouts), the
+    // events not yet started are answered "retry" without trying: a store that stalls midway
+    // costs the batch one timeout, not one per customer, and the request ends in time.
+    let unavailable = std::sync::atomic::AtomicBool::new(false);
+    let unavailable = &unavailable;
     let applied: Vec<Vec<(usize, Result<IngestOutcome, IngestError>)>> =
         futures_util::stream::iter(by_customer.into_values())
             .map(|mut indexes| async move {
                 indexes.sort_by(|&a, &b| events[a].key.cmp(&events[b].key));
                 let mut out = Vec::with_capacity(indexes.len());
                 for i in indexes {
-                    out.push((i, ingest_event(store, &events[i]).await));
+                    if unavailable.load(std::sync::atomic::Ordering::Relaxed) {
+                        out.push((i, Err(not_tried())));
+                        continue;
+                    }
+                    let result = ingest_event(store, &events[i]).await;
+                    if matches!(&result, Err(IngestError::Store(e)) if e.is_retryable()) {
+                        unavailable.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    out.push((i, result));
                 }
                 out
             })
@@ -260,6 +273,13 @@ pub async fn ingest_batch<S: CustomerStore>(
         .collect()
 }
 
+/// An event of a batch left alone once the store was unavailable for another.
+fn not_tried() -> IngestError {
+    IngestError::Store(StoreError::Unavailable(
+        "not tried: the store was unavailable for an earlier event of the batch".into(),
+    ))
+}
+
 fn same_or_conflict(existing: &Event, event: &Event) -> Result<IngestOutcome, IngestError> {
     if existing.same_payload(event) {
         Ok(IngestOutcome::Duplicate)
@@ -282,6 +302,60 @@ fn rejection(e: ApplyError) -> IngestError {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A store that finds no stored event, then is unavailable for every customer: counts the
+    /// customer reads tried.
+    struct StallsAfterLookup(std::sync::atomic::AtomicUsize);
+
+    impl CustomerStore for StallsAfterLookup {
+        async fn load_customer(
+            &self,
+            _: &crate::domain::TenantId,
+            _: &crate::domain::CustomerId,
+        ) -> Result<Option<crate::ports::Versioned<CustomerState>>, StoreError> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Err(StoreError::Unavailable("timed out".into()))
+        }
+        async fn stored_events(
+            &self,
+            _: &crate::domain::TenantId,
+            _: &[crate::domain::EventId],
+        ) -> Result<Vec<Event>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn customer_events(
+            &self,
+            _: &crate::domain::TenantId,
+            _: &crate::domain::CustomerId,
+        ) -> Result<Vec<Event>, StoreError> {
+            unreachable!("no state was read")
+        }
+        async fn commit(&self, _: StateCommit<'_>) -> Result<CommitOutcome, StoreError> {
+            unreachable!("no state was read")
+        }
+    }
+
+    #[tokio::test]
+    async fn when_the_store_stalls_after_the_lookup_should_not_try_every_customer() {
+        let events: Vec<Event> = (0..500)
+            .map(|n| {
+                Event::from_json(&event(json!({"event_id": format!("e{n}"),
+                    "customer_id": format!("c{}", n % 100),
+                    "occurred_at": format!("2026-11-01T10:{:02}:00Z", n / 100)})))
+                .unwrap()
+            })
+            .collect();
+        let store = StallsAfterLookup(Default::default());
+        let results = ingest_batch(&store, &events).await;
+        assert!(
+            results
+                .iter()
+                .all(|r| r.as_ref().is_err_and(IngestError::is_retryable))
+        );
+        let tried = store.0.load(std::sync::atomic::Ordering::Relaxed);
+        // Each try waits out the SDK's timeouts: at most one round of concurrent customers.
+        assert!(tried <= BATCH_CONCURRENCY, "{tried} customer reads tried");
+    }
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
