@@ -828,13 +828,29 @@ impl Condition {
 
 impl Action {
     pub fn to_json(&self) -> Value {
+        // Serializing to a `Value` cannot fail: every key is text.
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
+/// An action's canonical JSON, written straight to its output (a backtest prints millions),
+/// `type` first.
+impl serde::Serialize for Action {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("type", self.type_name())?;
         match self {
-            Self::Notify { channel } => json!({"type": "notify", "channel": channel.as_str()}),
+            Self::Notify { channel } => map.serialize_entry("channel", channel.as_str())?,
             Self::Message {
                 template_id,
                 variables,
-            } => json!({"type": "message", "template_id": template_id, "variables": variables}),
+            } => {
+                map.serialize_entry("template_id", template_id)?;
+                map.serialize_entry("variables", variables)?;
+            }
         }
+        map.end()
     }
 }
 

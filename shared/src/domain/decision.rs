@@ -10,7 +10,6 @@ use super::ids::{AutomationId, CustomerId, TenantId};
 use super::money::Money;
 use chrono::NaiveDate;
 use serde::Serialize;
-use serde::ser::SerializeMap;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -206,7 +205,7 @@ impl Decision {
                 amount_minor: m.amount_minor,
                 currency: m.currency.code(),
             }),
-            actions: self.plan.as_deref().map(|p| ActionsRow(&p.actions)),
+            actions: self.plan.as_deref().map(|p| p.actions.as_slice()),
             reason,
             detail,
         }
@@ -227,41 +226,6 @@ pub struct OwedRow {
     pub currency: &'static str,
 }
 
-/// A plan's actions in a row, in their canonical JSON form.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ActionsRow<'a>(pub &'a [Action]);
-
-impl Serialize for ActionsRow<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeSeq;
-        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
-        for action in self.0 {
-            seq.serialize_element(&ActionRow(action))?;
-        }
-        seq.end()
-    }
-}
-
-struct ActionRow<'a>(&'a Action);
-
-impl Serialize for ActionRow<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("type", self.0.type_name())?;
-        match self.0 {
-            Action::Notify { channel } => map.serialize_entry("channel", channel.as_str())?,
-            Action::Message {
-                template_id,
-                variables,
-            } => {
-                map.serialize_entry("template_id", template_id)?;
-                map.serialize_entry("variables", variables)?;
-            }
-        }
-        map.end()
-    }
-}
-
 /// One output line of `rulekit simulate`, fields in the order SPEC §5 shows them, then what
 /// the customer owed and (for firings) the actions carried out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -278,7 +242,7 @@ pub struct DecisionRow<'a> {
     pub late: bool,
     pub owed: Option<OwedRow>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub actions: Option<ActionsRow<'a>>,
+    pub actions: Option<&'a [Action]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
