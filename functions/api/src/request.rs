@@ -173,6 +173,34 @@ impl IfMatch {
     }
 }
 
+/// [`if_match`] where a replace needs it: without one, a 428 saying so. `what` names the
+/// resource ("an automation", "the settings").
+pub fn required_if_match(headers: &HeaderMap, what: &str) -> Result<IfMatch, Problem> {
+    if_match(headers)?.ok_or_else(|| {
+        Problem::new(
+            StatusCode::PRECONDITION_REQUIRED,
+            format!("replacing {what} needs If-Match with its ETag (a GET gives it)"),
+        )
+    })
+}
+
+/// Takes the read-only `version` out of a body: a GET's body may be sent back as it is, so
+/// the version may be there when it is the one being replaced (`current`), and is refused
+/// otherwise (on a create there is none to repeat).
+pub fn take_read_only_version(
+    body: &mut serde_json::Map<String, Value>,
+    current: Option<u64>,
+) -> Result<(), Problem> {
+    match (body.remove("version"), current) {
+        (None, _) => Ok(()),
+        (Some(v), Some(c)) if v == c => Ok(()),
+        (Some(_), _) => Err(Problem::invalid_field(
+            "version",
+            "is read-only: leave it out, or give the version being replaced",
+        )),
+    }
+}
+
 /// `#entity-tag` / `*` from the `If-Match` fields (several fields form one list); `None`
 /// without any. A value that is not an entity tag list is a 400 naming the header.
 pub fn if_match(headers: &HeaderMap) -> Result<Option<IfMatch>, Problem> {

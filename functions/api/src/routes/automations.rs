@@ -3,7 +3,10 @@
 use super::{audit_entry, is_valid_id, json, random_hex, tenant_object, with_etag, with_location};
 use crate::identity::Caller;
 use crate::problem::Problem;
-use crate::request::{DATE_RULE, JsonBody, NoQuery, PathId, QueryParams, if_match, parse_date};
+use crate::request::{
+    DATE_RULE, JsonBody, NoQuery, PathId, QueryParams, if_match, parse_date, required_if_match,
+    take_read_only_version,
+};
 use crate::{ApiStore, State};
 use axum::extract::{RawQuery, State as Extract};
 use axum::http::{HeaderMap, StatusCode};
@@ -41,16 +44,7 @@ async fn parse_body<S: ApiStore>(
     current: Option<&StoredAutomation>,
 ) -> Result<Submitted, Problem> {
     let mut obj = tenant_object(caller, body, "an automation")?;
-    match (obj.remove("version"), current) {
-        (None, _) => {}
-        (Some(v), Some(c)) if v == json!(c.version) => {}
-        (Some(_), _) => {
-            return Err(Problem::invalid_field(
-                "version",
-                "is read-only: leave it out, or give the version being replaced",
-            ));
-        }
-    }
+    take_read_only_version(&mut obj, current.map(|c| c.version))?;
     let backfill = match obj.remove("backfill") {
         None => false,
         Some(Value::Bool(b)) => b,
@@ -222,12 +216,7 @@ pub async fn replace<S: ApiStore>(
 ) -> Result<Response, Problem> {
     caller.require_admin()?;
     let current = live(&state.store, &caller, id.as_deref()).await?;
-    let Some(precondition) = if_match(&headers)? else {
-        return Err(Problem::new(
-            StatusCode::PRECONDITION_REQUIRED,
-            "replacing an automation needs If-Match with its ETag",
-        ));
-    };
+    let precondition = required_if_match(&headers, "an automation")?;
     if !precondition.matches(current.version) {
         return Err(stale());
     }

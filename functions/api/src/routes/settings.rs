@@ -4,7 +4,7 @@
 use super::{audit_entry, json, tenant_object, with_etag};
 use crate::identity::Caller;
 use crate::problem::Problem;
-use crate::request::{JsonBody, NoQuery, if_match};
+use crate::request::{JsonBody, NoQuery, required_if_match, take_read_only_version};
 use crate::{ApiStore, State};
 use axum::extract::State as Extract;
 use axum::http::{HeaderMap, StatusCode};
@@ -38,12 +38,7 @@ pub async fn replace<S: ApiStore>(
     JsonBody(body): JsonBody,
 ) -> Result<Response, Problem> {
     caller.require_admin()?;
-    let Some(precondition) = if_match(&headers)? else {
-        return Err(Problem::new(
-            StatusCode::PRECONDITION_REQUIRED,
-            "replacing the settings needs If-Match with their ETag (GET /v1/settings)",
-        ));
-    };
+    let precondition = required_if_match(&headers, "the settings")?;
     let current = state.store.settings(&caller.tenant).await?;
     let stale = || {
         Problem::new(
@@ -55,17 +50,7 @@ pub async fn replace<S: ApiStore>(
         return Err(stale());
     }
     let mut obj = tenant_object(&caller, body, "the tenant's settings")?;
-    // A GET's body may be sent back as it is: its read-only version must be the current one.
-    match obj.remove("version") {
-        None => {}
-        Some(v) if v == json!(current.version) => {}
-        Some(_) => {
-            return Err(Problem::invalid_field(
-                "version",
-                "is read-only: leave it out, or give the version being replaced",
-            ));
-        }
-    }
+    take_read_only_version(&mut obj, Some(current.version))?;
     let settings =
         TenantSettings::from_json(&Value::Object(obj)).map_err(|e| Problem::invalid(&e))?;
     let next = Versioned {
