@@ -71,7 +71,7 @@ fn runtime_error(e: impl std::fmt::Display) -> Failure {
 /// moves, and guardrail holds are announced. Prints the decisions it newly made, as `rulekit
 /// simulate` does; decisions an earlier run recorded are not made again.
 pub fn evaluate(args: EvaluateArgs) -> Result<(), Failure> {
-    let lookback = evaluate::config::lookback_days(&|name| std::env::var(name).ok())
+    let lookback = shared::adapters::aws::lookback_days(&|name| std::env::var(name).ok())
         .map_err(|e| Failure::Input(format!("{e}\n")))?;
     crate::block_on(async {
         let aws = Aws::from_env().await?;

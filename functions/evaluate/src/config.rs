@@ -1,9 +1,6 @@
 //! The function's configuration, read once from the environment at start-up.
 
-use shared::adapters::aws::{ConfigError, ResourceNames};
-
-pub const DEFAULT_LOOKBACK_DAYS: u32 = 7;
-pub const MAX_LOOKBACK_DAYS: u32 = 60;
+use shared::adapters::aws::{ConfigError, ResourceNames, lookback_days};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -31,19 +28,5 @@ impl Config {
             alerts_topic_arn,
             lookback_days: lookback_days(&get)?,
         })
-    }
-}
-
-/// `RULEKIT_LOOKBACK_DAYS`, as the function and `rulekit evaluate` read it.
-pub fn lookback_days(get: &impl Fn(&str) -> Option<String>) -> Result<u32, ConfigError> {
-    match get("RULEKIT_LOOKBACK_DAYS") {
-        None => Ok(DEFAULT_LOOKBACK_DAYS),
-        Some(v) => match v.parse::<u32>() {
-            Ok(n) if (1..=MAX_LOOKBACK_DAYS).contains(&n) => Ok(n),
-            _ => Err(ConfigError {
-                variable: "RULEKIT_LOOKBACK_DAYS",
-                reason: format!("must be a whole number from 1 to {MAX_LOOKBACK_DAYS}, got {v:?}"),
-            }),
-        },
     }
 }

@@ -189,6 +189,24 @@ impl ResourceNames {
     }
 }
 
+/// Missed local dates the daily run catches up by default, and at most.
+pub const DEFAULT_LOOKBACK_DAYS: u32 = 7;
+pub const MAX_LOOKBACK_DAYS: u32 = 60;
+
+/// `RULEKIT_LOOKBACK_DAYS`, as the function and `rulekit evaluate` read it.
+pub fn lookback_days(get: &impl Fn(&str) -> Option<String>) -> Result<u32, ConfigError> {
+    match get("RULEKIT_LOOKBACK_DAYS") {
+        None => Ok(DEFAULT_LOOKBACK_DAYS),
+        Some(v) => match v.parse::<u32>() {
+            Ok(n) if (1..=MAX_LOOKBACK_DAYS).contains(&n) => Ok(n),
+            _ => Err(ConfigError {
+                variable: "RULEKIT_LOOKBACK_DAYS",
+                reason: format!("must be a whole number from 1 to {MAX_LOOKBACK_DAYS}, got {v:?}"),
+            }),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
