@@ -67,8 +67,6 @@ impl Observer for Vec<Decision> {
 /// How far a simulation has come, after each daily run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
-    /// The date just evaluated (for one of the tenants).
-    pub date: NaiveDate,
     pub runs: usize,
     pub runs_total: usize,
     pub events: usize,
@@ -182,7 +180,6 @@ where
         report.executed += executed;
         report.runs += 1;
         observer.progress(Progress {
-            date,
             runs: report.runs,
             runs_total,
             events,
