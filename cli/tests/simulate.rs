@@ -53,6 +53,21 @@ fn temp_file(test: &str, name: &str, content: impl AsRef<[u8]>) -> TempFile {
     TempFile(path)
 }
 
+/// `rulekit simulate` of these files over `from` to `to`.
+fn simulate(events: &Path, automations: &Path, from: &str, to: &str) -> Output {
+    rulekit(&[
+        "simulate",
+        "--events",
+        events.to_str().unwrap(),
+        "--automations",
+        automations.to_str().unwrap(),
+        "--from",
+        from,
+        "--to",
+        to,
+    ])
+}
+
 fn simulate_basic(extra: &[&str]) -> Output {
     let events = fixture("basic.events.jsonl");
     let automations = fixture("basic.automations.json");
@@ -113,17 +128,12 @@ fn when_an_event_is_malformed_should_exit_2_naming_the_file_line_and_field() {
             "not json\n",
         ),
     );
-    let out = rulekit(&[
-        "simulate",
-        "--events",
-        events.to_str().unwrap(),
-        "--automations",
-        fixture("basic.automations.json").to_str().unwrap(),
-        "--from",
+    let out = simulate(
+        &events,
+        &fixture("basic.automations.json"),
         "2026-11-01",
-        "--to",
         "2026-11-02",
-    ]);
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(stdout(&out).is_empty(), "no decisions on bad input");
     let err = stderr(&out);
@@ -137,17 +147,12 @@ fn when_an_event_is_malformed_should_exit_2_naming_the_file_line_and_field() {
 /// `rulekit simulate` of `events` (bytes) against the basic automations, over two days.
 fn simulate_bytes(test: &str, events: &[u8]) -> Output {
     let path = temp_file(test, "events.jsonl", events);
-    rulekit(&[
-        "simulate",
-        "--events",
-        path.to_str().unwrap(),
-        "--automations",
-        fixture("basic.automations.json").to_str().unwrap(),
-        "--from",
+    simulate(
+        &path,
+        &fixture("basic.automations.json"),
         "2026-11-01",
-        "--to",
         "2026-11-02",
-    ])
+    )
 }
 
 const GOOD_EVENT: &str = r#"{"event_id":"e1","tenant_id":"t1","customer_id":"c1","type":"balance.changed","occurred_at":"2026-11-01T10:00:00Z","balance":{"amount_minor":-5000,"currency":"USD"}}"#;
@@ -174,17 +179,12 @@ fn when_a_key_is_repeated_in_the_automations_file_should_exit_2_naming_the_line_
          \"mode\":\"dry_run\",\n\"mode\":\"live\",\n\
          \"trigger\":{\"type\":\"past_due\"},\"actions\":[{\"type\":\"notify\",\"channel\":\"finance\"}]}]}",
     );
-    let out = rulekit(&[
-        "simulate",
-        "--events",
-        fixture("basic.events.jsonl").to_str().unwrap(),
-        "--automations",
-        automations.to_str().unwrap(),
-        "--from",
+    let out = simulate(
+        &fixture("basic.events.jsonl"),
+        &automations,
         "2026-11-01",
-        "--to",
         "2026-11-02",
-    ]);
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("automations.json:3: automations[0].mode: duplicate key"),
@@ -256,17 +256,12 @@ fn when_both_guardrail_fields_are_wrong_should_report_both() {
         "automations.json",
         r#"{"tenants":[{"tenant_id":"t1","guardrail":{"min_count":0,"max_share":2}}],"automations":[]}"#,
     );
-    let out = rulekit(&[
-        "simulate",
-        "--events",
-        fixture("basic.events.jsonl").to_str().unwrap(),
-        "--automations",
-        automations.to_str().unwrap(),
-        "--from",
+    let out = simulate(
+        &fixture("basic.events.jsonl"),
+        &automations,
         "2026-11-01",
-        "--to",
         "2026-11-02",
-    ]);
+    );
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(err.contains("tenants[0].guardrail.min_count"), "{err}");
@@ -275,17 +270,12 @@ fn when_both_guardrail_fields_are_wrong_should_report_both() {
 
 #[test]
 fn when_dates_are_outside_the_years_events_may_have_should_exit_2() {
-    let out = rulekit(&[
-        "simulate",
-        "--events",
-        fixture("basic.events.jsonl").to_str().unwrap(),
-        "--automations",
-        fixture("basic.automations.json").to_str().unwrap(),
-        "--from",
+    let out = simulate(
+        &fixture("basic.events.jsonl"),
+        &fixture("basic.automations.json"),
         "2026-11-01",
-        "--to",
         "9999-12-31",
-    ]);
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("from 1970 to 2200"),
@@ -306,17 +296,12 @@ fn when_an_event_id_is_reused_for_another_event_should_exit_2_naming_both_lines(
         "events.jsonl",
         format!("{}\n{}\n", line(-1), line(-2)),
     );
-    let out = rulekit(&[
-        "simulate",
-        "--events",
-        events.to_str().unwrap(),
-        "--automations",
-        fixture("basic.automations.json").to_str().unwrap(),
-        "--from",
+    let out = simulate(
+        &events,
+        &fixture("basic.automations.json"),
         "2026-11-01",
-        "--to",
         "2026-11-02",
-    ]);
+    );
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(err.contains("events.jsonl:2: event_id"), "{err}");
@@ -333,17 +318,12 @@ fn when_the_automations_file_is_invalid_should_report_every_problem_by_field() {
               "trigger":{"type":"past_due","thresholds_days":[30,14],"continuity":"sometimes"},
               "actions":[{"type":"notify","channel":"pager"}]}]}"#,
     );
-    let out = rulekit(&[
-        "simulate",
-        "--events",
-        fixture("basic.events.jsonl").to_str().unwrap(),
-        "--automations",
-        automations.to_str().unwrap(),
-        "--from",
+    let out = simulate(
+        &fixture("basic.events.jsonl"),
+        &automations,
         "2026-11-01",
-        "--to",
         "2026-11-02",
-    ]);
+    );
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     for field in [
@@ -358,17 +338,12 @@ fn when_the_automations_file_is_invalid_should_report_every_problem_by_field() {
 
 #[test]
 fn when_to_is_before_from_should_exit_2() {
-    let out = rulekit(&[
-        "simulate",
-        "--events",
-        fixture("basic.events.jsonl").to_str().unwrap(),
-        "--automations",
-        fixture("basic.automations.json").to_str().unwrap(),
-        "--from",
+    let out = simulate(
+        &fixture("basic.events.jsonl"),
+        &fixture("basic.automations.json"),
         "2026-11-05",
-        "--to",
         "2026-11-01",
-    ]);
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--to 2026-11-01 is before --from 2026-11-05"));
 }

@@ -28,6 +28,17 @@ impl Write for Captured {
 }
 
 impl Captured {
+    /// Captures this thread's log lines until the guard is dropped.
+    fn start() -> (Self, tracing::subscriber::DefaultGuard) {
+        let logs = Self::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        (logs, tracing::subscriber::set_default(subscriber))
+    }
+
     fn lines(&self) -> Vec<String> {
         String::from_utf8_lossy(&self.0.lock().unwrap())
             .lines()
@@ -47,13 +58,7 @@ async fn when_dynamodb_stalls_should_answer_503_retry_the_event_and_log_each_fai
         },
     )
     .await;
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = Captured::start();
 
     // Without bounds, each of these would wait as long as the connection lives. Both run at
     // once: each waits out the same operation timeout.
@@ -112,13 +117,7 @@ async fn when_dynamodb_stalls_should_answer_503_retry_the_event_and_log_each_fai
 #[tokio::test]
 async fn when_a_stored_item_does_not_read_should_answer_500_and_log_it_once() {
     let env = Env::new("unreadable").await;
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = Captured::start();
     // An automation whose document is not JSON (written by hand, or by a broken release).
     aws_sdk_dynamodb::Client::new(&env.sdk)
         .put_item()
