@@ -19,7 +19,11 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
-    /// Throttling, a timeout, a 5xx: the same request may succeed later.
+    /// No answer at all (a timeout, a connection that failed): the store as a whole, not one
+    /// item, and the next request will most likely wait as long.
+    #[error("store unreachable")]
+    Unreachable(#[source] BoxError),
+    /// Throttling, a transaction conflict, a 5xx: the same request may succeed later.
     #[error("store temporarily unavailable")]
     Unavailable(#[source] BoxError),
     /// Anything else: a bad request, missing permissions, an item that does not decode.
@@ -44,8 +48,20 @@ impl StoreError {
         Self::Unavailable(source.into())
     }
 
+    /// A store that gave no answer (timeouts, connections), logged as the others are.
+    pub fn unreachable(description: &str, source: impl Into<BoxError>) -> Self {
+        tracing::warn!(error = %description, "store unreachable");
+        Self::Unreachable(source.into())
+    }
+
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Unavailable(_))
+        matches!(self, Self::Unavailable(_) | Self::Unreachable(_))
+    }
+
+    /// Whether the whole store, not one item of it, failed to answer: work not yet started
+    /// would wait out the same timeout.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Self::Unreachable(_))
     }
 }
 

@@ -5,6 +5,7 @@
 //! (`AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, ...), which is how the tests reach the
 //! local emulator with no code change.
 
+use crate::ports::StoreError;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::config::http::HttpResponse;
@@ -119,6 +120,22 @@ where
                 )
         }
         _ => false,
+    }
+}
+
+/// A failed AWS call of a store adapter as a [`StoreError`], logged once: unreachable when no
+/// answer came, unavailable when the answer says "later", failed otherwise.
+pub fn store_error<E>(operation: &str, e: SdkError<E, HttpResponse>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let description = describe(operation, &e);
+    match &e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
+            StoreError::unreachable(&description, e)
+        }
+        _ if is_retryable(&e) => StoreError::unavailable(&description, e),
+        _ => StoreError::failed(description),
     }
 }
 

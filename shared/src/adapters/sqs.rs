@@ -6,7 +6,7 @@
 //! - Firings that kept failing to publish go to the failed-firings queue as JSON (the firing
 //!   record and the last error); the attributes carry only routing facts, no customer data.
 
-use crate::adapters::aws::{describe, is_retryable};
+use crate::adapters::aws::store_error;
 use crate::domain::FieldErrors;
 use crate::ports::{DeadLetters, FailedFirings, FiringRecord, StoreError};
 use aws_sdk_sqs::Client;
@@ -52,14 +52,10 @@ impl SqsDeadLetters {
         for (name, value) in attributes {
             request = request.message_attributes(*name, attribute(value)?);
         }
-        request.send().await.map_err(|e| {
-            let description = describe("SendMessage", &e);
-            if is_retryable(&e) {
-                StoreError::unavailable(&description, e)
-            } else {
-                StoreError::failed(description)
-            }
-        })?;
+        request
+            .send()
+            .await
+            .map_err(|e| store_error("SendMessage", e))?;
         Ok(())
     }
 }

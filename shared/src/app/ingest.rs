@@ -74,6 +74,9 @@ impl IngestError {
     fn again(&self) -> Self {
         match self {
             Self::Rejected(reason) => Self::Rejected(reason.clone()),
+            Self::Store(StoreError::Unreachable(e)) => {
+                Self::Store(StoreError::Unreachable(e.to_string().into()))
+            }
             Self::Store(e) if e.is_retryable() => {
                 Self::Store(StoreError::Unavailable(e.to_string().into()))
             }
@@ -228,9 +231,10 @@ pub async fn ingest_batch<S: CustomerStore>(
                 .push(i);
         }
     }
-    // Once the store answers "unavailable" (each call bounded by the SDK's timeouts), the
-    // events not yet started are answered "retry" without trying: a store that stalls midway
-    // costs the batch one timeout, not one per customer, and the request ends in time.
+    // Once the store gives no answer (each call bounded by the SDK's timeouts), the events
+    // not yet started are answered "retry" without trying: a store that stalls midway costs
+    // the batch one timeout, not one per customer, and the request ends in time. Throttling
+    // is not that: it is one hot key's, and the other customers' events go on.
     let unavailable = std::sync::atomic::AtomicBool::new(false);
     let unavailable = &unavailable;
     let applied: Vec<Vec<(usize, Result<IngestOutcome, IngestError>)>> =
@@ -244,7 +248,7 @@ pub async fn ingest_batch<S: CustomerStore>(
                         continue;
                     }
                     let result = ingest_event(store, &events[i]).await;
-                    if matches!(&result, Err(IngestError::Store(e)) if e.is_retryable()) {
+                    if matches!(&result, Err(IngestError::Store(e)) if e.is_unreachable()) {
                         unavailable.store(true, std::sync::atomic::Ordering::Relaxed);
                     }
                     out.push((i, result));
@@ -273,10 +277,10 @@ pub async fn ingest_batch<S: CustomerStore>(
         .collect()
 }
 
-/// An event of a batch left alone once the store was unavailable for another.
+/// An event of a batch left alone once the store did not answer for another.
 fn not_tried() -> IngestError {
-    IngestError::Store(StoreError::Unavailable(
-        "not tried: the store was unavailable for an earlier event of the batch".into(),
+    IngestError::Store(StoreError::Unreachable(
+        "not tried: the store did not answer for an earlier event of the batch".into(),
     ))
 }
 
@@ -303,7 +307,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// A store that finds no stored event, then is unavailable for every customer: counts the
+    /// A store that finds no stored event, then gives no answer for any customer: counts the
     /// customer reads tried.
     struct StallsAfterLookup(std::sync::atomic::AtomicUsize);
 
@@ -314,7 +318,7 @@ mod tests {
             _: &crate::domain::CustomerId,
         ) -> Result<Option<crate::ports::Versioned<CustomerState>>, StoreError> {
             self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            Err(StoreError::Unavailable("timed out".into()))
+            Err(StoreError::Unreachable("timed out".into()))
         }
         async fn stored_events(
             &self,

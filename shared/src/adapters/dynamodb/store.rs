@@ -2,7 +2,7 @@
 
 use super::items::{CustomerItem, DocumentItem, EventItem, FiringItem, TenantItem, policy_code};
 use super::keys;
-use crate::adapters::aws::{ResourceNames, describe, is_retryable};
+use crate::adapters::aws::{ResourceNames, store_error};
 use crate::domain::automation::{Automation, TenantSettings};
 use crate::domain::decision::Settled;
 use crate::domain::{
@@ -67,12 +67,7 @@ where
     // Every failed DynamoDB call passes here: one log line each (in the constructors), in
     // every entry point. The description is the operation, the error code and the message,
     // never the request.
-    let description = describe(operation, &e);
-    if is_retryable(&e) {
-        StoreError::unavailable(&description, e)
-    } else {
-        StoreError::failed(description)
-    }
+    store_error(operation, e)
 }
 
 fn event_from_item(item: EventItem) -> Result<Event, StoreError> {
