@@ -13,6 +13,7 @@ use serde_json::json;
 use shared::domain::automation::{Action, Channel, Trigger};
 use shared::domain::event::SubscriptionStatus;
 use shared::domain::rule::RunContext;
+use shared::domain::step::{Step, StepForm};
 use shared::domain::{
     Automation, AutomationId, Continuity, Currency, CustomerId, CustomerState, Decision, Event,
     EventBody, EventId, EventKey, Mode, Money, Settled, TenantCalendar, TenantId,
@@ -97,15 +98,18 @@ fn bench_automation(tenant: &TenantId) -> Automation {
         enabled: true,
         mode: Mode::Live,
         trigger: Trigger {
-            thresholds_days: vec![14, 30],
             require_active_subscription: true,
             continuity: Continuity::NegativeBalance,
             catch_up_days: 3,
         },
         conditions: Vec::new(),
-        actions: vec![Action::Notify {
-            channel: Channel::Finance,
-        }],
+        steps: Step::from_thresholds(
+            &[14, 30],
+            &[Action::Notify {
+                channel: Channel::Finance,
+            }],
+        ),
+        step_form: StepForm::Thresholds,
         active_from: None,
     }
 }

@@ -162,10 +162,12 @@ fn when_the_automation_is_replaced_after_the_decision_should_carry_out_what_was_
     let mut replaced = block_on(store.tenant_automations(&PastDueTenant::tenant()))
         .unwrap()
         .remove(0);
-    replaced.actions = vec![Action::Message {
-        template_id: "reminder-1".to_owned(),
-        variables: Default::default(),
-    }];
+    for step in &mut replaced.steps {
+        step.actions = vec![Action::Message {
+            template_id: "reminder-1".to_owned(),
+            variables: Default::default(),
+        }];
+    }
     block_on(store.put_automation(&replaced)).unwrap();
     let publisher = MemoryPublisher::new();
     let report = block_on(execute_pending(

@@ -365,6 +365,66 @@ async fn when_previewing_should_show_the_decisions_and_record_nothing() {
 }
 
 #[tokio::test]
+async fn when_an_automation_names_its_steps_should_keep_them_and_show_step_and_owner_on_its_firings()
+ {
+    let store = MemoryStore::new();
+    let api = lambda_router(store.clone());
+    let mut ladder = automation("ladder");
+    ladder["trigger"] = json!({"type": "past_due", "require_active_subscription": false});
+    ladder.as_object_mut().unwrap().remove("actions");
+    ladder["steps"] = json!([
+        {"name": "0-30", "day": 0,
+         "actions": [{"type": "message", "template_id": "reminder", "variables": {}}]},
+        {"name": "31-60", "day": 31, "owner": "collections",
+         "actions": [{"type": "notify", "channel": "finance"}]}]);
+    let created = send(&api, call("POST", "/v1/automations").json(ladder.clone())).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.body["steps"], ladder["steps"]);
+    assert!(created.body.get("actions").is_none(), "{}", created.body);
+
+    let mut both = ladder.clone();
+    both["id"] = json!("both");
+    both["actions"] = json!([{"type": "notify", "channel": "finance"}]);
+    both["steps"][1]["owner"] = json!("Collections");
+    let refused = send(&api, call("POST", "/v1/automations").json(both)).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(refused.fields(), ["actions", "steps[1].owner"]);
+
+    let events = json!({"events": [balance("e1", "t1", "c1", "2026-11-01T10:00:00Z", -5000)]});
+    assert_eq!(
+        send(&api, call("POST", "/v1/events").json(events))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    evaluate_tenant_day(
+        &store,
+        &TenantId::new("t1"),
+        "2026-12-02".parse().unwrap(),
+        false,
+    )
+    .await
+    .unwrap();
+    let firings = send(&api, call("GET", "/v1/firings?date=2026-12-02")).await;
+    assert_eq!(firings.status, StatusCode::OK, "{}", firings.body);
+    // The day-0 step's window passed before the run: settled missed, and the 31-60 fired.
+    let items = firings.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{}", firings.body);
+    assert_eq!(
+        (&items[0]["step"], &items[0]["reason"]),
+        (&json!("0-30"), &json!("missed_window"))
+    );
+    let firing = &items[1];
+    assert_eq!(
+        (&firing["step"], &firing["owner"], &firing["clock_days"]),
+        (&json!("31-60"), &json!("collections"), &json!(31))
+    );
+    let customer = send(&api, call("GET", "/v1/customers/c1?date=2026-12-02")).await;
+    let why = customer.body["explanations"][0]["why"].as_str().unwrap();
+    assert!(why.contains("; step \"31-60\" fired (pending)"), "{why}");
+}
+
+#[tokio::test]
 async fn when_inspecting_a_customer_should_explain_why_each_automation_did_or_did_not_fire() {
     let store = MemoryStore::new();
     let api = lambda_router(store.clone());

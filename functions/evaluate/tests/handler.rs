@@ -48,7 +48,7 @@ async fn when_runs_were_skipped_for_3_days_should_fire_every_crossed_threshold_o
         .iter()
         .map(|r| {
             let d = &r.decision;
-            (d.customer_id.to_string(), d.date.to_string(), d.late())
+            (d.customer_id.to_string(), d.date.to_string(), d.late)
         })
         .collect();
     fired.sort();

@@ -137,7 +137,7 @@ where
                 let (destination, notice) = match action {
                     Action::Notify { .. } => (
                         Destination::Finance,
-                        notice::finance_notice(d, &plan.automation_name, balance),
+                        notice::finance_notice(d, plan, balance),
                     ),
                     Action::Message {
                         template_id,
@@ -149,11 +149,11 @@ where
                         }
                         (
                             Destination::CustomerMessages,
-                            notice::customer_message(d, template_id, variables, balance),
+                            notice::customer_message(d, plan, template_id, variables, balance),
                         )
                     }
                 };
-                messages.push((i, message(destination, &record, action, notice)));
+                messages.push((i, message(destination, &record, plan, action, notice)));
             }
         }
 
@@ -280,23 +280,30 @@ fn still_in_episode(customer: Option<&CustomerState>, plan: &Plan, record: &Firi
 fn message(
     destination: Destination,
     record: &FiringRecord,
+    plan: &Plan,
     action: &Action,
     notice: Notice,
 ) -> OutgoingMessage {
     let d = &record.decision;
+    // Routing facts only: no customer id, no amounts. A team subscribes to its own work with
+    // a filter policy on `owner` (SPEC §8.2).
+    let mut attributes = vec![
+        ("tenant_id".to_owned(), d.tenant_id.to_string()),
+        ("automation_id".to_owned(), d.automation_id.to_string()),
+        ("threshold_days".to_owned(), d.threshold_days.to_string()),
+        ("step".to_owned(), d.step_name().into_owned()),
+        ("action_type".to_owned(), action.type_name().to_owned()),
+    ];
+    if let Some(owner) = &plan.owner {
+        attributes.push(("owner".to_owned(), owner.clone()));
+    }
     OutgoingMessage {
         destination,
         id: String::new(),
         subject: notice.subject,
         body: notice.body,
         summary: notice.summary,
-        // Routing facts only: no customer id, no amounts.
-        attributes: vec![
-            ("tenant_id".to_owned(), d.tenant_id.to_string()),
-            ("automation_id".to_owned(), d.automation_id.to_string()),
-            ("threshold_days".to_owned(), d.threshold_days.to_string()),
-            ("action_type".to_owned(), action.type_name().to_owned()),
-        ],
+        attributes,
     }
 }
 

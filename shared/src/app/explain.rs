@@ -5,6 +5,7 @@
 use crate::domain::calendar::days_between;
 use crate::domain::event::format_instant;
 use crate::domain::rule::RunContext;
+use crate::domain::step::{Step, StepForm};
 use crate::domain::{
     Automation, Continuity, CustomerId, CustomerState, Decision, Outcome, TenantId, TenantSettings,
 };
@@ -128,12 +129,28 @@ pub async fn explain_customer<S: DecisionStore>(
             date,
         );
         let trigger = &automation.trigger;
-        let thresholds = trigger
-            .thresholds_days
-            .iter()
-            .map(u16::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
+        let days = |f: fn(&Step) -> String| {
+            automation
+                .steps
+                .iter()
+                .map(f)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        // What the automation acts at, in its own words: thresholds (§4) or steps (§8.2).
+        let (reached, windows) = match automation.step_form {
+            StepForm::Thresholds => {
+                let list = days(|s| s.day.to_string());
+                (
+                    format!("every threshold reached ({list})"),
+                    format!("thresholds {list} days"),
+                )
+            }
+            StepForm::Named => {
+                let list = days(|s| format!("{:?} at day {}", s.name, s.day));
+                (format!("every step due ({list})"), format!("steps {list}"))
+            }
+        };
         let on_the_date: Vec<&FiringRecord> = recorded
             .iter()
             .filter(|r| r.decision.automation_id == automation.id && r.decision.date == date)
@@ -169,8 +186,7 @@ pub async fn explain_customer<S: DecisionStore>(
                 ));
             } else if on_the_date.is_empty() {
                 why.push(format!(
-                    "{} days past due on {date}: every threshold reached ({thresholds}) is \
-                     already settled for this episode",
+                    "{} days past due on {date}: {reached} is already settled for this episode",
                     candidate.days_past_due
                 ));
             }
@@ -178,9 +194,13 @@ pub async fn explain_customer<S: DecisionStore>(
             let since = calendar.local_date(episode.start.occurred_at);
             let days = days_between(since, date);
             why.push(format!(
-                "{days} days past due on {date} (since {since}, {}): no threshold window is \
-                 open (thresholds {thresholds} days, catch-up {} days)",
+                "{days} days past due on {date} (since {since}, {}): no {} window is \
+                 open ({windows}, catch-up {} days)",
                 trigger.continuity.as_str(),
+                match automation.step_form {
+                    StepForm::Thresholds => "threshold",
+                    StepForm::Named => "step",
+                },
                 trigger.catch_up_days
             ));
         } else {
@@ -199,20 +219,23 @@ pub async fn explain_customer<S: DecisionStore>(
 }
 
 /// One decision in words, as a run would take it (`threshold 14 fires`) or as one took it
-/// (`threshold 14 fired`), with the reason for a skip.
+/// (`step "31-60" fired`), with the reason for a skip.
 fn describe(d: &Decision, taken: bool) -> String {
-    let n = d.threshold_days;
-    let late = if d.late() { " late" } else { "" };
+    let n = match &d.step {
+        None => format!("threshold {}", d.threshold_days),
+        Some(name) => format!("step {name:?}"),
+    };
+    let late = if d.late { " late" } else { "" };
     match (&d.outcome, taken) {
-        (Outcome::Fired, false) => format!("threshold {n} fires{late}"),
-        (Outcome::Fired, true) => format!("threshold {n} fired{late}"),
-        (Outcome::Held, false) => format!("threshold {n} fires, held by the guardrail"),
-        (Outcome::Held, true) => format!("threshold {n} fired, held by the guardrail"),
+        (Outcome::Fired, false) => format!("{n} fires{late}"),
+        (Outcome::Fired, true) => format!("{n} fired{late}"),
+        (Outcome::Held, false) => format!("{n} fires, held by the guardrail"),
+        (Outcome::Held, true) => format!("{n} fired, held by the guardrail"),
         (Outcome::Skipped { reason, detail }, false) => {
-            format!("threshold {n} is skipped ({}: {detail})", reason.code())
+            format!("{n} is skipped ({}: {detail})", reason.code())
         }
         (Outcome::Skipped { reason, detail }, true) => {
-            format!("threshold {n} was skipped ({}: {detail})", reason.code())
+            format!("{n} was skipped ({}: {detail})", reason.code())
         }
     }
 }

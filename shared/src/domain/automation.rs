@@ -9,6 +9,7 @@ use super::customer::Continuity;
 use super::fields::{self, FieldErrors, Reader, index, join};
 use super::ids::{AutomationId, MAX_ID_LEN, TenantId};
 use super::money::{Currency, MAX_ABS_AMOUNT_MINOR};
+use super::step::{Step, StepForm, parse_actions, parse_steps};
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 use serde_json::{Map, Value, json};
@@ -44,11 +45,9 @@ impl Mode {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Trigger {
-    /// Strictly ascending, each in 1..=3650.
-    pub thresholds_days: Vec<u16>,
     pub require_active_subscription: bool,
     pub continuity: Continuity,
-    /// How many days after a threshold a missed or blocked firing may still happen.
+    /// How many days after a step is first due a missed or blocked firing may still happen.
     pub catch_up_days: u16,
 }
 
@@ -196,6 +195,11 @@ impl Action {
             Self::Message { .. } => "message",
         }
     }
+
+    /// Whether the action reaches the customer (a message), rather than a team.
+    pub fn reaches_the_customer(&self) -> bool {
+        matches!(self, Self::Message { .. })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,7 +211,9 @@ pub struct Automation {
     pub mode: Mode,
     pub trigger: Trigger,
     pub conditions: Vec<Condition>,
-    pub actions: Vec<Action>,
+    /// Strictly ascending by day; never empty.
+    pub steps: Vec<Step>,
+    pub step_form: StepForm,
     /// First local date whose threshold crossings the automation acts on; when absent, the
     /// caller supplies it (the creation date, or `--from` in a simulation).
     pub active_from: Option<NaiveDate>,
@@ -409,6 +415,7 @@ const AUTOMATION_FIELDS: &[&str] = &[
     "trigger",
     "conditions",
     "actions",
+    "steps",
     "active_from",
 ];
 
@@ -441,6 +448,7 @@ pub fn parse_automation(r: &mut Reader, path: &str, v: &Value) -> Option<Automat
     let trigger = r
         .required(obj, path, "trigger")
         .and_then(|t| parse_trigger(r, &join(path, "trigger"), t));
+    let steps = parse_step_form(r, obj, path);
     let conditions = match r.optional(obj, "conditions") {
         None => Some(Vec::new()),
         Some(c) => parse_list(
@@ -451,20 +459,17 @@ pub fn parse_automation(r: &mut Reader, path: &str, v: &Value) -> Option<Automat
             parse_condition,
         ),
     };
-    let actions = r.required(obj, path, "actions").and_then(|a| {
-        let list = parse_list(r, &join(path, "actions"), a, MAX_ACTIONS, parse_action)?;
-        if list.is_empty() {
-            r.error(join(path, "actions"), "must name at least one action");
-        }
-        Some(list)
-    });
     let active_from = match r.optional(obj, "active_from") {
         None => Some(None),
         Some(d) => date(r, &join(path, "active_from"), d).map(Some),
     };
+    if let (Some(trigger), Some((steps, form))) = (&trigger, &steps) {
+        check_catch_up(r, path, trigger.catch_up_days, steps, *form);
+    }
     if r.error_count() > errors_before {
         return None;
     }
+    let (steps, step_form) = steps?;
     Some(Automation {
         id: id?,
         tenant_id: tenant_id?,
@@ -473,19 +478,82 @@ pub fn parse_automation(r: &mut Reader, path: &str, v: &Value) -> Option<Automat
         mode: mode?,
         trigger: trigger?,
         conditions: conditions?,
-        actions: actions?,
+        steps,
+        step_form,
         active_from: active_from?,
     })
+}
+
+/// The steps, in whichever of the two forms the automation is written (never both): the
+/// short form's `trigger.thresholds_days` (default 14 and 30) and automation-level `actions`,
+/// or top-level `steps`.
+fn parse_step_form(
+    r: &mut Reader,
+    obj: &Map<String, Value>,
+    path: &str,
+) -> Option<(Vec<Step>, StepForm)> {
+    let trigger = obj.get("trigger").and_then(Value::as_object);
+    let thresholds = trigger.and_then(|t| r.optional(t, "thresholds_days"));
+    if let Some(steps) = r.optional(obj, "steps") {
+        let mut both = false;
+        if thresholds.is_some() {
+            r.error(
+                join(path, "trigger.thresholds_days"),
+                "an automation has thresholds_days and actions, or steps, not both",
+            );
+            both = true;
+        }
+        if r.optional(obj, "actions").is_some() {
+            r.error(
+                join(path, "actions"),
+                "an automation has thresholds_days and actions, or steps, not both: with \
+                 steps, each step names its actions",
+            );
+            both = true;
+        }
+        let steps = parse_steps(r, &join(path, "steps"), steps)?;
+        return (!both).then_some((steps, StepForm::Named));
+    }
+    let days = match thresholds {
+        None => Some(DEFAULT_THRESHOLDS.to_vec()),
+        Some(t) => parse_thresholds(r, &join(path, "trigger.thresholds_days"), t),
+    };
+    let actions = r
+        .required(obj, path, "actions")
+        .and_then(|a| parse_actions(r, &join(path, "actions"), a));
+    Some((
+        Step::from_thresholds(&days?, &actions?),
+        StepForm::Thresholds,
+    ))
+}
+
+/// A catch-up window reaching past the next step would let one clock fire twice over, so it
+/// must fit in the smallest gap between consecutive steps.
+fn check_catch_up(r: &mut Reader, path: &str, catch_up_days: u16, steps: &[Step], form: StepForm) {
+    let Some((lo, hi)) = steps
+        .windows(2)
+        .map(|w| (&w[0], &w[1]))
+        .min_by_key(|(a, b)| b.day - a.day)
+    else {
+        return;
+    };
+    let gap = hi.day - lo.day;
+    if catch_up_days > gap {
+        let between = match form {
+            StepForm::Thresholds => format!("thresholds {} and {}", lo.day, hi.day),
+            StepForm::Named => format!("steps {:?} and {:?}", lo.name, hi.name),
+        };
+        r.error(
+            join(path, "trigger.catch_up_days"),
+            format!("must not be larger than the {gap}-day gap between {between}"),
+        );
+    }
 }
 
 fn parse_trigger(r: &mut Reader, path: &str, v: &Value) -> Option<Trigger> {
     let obj = r.object(path, v, TRIGGER_FIELDS)?;
     r.required(obj, path, "type")
         .and_then(|t| r.choice(&join(path, "type"), t, &[("past_due", ())]));
-    let thresholds = match r.optional(obj, "thresholds_days") {
-        None => Some(DEFAULT_THRESHOLDS.to_vec()),
-        Some(t) => parse_thresholds(r, &join(path, "thresholds_days"), t),
-    };
     let require_active_subscription = match r.optional(obj, "require_active_subscription") {
         None => Some(true),
         Some(b) => r.boolean(&join(path, "require_active_subscription"), b),
@@ -500,27 +568,7 @@ fn parse_trigger(r: &mut Reader, path: &str, v: &Value) -> Option<Trigger> {
             .integer(&join(path, "catch_up_days"), c, 0, MAX_CATCH_UP_DAYS)
             .map(|c| c as u16),
     };
-    // A catch-up window reaching past the next threshold would let one crossing fire twice
-    // over, so it must fit in the smallest gap between thresholds.
-    if let (Some(t), Some(c)) = (&thresholds, catch_up_days) {
-        if let Some((lo, hi)) = t
-            .windows(2)
-            .map(|w| (w[0], w[1]))
-            .min_by_key(|(a, b)| b - a)
-        {
-            if c > hi - lo {
-                r.error(
-                    join(path, "catch_up_days"),
-                    format!(
-                        "must not be larger than the {}-day gap between thresholds {lo} and {hi}",
-                        hi - lo
-                    ),
-                );
-            }
-        }
-    }
     Some(Trigger {
-        thresholds_days: thresholds?,
         require_active_subscription: require_active_subscription?,
         continuity: continuity?,
         catch_up_days: catch_up_days?,
@@ -776,14 +824,29 @@ impl Automation {
             "mode": self.mode.as_str(),
             "trigger": {
                 "type": "past_due",
-                "thresholds_days": t.thresholds_days,
                 "require_active_subscription": t.require_active_subscription,
                 "continuity": t.continuity.as_str(),
                 "catch_up_days": t.catch_up_days,
             },
             "conditions": self.conditions.iter().map(Condition::to_json).collect::<Vec<_>>(),
-            "actions": self.actions.iter().map(Action::to_json).collect::<Vec<_>>(),
         });
+        match self.step_form {
+            StepForm::Thresholds => {
+                let days: Vec<u16> = self.steps.iter().map(|s| s.day).collect();
+                obj["trigger"]["thresholds_days"] = json!(days);
+                // Every step of the short form takes the same actions.
+                obj["actions"] = json!(
+                    self.steps[0]
+                        .actions
+                        .iter()
+                        .map(Action::to_json)
+                        .collect::<Vec<_>>()
+                );
+            }
+            StepForm::Named => {
+                obj["steps"] = json!(self.steps.iter().map(Step::to_json).collect::<Vec<_>>());
+            }
+        }
         if let Some(d) = self.active_from {
             obj["active_from"] = json!(d.to_string());
         }
@@ -912,7 +975,9 @@ mod tests {
         .unwrap();
         assert!(a.enabled);
         assert_eq!(a.mode, Mode::Live);
-        assert_eq!(a.trigger.thresholds_days, vec![14, 30]);
+        let days: Vec<u16> = a.steps.iter().map(|s| s.day).collect();
+        assert_eq!(days, [14, 30]);
+        assert_eq!(a.step_form, StepForm::Thresholds);
         assert!(a.trigger.require_active_subscription);
         assert_eq!(a.trigger.continuity, Continuity::NegativeBalance);
         assert_eq!(a.trigger.catch_up_days, 3);
@@ -948,6 +1013,44 @@ mod tests {
             .unwrap_err();
             assert_eq!(err.0[0].field, field, "{err}");
         }
+    }
+
+    #[test]
+    fn when_steps_are_closer_than_the_catch_up_window_should_name_the_two_steps() {
+        let err = Automation::from_json(&json!({"id":"a","tenant_id":"t","name":"n",
+            "trigger":{"type":"past_due","catch_up_days":5},
+            "steps":[{"name":"first","day":0,"actions":[{"type":"notify","channel":"finance"}]},
+                     {"name":"second","day":3,"actions":[{"type":"notify","channel":"finance"}]}]}))
+        .unwrap_err();
+        assert_eq!(err.0[0].field, "trigger.catch_up_days");
+        assert!(
+            err.0[0]
+                .message
+                .contains("3-day gap between steps \"first\" and \"second\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn when_an_automation_has_thresholds_and_steps_should_refuse_both_forms() {
+        let err = Automation::from_json(&json!({"id":"a","tenant_id":"t","name":"n",
+            "trigger":{"type":"past_due","thresholds_days":[14]},
+            "steps":[{"name":"s","day":1,"actions":[{"type":"notify","channel":"finance"}]}]}))
+        .unwrap_err();
+        assert_eq!(err.0[0].field, "trigger.thresholds_days", "{err}");
+    }
+
+    #[test]
+    fn when_an_automation_names_its_steps_should_write_them_back_as_given() {
+        let v = json!({"id":"a","tenant_id":"t","name":"n","trigger":{"type":"past_due"},
+            "steps":[{"name":"s","day":0,"owner":"billing",
+                      "actions":[{"type":"notify","channel":"finance"}]}]});
+        let a = Automation::from_json(&v).unwrap();
+        assert_eq!(a.step_form, StepForm::Named);
+        let back = a.to_json();
+        assert_eq!(back["steps"], v["steps"]);
+        assert!(back.get("actions").is_none() && back["trigger"].get("thresholds_days").is_none());
+        assert_eq!(Automation::from_json(&back).unwrap(), a);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use super::automation::{Action, Mode};
 use super::customer::Continuity;
 use super::event::EventKey;
-use super::fields::{FieldErrors, Reader, index};
+use super::fields::{FieldErrors, Reader};
 use super::ids::{AutomationId, CustomerId, TenantId};
 use super::money::Money;
 use chrono::NaiveDate;
@@ -13,31 +13,42 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-/// What a firing carries out, fixed when it is decided: the automation's name and actions
-/// then, and the continuity policy its customer messages are re-checked under. The executor
+/// What a firing carries out, fixed when it is decided: the automation's name, the step's
+/// owner and actions then, and the continuity policy its customer messages are re-checked
+/// under. The executor
 /// reads the plan, never the automation, so a replace or an archive after the decision
 /// changes nothing already decided (and an action is found by its place in the plan).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub automation_name: String,
     pub continuity: Continuity,
+    /// The step's owner (SPEC §8.2), sent as the `owner` message attribute.
+    pub owner: Option<String>,
     pub actions: Vec<Action>,
 }
 
 impl Plan {
     pub fn to_json(&self) -> Value {
-        json!({
+        let mut v = json!({
             "automation_name": self.automation_name,
             "continuity": self.continuity.as_str(),
             "actions": self.actions.iter().map(Action::to_json).collect::<Vec<_>>(),
-        })
+        });
+        if let Some(owner) = &self.owner {
+            v["owner"] = json!(owner);
+        }
+        v
     }
 
     /// Reads a plan back (from a stored firing).
     pub fn from_json(v: &Value) -> Result<Plan, FieldErrors> {
         let mut r = Reader::new();
         let plan = (|| {
-            let obj = r.object("", v, &["automation_name", "continuity", "actions"])?;
+            let obj = r.object(
+                "",
+                v,
+                &["automation_name", "continuity", "owner", "actions"],
+            )?;
             let name = r
                 .required(obj, "", "automation_name")
                 .and_then(|n| r.text("automation_name", n, super::automation::MAX_NAME_LEN))
@@ -45,18 +56,17 @@ impl Plan {
             let continuity = r
                 .required(obj, "", "continuity")
                 .and_then(|c| r.choice("continuity", c, &Continuity::ALL));
-            let actions = r.required(obj, "", "actions").and_then(|a| {
-                let items = r.array("actions", a, super::automation::MAX_ACTIONS)?;
-                let parsed: Vec<Option<Action>> = items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, x)| super::automation::parse_action(&mut r, &index("actions", i), x))
-                    .collect();
-                parsed.into_iter().collect::<Option<Vec<_>>>()
-            });
+            let owner = r
+                .optional(obj, "owner")
+                .and_then(|o| r.text("owner", o, super::step::MAX_OWNER_LEN))
+                .map(str::to_owned);
+            let actions = r
+                .required(obj, "", "actions")
+                .and_then(|a| super::step::parse_actions(&mut r, "actions", a));
             Some(Plan {
                 automation_name: name?,
                 continuity: continuity?,
+                owner,
                 actions: actions?,
             })
         })();
@@ -130,7 +140,12 @@ pub struct Decision {
     pub tenant_id: TenantId,
     pub customer_id: CustomerId,
     pub automation_id: AutomationId,
+    /// The step's day (the threshold, in the short form): with the episode, what the decision
+    /// settles.
     pub threshold_days: u16,
+    /// The step's name when the automation names its steps (SPEC §8.2); `None` for the short
+    /// form, whose steps are named by their day and whose rows print as §5 shows them.
+    pub step: Option<Arc<str>>,
     pub days_past_due: i64,
     /// The local date the episode started.
     pub past_due_since: NaiveDate,
@@ -138,9 +153,9 @@ pub struct Decision {
     pub episode: EventKey,
     pub mode: Mode,
     pub outcome: Outcome,
-    /// Decided by a run that caught up `date` after it had passed (the runs of that date were
-    /// missed).
-    pub caught_up: bool,
+    /// Decided after the step was first due (SPEC §8.1): late data, a condition that held
+    /// only later, or a run that caught up `date` after it had passed.
+    pub late: bool,
     /// What the customer owed at the run (the negative balance, as a positive amount); `None`
     /// when it owed nothing.
     pub owed: Option<Money>,
@@ -149,9 +164,12 @@ pub struct Decision {
 }
 
 impl Decision {
-    /// Fired after the threshold day: late data, or a run that caught up a missed date.
-    pub fn late(&self) -> bool {
-        self.days_past_due > i64::from(self.threshold_days) || self.caught_up
+    /// The step's name: its own, or the short form's day.
+    pub fn step_name(&self) -> std::borrow::Cow<'_, str> {
+        match &self.step {
+            Some(name) => std::borrow::Cow::Borrowed(name),
+            None => std::borrow::Cow::Owned(self.threshold_days.to_string()),
+        }
     }
 
     /// Whether this decision settles its threshold for the episode, so it is recorded (exactly
@@ -181,7 +199,8 @@ impl Decision {
         )
     }
 
-    /// The JSON row of SPEC §5.
+    /// The JSON row of SPEC §5, with the clock and step fields of §8.2 when the automation
+    /// names its steps (a short-form automation's rows stay as §5 shows them).
     pub fn row(&self) -> DecisionRow<'_> {
         let (decision, reason, detail) = match &self.outcome {
             Outcome::Fired => ("fired", None, None),
@@ -196,11 +215,18 @@ impl Decision {
             tenant_id: self.tenant_id.as_str(),
             customer_id: self.customer_id.as_str(),
             automation_id: self.automation_id.as_str(),
+            trigger: self.step.is_some().then_some("past_due"),
+            step: self.step.as_deref(),
+            owner: self.plan.as_deref().and_then(|p| p.owner.as_deref()),
+            segment: self.step.is_some().then_some(None),
+            clock_id: self.step.is_some().then_some(None),
+            clock_since: self.step.is_some().then_some(self.past_due_since),
+            clock_days: self.step.is_some().then_some(self.days_past_due),
             threshold_days: self.threshold_days,
             days_past_due: self.days_past_due,
             past_due_since: self.past_due_since,
             mode: self.mode.as_str(),
-            late: self.late(),
+            late: self.late,
             owed: self.owed.map(|m| OwedRow {
                 amount_minor: m.amount_minor,
                 currency: m.currency.code(),
@@ -227,7 +253,9 @@ pub struct OwedRow {
 }
 
 /// One output line of `rulekit simulate`, fields in the order SPEC §5 shows them, then what
-/// the customer owed and (for firings) the actions carried out.
+/// the customer owed and (for firings) the actions carried out. The clock and step fields of
+/// §8.2 are absent from a short-form automation's rows (`None`); `segment` and `clock_id`
+/// print as null for the past-due clock, which has neither.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DecisionRow<'a> {
     pub decision: &'static str,
@@ -235,6 +263,20 @@ pub struct DecisionRow<'a> {
     pub tenant_id: &'a str,
     pub customer_id: &'a str,
     pub automation_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segment: Option<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock_id: Option<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock_since: Option<NaiveDate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock_days: Option<i64>,
     pub threshold_days: u16,
     pub days_past_due: i64,
     pub past_due_since: NaiveDate,

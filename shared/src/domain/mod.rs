@@ -12,6 +12,7 @@ pub mod json;
 pub mod money;
 pub mod notice;
 pub mod rule;
+pub mod step;
 
 pub use automation::{Automation, AutomationsFile, Mode, TenantSettings};
 pub use calendar::TenantCalendar;

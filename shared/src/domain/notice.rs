@@ -2,7 +2,7 @@
 //! plain-language summary for people. Attributes for routing are built by the executor and
 //! never carry customer data; these bodies may, because they go only to the tenant's topics.
 
-use super::decision::Decision;
+use super::decision::{Decision, Plan};
 use super::money::Money;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -24,11 +24,8 @@ fn balance_json(balance: Option<Money>) -> Value {
 }
 
 /// The finance team's notification for one firing.
-pub fn finance_notice(
-    decision: &Decision,
-    automation_name: &str,
-    balance: Option<Money>,
-) -> Notice {
+pub fn finance_notice(decision: &Decision, plan: &Plan, balance: Option<Money>) -> Notice {
+    let automation_name = plan.automation_name.as_str();
     let owed = balance
         .filter(|b| b.amount_minor < 0)
         .map(|b| Money::new(-b.amount_minor, b.currency).to_decimal_string());
@@ -39,14 +36,34 @@ pub fn finance_notice(
     if let Some(owed) = &owed {
         summary.push_str(&format!(" Amount owed: {owed}."));
     }
+    let what = match &decision.step {
+        None => format!("for the {}-day threshold", decision.threshold_days),
+        Some(step) => format!("step {step:?} (day {})", decision.threshold_days),
+    };
     summary.push_str(&format!(
-        " Automation \"{}\" ({}) fired for the {}-day threshold on {}{}.",
+        " Automation \"{}\" ({}) fired {what} on {}{}.",
         automation_name,
         decision.automation_id,
-        decision.threshold_days,
         decision.date,
-        if decision.late() { ", late" } else { "" }
+        if decision.late { ", late" } else { "" }
     ));
+    if let Some(owner) = &plan.owner {
+        summary.push_str(&format!(" Owner: {owner}."));
+    }
+    let mut body = json!({
+        "type": "past_due.notification",
+        "tenant_id": decision.tenant_id,
+        "automation_id": decision.automation_id,
+        "automation_name": automation_name,
+        "customer_id": decision.customer_id,
+        "date": decision.date,
+        "threshold_days": decision.threshold_days,
+        "days_past_due": decision.days_past_due,
+        "past_due_since": decision.past_due_since,
+        "late": decision.late,
+        "balance": balance_json(balance),
+    });
+    with_step(&mut body, decision, plan);
     Notice {
         subject: format!(
             "Past due {} days: {}",
@@ -56,36 +73,30 @@ pub fn finance_notice(
         .take(100)
         .collect(),
         summary,
-        body: json!({
-            "type": "past_due.notification",
-            "tenant_id": decision.tenant_id,
-            "automation_id": decision.automation_id,
-            "automation_name": automation_name,
-            "customer_id": decision.customer_id,
-            "date": decision.date,
-            "threshold_days": decision.threshold_days,
-            "days_past_due": decision.days_past_due,
-            "past_due_since": decision.past_due_since,
-            "late": decision.late(),
-            "balance": balance_json(balance),
-        }),
+        body,
+    }
+}
+
+/// The step's name (when the automation names its steps) and owner (when it has one), for
+/// the consumers that route on them.
+fn with_step(body: &mut Value, decision: &Decision, plan: &Plan) {
+    if let Some(step) = &decision.step {
+        body["step"] = json!(step);
+    }
+    if let Some(owner) = &plan.owner {
+        body["owner"] = json!(owner);
     }
 }
 
 /// A message for the customer, rendered downstream from `template_id`.
 pub fn customer_message(
     decision: &Decision,
+    plan: &Plan,
     template_id: &str,
     variables: &BTreeMap<String, String>,
     balance: Option<Money>,
 ) -> Notice {
-    Notice {
-        subject: format!("Customer message {template_id}"),
-        summary: format!(
-            "Template {template_id} for customer {} ({} days past due).",
-            decision.customer_id, decision.days_past_due
-        ),
-        body: json!({
+    let mut body = json!({
             "type": "past_due.customer_message",
             "tenant_id": decision.tenant_id,
             "automation_id": decision.automation_id,
@@ -96,6 +107,14 @@ pub fn customer_message(
             "days_past_due": decision.days_past_due,
             "past_due_since": decision.past_due_since,
             "balance": balance_json(balance),
-        }),
+    });
+    with_step(&mut body, decision, plan);
+    Notice {
+        subject: format!("Customer message {template_id}"),
+        summary: format!(
+            "Template {template_id} for customer {} ({} days past due).",
+            decision.customer_id, decision.days_past_due
+        ),
+        body,
     }
 }

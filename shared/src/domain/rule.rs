@@ -1,15 +1,18 @@
-//! The firing rule of SPEC §4, for one automation and one local date.
+//! The firing rule of SPEC §4 and §8.1–§8.3a, for one automation and one local date.
 //!
-//! A customer is looked at on date D only when some threshold's catch-up window is open:
-//! `0 ≤ days_past_due(D) − N ≤ catch_up_days` for a threshold N. That is what makes the daily
-//! work grow with the customers at a threshold rather than with all customers, and it is the
-//! same test for every store (see [`RunContext::candidate_start_ranges`]).
+//! A step at day N is first due on date F: the first daily run on or after the clock's start
+//! date S plus N whose instant is after the start (S + N for N ≥ 1; for a day-0 step, the run
+//! of S when the clock started before it, else the run of S + 1). A customer is looked at on
+//! date D only when some step's window `F ≤ D ≤ F + catch_up_days` is open. That is what makes
+//! the daily work grow with the customers at a step rather than with all customers, and it is
+//! the same test for every store (see [`RunContext::candidate_windows`]).
 
 use super::automation::{Automation, Condition, NumberField};
 use super::calendar::{TenantCalendar, days_between};
 use super::customer::{CustomerState, Episode};
 use super::decision::{Decision, Outcome, Plan, Settled, SkipReason};
 use super::money::Money;
+use super::step::{Step, StepForm};
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use std::sync::Arc;
 
@@ -24,12 +27,13 @@ pub struct RunContext<'a> {
     /// Set when `date` is evaluated after it passed (missed runs caught up): its firings are
     /// late.
     pub caught_up: bool,
-    /// The episode starts (as instants, `[from, to)`) that put a threshold's window open on
-    /// `date`: precomputed so the candidate test on each customer is a few comparisons, with no
-    /// time-zone conversion for the customers it rules out.
+    /// The episode starts (as instants, `[from, to)`) that put a step's window open on
+    /// `date`, merged: precomputed so the candidate test on each customer is a few
+    /// comparisons, with no time-zone conversion for the customers it rules out.
     windows: Vec<(DateTime<Utc>, DateTime<Utc>)>,
-    /// What this automation's firings carry out, shared by all of them.
-    plan: Arc<Plan>,
+    /// Per step (in the automation's order): what its firings carry out, shared by all of
+    /// them, and its name when the automation names its steps.
+    plans: Vec<(Arc<Plan>, Option<Arc<str>>)>,
 }
 
 /// A customer with a threshold window open on the run's date.
@@ -48,6 +52,21 @@ impl<'a> RunContext<'a> {
         calendar: &'a TenantCalendar,
         date: NaiveDate,
     ) -> Self {
+        let plans = automation
+            .steps
+            .iter()
+            .map(|step| {
+                let plan = Arc::new(Plan {
+                    automation_name: automation.name.clone(),
+                    continuity: automation.trigger.continuity,
+                    owner: step.owner.clone(),
+                    actions: step.actions.clone(),
+                });
+                let name = (automation.step_form == StepForm::Named)
+                    .then(|| Arc::<str>::from(step.name.as_str()));
+                (plan, name)
+            })
+            .collect();
         let mut ctx = Self {
             automation,
             active_from,
@@ -55,21 +74,23 @@ impl<'a> RunContext<'a> {
             date,
             caught_up: false,
             windows: Vec::new(),
-            plan: Arc::new(Plan {
-                automation_name: automation.name.clone(),
-                continuity: automation.trigger.continuity,
-                actions: automation.actions.clone(),
-            }),
+            plans,
         };
-        ctx.windows = ctx
-            .candidate_start_ranges()
-            .into_iter()
-            .map(|(first, last)| {
-                let end = last.succ_opt().unwrap_or(last);
-                (calendar.start_of_day(first), calendar.start_of_day(end))
-            })
-            .collect();
+        ctx.windows = ctx.start_windows();
         ctx
+    }
+
+    /// The date a step is first due for a clock that started at `start` (local date `since`).
+    pub fn first_due(&self, step: &Step, start: DateTime<Utc>, since: NaiveDate) -> NaiveDate {
+        let due = since
+            .checked_add_days(Days::new(u64::from(step.day)))
+            .unwrap_or(NaiveDate::MAX);
+        if step.day == 0 && start >= self.calendar.run_instant(since) {
+            // The day's run had passed when the clock started: the next run is the first.
+            due.succ_opt().unwrap_or(due)
+        } else {
+            due
+        }
     }
 
     /// The customer's episode and position in it, when the rule has something to decide today:
@@ -86,54 +107,62 @@ impl<'a> RunContext<'a> {
             return None;
         }
         let since = self.calendar.local_date(start);
-        let days_past_due = days_between(since, self.date);
         let catch_up = i64::from(trigger.catch_up_days);
-        trigger
-            .thresholds_days
+        self.automation
+            .steps
             .iter()
-            .any(|&n| (0..=catch_up).contains(&(days_past_due - i64::from(n))))
-            .then_some(Candidate {
+            .any(|step| {
+                (0..=catch_up)
+                    .contains(&days_between(self.first_due(step, start, since), self.date))
+            })
+            .then(|| Candidate {
                 episode,
                 since,
-                days_past_due,
+                days_past_due: days_between(since, self.date),
             })
     }
 
-    /// The instants `[from, to)` an episode must have started in to be a candidate, one range
-    /// per group of thresholds: what a store queries.
+    /// The instants `[from, to)` an episode must have started in to be a candidate, disjoint
+    /// and ascending: what a store queries. [`RunContext::candidate`] is exact.
     pub fn candidate_windows(&self) -> &[(DateTime<Utc>, DateTime<Utc>)] {
         &self.windows
     }
 
-    /// The local episode-start dates of the candidates, as disjoint inclusive ranges in
-    /// ascending order: `[D − N − catch_up_days, D − N]` for each threshold N, merged where
-    /// they touch. Stores use them to read only candidates; [`RunContext::candidate`] is exact.
-    pub fn candidate_start_ranges(&self) -> Vec<(NaiveDate, NaiveDate)> {
-        let trigger = &self.automation.trigger;
-        let mut ranges: Vec<(NaiveDate, NaiveDate)> = trigger
-            .thresholds_days
+    /// Per step, the starts whose first due date F has `F ≤ D ≤ F + catch_up_days`: for a
+    /// step at day N ≥ 1, the local days `[D − N − catch_up_days, D − N]`; for a day-0 step,
+    /// from the run of `D − catch_up_days − 1` to the run of D (a start between two runs is
+    /// first due at the second). Merged where they touch.
+    fn start_windows(&self) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+        let catch_up = Days::new(u64::from(self.automation.trigger.catch_up_days));
+        let cal = self.calendar;
+        let mut windows: Vec<(DateTime<Utc>, DateTime<Utc>)> = self
+            .automation
+            .steps
             .iter()
-            .rev()
-            .filter_map(|&n| {
-                let latest = self.date.checked_sub_days(Days::new(u64::from(n)))?;
-                let earliest =
-                    latest.checked_sub_days(Days::new(u64::from(trigger.catch_up_days)))?;
-                Some((earliest, latest))
+            .filter_map(|step| {
+                if step.day == 0 {
+                    let first = self.date.checked_sub_days(catch_up)?.pred_opt()?;
+                    return Some((cal.run_instant(first), cal.run_instant(self.date)));
+                }
+                let latest = self.date.checked_sub_days(Days::new(u64::from(step.day)))?;
+                let earliest = latest.checked_sub_days(catch_up)?;
+                let end = latest.succ_opt().unwrap_or(latest);
+                Some((cal.start_of_day(earliest), cal.start_of_day(end)))
             })
             .collect();
-        ranges.dedup_by(|later, earlier| {
-            // `later` starts after `earlier` (thresholds descend, so dates ascend).
-            if later.0 <= earlier.1.succ_opt().unwrap_or(earlier.1) {
+        windows.sort();
+        windows.dedup_by(|later, earlier| {
+            if later.0 <= earlier.1 {
                 earlier.1 = earlier.1.max(later.1);
                 true
             } else {
                 false
             }
         });
-        ranges
+        windows
     }
 
-    /// Decides every threshold of a candidate not yet settled for its episode, appending the
+    /// Decides every step of a candidate not yet settled for its episode, appending the
     /// decisions to `out`. `settled` lists what earlier runs settled for this automation and
     /// customer; an entry counts for the current episode when it was recorded for an episode
     /// starting at or after the current start, i.e. within the same continuous period (a late
@@ -145,8 +174,7 @@ impl<'a> RunContext<'a> {
         settled: &[Settled],
         out: &mut Vec<Decision>,
     ) {
-        let trigger = &self.automation.trigger;
-        let catch_up = i64::from(trigger.catch_up_days);
+        let catch_up = i64::from(self.automation.trigger.catch_up_days);
         let dpd = candidate.days_past_due;
         let start = &candidate.episode.start;
         let owed = customer
@@ -155,81 +183,99 @@ impl<'a> RunContext<'a> {
             .map(|b| b.balance)
             .filter(|b| b.amount_minor < 0)
             .map(|b| Money::new(-b.amount_minor, b.currency));
-        let decision = |threshold_days: u16, outcome: Outcome| Decision {
-            date: self.date,
-            tenant_id: customer.tenant_id.clone(),
-            customer_id: customer.customer_id.clone(),
-            automation_id: self.automation.id.clone(),
-            threshold_days,
-            days_past_due: dpd,
-            past_due_since: candidate.since,
-            episode: start.clone(),
-            mode: self.automation.mode,
-            plan: matches!(outcome, Outcome::Fired).then(|| self.plan.clone()),
-            outcome,
-            caught_up: self.caught_up,
-            owed,
+        let decision = |i: usize, first_due: NaiveDate, outcome: Outcome| {
+            let (plan, name) = &self.plans[i];
+            Decision {
+                date: self.date,
+                tenant_id: customer.tenant_id.clone(),
+                customer_id: customer.customer_id.clone(),
+                automation_id: self.automation.id.clone(),
+                threshold_days: self.automation.steps[i].day,
+                step: name.clone(),
+                days_past_due: dpd,
+                past_due_since: candidate.since,
+                episode: start.clone(),
+                mode: self.automation.mode,
+                plan: matches!(outcome, Outcome::Fired).then(|| plan.clone()),
+                outcome,
+                late: self.date > first_due || self.caught_up,
+                owed,
+            }
         };
         let skipped = |reason: SkipReason, detail: String| Outcome::Skipped { reason, detail };
+        // How a detail names a step: the short form's by its threshold, as §4 words it.
+        let named = |step: &Step| match self.automation.step_form {
+            StepForm::Thresholds => format!("threshold {}", step.day),
+            StepForm::Named => format!("step {:?}", step.name),
+        };
 
-        let mut due: Vec<u16> = Vec::new();
-        for &n in &trigger.thresholds_days {
-            let n_days = i64::from(n);
-            if dpd < n_days
+        // The due steps, as (index, first due date), in ascending order of day.
+        let mut due: Vec<(usize, NaiveDate)> = Vec::new();
+        for (i, step) in self.automation.steps.iter().enumerate() {
+            let first_due = self.first_due(step, start.occurred_at, candidate.since);
+            if self.date < first_due
                 || settled
                     .iter()
-                    .any(|s| s.threshold_days == n && s.episode >= *start)
+                    .any(|s| s.threshold_days == step.day && s.episode >= *start)
             {
                 continue;
             }
-            let reached = candidate
-                .since
-                .checked_add_days(Days::new(u64::from(n)))
-                .unwrap_or(NaiveDate::MAX);
-            if reached < self.active_from {
+            if first_due < self.active_from {
+                let detail = match self.automation.step_form {
+                    StepForm::Thresholds => format!("threshold reached on {first_due}"),
+                    StepForm::Named => format!("{} first due on {first_due}", named(step)),
+                };
                 out.push(decision(
-                    n,
+                    i,
+                    first_due,
                     skipped(
                         SkipReason::BeforeActiveFrom,
                         format!(
-                            "threshold reached on {reached}, before the automation became active on {}",
+                            "{detail}, before the automation became active on {}",
                             self.active_from
                         ),
                     ),
                 ));
-            } else if dpd - n_days > catch_up {
-                out.push(decision(
-                    n,
-                    skipped(
-                        SkipReason::MissedWindow,
-                        format!(
-                            "{dpd} days past due is more than catch_up_days ({catch_up}) after the threshold"
-                        ),
+            } else if days_between(first_due, self.date) > catch_up {
+                let detail = match self.automation.step_form {
+                    StepForm::Thresholds => format!(
+                        "{dpd} days past due is more than catch_up_days ({catch_up}) after the threshold"
                     ),
+                    StepForm::Named => format!(
+                        "{} was first due on {first_due}, more than catch_up_days ({catch_up}) before this run",
+                        named(step)
+                    ),
+                };
+                out.push(decision(
+                    i,
+                    first_due,
+                    skipped(SkipReason::MissedWindow, detail),
                 ));
             } else {
-                due.push(n);
+                due.push((i, first_due));
             }
         }
-        let Some(&highest) = due.last() else {
+        let Some(&(highest, highest_due)) = due.last() else {
             return;
         };
         if let Err((reason, detail)) = self.check_conditions(customer, dpd) {
-            for n in due {
-                out.push(decision(n, skipped(reason, detail.clone())));
+            for (i, first_due) in due {
+                out.push(decision(i, first_due, skipped(reason, detail.clone())));
             }
             return;
         }
-        for &n in &due[..due.len() - 1] {
+        let instead = named(&self.automation.steps[highest]);
+        for &(i, first_due) in &due[..due.len() - 1] {
             out.push(decision(
-                n,
+                i,
+                first_due,
                 skipped(
                     SkipReason::Superseded,
-                    format!("threshold {highest} fired instead in the same run"),
+                    format!("{instead} fired instead in the same run"),
                 ),
             ));
         }
-        out.push(decision(highest, Outcome::Fired));
+        out.push(decision(highest, highest_due, Outcome::Fired));
     }
 
     /// The automation's conditions on the run's date (SPEC §4.4), or the first that fails.

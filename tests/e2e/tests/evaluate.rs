@@ -53,7 +53,7 @@ async fn when_runs_were_skipped_for_3_days_then_one_run_should_fire_every_crosse
         .await
         .unwrap()
         .iter()
-        .map(|r| (r.decision.customer_id.to_string(), r.decision.late()))
+        .map(|r| (r.decision.customer_id.to_string(), r.decision.late))
         .collect();
     fired.sort();
     assert_eq!(

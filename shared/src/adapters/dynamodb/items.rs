@@ -266,9 +266,12 @@ pub struct FiringItem {
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
-    /// Decided while catching up a missed date.
+    /// Decided after the step was first due.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub cu: bool,
+    pub late: bool,
+    /// The step's name, when the automation names its steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
     /// What the customer owed at the run: minor units and currency.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owed: Option<OwedAttr>,
@@ -333,7 +336,8 @@ impl FiringItem {
             out: out.to_owned(),
             reason,
             detail,
-            cu: d.caught_up,
+            late: d.late,
+            step: d.step.as_deref().map(str::to_owned),
             owed: d.owed.map(|m| OwedAttr {
                 m: m.amount_minor,
                 cur: m.currency.code().to_owned(),
@@ -414,7 +418,8 @@ impl FiringItem {
                 episode: key(&self.ep)?,
                 mode,
                 outcome,
-                caught_up: self.cu,
+                late: self.late,
+                step: self.step.map(Arc::from),
                 owed,
                 plan,
             },
