@@ -436,6 +436,7 @@ fn add(total: &mut SimulationReport, report: SimulationReport) {
     total.decisions += report.decisions;
     total.fired += report.fired;
     total.held += report.held;
+    total.awaiting_approval += report.awaiting_approval;
 }
 
 fn summarise(
@@ -446,7 +447,8 @@ fn summarise(
 ) -> Result<(), Failure> {
     eprintln!(
         "rulekit: events {} (accepted {}, duplicates {}, rejected {}); runs {}; firings {}; \
-         held {}; messages published {} in {} calls; guardrail alerts {}; rows printed {}",
+         held {}; awaiting approval {}; messages published {} in {} calls; guardrail alerts {}; \
+         rows printed {}",
         events,
         report.accepted,
         report.duplicates,
@@ -454,6 +456,7 @@ fn summarise(
         report.runs,
         report.fired,
         report.held,
+        report.awaiting_approval,
         report.executed.messages,
         report.executed.publish_calls,
         report.alerts,

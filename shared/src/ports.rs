@@ -193,9 +193,11 @@ pub struct AuditEntry {
     pub at: DateTime<Utc>,
     pub actor: String,
     /// `automation.created`, `automation.replaced`, `automation.archived`,
-    /// `settings.replaced`, `firings.released`, `firings.discarded`.
+    /// `settings.replaced`, `firings.released`, `firings.discarded`, `firing.approved`,
+    /// `firing.rejected`.
     pub action: String,
-    /// What changed, e.g. `automations/a1`, `settings`, `firings/a1/2026-11-15`.
+    /// What changed, e.g. `automations/a1`, `settings`, `firings/a1/2026-11-15`,
+    /// `firings/<firing_id>`.
     pub resource: String,
     pub before: Option<serde_json::Value>,
     pub after: Option<serde_json::Value>,
@@ -265,13 +267,15 @@ pub trait AdminStore: Send + Sync {
         date: NaiveDate,
     ) -> impl Future<Output = Result<Vec<FiringRecord>, StoreError>> + Send;
 
-    /// Moves each of `held` (status `held`) to `to` (`pending` to release, `discarded`), with
-    /// `audit`, atomically per transaction of at most [`RESOLVE_CHUNK`] firings (when there
-    /// are several, each writes its own copy of `audit`, its id suffixed with the chunk's
-    /// number). Firings no longer held are left alone. Returns how many moved.
-    fn resolve_held(
+    /// Moves each of `firings` that is still `from` to `to` (held: `pending` to release,
+    /// `discarded`; awaiting approval: `pending` to approve, `rejected`), with `audit`,
+    /// atomically per transaction of at most [`RESOLVE_CHUNK`] firings (when there are
+    /// several, each writes its own copy of `audit`, its id suffixed with the chunk's number).
+    /// Firings no longer `from` are left alone. Returns how many moved.
+    fn resolve_firings(
         &self,
-        held: &[FiringRecord],
+        firings: &[FiringRecord],
+        from: FiringStatus,
         to: FiringStatus,
         audit: &AuditEntry,
     ) -> impl Future<Output = Result<usize, StoreError>> + Send;
@@ -325,10 +329,16 @@ pub enum FiringStatus {
     DryRun,
     /// A final skip (superseded, missed window, not retroactive): recorded so it is decided once.
     Settled,
+    /// Waiting for an admin's approval (SPEC §8.2); approved, it becomes `pending`.
+    AwaitingApproval,
+    /// Its approval was refused: never carried out.
+    Rejected,
+    /// Its approval was not given in time: never carried out.
+    Expired,
 }
 
 impl FiringStatus {
-    pub const ALL: [FiringStatus; 9] = [
+    pub const ALL: [FiringStatus; 12] = [
         Self::Pending,
         Self::Sending,
         Self::Held,
@@ -338,6 +348,9 @@ impl FiringStatus {
         Self::Discarded,
         Self::DryRun,
         Self::Settled,
+        Self::AwaitingApproval,
+        Self::Rejected,
+        Self::Expired,
     ];
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -355,6 +368,9 @@ impl FiringStatus {
             Self::Discarded => "discarded",
             Self::DryRun => "dry_run",
             Self::Settled => "settled",
+            Self::AwaitingApproval => "awaiting_approval",
+            Self::Rejected => "rejected",
+            Self::Expired => "expired",
         }
     }
 }
@@ -399,9 +415,13 @@ impl FiringRecord {
                 .collect::<Vec<_>>(),
             "unconfirmed": self.unconfirmed,
             "retry_at": self.retry_at.map(format_instant),
+            "firing_id": self.decision.key().firing_id(),
         });
         if let (Some(json), serde_json::Value::Object(extra)) = (json.as_object_mut(), extra) {
             json.extend(extra);
+            if let Some(last) = self.decision.approval_expires_on() {
+                json.insert("approval_expires_on".into(), last.to_string().into());
+            }
         }
         json
     }
@@ -438,6 +458,13 @@ pub trait DecisionStore: Send + Sync {
         &self,
         record: &FiringRecord,
     ) -> impl Future<Output = Result<RecordOutcome, StoreError>> + Send;
+
+    /// The tenant's firings awaiting an admin's approval, oldest run date first: read from
+    /// an index that holds only them, so the read grows with the approvals waiting.
+    fn awaiting_approval(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<Vec<FiringRecord>, StoreError>> + Send;
 
     /// Firings waiting for the executor (`pending`, and `sending` ones whose claim may have
     /// been abandoned), oldest first, at most `limit`.

@@ -114,6 +114,10 @@ impl DecisionStore for Yielding {
         tokio::task::yield_now().await;
         self.0.record(r).await
     }
+    async fn awaiting_approval(&self, t: &TenantId) -> Result<Vec<FiringRecord>, StoreError> {
+        tokio::task::yield_now().await;
+        self.0.awaiting_approval(t).await
+    }
     async fn pending_firings(&self, limit: usize) -> Result<Vec<FiringRecord>, StoreError> {
         tokio::task::yield_now().await;
         self.0.pending_firings(limit).await

@@ -240,3 +240,130 @@ fn when_two_steps_are_due_in_one_run_should_fire_the_later_and_supersede_the_ear
     let detail = run.rows()[0]["detail"].clone();
     assert_eq!(detail, "step \"nudge\" fired instead in the same run");
 }
+
+/// The ladder with the 90+ step asking an admin's approval for balances over 5,000.00.
+fn ladder_with_approval(mode: &str) -> Value {
+    let mut cfg = ladder(6);
+    let a = &mut cfg["automations"][0];
+    a["mode"] = json!(mode);
+    a["steps"][3]["approval"] = json!({
+        "when": [{"field": "balance.amount_minor", "op": "lte", "value": -500_000}]});
+    cfg
+}
+
+fn at_day_91(customer: &str, balance_minor: i64) -> [Value; 2] {
+    [
+        active(customer),
+        balance(
+            &format!("e-{customer}"),
+            customer,
+            "2026-11-01T05:00:00Z",
+            balance_minor,
+        ),
+    ]
+}
+
+fn status_of(run: &Run, step_day: u16) -> Vec<(String, String)> {
+    run.store
+        .firing_records()
+        .iter()
+        .filter(|r| r.decision.threshold_days == step_day)
+        .map(|r| {
+            (
+                r.decision.customer_id.to_string(),
+                r.status.as_str().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn when_an_approval_threshold_holds_should_wait_for_approval_and_carry_out_nothing() {
+    let events: Vec<Value> = [at_day_91("big", -750_000), at_day_91("small", -40_000)].concat();
+    let run = run(
+        &events,
+        &ladder_with_approval("live"),
+        "2026-11-01",
+        "2027-01-31",
+    );
+    let on_day_91: Vec<(String, String)> = run
+        .rows()
+        .iter()
+        .filter(|r| r["step"] == "90+")
+        .map(|r| {
+            (
+                r["customer_id"].as_str().unwrap().to_owned(),
+                r["decision"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        on_day_91,
+        [
+            ("big".to_owned(), "awaiting_approval".to_owned()),
+            ("small".to_owned(), "fired".to_owned())
+        ]
+    );
+    assert_eq!(
+        status_of(&run, 91),
+        [
+            ("big".to_owned(), "awaiting_approval".to_owned()),
+            ("small".to_owned(), "sent".to_owned())
+        ]
+    );
+    let final_notices = run
+        .publisher
+        .published()
+        .iter()
+        .filter(|(_, m)| m.body["template_id"] == "final-notice")
+        .count();
+    assert_eq!(final_notices, 1, "only the customer below the threshold");
+    assert_eq!(run.report.awaiting_approval, 1);
+}
+
+#[test]
+fn when_an_approval_is_not_given_within_its_days_should_expire() {
+    let events = at_day_91("big", -750_000);
+    let expiring = run(
+        &events,
+        &ladder_with_approval("live"),
+        "2026-11-01",
+        "2027-02-07",
+    );
+    assert_eq!(
+        status_of(&expiring, 91),
+        [("big".to_owned(), "awaiting_approval".to_owned())],
+        "the 7th day after the firing is the last to approve it"
+    );
+    let expired = run(
+        &events,
+        &ladder_with_approval("live"),
+        "2026-11-01",
+        "2027-02-08",
+    );
+    assert_eq!(
+        status_of(&expired, 91),
+        [("big".to_owned(), "expired".to_owned())]
+    );
+}
+
+#[test]
+fn when_a_dry_run_reaches_an_approval_threshold_should_ask_nothing_and_say_it_needs_approval() {
+    let events = at_day_91("big", -750_000);
+    let run = run(
+        &events,
+        &ladder_with_approval("dry_run"),
+        "2026-11-01",
+        "2027-01-31",
+    );
+    let row = run.rows().into_iter().find(|r| r["step"] == "90+").unwrap();
+    assert_eq!(
+        (&row["decision"], &row["needs_approval"]),
+        (&json!("fired"), &json!(true))
+    );
+    assert_eq!(
+        status_of(&run, 91),
+        [("big".to_owned(), "dry_run".to_owned())]
+    );
+    assert!(run.publisher.published().is_empty());
+}

@@ -424,6 +424,137 @@ async fn when_an_automation_names_its_steps_should_keep_them_and_show_step_and_o
     assert!(why.contains("; step \"31-60\" fired (pending)"), "{why}");
 }
 
+/// A tenant whose step at day 31 waits for approval, and two customers at it on `run_date`
+/// (the run's date decides the approval's expiry, which the API reads on the machine's clock).
+async fn tenant_awaiting_approvals(
+    api: &axum::Router,
+    store: &MemoryStore,
+    run_date: chrono::NaiveDate,
+) -> Value {
+    let mut ladder = automation("ladder");
+    ladder["trigger"] = json!({"type": "past_due", "require_active_subscription": false});
+    ladder.as_object_mut().unwrap().remove("actions");
+    ladder["steps"] = json!([{"name": "90+", "day": 31, "owner": "finance-lead",
+        "approval": {"when": [{"field": "balance.amount_minor", "op": "lte", "value": -500000}],
+                     "expires_after_days": 3},
+        "actions": [{"type": "notify", "channel": "finance"}]}]);
+    ladder["active_from"] = json!("2026-01-01");
+    let created = send(api, call("POST", "/v1/automations").json(ladder)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let start = format!("{}T10:00:00Z", run_date - chrono::Days::new(31));
+    let events = json!({"events": [
+        balance("e1", "t1", "c1", &start, -750_000),
+        balance("e2", "t1", "c2", &start, -900_000)]});
+    send(api, call("POST", "/v1/events").json(events)).await;
+    evaluate_tenant_day(store, &TenantId::new("t1"), run_date, false)
+        .await
+        .unwrap();
+    let waiting = send(api, call("GET", "/v1/firings?status=awaiting_approval")).await;
+    assert_eq!(waiting.status, StatusCode::OK, "{}", waiting.body);
+    waiting.body
+}
+
+#[tokio::test]
+async fn when_an_admin_approves_or_rejects_a_firing_should_carry_out_only_the_approved_one_and_audit_both()
+ {
+    let store = MemoryStore::new();
+    let api = lambda_router(store.clone());
+    let today = chrono::Utc::now().date_naive();
+    let waiting = tenant_awaiting_approvals(&api, &store, today).await;
+    let items = waiting["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 2);
+    assert_eq!(
+        items[0]["approval_expires_on"],
+        (today + chrono::Days::new(3)).to_string()
+    );
+    let id = |i: usize| items[i]["firing_id"].as_str().unwrap().to_owned();
+
+    let viewer = send(
+        &api,
+        call("POST", format!("/v1/firings/{}/approve", id(0))).by(As::Viewer("t1")),
+    )
+    .await;
+    assert_eq!(viewer.status, StatusCode::FORBIDDEN);
+    let other = send(
+        &api,
+        call("POST", format!("/v1/firings/{}/approve", id(0))).by(As::Admin("t2")),
+    )
+    .await;
+    assert_eq!(
+        other.status,
+        StatusCode::NOT_FOUND,
+        "another tenant's firing"
+    );
+
+    let approved = send(&api, call("POST", format!("/v1/firings/{}/approve", id(0)))).await;
+    assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
+    assert_eq!(approved.body["status"], "pending");
+    let again = send(&api, call("POST", format!("/v1/firings/{}/reject", id(0)))).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "answered already");
+    let rejected = send(&api, call("POST", format!("/v1/firings/{}/reject", id(1)))).await;
+    assert_eq!(rejected.body["status"], "rejected");
+    let unknown = send(&api, call("POST", "/v1/firings/bm90LWEtZmlyaW5n/approve")).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+
+    let publisher = shared::adapters::MemoryPublisher::new();
+    let report = shared::app::execute::execute_pending(
+        &store,
+        &publisher,
+        &shared::ports::StoreOnly,
+        chrono::Utc::now(),
+        100,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.sent, 1, "only the approved firing");
+    let published = publisher.published();
+    assert_eq!(published.len(), 1);
+    assert_eq!(published[0].1.body["customer_id"], items[0]["customer_id"]);
+
+    let audit = send(&api, call("GET", "/v1/audit")).await;
+    let entries: Vec<&Value> = audit.body["items"].as_array().unwrap().iter().collect();
+    let actions: Vec<&str> = entries
+        .iter()
+        .take(2)
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["firing.rejected", "firing.approved"]);
+    assert_eq!(entries[1]["resource"], format!("firings/{}", id(0)));
+    assert_eq!(entries[1]["after"], json!({"status": "pending"}));
+    assert!(entries[1]["actor"].as_str().is_some_and(|a| !a.is_empty()));
+    let still = send(&api, call("GET", "/v1/firings?status=awaiting_approval")).await;
+    assert_eq!(still.body["items"], json!([]));
+}
+
+#[tokio::test]
+async fn when_an_approval_comes_after_it_expired_should_refuse_it_and_record_the_firing_expired() {
+    let store = MemoryStore::new();
+    let api = lambda_router(store.clone());
+    // The run of 2026-05-02 asked; the approval could be given until 2026-05-05, and today,
+    // by the machine's clock, is later.
+    let waiting = tenant_awaiting_approvals(&api, &store, "2026-05-02".parse().unwrap()).await;
+    let id = waiting["items"][0]["firing_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let late = send(&api, call("POST", format!("/v1/firings/{id}/approve"))).await;
+    assert_eq!(late.status, StatusCode::CONFLICT, "{}", late.body);
+    assert!(
+        late.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("until 2026-05-05"),
+        "{}",
+        late.body
+    );
+    let listed = send(
+        &api,
+        call("GET", "/v1/firings?date=2026-05-02&status=expired"),
+    )
+    .await;
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 1);
+}
+
 #[tokio::test]
 async fn when_inspecting_a_customer_should_explain_why_each_automation_did_or_did_not_fire() {
     let store = MemoryStore::new();

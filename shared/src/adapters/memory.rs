@@ -116,6 +116,8 @@ struct Tenant {
     episodes: [BTreeSet<(DateTime<Utc>, CustomerId)>; 2],
     past_due: u64,
     dates: BTreeMap<NaiveDate, BTreeSet<(CustomerId, FiringKey)>>,
+    /// Firings awaiting approval, by run date (as the table's approvals partition).
+    awaiting: BTreeSet<(NaiveDate, CustomerId, FiringKey)>,
     checkpoint: Option<NaiveDate>,
 }
 
@@ -272,6 +274,13 @@ impl Inner {
             self.outbox.insert(outbox_key(next));
         } else {
             self.outbox.remove(&outbox_key(next));
+        }
+        let awaiting = (d.date, d.customer_id.clone(), firing_key(next));
+        let tenant = self.tenant_mut(&d.tenant_id);
+        if next.status == FiringStatus::AwaitingApproval {
+            tenant.awaiting.insert(awaiting);
+        } else {
+            tenant.awaiting.remove(&awaiting);
         }
     }
 }
@@ -648,9 +657,10 @@ impl AdminStore for MemoryStore {
             .collect())
     }
 
-    async fn resolve_held(
+    async fn resolve_firings(
         &self,
         held: &[FiringRecord],
+        from: FiringStatus,
         to: FiringStatus,
         audit: &AuditEntry,
     ) -> Result<usize, StoreError> {
@@ -660,7 +670,7 @@ impl AdminStore for MemoryStore {
             let still_held: Vec<FiringRecord> = chunk
                 .iter()
                 .filter_map(|r| inner.firing(r))
-                .filter(|r| r.status == FiringStatus::Held)
+                .filter(|r| r.status == from)
                 .cloned()
                 .collect();
             if still_held.is_empty() {
@@ -745,11 +755,26 @@ impl DecisionStore for MemoryStore {
             .dates
             .entry(d.date)
             .or_default()
-            .insert((d.customer_id.clone(), key));
+            .insert((d.customer_id.clone(), key.clone()));
+        if record.status == FiringStatus::AwaitingApproval {
+            tenant.awaiting.insert((d.date, d.customer_id.clone(), key));
+        }
         if waits(record.status) {
             inner.outbox.insert(outbox_key(record));
         }
         Ok(RecordOutcome::Recorded)
+    }
+
+    async fn awaiting_approval(&self, tenant: &TenantId) -> Result<Vec<FiringRecord>, StoreError> {
+        let inner = self.lock();
+        let Some(t) = inner.tenant(tenant) else {
+            return Ok(Vec::new());
+        };
+        Ok(t.awaiting
+            .iter()
+            .filter_map(|(_, customer, key)| t.firings.get(customer)?.get(key))
+            .map(|(_, r)| r.clone())
+            .collect())
     }
 
     async fn pending_firings(&self, limit: usize) -> Result<Vec<FiringRecord>, StoreError> {

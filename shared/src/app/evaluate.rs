@@ -27,6 +27,8 @@ pub struct DayReport {
     pub holds: Vec<GuardrailHold>,
     /// Customers read from the store as candidates (the run's read cost).
     pub candidates_read: usize,
+    /// Firings whose approval was not given in time, now `expired`.
+    pub approvals_expired: usize,
 }
 
 /// Evaluates every enabled automation of `tenant` for local date `date` and records each
@@ -59,6 +61,7 @@ where
         holds: decided.holds,
         candidates_read: decided.candidates_read,
         decisions: Vec::new(),
+        approvals_expired: expire_approvals(store, tenant, date).await?,
     };
     for decision in decided.decisions {
         if decision.is_final() {
@@ -81,6 +84,27 @@ where
         }
     }
     Ok(report)
+}
+
+/// Moves the tenant's firings whose approval was not given by `date` to `expired`: nothing of
+/// them is ever carried out. (The API refuses a late approval the same way, should it come
+/// before this run.) A firing answered meanwhile is left as the answer made it.
+async fn expire_approvals<S: DecisionStore>(
+    store: &S,
+    tenant: &TenantId,
+    date: NaiveDate,
+) -> Result<usize, StoreError> {
+    let mut expired = 0;
+    for record in store.awaiting_approval(tenant).await? {
+        if record.decision.approval_expired_by(date) {
+            let mut next = record.clone();
+            next.status = FiringStatus::Expired;
+            if store.replace_firing(&record, &next).await? {
+                expired += 1;
+            }
+        }
+    }
+    Ok(expired)
 }
 
 /// Why a tenant's day is decided.
@@ -198,7 +222,8 @@ where
 fn initial_status(decision: &Decision) -> FiringStatus {
     match (&decision.outcome, decision.mode) {
         (Outcome::Fired, Mode::Live) => FiringStatus::Pending,
-        (Outcome::Fired, Mode::DryRun) => FiringStatus::DryRun,
+        (Outcome::AwaitingApproval, Mode::Live) => FiringStatus::AwaitingApproval,
+        (Outcome::Fired | Outcome::AwaitingApproval, Mode::DryRun) => FiringStatus::DryRun,
         (Outcome::Held, _) => FiringStatus::Held,
         (Outcome::Skipped { .. }, _) => FiringStatus::Settled,
     }

@@ -231,6 +231,8 @@ fn describe(d: &Decision, taken: bool) -> String {
         (Outcome::Fired, true) => format!("{n} fired{late}"),
         (Outcome::Held, false) => format!("{n} fires, held by the guardrail"),
         (Outcome::Held, true) => format!("{n} fired, held by the guardrail"),
+        (Outcome::AwaitingApproval, false) => format!("{n} fires{late}, awaiting approval"),
+        (Outcome::AwaitingApproval, true) => format!("{n} fired{late}, awaiting approval"),
         (Outcome::Skipped { reason, detail }, false) => {
             format!("{n} is skipped ({}: {detail})", reason.code())
         }

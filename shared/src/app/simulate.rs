@@ -10,7 +10,9 @@
 use super::evaluate::evaluate_tenant_day;
 use super::execute::{ExecuteError, ExecuteReport, execute_pending, publish_guardrail_alerts};
 use super::ingest::{IngestError, IngestOutcome, ingest_event};
-use crate::domain::{Automation, AutomationsFile, Decision, Event, FieldError, Outcome, TenantId};
+use crate::domain::{
+    Automation, AutomationsFile, Decision, Event, FieldError, Mode, Outcome, TenantId,
+};
 use crate::ports::{
     ActionPublisher, AutomationAdmin, AutomationStore, CandidateSource, CustomerStore,
     DecisionStore, StoreError, StoreOnly,
@@ -43,6 +45,8 @@ pub struct SimulationReport {
     pub decisions: usize,
     pub fired: usize,
     pub held: usize,
+    /// Live firings waiting for an approval nobody gives in a simulation.
+    pub awaiting_approval: usize,
 }
 
 /// What a simulation tells its caller as it goes. Decisions are handed out a date at a time,
@@ -165,6 +169,11 @@ where
         report.decisions += day.decisions.len();
         report.fired += count(&day.decisions, &Outcome::Fired);
         report.held += count(&day.decisions, &Outcome::Held);
+        report.awaiting_approval += day
+            .decisions
+            .iter()
+            .filter(|d| d.outcome == Outcome::AwaitingApproval && d.mode == Mode::Live)
+            .count();
         let (runs_done, decided) = dates.entry(date).or_default();
         *runs_done += 1;
         decided.extend(day.decisions);

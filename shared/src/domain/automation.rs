@@ -616,7 +616,7 @@ fn parse_list<T>(
     parsed.into_iter().collect()
 }
 
-fn parse_condition(r: &mut Reader, path: &str, v: &Value) -> Option<Condition> {
+pub(crate) fn parse_condition(r: &mut Reader, path: &str, v: &Value) -> Option<Condition> {
     let obj = r.object(path, v, &["field", "op", "value"])?;
     let field = r
         .required(obj, path, "field")

@@ -24,6 +24,8 @@ pub struct Plan {
     pub continuity: Continuity,
     /// The step's owner (SPEC §8.2), sent as the `owner` message attribute.
     pub owner: Option<String>,
+    /// When the step asks for approvals: how many days one waits before it expires.
+    pub approval_expires_after_days: Option<u16>,
     pub actions: Vec<Action>,
 }
 
@@ -37,6 +39,9 @@ impl Plan {
         if let Some(owner) = &self.owner {
             v["owner"] = json!(owner);
         }
+        if let Some(days) = self.approval_expires_after_days {
+            v["approval_expires_after_days"] = json!(days);
+        }
         v
     }
 
@@ -47,7 +52,13 @@ impl Plan {
             let obj = r.object(
                 "",
                 v,
-                &["automation_name", "continuity", "owner", "actions"],
+                &[
+                    "automation_name",
+                    "continuity",
+                    "owner",
+                    "approval_expires_after_days",
+                    "actions",
+                ],
             )?;
             let name = r
                 .required(obj, "", "automation_name")
@@ -60,6 +71,17 @@ impl Plan {
                 .optional(obj, "owner")
                 .and_then(|o| r.text("owner", o, super::step::MAX_OWNER_LEN))
                 .map(str::to_owned);
+            let expiry = match r.optional(obj, "approval_expires_after_days") {
+                None => Some(None),
+                Some(d) => r
+                    .integer(
+                        "approval_expires_after_days",
+                        d,
+                        1,
+                        super::step::MAX_APPROVAL_EXPIRY_DAYS,
+                    )
+                    .map(|d| Some(d as u16)),
+            };
             let actions = r
                 .required(obj, "", "actions")
                 .and_then(|a| super::step::parse_actions(&mut r, "actions", a));
@@ -67,6 +89,7 @@ impl Plan {
                 automation_name: name?,
                 continuity: continuity?,
                 owner,
+                approval_expires_after_days: expiry?,
                 actions: actions?,
             })
         })();
@@ -127,6 +150,9 @@ pub enum Outcome {
     Fired,
     /// Fired, but held by the guardrail until an operator releases or discards it.
     Held,
+    /// Fired at a step whose approval threshold held: nothing is carried out until an admin
+    /// approves it (a dry run asks no approval: its row says `needs_approval`).
+    AwaitingApproval,
     Skipped {
         reason: SkipReason,
         detail: String,
@@ -176,9 +202,32 @@ impl Decision {
     /// once) and never taken again.
     pub fn is_final(&self) -> bool {
         match &self.outcome {
-            Outcome::Fired | Outcome::Held => true,
+            Outcome::Fired | Outcome::Held | Outcome::AwaitingApproval => true,
             Outcome::Skipped { reason, .. } => reason.is_final(),
         }
+    }
+
+    /// What the decision settles, which names its firing.
+    pub fn key(&self) -> FiringKey {
+        FiringKey {
+            automation_id: self.automation_id.clone(),
+            customer_id: self.customer_id.clone(),
+            episode: self.episode.clone(),
+            threshold_days: self.threshold_days,
+        }
+    }
+
+    /// The last tenant-local date an approval of this firing may be given (SPEC §8.2:
+    /// `expires_after_days` after the run's date).
+    pub fn approval_expires_on(&self) -> Option<NaiveDate> {
+        let days = self.plan.as_deref()?.approval_expires_after_days?;
+        self.date
+            .checked_add_days(chrono::Days::new(u64::from(days)))
+    }
+
+    /// Whether an approval not given by `today` has expired.
+    pub fn approval_expired_by(&self, today: NaiveDate) -> bool {
+        self.approval_expires_on().is_some_and(|last| today > last)
     }
 
     pub fn settled(&self) -> Settled {
@@ -205,6 +254,8 @@ impl Decision {
         let (decision, reason, detail) = match &self.outcome {
             Outcome::Fired => ("fired", None, None),
             Outcome::Held => ("held", None, None),
+            Outcome::AwaitingApproval if self.mode == Mode::DryRun => ("fired", None, None),
+            Outcome::AwaitingApproval => ("awaiting_approval", None, None),
             Outcome::Skipped { reason, detail } => {
                 ("skipped", Some(reason.code()), Some(detail.as_str()))
             }
@@ -232,6 +283,9 @@ impl Decision {
                 currency: m.currency.code(),
             }),
             actions: self.plan.as_deref().map(|p| p.actions.as_slice()),
+            needs_approval: (self.mode == Mode::DryRun
+                && self.outcome == Outcome::AwaitingApproval)
+                .then_some(true),
             reason,
             detail,
         }
@@ -285,8 +339,100 @@ pub struct DecisionRow<'a> {
     pub owed: Option<OwedRow>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub actions: Option<&'a [Action]>,
+    /// A dry run's firing at a step that would have waited for approval.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub needs_approval: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<&'a str>,
+}
+
+/// A decision's identity within its tenant: exactly one decision is recorded per key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FiringKey {
+    pub automation_id: AutomationId,
+    pub customer_id: CustomerId,
+    pub episode: EventKey,
+    /// The step's day.
+    pub threshold_days: u16,
+}
+
+impl FiringKey {
+    /// The stable, URL-safe id operators and consumers use for the firing (API paths,
+    /// de-duplication): the key itself, base64url-encoded, so it decodes without a lookup.
+    pub fn firing_id(&self) -> String {
+        use base64::Engine;
+        let text = format!(
+            "{}\n{}\n{}\n{}\n{}",
+            self.automation_id,
+            self.customer_id,
+            self.threshold_days,
+            self.episode.occurred_at.timestamp_nanos_opt().unwrap_or(0),
+            self.episode.event_id,
+        );
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+    }
+
+    /// Reads a [`FiringKey::firing_id`] back; `None` for text no firing id reads as.
+    pub fn from_firing_id(id: &str) -> Option<FiringKey> {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(id)
+            .ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let mut parts = text.split('\n');
+        let automation = parts.next()?;
+        let customer = parts.next()?;
+        let threshold_days = parts.next()?.parse().ok()?;
+        let nanos: i64 = parts.next()?.parse().ok()?;
+        let event_id = parts.next()?;
+        if parts.next().is_some()
+            || !super::ids::is_valid_id(automation)
+            || !super::ids::is_valid_id(customer)
+            || event_id.is_empty()
+            || event_id.chars().any(char::is_control)
+        {
+            return None;
+        }
+        let key = FiringKey {
+            automation_id: AutomationId::new(automation),
+            customer_id: CustomerId::new(customer),
+            episode: EventKey {
+                occurred_at: chrono::DateTime::from_timestamp_nanos(nanos),
+                event_id: super::ids::EventId::new(event_id),
+            },
+            threshold_days,
+        };
+        // Only the id RuleKit gives reads back: one text per firing.
+        (key.firing_id() == id).then_some(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_a_firing_id_is_read_back_should_name_the_same_firing_and_refuse_anything_else() {
+        let key = FiringKey {
+            automation_id: AutomationId::new("aging:ladder"),
+            customer_id: CustomerId::new("cus_9.x"),
+            episode: EventKey {
+                occurred_at: "2026-11-01T10:00:00.123456789Z".parse().unwrap(),
+                event_id: crate::domain::EventId::new("evt 81/ü"),
+            },
+            threshold_days: 91,
+        };
+        let id = key.firing_id();
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "{id}"
+        );
+        assert_eq!(FiringKey::from_firing_id(&id), Some(key));
+        for bad in ["", "not base64!", "YQ", &format!("{id}A")] {
+            assert_eq!(FiringKey::from_firing_id(bad), None, "{bad:?}");
+        }
+    }
 }

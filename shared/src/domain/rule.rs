@@ -60,6 +60,10 @@ impl<'a> RunContext<'a> {
                     automation_name: automation.name.clone(),
                     continuity: automation.trigger.continuity,
                     owner: step.owner.clone(),
+                    approval_expires_after_days: step
+                        .approval
+                        .as_ref()
+                        .map(|a| a.expires_after_days),
                     actions: step.actions.clone(),
                 });
                 let name = (automation.step_form == StepForm::Named)
@@ -196,7 +200,8 @@ impl<'a> RunContext<'a> {
                 past_due_since: candidate.since,
                 episode: start.clone(),
                 mode: self.automation.mode,
-                plan: matches!(outcome, Outcome::Fired).then(|| plan.clone()),
+                plan: matches!(outcome, Outcome::Fired | Outcome::AwaitingApproval)
+                    .then(|| plan.clone()),
                 outcome,
                 late: self.date > first_due || self.caught_up,
                 owed,
@@ -275,7 +280,21 @@ impl<'a> RunContext<'a> {
                 ),
             ));
         }
-        out.push(decision(highest, highest_due, Outcome::Fired));
+        let outcome = match &self.automation.steps[highest].approval {
+            Some(approval) if self.all_hold(&approval.when, customer, dpd) => {
+                Outcome::AwaitingApproval
+            }
+            _ => Outcome::Fired,
+        };
+        out.push(decision(highest, highest_due, outcome));
+    }
+
+    /// Whether every condition of an approval's `when` holds. One that cannot be evaluated
+    /// (tenure without `created_at`) counts as holding: an approval is asked for when in
+    /// doubt, never skipped.
+    fn all_hold(&self, when: &[Condition], customer: &CustomerState, dpd: i64) -> bool {
+        when.iter()
+            .all(|c| self.condition_holds(c, customer, dpd).unwrap_or(true))
     }
 
     /// The automation's conditions on the run's date (SPEC §4.4), or the first that fails.

@@ -3,7 +3,9 @@
 //! step per threshold, named by its day, each taking those actions; the firing rule only ever
 //! sees steps.
 
-use super::automation::{Action, MAX_ACTIONS, parse_action};
+use super::automation::{
+    Action, Condition, MAX_ACTIONS, MAX_CONDITIONS, parse_action, parse_condition,
+};
 use super::fields::{Reader, index, join};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -12,6 +14,8 @@ pub const MAX_STEPS: usize = 20;
 pub const MAX_STEP_DAY: i64 = 3650;
 pub const MAX_STEP_NAME_LEN: usize = 64;
 pub const MAX_OWNER_LEN: usize = 64;
+pub const DEFAULT_APPROVAL_EXPIRY_DAYS: u16 = 7;
+pub const MAX_APPROVAL_EXPIRY_DAYS: i64 = 90;
 
 /// The unit that fires: once per (tenant, automation, customer, clock, step).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +28,27 @@ pub struct Step {
     /// The team whose work the step is: recorded on the firing and sent as the SNS message
     /// attribute `owner`, so a team subscribes to its own work with a filter policy.
     pub owner: Option<String>,
+    /// When set, a firing of the step whose `when` holds waits for an admin's approval.
+    pub approval: Option<Approval>,
     pub actions: Vec<Action>,
+}
+
+/// A step's approval threshold (SPEC §8.2): when every condition of `when` holds at the run
+/// (all firings, when it is empty), the firing is recorded `awaiting_approval` and nothing is
+/// carried out until an admin approves it; unanswered, it expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approval {
+    pub when: Vec<Condition>,
+    pub expires_after_days: u16,
+}
+
+impl Approval {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "when": self.when.iter().map(Condition::to_json).collect::<Vec<_>>(),
+            "expires_after_days": self.expires_after_days,
+        })
+    }
 }
 
 /// How an automation wrote its steps, so it is written back as it was given.
@@ -44,6 +68,7 @@ impl Step {
                 name: day.to_string(),
                 day,
                 owner: None,
+                approval: None,
                 actions: actions.to_vec(),
             })
             .collect()
@@ -63,6 +88,9 @@ impl Step {
         });
         if let Some(owner) = &self.owner {
             obj["owner"] = json!(owner);
+        }
+        if let Some(approval) = &self.approval {
+            obj["approval"] = approval.to_json();
         }
         obj
     }
@@ -98,7 +126,7 @@ pub fn parse_steps(r: &mut Reader, path: &str, v: &Value) -> Option<Vec<Step>> {
 }
 
 fn parse_step(r: &mut Reader, path: &str, v: &Value) -> Option<Step> {
-    let obj = r.object(path, v, &["name", "day", "owner", "actions"])?;
+    let obj = r.object(path, v, &["name", "day", "owner", "approval", "actions"])?;
     let name = r
         .required(obj, path, "name")
         .and_then(|n| r.text(&join(path, "name"), n, MAX_STEP_NAME_LEN))
@@ -111,6 +139,10 @@ fn parse_step(r: &mut Reader, path: &str, v: &Value) -> Option<Step> {
         None => Some(None),
         Some(o) => parse_owner(r, &join(path, "owner"), o).map(Some),
     };
+    let approval = match r.optional(obj, "approval") {
+        None => Some(None),
+        Some(a) => parse_approval(r, &join(path, "approval"), a).map(Some),
+    };
     let actions = r
         .required(obj, path, "actions")
         .and_then(|a| parse_actions(r, &join(path, "actions"), a));
@@ -118,7 +150,40 @@ fn parse_step(r: &mut Reader, path: &str, v: &Value) -> Option<Step> {
         name: name?,
         day: day?,
         owner: owner?,
+        approval: approval?,
         actions: actions?,
+    })
+}
+
+fn parse_approval(r: &mut Reader, path: &str, v: &Value) -> Option<Approval> {
+    let obj = r.object(path, v, &["when", "expires_after_days"])?;
+    let when = match r.optional(obj, "when") {
+        None => Some(Vec::new()),
+        Some(w) => {
+            let wpath = join(path, "when");
+            let items = r.array(&wpath, w, MAX_CONDITIONS)?;
+            let parsed: Vec<Option<Condition>> = items
+                .iter()
+                .enumerate()
+                .map(|(i, x)| parse_condition(r, &index(&wpath, i), x))
+                .collect();
+            parsed.into_iter().collect()
+        }
+    };
+    let expires_after_days = match r.optional(obj, "expires_after_days") {
+        None => Some(DEFAULT_APPROVAL_EXPIRY_DAYS),
+        Some(d) => r
+            .integer(
+                &join(path, "expires_after_days"),
+                d,
+                1,
+                MAX_APPROVAL_EXPIRY_DAYS,
+            )
+            .map(|d| d as u16),
+    };
+    Some(Approval {
+        when: when?,
+        expires_after_days: expires_after_days?,
     })
 }
 

@@ -457,6 +457,110 @@ pub async fn when_decisions_are_recorded_should_be_kept_once_and_claimed_by_comp
     assert!(stored.iter().any(|r| r.status == FiringStatus::Sent));
 }
 
+/// Firings awaiting approval are listed per tenant from their own index (never the
+/// executor's outbox) with their step, owner and plan as decided; an answer moves each once,
+/// and the daily run expires what was not answered in time.
+pub async fn when_firings_await_approval_should_be_listed_answered_once_and_expired<S: Store>(
+    store: S,
+) {
+    for tenant in ["t1", "t2"] {
+        let ladder = Automation::from_json(&json!({"id": "ladder", "tenant_id": tenant,
+            "name": "Aging ladder", "active_from": "2026-10-01",
+            "trigger": {"type": "past_due", "require_active_subscription": false},
+            "steps": [{"name": "90+", "day": 31, "owner": "finance-lead", "approval": {},
+                       "actions": [{"type": "notify", "channel": "finance"}]}]}))
+        .expect("a valid automation");
+        store.put_automation(&ladder).await.unwrap();
+    }
+    let mut events = vec![balance("t2", "e-t2", "c9", "2026-11-01T10:00:00Z", -9000)];
+    for n in 0..3 {
+        let customer = format!("c{n}");
+        events.push(balance(
+            "t1",
+            &format!("e{n}"),
+            &customer,
+            "2026-11-01T10:00:00Z",
+            -9000,
+        ));
+    }
+    ingest_all(&store, &events).await;
+    for tenant in ["t1", "t2"] {
+        evaluate_tenant_day(&store, &t(tenant), "2026-12-02".parse().unwrap(), false)
+            .await
+            .unwrap();
+    }
+    assert!(store.pending_firings(100).await.unwrap().is_empty());
+    let waiting = store.awaiting_approval(&t("t1")).await.unwrap();
+    assert_eq!(waiting.len(), 3);
+    assert_eq!(store.awaiting_approval(&t("t2")).await.unwrap().len(), 1);
+    let first = &waiting[0];
+    assert_eq!(first.status, FiringStatus::AwaitingApproval);
+    assert_eq!(first.decision.step.as_deref(), Some("90+"));
+    let plan = first
+        .decision
+        .plan
+        .as_deref()
+        .expect("a firing keeps its plan");
+    assert_eq!(plan.owner.as_deref(), Some("finance-lead"));
+    assert_eq!(
+        first.decision.approval_expires_on(),
+        Some("2026-12-09".parse().unwrap())
+    );
+
+    let approve = audit("t1", "20261202T090000.000000Z-approve", "firing.approved");
+    let answer =
+        |to| store.resolve_firings(&waiting[..1], FiringStatus::AwaitingApproval, to, &approve);
+    assert_eq!(answer(FiringStatus::Pending).await.unwrap(), 1);
+    assert_eq!(
+        answer(FiringStatus::Rejected).await.unwrap(),
+        0,
+        "answered once"
+    );
+    let reject = audit("t1", "20261202T090001.000000Z-reject", "firing.rejected");
+    let rejected = store
+        .resolve_firings(
+            &waiting[1..2],
+            FiringStatus::AwaitingApproval,
+            FiringStatus::Rejected,
+            &reject,
+        )
+        .await
+        .unwrap();
+    assert_eq!(rejected, 1);
+    let pending = store.pending_firings(100).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(
+        pending[0].decision.customer_id,
+        waiting[0].decision.customer_id
+    );
+    assert_eq!(store.awaiting_approval(&t("t1")).await.unwrap().len(), 1);
+    let logged: Vec<String> = store
+        .audit_log(&t("t1"), None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(logged, ["firing.rejected", "firing.approved"]);
+
+    // The last day to approve is 12-09: the run of 12-10 expires what is still waiting.
+    let day = evaluate_tenant_day(&store, &t("t1"), "2026-12-10".parse().unwrap(), false)
+        .await
+        .unwrap();
+    assert_eq!(day.approvals_expired, 1);
+    assert!(store.awaiting_approval(&t("t1")).await.unwrap().is_empty());
+    let third = store
+        .customer_firings(&t("t1"), &waiting[2].decision.customer_id)
+        .await
+        .unwrap();
+    assert_eq!(third[0].status, FiringStatus::Expired);
+    assert_eq!(
+        store.awaiting_approval(&t("t2")).await.unwrap().len(),
+        1,
+        "t2's own"
+    );
+}
+
 /// Held firings move to pending or discarded only while held, each chunk of
 /// `RESOLVE_CHUNK` with its own copy of the audit entry (ids suffixed when there are several).
 pub async fn when_held_firings_are_resolved_should_move_each_once_with_an_audit_per_chunk<
@@ -474,12 +578,12 @@ pub async fn when_held_firings_are_resolved_should_move_each_once_with_an_audit_
     assert_eq!(held.len(), count);
     let entry = audit("t1", "20261115T080000.000000Z-release", "firings.released");
     let moved = store
-        .resolve_held(&held, FiringStatus::Pending, &entry)
+        .resolve_firings(&held, FiringStatus::Held, FiringStatus::Pending, &entry)
         .await
         .unwrap();
     assert_eq!(moved, count);
     let again = store
-        .resolve_held(&held, FiringStatus::Discarded, &entry)
+        .resolve_firings(&held, FiringStatus::Held, FiringStatus::Discarded, &entry)
         .await
         .unwrap();
     assert_eq!(again, 0, "no longer held");
@@ -592,13 +696,14 @@ impl<S: Store> AdminStore for ArchivedMeanwhile<S> {
     ) -> Result<Vec<FiringRecord>, StoreError> {
         self.inner.firings_on(t, date).await
     }
-    async fn resolve_held(
+    async fn resolve_firings(
         &self,
-        held: &[FiringRecord],
+        firings: &[FiringRecord],
+        from: FiringStatus,
         to: FiringStatus,
         audit: &AuditEntry,
     ) -> Result<usize, StoreError> {
-        self.inner.resolve_held(held, to, audit).await
+        self.inner.resolve_firings(firings, from, to, audit).await
     }
 }
 
@@ -670,6 +775,9 @@ impl<S: Store> DecisionStore for ArchivedMeanwhile<S> {
     }
     async fn record(&self, r: &FiringRecord) -> Result<RecordOutcome, StoreError> {
         self.inner.record(r).await
+    }
+    async fn awaiting_approval(&self, t: &TenantId) -> Result<Vec<FiringRecord>, StoreError> {
+        self.inner.awaiting_approval(t).await
     }
     async fn pending_firings(&self, limit: usize) -> Result<Vec<FiringRecord>, StoreError> {
         self.inner.pending_firings(limit).await

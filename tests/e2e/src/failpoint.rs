@@ -85,6 +85,9 @@ impl<S: DecisionStore> DecisionStore for StopsAfterPublishing<S> {
     async fn record(&self, r: &FiringRecord) -> Result<RecordOutcome, StoreError> {
         self.inner.record(r).await
     }
+    async fn awaiting_approval(&self, t: &TenantId) -> Result<Vec<FiringRecord>, StoreError> {
+        self.inner.awaiting_approval(t).await
+    }
     async fn pending_firings(&self, limit: usize) -> Result<Vec<FiringRecord>, StoreError> {
         self.inner.pending_firings(limit).await
     }

@@ -169,7 +169,7 @@ async fn when_evaluate_and_execute_run_should_each_need_exactly_its_table_entry(
     };
     assert_eq!(
         store
-            .resolve_held(&held, FiringStatus::Pending, &audit)
+            .resolve_firings(&held, FiringStatus::Held, FiringStatus::Pending, &audit)
             .await
             .unwrap(),
         3

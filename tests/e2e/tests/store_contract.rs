@@ -32,6 +32,7 @@ contract!(
     when_documents_are_written_should_check_versions_and_audit_each_change,
     when_decisions_are_recorded_should_be_kept_once_and_claimed_by_compare_and_set,
     when_held_firings_are_resolved_should_move_each_once_with_an_audit_per_chunk,
+    when_firings_await_approval_should_be_listed_answered_once_and_expired,
     when_runs_complete_out_of_order_should_keep_the_latest_checkpoint,
     when_two_deletes_race_should_answer_the_same_on_every_store,
     when_the_executor_runs_twice_should_send_each_firing_once,

@@ -1,15 +1,17 @@
-//! `/v1/firings`: the decisions of a date (by automation and status), and the release or
-//! discard of firings the guardrail held.
+//! `/v1/firings`: the decisions of a date (by automation and status), the firings awaiting
+//! approval, the release or discard of firings the guardrail held, and the approval or
+//! rejection of one firing (SPEC §8.2).
 
 use super::{audit_entry, is_valid_id, json};
 use crate::identity::Caller;
 use crate::problem::Problem;
 use crate::request::{DATE_RULE, JsonBody, NoQuery, QueryParams, parse_date, whole_number};
 use crate::{ApiStore, State};
-use axum::extract::{RawQuery, State as Extract};
+use axum::extract::{Path, RawQuery, State as Extract};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
+use shared::domain::decision::FiringKey;
 use shared::domain::{AutomationId, FieldError, FieldErrors};
 use shared::ports::{FiringRecord, FiringStatus};
 
@@ -24,9 +26,7 @@ pub async fn list<S: ApiStore>(
         query.as_deref(),
         &["date", "automation_id", "status", "cursor", "limit"],
     )?;
-    let date = query
-        .date("date")?
-        .ok_or_else(|| Problem::bad_field("date", format!("is required; {DATE_RULE}")))?;
+    let date = query.date("date")?;
     let status = query
         .get("status")
         .map(|s| {
@@ -45,11 +45,23 @@ pub async fn list<S: ApiStore>(
             .ok_or_else(|| Problem::bad_field("cursor", "is not a cursor this API gave"))?,
     };
     let automation = query.get("automation_id");
-    let mut firings: Vec<FiringRecord> = state
-        .store
-        .firings_on(&caller.tenant, date)
-        .await?
+    // The approvals waiting are read from their own index, whatever their date; any other
+    // listing is of one date.
+    let found = match (date, status) {
+        (None, Some(FiringStatus::AwaitingApproval)) => {
+            state.store.awaiting_approval(&caller.tenant).await?
+        }
+        (Some(date), _) => state.store.firings_on(&caller.tenant, date).await?,
+        (None, _) => {
+            return Err(Problem::bad_field(
+                "date",
+                format!("is required unless status is awaiting_approval; {DATE_RULE}"),
+            ));
+        }
+    };
+    let mut firings: Vec<FiringRecord> = found
         .into_iter()
+        .filter(|f| date.is_none_or(|d| f.decision.date == d))
         .filter(|f| automation.is_none_or(|a| f.decision.automation_id.as_str() == a))
         .filter(|f| status.is_none_or(|s| f.status == s))
         .collect();
@@ -137,7 +149,10 @@ async fn resolve<S: ApiStore>(
     let moved = if held.is_empty() {
         0
     } else {
-        state.store.resolve_held(&held, to, &audit).await?
+        state
+            .store
+            .resolve_firings(&held, FiringStatus::Held, to, &audit)
+            .await?
     };
     Ok(json(
         StatusCode::OK,
@@ -177,4 +192,89 @@ fn target(body: &Value) -> Result<(AutomationId, chrono::NaiveDate), Problem> {
         (Some(a), Some(d)) if errors.is_empty() => Ok((AutomationId::new(a), d)),
         _ => Err(Problem::invalid(&FieldErrors(errors))),
     }
+}
+
+pub async fn approve<S: ApiStore>(
+    state: Extract<State<S>>,
+    caller: Caller,
+    _: NoQuery,
+    id: Path<String>,
+) -> Result<Response, Problem> {
+    answer_approval(state, caller, id, FiringStatus::Pending, "firing.approved").await
+}
+
+pub async fn reject<S: ApiStore>(
+    state: Extract<State<S>>,
+    caller: Caller,
+    _: NoQuery,
+    id: Path<String>,
+) -> Result<Response, Problem> {
+    answer_approval(state, caller, id, FiringStatus::Rejected, "firing.rejected").await
+}
+
+/// Approves (`pending`: the executor carries it out) or rejects one firing awaiting approval,
+/// with the audit entry naming the actor in the same transaction. An approval past its expiry
+/// date (tenant-local) is recorded `expired` and refused.
+async fn answer_approval<S: ApiStore>(
+    Extract(state): Extract<State<S>>,
+    caller: Caller,
+    Path(firing_id): Path<String>,
+    to: FiringStatus,
+    action: &str,
+) -> Result<Response, Problem> {
+    caller.require_admin()?;
+    let key = FiringKey::from_firing_id(&firing_id).ok_or_else(|| Problem::not_found("firing"))?;
+    let record = state
+        .store
+        .customer_firings(&caller.tenant, &key.customer_id)
+        .await?
+        .into_iter()
+        .find(|r| r.decision.key() == key)
+        .ok_or_else(|| Problem::not_found("firing"))?;
+    let conflict = |detail: String| Err(Problem::new(StatusCode::CONFLICT, detail));
+    if record.status != FiringStatus::AwaitingApproval {
+        return conflict(format!(
+            "the firing is {}, not awaiting approval",
+            record.status.as_str()
+        ));
+    }
+    let today = state
+        .store
+        .tenant_settings(&caller.tenant)
+        .await?
+        .calendar
+        .local_date(chrono::Utc::now());
+    if record.decision.approval_expired_by(today) {
+        let mut next = record.clone();
+        next.status = FiringStatus::Expired;
+        state.store.replace_firing(&record, &next).await?;
+        let last = record.decision.approval_expires_on().unwrap_or(today);
+        return conflict(format!(
+            "the approval could be given until {last}: the firing has expired"
+        ));
+    }
+    let resource = format!("firings/{firing_id}");
+    let audit = audit_entry(
+        &caller.tenant,
+        &caller.actor,
+        action,
+        resource,
+        Some(json!({"status": FiringStatus::AwaitingApproval.as_str()})),
+        Some(json!({"status": to.as_str()})),
+    );
+    let moved = state
+        .store
+        .resolve_firings(
+            std::slice::from_ref(&record),
+            FiringStatus::AwaitingApproval,
+            to,
+            &audit,
+        )
+        .await?;
+    if moved == 0 {
+        return conflict("another request answered this approval first".to_owned());
+    }
+    let mut answered = record;
+    answered.status = to;
+    Ok(json(StatusCode::OK, answered.to_json()))
 }

@@ -34,6 +34,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/firings"),
     ("post", "/v1/firings/release"),
     ("post", "/v1/firings/discard"),
+    ("post", "/v1/firings/{id}/approve"),
+    ("post", "/v1/firings/{id}/reject"),
     ("get", "/v1/audit"),
     ("get", "/v1/settings"),
     ("put", "/v1/settings"),
@@ -61,6 +63,8 @@ pub fn router<S: ApiStore>(state: State<S>) -> Router {
         .route("/v1/firings", get(firings::list::<S>))
         .route("/v1/firings/release", post(firings::release::<S>))
         .route("/v1/firings/discard", post(firings::discard::<S>))
+        .route("/v1/firings/{id}/approve", post(firings::approve::<S>))
+        .route("/v1/firings/{id}/reject", post(firings::reject::<S>))
         .route("/v1/audit", get(audit::list::<S>))
         .route(
             "/v1/settings",

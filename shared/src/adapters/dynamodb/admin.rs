@@ -288,9 +288,10 @@ impl AdminStore for DynamoStore {
         Ok(records)
     }
 
-    async fn resolve_held(
+    async fn resolve_firings(
         &self,
         held: &[FiringRecord],
+        from: FiringStatus,
         to: FiringStatus,
         audit: &AuditEntry,
     ) -> Result<usize, StoreError> {
@@ -300,7 +301,7 @@ impl AdminStore for DynamoStore {
             if held.len() > RESOLVE_CHUNK {
                 entry.id = format!("{}-{n:04}", audit.id);
             }
-            // Each firing moves only if it is still held; one that is not (another operator
+            // Each firing moves only if it is still `from`; one that is not (another operator
             // got there first) cancels the chunk, which is then retried without it.
             let mut pending: Vec<&FiringRecord> = chunk.iter().collect();
             let mut attempts = 0;
@@ -308,7 +309,7 @@ impl AdminStore for DynamoStore {
                 attempts += 1;
                 if attempts > 5 {
                     return Err(StoreError::failed(
-                        "held firings kept changing while being resolved".to_owned(),
+                        "firings kept changing while being resolved".to_owned(),
                     ));
                 }
                 let mut items = vec![self.audit_put(&entry)?];
@@ -317,9 +318,9 @@ impl AdminStore for DynamoStore {
                     next.status = to;
                     items.push(build(
                         self.put_request(to_item(&FiringItem::from_record(&next, self.shards))?)
-                            .condition_expression("#st = :held")
+                            .condition_expression("#st = :from")
                             .expression_attribute_names("#st", "st")
-                            .expression_attribute_values(":held", s(FiringStatus::Held.as_str())),
+                            .expression_attribute_values(":from", s(from.as_str())),
                     )?);
                 }
                 if self.transact(items).await? == WriteOutcome::Written {
@@ -337,9 +338,7 @@ impl AdminStore for DynamoStore {
                         )
                         .await?;
                     let held_now = match item {
-                        Some(item) => {
-                            from_item::<FiringItem>(item)?.st == FiringStatus::Held.as_str()
-                        }
+                        Some(item) => from_item::<FiringItem>(item)?.st == from.as_str(),
                         None => false,
                     };
                     if held_now {

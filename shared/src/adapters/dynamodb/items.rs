@@ -260,7 +260,7 @@ pub struct FiringItem {
     pub since: NaiveDate,
     pub ep: String,
     pub mode: String,
-    /// `fired`, `held` or `skipped`.
+    /// `fired`, `held`, `awaiting_approval` or `skipped`.
     pub out: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -307,22 +307,24 @@ impl FiringItem {
         let (out, reason, detail) = match &d.outcome {
             Outcome::Fired => ("fired", None, None),
             Outcome::Held => ("held", None, None),
+            Outcome::AwaitingApproval => ("awaiting_approval", None, None),
             Outcome::Skipped { reason, detail } => (
                 "skipped",
                 Some(reason.code().to_owned()),
                 Some(detail.clone()),
             ),
         };
-        // Only firings waiting for the executor are in the outbox: the index stays as small
-        // as the backlog.
-        let (ob_pk, ob_sk) = if matches!(r.status, FiringStatus::Pending | FiringStatus::Sending) {
-            (
-                Some(keys::outbox_pk(keys::shard(&d.customer_id, shards))),
-                Some(keys::outbox_sk(d.date, &pk, &sk)),
-            )
-        } else {
-            (None, None)
+        // Only firings waiting for the executor (in its shards) or for an approval (in the
+        // tenant's approvals partition) are in the outbox: the index stays as small as the
+        // backlog.
+        let ob_pk = match r.status {
+            FiringStatus::Pending | FiringStatus::Sending => {
+                Some(keys::outbox_pk(keys::shard(&d.customer_id, shards)))
+            }
+            FiringStatus::AwaitingApproval => Some(keys::approvals_pk(&d.tenant_id)),
+            _ => None,
         };
+        let ob_sk = ob_pk.is_some().then(|| keys::outbox_sk(d.date, &pk, &sk));
         Self {
             t: d.tenant_id.to_string(),
             c: d.customer_id.to_string(),
@@ -370,6 +372,7 @@ impl FiringItem {
         let outcome = match self.out.as_str() {
             "fired" => Outcome::Fired,
             "held" => Outcome::Held,
+            "awaiting_approval" => Outcome::AwaitingApproval,
             "skipped" => Outcome::Skipped {
                 reason: self
                     .reason
@@ -403,7 +406,12 @@ impl FiringItem {
             }
         };
         // A firing carries its plan; one without is not something this version wrote.
-        if plan.is_none() && matches!(outcome, Outcome::Fired | Outcome::Held) {
+        if plan.is_none()
+            && matches!(
+                outcome,
+                Outcome::Fired | Outcome::Held | Outcome::AwaitingApproval
+            )
+        {
             return Err(corrupt("a firing without its plan"));
         }
         Ok(FiringRecord {

@@ -183,6 +183,12 @@ pub fn outbox_pk(shard: u16) -> String {
     format!("OUTBOX#{shard:03}")
 }
 
+/// The tenant's partition of the outbox index that holds its firings awaiting approval: work
+/// waiting for a person, beside the executor's shards (which never read it).
+pub fn approvals_pk(tenant: &TenantId) -> String {
+    format!("APPROVALS#{}", escape(tenant.as_str()))
+}
+
 /// Sort key in the outbox: oldest run date first.
 pub fn outbox_sk(date: NaiveDate, customer_pk: &str, firing_sk: &str) -> String {
     format!("{date}#{customer_pk}#{firing_sk}")

@@ -666,6 +666,28 @@ impl DecisionStore for DynamoStore {
         }
     }
 
+    async fn awaiting_approval(&self, tenant: &TenantId) -> Result<Vec<FiringRecord>, StoreError> {
+        // The outbox index keeps the whole item, and its sort key starts with the run date.
+        let items = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::OUTBOX_INDEX)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", keys::OUTBOX_PK)
+            .expression_attribute_values(":pk", s(keys::approvals_pk(tenant)))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| sdk("Query", e))?;
+        items
+            .into_iter()
+            .map(|item| from_item::<FiringItem>(item)?.into_record())
+            .collect()
+    }
+
     async fn pending_firings(&self, limit: usize) -> Result<Vec<FiringRecord>, StoreError> {
         let mut items: Vec<FiringItem> = Vec::new();
         for shard in 0..self.shards {
