@@ -495,3 +495,56 @@ fn when_tenants_replay_on_several_threads_should_print_what_one_replay_prints() 
         "the same counts, the same messages"
     );
 }
+
+#[test]
+fn when_simulating_the_aging_ladder_playbook_should_walk_each_step_with_its_owner_and_ask_approvals()
+ {
+    let out = simulate(
+        &workspace().join("examples/demo-events.jsonl"),
+        &workspace().join("examples/playbooks/aging-ladder.json"),
+        "2026-08-01",
+        "2026-11-30",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    for r in &rows {
+        seen.insert((
+            r["step"].as_str().unwrap().to_owned(),
+            r["owner"].as_str().unwrap().to_owned(),
+            r["decision"].as_str().unwrap().to_owned(),
+        ));
+        assert_eq!(r["clock_days"], r["days_past_due"], "{r}");
+        assert!(r["clock_days"].as_u64().unwrap() >= r["threshold_days"].as_u64().unwrap());
+    }
+    let owner = |step: &str, who: &str, decision: &str| {
+        (step.to_owned(), who.to_owned(), decision.to_owned())
+    };
+    for expected in [
+        owner("0-30", "billing", "fired"),
+        owner("31-60", "collections", "fired"),
+        owner("61-90", "collections", "fired"),
+        owner("90+", "finance-lead", "awaiting_approval"),
+        owner("90+", "finance-lead", "fired"),
+    ] {
+        assert!(seen.contains(&expected), "{expected:?} not in {seen:?}");
+    }
+    // The gym's every 90+ escalation waits; the EU's only above 499.00 owed.
+    for r in rows.iter().filter(|r| r["step"] == "90+") {
+        let owed = r["owed"]["amount_minor"].as_i64().unwrap();
+        let waits = r["decision"] == "awaiting_approval";
+        match r["tenant_id"].as_str().unwrap() {
+            "gym-chain" => assert!(waits, "{r}"),
+            _ => assert_eq!(waits, owed >= 49_900, "{r}"),
+        }
+    }
+    let waiting = rows
+        .iter()
+        .filter(|r| r["decision"] == "awaiting_approval")
+        .count();
+    let summary = format!("awaiting approval {waiting};");
+    assert!(stderr(&out).contains(&summary), "{}", stderr(&out));
+}

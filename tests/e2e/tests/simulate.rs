@@ -22,6 +22,9 @@ fn events(name: &str) -> Vec<Event> {
         .collect()
 }
 
+/// The demo's events and a playbook of `examples/` (paths from `tests/fixtures`).
+const DEMO_EVENTS: &str = "../../examples/demo-events.jsonl";
+
 fn config(name: &str) -> AutomationsFile {
     let text = std::fs::read_to_string(fixture(name)).unwrap();
     AutomationsFile::from_json(&serde_json::from_str(&text).unwrap()).unwrap()
@@ -68,7 +71,16 @@ async fn same_on_both_stores(
     from: &str,
     to: &str,
 ) {
-    let events = events(events_file);
+    same_events_on_both_stores(test, events(events_file), config_file, from, to).await;
+}
+
+async fn same_events_on_both_stores(
+    test: &str,
+    events: Vec<Event>,
+    config_file: &str,
+    from: &str,
+    to: &str,
+) {
     let config = config(config_file);
     let memory = replay(
         &MemoryStore::new(),
@@ -109,6 +121,24 @@ async fn when_the_multi_tenant_fixture_is_simulated_on_dynamodb_should_match_the
         "tenants.automations.json",
         "2026-10-01",
         "2026-11-15",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_aging_ladder_playbook_is_simulated_on_dynamodb_should_match_the_in_memory_run() {
+    // One tenant of the demo (100 customers, four months) keeps the emulator's share of the
+    // test command to about a minute; `rulekit simulate` runs the whole demo.
+    let events: Vec<Event> = events(DEMO_EVENTS)
+        .into_iter()
+        .filter(|e| e.tenant_id.as_str() == "saas-eu")
+        .collect();
+    same_events_on_both_stores(
+        "sim-ladder",
+        events,
+        "../../examples/playbooks/aging-ladder.json",
+        "2026-08-01",
+        "2026-11-30",
     )
     .await;
 }
