@@ -226,7 +226,7 @@ fn decide_day(
     let Some(candidate) = ctx.candidate(state) else {
         return 0;
     };
-    ctx.decide(state, &candidate, settled, decisions);
+    ctx.decide(state, &candidate, settled, &[], decisions);
     settled.extend(
         decisions
             .iter()

@@ -367,3 +367,44 @@ fn when_a_dry_run_reaches_an_approval_threshold_should_ask_nothing_and_say_it_ne
     );
     assert!(run.publisher.published().is_empty());
 }
+
+#[test]
+fn when_a_message_step_comes_too_soon_after_the_last_message_should_wait_for_the_gap_and_fire_late()
+{
+    let mut cfg = ladder(6);
+    cfg["tenants"][0]["min_days_between_messages"] = json!(5);
+    cfg["automations"][0]["trigger"]["catch_up_days"] = json!(0);
+    cfg["automations"][0]["steps"] = json!([
+        {"name": "reminder", "day": 0,
+         "actions": [{"type": "message", "template_id": "friendly-reminder"}]},
+        {"name": "finance", "day": 2, "actions": [{"type": "notify", "channel": "finance"}]},
+        {"name": "nudge", "day": 4,
+         "actions": [{"type": "message", "template_id": "nudge"}]}]);
+    let events = [
+        active("c1"),
+        balance("e1", "c1", "2026-11-01T05:00:00Z", -5000),
+    ];
+    let run = run(&events, &cfg, "2026-11-01", "2026-11-12");
+    assert_eq!(
+        fired_steps(&run),
+        [
+            step("2026-11-01", "reminder", false),
+            // Spacing holds back only what reaches the customer.
+            step("2026-11-03", "finance", false),
+            // First due on the 5th, a day under the gap: due again on the 6th, though its
+            // catch-up window (none) has passed, and late.
+            step("2026-11-06", "nudge", true),
+        ]
+    );
+    let too_soon: Vec<Value> = run
+        .rows()
+        .into_iter()
+        .filter(|r| r["reason"] == "too_soon")
+        .collect();
+    assert_eq!(too_soon.len(), 1, "{too_soon:?}");
+    assert_eq!(too_soon[0]["date"], "2026-11-05");
+    assert_eq!(
+        too_soon[0]["detail"],
+        "a message was sent on 2026-11-01 and min_days_between_messages is 5: not before 2026-11-06"
+    );
+}

@@ -2,7 +2,9 @@
 //! firing rule, the guardrail, and each final decision recorded exactly once.
 
 use crate::domain::rule::RunContext;
-use crate::domain::{Automation, AutomationId, Continuity, Decision, Mode, Outcome, TenantId};
+use crate::domain::{
+    Automation, AutomationId, Continuity, CustomerId, Decision, Mode, Outcome, Settled, TenantId,
+};
 use crate::ports::{
     AutomationStore, CandidateSource, DecisionStore, FiringRecord, FiringStatus, RecordOutcome,
     StoreError,
@@ -86,6 +88,38 @@ where
     Ok(report)
 }
 
+/// What earlier runs settled for the automation and customer and, when the run spaces
+/// messages, the dates the customer was messaged (ascending): then one read of the customer's
+/// whole ledger gives both, else one read of the automation's part of it.
+pub async fn history<S: DecisionStore>(
+    store: &S,
+    ctx: &RunContext<'_>,
+    customer: &CustomerId,
+    spaces_messages: bool,
+) -> Result<(Vec<Settled>, Vec<NaiveDate>), StoreError> {
+    let automation = &ctx.automation.id;
+    let tenant = &ctx.automation.tenant_id;
+    if !spaces_messages {
+        return Ok((
+            store.settled(tenant, automation, customer).await?,
+            Vec::new(),
+        ));
+    }
+    let records = store.customer_firings(tenant, customer).await?;
+    let settled = records
+        .iter()
+        .filter(|r| &r.decision.automation_id == automation)
+        .map(|r| r.decision.settled())
+        .collect();
+    let mut messaged: Vec<NaiveDate> = records
+        .iter()
+        .filter(|r| r.decision.messaged_the_customer())
+        .map(|r| r.decision.date)
+        .collect();
+    messaged.sort();
+    Ok((settled, messaged))
+}
+
 /// Moves the tenant's firings whose approval was not given by `date` to `expired`: nothing of
 /// them is ever carried out. (The API refuses a late approval the same way, should it come
 /// before this run.) A firing answered meanwhile is left as the answer made it.
@@ -144,7 +178,8 @@ where
                 Purpose::Run { .. } => a.active_from.unwrap_or(date),
                 Purpose::Preview => NaiveDate::MIN,
             };
-            let mut ctx = RunContext::new(a, active_from, &calendar, date);
+            let mut ctx = RunContext::new(a, active_from, &calendar, date)
+                .with_message_spacing(settings.min_days_between_messages);
             ctx.caught_up = matches!(purpose, Purpose::Run { caught_up: true });
             ctx
         })
@@ -188,10 +223,9 @@ where
             let Some(candidate) = ctx.candidate(customer) else {
                 continue;
             };
-            let settled = store
-                .settled(tenant, &automation.id, &customer.customer_id)
-                .await?;
-            ctx.decide(customer, &candidate, &settled, &mut decisions);
+            let (settled, messaged) =
+                history(store, ctx, &customer.customer_id, ctx.spaces_messages()).await?;
+            ctx.decide(customer, &candidate, &settled, &messaged, &mut decisions);
         }
 
         let firing = decisions

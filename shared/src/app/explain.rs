@@ -2,6 +2,7 @@
 //! of the daily run, applied to that customer alone and written out in words; and the whole
 //! view of a customer that the API (`GET /v1/customers/{id}`) and `rulekit explain` show.
 
+use super::evaluate::history;
 use crate::domain::calendar::days_between;
 use crate::domain::event::format_instant;
 use crate::domain::rule::RunContext;
@@ -127,7 +128,8 @@ pub async fn explain_customer<S: DecisionStore>(
             automation.active_from.unwrap_or(date),
             calendar,
             date,
-        );
+        )
+        .with_message_spacing(settings.min_days_between_messages);
         let trigger = &automation.trigger;
         let days = |f: fn(&Step) -> String| {
             automation
@@ -173,10 +175,9 @@ pub async fn explain_customer<S: DecisionStore>(
         if !automation.enabled {
             why.push("the automation is disabled".to_owned());
         } else if let Some(candidate) = ctx.candidate(customer) {
-            let settled = store
-                .settled(&customer.tenant_id, &automation.id, &customer.customer_id)
-                .await?;
-            ctx.decide(customer, &candidate, &settled, &mut decisions);
+            let (settled, messaged) =
+                history(store, &ctx, &customer.customer_id, ctx.spaces_messages()).await?;
+            ctx.decide(customer, &candidate, &settled, &messaged, &mut decisions);
             if !decisions.is_empty() {
                 let told: Vec<String> = decisions.iter().map(|d| describe(d, false)).collect();
                 why.push(format!(

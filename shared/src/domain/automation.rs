@@ -250,6 +250,9 @@ pub struct TenantSettings {
     pub tenant_id: TenantId,
     pub calendar: TenantCalendar,
     pub guardrail: Guardrail,
+    /// Days a step that reaches the customer waits after the last message RuleKit sent them
+    /// (SPEC §8.2; 0: no spacing).
+    pub min_days_between_messages: u16,
 }
 
 impl TenantSettings {
@@ -259,6 +262,7 @@ impl TenantSettings {
             tenant_id,
             calendar: TenantCalendar::default(),
             guardrail: Guardrail::default(),
+            min_days_between_messages: 0,
         }
     }
 }
@@ -335,7 +339,15 @@ impl AutomationsFile {
     }
 }
 
-const TENANT_FIELDS: &[&str] = &["tenant_id", "timezone", "evaluation_hour", "guardrail"];
+const TENANT_FIELDS: &[&str] = &[
+    "tenant_id",
+    "timezone",
+    "evaluation_hour",
+    "guardrail",
+    "min_days_between_messages",
+];
+
+pub const MAX_DAYS_BETWEEN_MESSAGES: i64 = 365;
 
 /// Reads one tenant's settings; absent fields take their defaults.
 pub fn parse_tenant_settings(r: &mut Reader, path: &str, v: &Value) -> Option<TenantSettings> {
@@ -371,12 +383,26 @@ pub fn parse_tenant_settings(r: &mut Reader, path: &str, v: &Value) -> Option<Te
         None => Some(Guardrail::default()),
         Some(g) => parse_guardrail(r, &join(path, "guardrail"), g),
     };
-    match (tenant_id, guardrail, ok) {
-        (Some(tenant_id), Some(guardrail), true) => Some(TenantSettings {
-            tenant_id,
-            calendar,
-            guardrail,
-        }),
+    let spacing = match r.optional(obj, "min_days_between_messages") {
+        None => Some(0),
+        Some(d) => r
+            .integer(
+                &join(path, "min_days_between_messages"),
+                d,
+                0,
+                MAX_DAYS_BETWEEN_MESSAGES,
+            )
+            .map(|d| d as u16),
+    };
+    match (tenant_id, guardrail, spacing, ok) {
+        (Some(tenant_id), Some(guardrail), Some(min_days_between_messages), true) => {
+            Some(TenantSettings {
+                tenant_id,
+                calendar,
+                guardrail,
+                min_days_between_messages,
+            })
+        }
         _ => None,
     }
 }
@@ -928,6 +954,7 @@ impl TenantSettings {
                 // Basis points back to the ratio people write; exact for whole basis points.
                 "max_share": f64::from(self.guardrail.max_share_bp) / 10_000.0,
             },
+            "min_days_between_messages": self.min_days_between_messages,
         })
     }
 

@@ -110,6 +110,9 @@ pub enum SkipReason {
     NoActiveSubscription,
     /// One of the automation's conditions is false; may fire on a later day.
     ConditionNotMet,
+    /// The step reaches the customer, who had a message fewer than the tenant's
+    /// `min_days_between_messages` ago; due again when the gap allows.
+    TooSoon,
 }
 
 impl SkipReason {
@@ -120,15 +123,17 @@ impl SkipReason {
             Self::BeforeActiveFrom => "before_active_from",
             Self::NoActiveSubscription => "no_active_subscription",
             Self::ConditionNotMet => "condition_not_met",
+            Self::TooSoon => "too_soon",
         }
     }
 
-    pub const ALL: [SkipReason; 5] = [
+    pub const ALL: [SkipReason; 6] = [
         Self::Superseded,
         Self::MissedWindow,
         Self::BeforeActiveFrom,
         Self::NoActiveSubscription,
         Self::ConditionNotMet,
+        Self::TooSoon,
     ];
 
     pub fn from_code(code: &str) -> Option<Self> {
@@ -205,6 +210,18 @@ impl Decision {
             Outcome::Fired | Outcome::Held | Outcome::AwaitingApproval => true,
             Outcome::Skipped { reason, .. } => reason.is_final(),
         }
+    }
+
+    /// Whether this is a live firing with an action that reaches the customer: what message
+    /// spacing counts (SPEC §8.2). Held firings and those awaiting approval are not among
+    /// them (they may never be sent), nor dry runs (they send nothing).
+    pub fn messaged_the_customer(&self) -> bool {
+        self.mode == Mode::Live
+            && self.outcome == Outcome::Fired
+            && self
+                .plan
+                .as_deref()
+                .is_some_and(|p| p.actions.iter().any(Action::reaches_the_customer))
     }
 
     /// What the decision settles, which names its firing.

@@ -27,6 +27,8 @@ pub struct RunContext<'a> {
     /// Set when `date` is evaluated after it passed (missed runs caught up): its firings are
     /// late.
     pub caught_up: bool,
+    /// The tenant's `min_days_between_messages` (SPEC §8.2; 0: no spacing).
+    spacing: u16,
     /// The episode starts (as instants, `[from, to)`) that put a step's window open on
     /// `date`, merged: precomputed so the candidate test on each customer is a few
     /// comparisons, with no time-zone conversion for the customers it rules out.
@@ -77,11 +79,53 @@ impl<'a> RunContext<'a> {
             calendar,
             date,
             caught_up: false,
+            spacing: 0,
             windows: Vec::new(),
             plans,
         };
         ctx.windows = ctx.start_windows();
         ctx
+    }
+
+    /// The run with the tenant's message spacing: a step that reaches the customer is not
+    /// taken within `days` of the last message sent them, and one held back at its first due
+    /// date is due again when the gap allows.
+    pub fn with_message_spacing(mut self, days: u16) -> Self {
+        self.spacing = days;
+        self.windows = self.start_windows();
+        self
+    }
+
+    /// Whether the run needs the dates of the messages sent to each candidate.
+    pub fn spaces_messages(&self) -> bool {
+        self.spacing > 0 && self.automation.steps.iter().any(Step::reaches_the_customer)
+    }
+
+    /// Days past its first due date a step may still become due: `catch_up_days`, and for a
+    /// step that reaches the customer, up to `spacing − 1` more while the last message's gap
+    /// runs out.
+    fn reach(&self, step: &Step) -> u64 {
+        let spaced = if step.reaches_the_customer() {
+            self.spacing.saturating_sub(1)
+        } else {
+            0
+        };
+        u64::from(self.automation.trigger.catch_up_days) + u64::from(spaced)
+    }
+
+    /// The first date of a step's window: its first due date, or, when the last message
+    /// sent before that date (`messaged`, ascending) left less than the spacing, the date the
+    /// gap allows (the step is then due again whatever `catch_up_days` says, and late).
+    fn window_start(&self, step: &Step, first_due: NaiveDate, messaged: &[NaiveDate]) -> NaiveDate {
+        if self.spacing == 0 || !step.reaches_the_customer() {
+            return first_due;
+        }
+        messaged
+            .iter()
+            .rev()
+            .find(|d| **d < first_due)
+            .and_then(|last| last.checked_add_days(Days::new(u64::from(self.spacing))))
+            .map_or(first_due, |allowed| allowed.max(first_due))
     }
 
     /// The date a step is first due for a clock that started at `start` (local date `since`).
@@ -111,13 +155,12 @@ impl<'a> RunContext<'a> {
             return None;
         }
         let since = self.calendar.local_date(start);
-        let catch_up = i64::from(trigger.catch_up_days);
         self.automation
             .steps
             .iter()
             .any(|step| {
-                (0..=catch_up)
-                    .contains(&days_between(self.first_due(step, start, since), self.date))
+                let reach = i64::try_from(self.reach(step)).unwrap_or(i64::MAX);
+                (0..=reach).contains(&days_between(self.first_due(step, start, since), self.date))
             })
             .then(|| Candidate {
                 episode,
@@ -137,19 +180,19 @@ impl<'a> RunContext<'a> {
     /// from the run of `D − catch_up_days − 1` to the run of D (a start between two runs is
     /// first due at the second). Merged where they touch.
     fn start_windows(&self) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
-        let catch_up = Days::new(u64::from(self.automation.trigger.catch_up_days));
         let cal = self.calendar;
+        let catch_up = |step: &Step| Days::new(self.reach(step));
         let mut windows: Vec<(DateTime<Utc>, DateTime<Utc>)> = self
             .automation
             .steps
             .iter()
             .filter_map(|step| {
                 if step.day == 0 {
-                    let first = self.date.checked_sub_days(catch_up)?.pred_opt()?;
+                    let first = self.date.checked_sub_days(catch_up(step))?.pred_opt()?;
                     return Some((cal.run_instant(first), cal.run_instant(self.date)));
                 }
                 let latest = self.date.checked_sub_days(Days::new(u64::from(step.day)))?;
-                let earliest = latest.checked_sub_days(catch_up)?;
+                let earliest = latest.checked_sub_days(catch_up(step))?;
                 let end = latest.succ_opt().unwrap_or(latest);
                 Some((cal.start_of_day(earliest), cal.start_of_day(end)))
             })
@@ -171,11 +214,16 @@ impl<'a> RunContext<'a> {
     /// customer; an entry counts for the current episode when it was recorded for an episode
     /// starting at or after the current start, i.e. within the same continuous period (a late
     /// event may have moved the start earlier since).
+    ///
+    /// `messaged` lists, ascending, the earlier dates a live firing with a customer-facing
+    /// action was decided for the customer (any automation): what message spacing counts. It
+    /// may be empty when [`RunContext::spaces_messages`] is false.
     pub fn decide(
         &self,
         customer: &CustomerState,
         candidate: &Candidate<'_>,
         settled: &[Settled],
+        messaged: &[NaiveDate],
         out: &mut Vec<Decision>,
     ) {
         let catch_up = i64::from(self.automation.trigger.catch_up_days);
@@ -216,8 +264,10 @@ impl<'a> RunContext<'a> {
 
         // The due steps, as (index, first due date), in ascending order of day.
         let mut due: Vec<(usize, NaiveDate)> = Vec::new();
+        let last_message = messaged.iter().rev().find(|d| **d < self.date).copied();
         for (i, step) in self.automation.steps.iter().enumerate() {
             let first_due = self.first_due(step, start.occurred_at, candidate.since);
+            let window_start = self.window_start(step, first_due, messaged);
             if self.date < first_due
                 || settled
                     .iter()
@@ -241,7 +291,7 @@ impl<'a> RunContext<'a> {
                         ),
                     ),
                 ));
-            } else if days_between(first_due, self.date) > catch_up {
+            } else if days_between(window_start, self.date) > catch_up {
                 let detail = match self.automation.step_form {
                     StepForm::Thresholds => format!(
                         "{dpd} days past due is more than catch_up_days ({catch_up}) after the threshold"
@@ -255,6 +305,24 @@ impl<'a> RunContext<'a> {
                     i,
                     first_due,
                     skipped(SkipReason::MissedWindow, detail),
+                ));
+            } else if let Some(last) =
+                last_message.filter(|last| step.reaches_the_customer() && self.too_soon(*last))
+            {
+                let next = last
+                    .checked_add_days(Days::new(u64::from(self.spacing)))
+                    .unwrap_or(NaiveDate::MAX);
+                out.push(decision(
+                    i,
+                    first_due,
+                    skipped(
+                        SkipReason::TooSoon,
+                        format!(
+                            "a message was sent on {last} and min_days_between_messages is {}: \
+                             not before {next}",
+                            self.spacing
+                        ),
+                    ),
                 ));
             } else {
                 due.push((i, first_due));
@@ -287,6 +355,11 @@ impl<'a> RunContext<'a> {
             _ => Outcome::Fired,
         };
         out.push(decision(highest, highest_due, outcome));
+    }
+
+    /// Whether a message sent on `last` leaves less than the spacing before this run.
+    fn too_soon(&self, last: NaiveDate) -> bool {
+        self.spacing > 0 && days_between(last, self.date) < i64::from(self.spacing)
     }
 
     /// Whether every condition of an approval's `when` holds. One that cannot be evaluated
