@@ -125,14 +125,35 @@ fn sorted_log_states(events: &[Event]) -> BTreeMap<String, CustomerState> {
         .collect()
 }
 
-fn config_for(continuity: &str, require_active_subscription: bool) -> Value {
-    config(
+/// Thresholds 3/7/14 (the short form), or named steps with a day-0 message, an approval at
+/// day 14 for balances of 50.00 owed or more, and the tenant spacing messages 5 days apart.
+fn config_for(continuity: &str, require_active_subscription: bool, steps: bool) -> Value {
+    let mut cfg = config(
         "America/New_York",
         6,
         serde_json::json!({"continuity": continuity, "thresholds_days": [3, 7, 14], "catch_up_days": 3,
                            "require_active_subscription": require_active_subscription}),
         serde_json::json!({}),
-    )
+    );
+    if steps {
+        let a = &mut cfg["automations"][0];
+        a["trigger"]
+            .as_object_mut()
+            .unwrap()
+            .remove("thresholds_days");
+        a.as_object_mut().unwrap().remove("actions");
+        a["steps"] = serde_json::json!([
+            {"name": "reminder", "day": 0,
+             "actions": [{"type": "message", "template_id": "reminder"}]},
+            {"name": "notice", "day": 7, "owner": "collections",
+             "actions": [{"type": "notify", "channel": "finance"},
+                         {"type": "message", "template_id": "notice"}]},
+            {"name": "escalation", "day": 14, "owner": "finance-lead",
+             "approval": {"when": [{"field": "balance.amount_minor", "op": "lte", "value": -5000}]},
+             "actions": [{"type": "notify", "channel": "finance"}]}]);
+        cfg["tenants"][0]["min_days_between_messages"] = serde_json::json!(5);
+    }
+    cfg
 }
 
 proptest! {
@@ -161,8 +182,9 @@ proptest! {
         (events, order, dups) in with_arrangement(),
         continuity in prop::sample::select(vec!["negative_balance", "no_improvement"]),
         require_active_subscription in any::<bool>(),
+        steps in any::<bool>(),
     ) {
-        let cfg = config_for(continuity, require_active_subscription);
+        let cfg = config_for(continuity, require_active_subscription, steps);
         let in_order = run(&events, &cfg, "2026-10-01", "2026-11-25").rows();
         let arrival = shuffled_with_duplicates(&events, &order, &dups);
         let shuffled = run(&arrival, &cfg, "2026-10-01", "2026-11-25").rows();
@@ -174,20 +196,21 @@ proptest! {
         events in event_set(),
         continuity in prop::sample::select(vec!["negative_balance", "no_improvement"]),
         reruns in prop::collection::vec((0i64..56, 1usize..4), 1..12),
+        steps in any::<bool>(),
     ) {
         // Without the subscription requirement most episodes fire, which is what is tested.
-        let cfg = config_for(continuity, false);
+        let cfg = config_for(continuity, false, steps);
         let run = run(&events, &cfg, "2026-10-01", "2026-11-25");
-        let mut fired: Vec<_> = run.decisions.iter()
-            .filter(|d| d.outcome == Outcome::Fired)
-            .cloned()
-            .collect();
+        let taken = |d: &shared::domain::Decision| {
+            matches!(d.outcome, Outcome::Fired | Outcome::AwaitingApproval)
+        };
+        let mut fired: Vec<_> = run.decisions.iter().filter(|d| taken(d)).cloned().collect();
         let tenant = TenantId::new("t1");
         for (day, times) in reruns {
             let date = chrono::NaiveDate::from_ymd_opt(2026, 10, 1).unwrap() + Duration::days(day);
             for _ in 0..times {
                 let report = block_on(evaluate_tenant_day(&run.store, &tenant, date, false)).unwrap();
-                fired.extend(report.decisions.into_iter().filter(|d| d.outcome == Outcome::Fired));
+                fired.extend(report.decisions.into_iter().filter(|d| taken(d)));
             }
         }
         let mut seen = HashSet::new();
@@ -195,8 +218,27 @@ proptest! {
             let key = (d.automation_id.clone(), d.customer_id.clone(), d.episode.clone(), d.threshold_days);
             prop_assert!(seen.insert(key), "fired twice: {:?}", d);
         }
-        // Each live firing was carried out exactly once.
-        prop_assert_eq!(run.publisher.published().len(), run.decisions.iter()
-            .filter(|d| d.outcome == Outcome::Fired).count());
+        // Each live firing was carried out once: every message published is one delivery of
+        // one action of a recorded firing, and no action was delivered twice.
+        let records = run.store.firing_records();
+        // The simulation's firings (the reruns above record theirs, which no executor ran).
+        let simulated: HashSet<_> = run.decisions.iter()
+            .filter(|d| d.outcome == Outcome::Fired)
+            .map(|d| d.key())
+            .collect();
+        let mut delivered = 0;
+        for r in &records {
+            let actions: HashSet<usize> = r.deliveries.iter().map(|d| d.action).collect();
+            prop_assert_eq!(actions.len(), r.deliveries.len(), "an action delivered twice: {:?}", r);
+            delivered += r.deliveries.len();
+            if simulated.contains(&r.decision.key()) {
+                // Carried out by the executor after its run; a finance notice always goes,
+                // a customer message only while the customer still owes.
+                let plan = r.decision.plan.as_deref().expect("a firing keeps its plan");
+                let notices = plan.actions.iter().filter(|a| !a.reaches_the_customer()).count();
+                prop_assert!(r.deliveries.len() >= notices, "not carried out: {:?}", r);
+            }
+        }
+        prop_assert_eq!(run.publisher.published().len(), delivered);
     }
 }
