@@ -422,6 +422,10 @@ async fn when_an_automation_names_its_steps_should_keep_them_and_show_step_and_o
     let customer = send(&api, call("GET", "/v1/customers/c1?date=2026-12-02")).await;
     let why = customer.body["explanations"][0]["why"].as_str().unwrap();
     assert!(why.contains("; step \"31-60\" fired (pending)"), "{why}");
+    assert!(
+        why.starts_with("on the \"31-60\" step since 2026-12-02. "),
+        "{why}"
+    );
 }
 
 /// A tenant whose step at day 31 waits for approval, and two customers at it on `run_date`
@@ -522,6 +526,13 @@ async fn when_an_admin_approves_or_rejects_a_firing_should_carry_out_only_the_ap
     assert_eq!(entries[1]["resource"], format!("firings/{}", id(0)));
     assert_eq!(entries[1]["after"], json!({"status": "pending"}));
     assert!(entries[1]["actor"].as_str().is_some_and(|a| !a.is_empty()));
+    let customer = items[1]["customer_id"].as_str().unwrap();
+    let view = send(&api, call("GET", format!("/v1/customers/{customer}"))).await;
+    let why = view.body["explanations"][0]["why"].as_str().unwrap();
+    assert!(
+        why.starts_with(&format!("on the \"90+\" step since {today}, rejected")),
+        "{why}"
+    );
     let still = send(&api, call("GET", "/v1/firings?status=awaiting_approval")).await;
     assert_eq!(still.body["items"], json!([]));
 }

@@ -10,7 +10,9 @@ use crate::domain::step::{Step, StepForm};
 use crate::domain::{
     Automation, Continuity, CustomerId, CustomerState, Decision, Outcome, TenantId, TenantSettings,
 };
-use crate::ports::{AutomationStore, CustomerStore, DecisionStore, FiringRecord, StoreError};
+use crate::ports::{
+    AutomationStore, CustomerStore, DecisionStore, FiringRecord, FiringStatus, StoreError,
+};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Value, json};
 
@@ -159,6 +161,9 @@ pub async fn explain_customer<S: DecisionStore>(
             .collect();
         let mut decisions = Vec::new();
         let mut why = Vec::new();
+        if let Some(step) = current_step(automation, customer, recorded, date) {
+            why.push(step);
+        }
         if !on_the_date.is_empty() {
             let told: Vec<String> = on_the_date
                 .iter()
@@ -217,6 +222,36 @@ pub async fn explain_customer<S: DecisionStore>(
         });
     }
     Ok(out)
+}
+
+/// Where the customer stands on a ladder of named steps on `date`: the last step fired for
+/// the current episode (on or before `date`), in words ("on the \"31-60\" step since
+/// 2026-12-02, awaiting approval"). `None` for the short form, or before any step fired.
+fn current_step(
+    automation: &Automation,
+    customer: &CustomerState,
+    recorded: &[FiringRecord],
+    date: NaiveDate,
+) -> Option<String> {
+    if automation.step_form != StepForm::Named {
+        return None;
+    }
+    let episode = customer.episode(automation.trigger.continuity)?;
+    let last = recorded
+        .iter()
+        .filter(|r| r.decision.automation_id == automation.id && r.decision.date <= date)
+        .filter(|r| r.decision.episode >= episode.start)
+        .filter(|r| !matches!(r.decision.outcome, Outcome::Skipped { .. }))
+        .max_by_key(|r| (r.decision.date, r.decision.threshold_days))?;
+    let status = match last.status {
+        FiringStatus::Sent | FiringStatus::Pending | FiringStatus::Sending => String::new(),
+        other => format!(", {}", other.as_str().replace('_', " ")),
+    };
+    Some(format!(
+        "on the {:?} step since {}{status}",
+        last.decision.step_name(),
+        last.decision.date
+    ))
 }
 
 /// One decision in words, as a run would take it (`threshold 14 fires`) or as one took it
