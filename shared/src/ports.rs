@@ -136,6 +136,15 @@ pub trait CandidateSource: Send + Sync {
         windows: &[(DateTime<Utc>, DateTime<Utc>)],
     ) -> impl Future<Output = Result<Vec<CustomerState>, StoreError>> + Send;
 
+    /// Customers whose latest quiet period (a promise to pay, a dispute) ends within one of
+    /// `windows` (`[from, to)` instants): the runs after a release read them, whatever
+    /// their episode's start.
+    fn quiet_released(
+        &self,
+        tenant: &TenantId,
+        windows: &[(DateTime<Utc>, DateTime<Utc>)],
+    ) -> impl Future<Output = Result<Vec<CustomerState>, StoreError>> + Send;
+
     /// How many of the tenant's customers are past due now (the guardrail's denominator).
     fn past_due_count(
         &self,

@@ -1,4 +1,5 @@
-//! Properties over random event sets (SPEC §2-§4):
+//! Properties over random event sets of every kind (SPEC §2-§4, §8.2's promises and
+//! disputes):
 //! - any arrival order with any duplicates gives every customer the state of its sorted log;
 //! - and the same decisions, day by day;
 //! - a firing never repeats for the same (automation, customer, episode, threshold), however
@@ -21,8 +22,21 @@ const CUSTOMERS: usize = 4;
 /// One generated event before it gets its id.
 #[derive(Debug, Clone)]
 enum Spec {
-    Balance { amount: i64 },
-    Subscription { status: &'static str },
+    Balance {
+        amount: i64,
+    },
+    Subscription {
+        status: &'static str,
+    },
+    /// A promise to pay within `days`.
+    Promise {
+        days: i64,
+    },
+    /// A dispute of two ids opened or closed.
+    Dispute {
+        id: &'static str,
+        opened: bool,
+    },
 }
 
 fn spec() -> impl Strategy<Value = Spec> {
@@ -31,6 +45,9 @@ fn spec() -> impl Strategy<Value = Spec> {
             .prop_map(|amount| Spec::Balance { amount }),
         1 => prop::sample::select(vec!["active", "canceled", "trialing", "paused"])
             .prop_map(|status| Spec::Subscription { status }),
+        1 => (1i64..15).prop_map(|days| Spec::Promise { days }),
+        1 => (prop::sample::select(vec!["dp_1", "dp_2"]), any::<bool>())
+            .prop_map(|(id, opened)| Spec::Dispute { id, opened }),
     ]
 }
 
@@ -66,6 +83,17 @@ fn event_set() -> impl Strategy<Value = Vec<Value>> {
                         Spec::Subscription { status } => {
                             subscription(&id, &customer, &stamp(occurred), status)
                         }
+                        Spec::Promise { days } => serde_json::json!({
+                            "event_id": id, "tenant_id": "t1", "customer_id": customer,
+                            "type": "promise_to_pay.created", "occurred_at": stamp(occurred),
+                            "promise": {"until": stamp(occurred + Duration::days(days))}}),
+                        Spec::Dispute {
+                            id: dispute,
+                            opened,
+                        } => serde_json::json!({
+                            "event_id": id, "tenant_id": "t1", "customer_id": customer,
+                            "type": if opened { "dispute.opened" } else { "dispute.closed" },
+                            "occurred_at": stamp(occurred), "dispute": {"id": dispute}}),
                     };
                     received(event, &stamp(received_at))
                 })

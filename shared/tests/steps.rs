@@ -408,3 +408,101 @@ fn when_a_message_step_comes_too_soon_after_the_last_message_should_wait_for_the
         "a message was sent on 2026-11-01 and min_days_between_messages is 5: not before 2026-11-06"
     );
 }
+
+// ---- Quiet periods (SPEC §8.2): tests/fixtures/quiet.*, one customer per case ----
+
+fn quiet_run() -> Run {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
+    let events: Vec<Value> = std::fs::read_to_string(dir.join("quiet.events.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let cfg: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("quiet.automations.json")).unwrap())
+            .unwrap();
+    run(&events, &cfg, "2026-11-01", "2026-12-05")
+}
+
+/// `(date, step, late)` of each of `customer`'s fired rows, and the dates its customer-facing
+/// steps were skipped `quiet`.
+fn quiet_case(run: &Run, customer: &str) -> (Vec<(String, String, bool)>, Vec<String>) {
+    let rows: Vec<Value> = run
+        .rows()
+        .into_iter()
+        .filter(|r| r["customer_id"] == customer)
+        .collect();
+    let fired = rows
+        .iter()
+        .filter(|r| r["decision"] == "fired")
+        .map(|r| {
+            (
+                r["date"].as_str().unwrap().to_owned(),
+                r["step"].as_str().unwrap().to_owned(),
+                r["late"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let quiet = rows
+        .iter()
+        .filter(|r| r["reason"] == "quiet")
+        .map(|r| r["date"].as_str().unwrap().to_owned())
+        .collect();
+    (fired, quiet)
+}
+
+#[test]
+fn when_a_promise_to_pay_is_kept_should_send_nothing_meanwhile_and_end_with_the_episode() {
+    let (fired, quiet) = quiet_case(&quiet_run(), "c-kept");
+    assert_eq!(fired, [step("2026-11-01", "reminder", false)]);
+    assert_eq!(quiet, ["2026-11-11", "2026-11-12"], "paid on the 12th");
+}
+
+#[test]
+fn when_a_promise_to_pay_is_broken_should_fire_the_held_step_at_the_next_run_late() {
+    let run = quiet_run();
+    let (fired, quiet) = quiet_case(&run, "c-broken");
+    assert_eq!(
+        fired,
+        [
+            step("2026-11-01", "reminder", false),
+            // A notification to the team is not held by a quiet period.
+            step("2026-11-13", "collections", false),
+            // The promise ran until 2026-11-15T00:00Z: the run of the 15th is the first after.
+            step("2026-11-15", "second", true),
+        ]
+    );
+    assert_eq!(
+        quiet,
+        ["2026-11-11", "2026-11-12", "2026-11-13", "2026-11-14"]
+    );
+    let detail = run
+        .rows()
+        .into_iter()
+        .find(|r| r["customer_id"] == "c-broken" && r["reason"] == "quiet")
+        .unwrap()["detail"]
+        .clone();
+    assert_eq!(
+        detail,
+        "a promise to pay until 2026-11-15T00:00:00Z is open"
+    );
+}
+
+#[test]
+fn when_a_dispute_is_open_should_hold_customer_messages_until_the_run_after_it_closes() {
+    let (fired, quiet) = quiet_case(&quiet_run(), "c-dispute");
+    assert_eq!(
+        fired,
+        [
+            step("2026-11-01", "reminder", false),
+            step("2026-11-13", "collections", false),
+            // Closed at 10:00 on the 25th, after that day's run: the 26th's run sends it,
+            // twelve days past its catch-up window.
+            step("2026-11-26", "second", true),
+        ]
+    );
+    assert_eq!(
+        quiet,
+        ["2026-11-11", "2026-11-12", "2026-11-13", "2026-11-14"]
+    );
+}

@@ -567,6 +567,46 @@ async fn when_an_approval_comes_after_it_expired_should_refuse_it_and_record_the
 }
 
 #[tokio::test]
+async fn when_a_promise_to_pay_passed_unpaid_should_show_it_broken_beside_the_open_disputes() {
+    let api = lambda_router(MemoryStore::new());
+    let ago = |days: i64| {
+        (chrono::Utc::now() - chrono::Duration::days(days))
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    };
+    let event = |id: &str, kind: &str, at: String, payload: (&str, Value)| {
+        let mut e = json!({"event_id": id, "tenant_id": "t1", "customer_id": "c1",
+                           "type": kind, "occurred_at": at});
+        e[payload.0] = payload.1;
+        e
+    };
+    let events = json!({"events": [
+        balance("e1", "t1", "c1", &ago(20), -5000),
+        event("e2", "promise_to_pay.created", ago(15),
+              ("promise", json!({"until": ago(5), "amount_minor": 5000}))),
+        event("e3", "dispute.opened", ago(3), ("dispute", json!({"id": "dp_1"}))),
+        event("e4", "dispute.opened", ago(9), ("dispute", json!({"id": "dp_0"}))),
+        event("e5", "dispute.closed", ago(8), ("dispute", json!({"id": "dp_0"}))),
+    ]});
+    let reply = send(&api, call("POST", "/v1/events").json(events)).await;
+    let results: Vec<&Value> = reply.body["results"].as_array().unwrap().iter().collect();
+    assert!(
+        results.iter().all(|r| r["result"] == "accepted"),
+        "{}",
+        reply.body
+    );
+    let view = send(&api, call("GET", "/v1/customers/c1")).await;
+    assert_eq!(view.status, StatusCode::OK);
+    let quiet = &view.body["quiet"];
+    assert_eq!(quiet["promise"]["status"], "broken", "{quiet}");
+    assert_eq!(quiet["promise"]["amount_minor"], 5000);
+    assert_eq!(
+        quiet["disputes"],
+        json!([{"id": "dp_0", "status": "closed"}, {"id": "dp_1", "status": "open"}])
+    );
+}
+
+#[tokio::test]
 async fn when_inspecting_a_customer_should_explain_why_each_automation_did_or_did_not_fire() {
     let store = MemoryStore::new();
     let api = lambda_router(store.clone());

@@ -116,6 +116,8 @@ struct Tenant {
     episodes: [BTreeSet<(DateTime<Utc>, CustomerId)>; 2],
     past_due: u64,
     dates: BTreeMap<NaiveDate, BTreeSet<(CustomerId, FiringKey)>>,
+    /// Where each customer's latest quiet period ends (as the dates index's releases).
+    releases: BTreeSet<(DateTime<Utc>, CustomerId)>,
     /// Firings awaiting approval, by run date (as the table's approvals partition).
     awaiting: BTreeSet<(NaiveDate, CustomerId, FiringKey)>,
     checkpoint: Option<NaiveDate>,
@@ -409,6 +411,16 @@ impl CustomerStore for MemoryStore {
                 }
             }
         }
+        let release = |s: &CustomerState| s.quiet.as_ref().and_then(|q| q.last_end());
+        let (old, new) = (before.and_then(release), release(&state));
+        if old != new {
+            if let Some(old) = old {
+                tenant.releases.remove(&(old, state.customer_id.clone()));
+            }
+            if let Some(new) = new {
+                tenant.releases.insert((new, state.customer_id.clone()));
+            }
+        }
         match (
             before.is_some_and(CustomerState::is_past_due),
             state.is_past_due(),
@@ -467,6 +479,31 @@ impl CandidateSource for MemoryStore {
                 Bound::Excluded((*to, first.clone())),
             );
             found.extend(index.range(range).map(|(_, customer)| customer));
+        }
+        Ok(found
+            .into_iter()
+            .filter_map(|c| t.customers.get(c))
+            .map(|c| c.state.value.clone())
+            .collect())
+    }
+
+    async fn quiet_released(
+        &self,
+        tenant: &TenantId,
+        windows: &[(DateTime<Utc>, DateTime<Utc>)],
+    ) -> Result<Vec<CustomerState>, StoreError> {
+        let inner = self.lock();
+        let Some(t) = inner.tenant(tenant) else {
+            return Ok(Vec::new());
+        };
+        let first = CustomerId::new("");
+        let mut found: BTreeSet<&CustomerId> = BTreeSet::new();
+        for (from, to) in windows.iter().filter(|(f, t)| f < t) {
+            let range = (
+                Bound::Included((*from, first.clone())),
+                Bound::Excluded((*to, first.clone())),
+            );
+            found.extend(t.releases.range(range).map(|(_, customer)| customer));
         }
         Ok(found
             .into_iter()

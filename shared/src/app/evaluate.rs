@@ -88,6 +88,22 @@ where
     Ok(report)
 }
 
+/// Instant windows sorted, overlapping ones merged: what one read of an index covers.
+fn merged(
+    mut windows: Vec<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
+) -> Vec<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> {
+    windows.sort();
+    windows.dedup_by(|later, earlier| {
+        if later.0 <= earlier.1 {
+            earlier.1 = earlier.1.max(later.1);
+            true
+        } else {
+            false
+        }
+    });
+    windows
+}
+
 /// What earlier runs settled for the automation and customer and, when the run spaces
 /// messages, the dates the customer was messaged (ascending): then one read of the customer's
 /// whole ledger gives both, else one read of the automation's part of it.
@@ -188,25 +204,37 @@ where
     // One read of the index per continuity policy, for the windows of all its automations.
     let mut candidates_by_policy = Vec::new();
     for continuity in [Continuity::NegativeBalance, Continuity::NoImprovement] {
-        let mut windows: Vec<_> = contexts
-            .iter()
-            .filter(|c| c.automation.trigger.continuity == continuity)
-            .flat_map(|c| c.candidate_windows().iter().copied())
-            .collect();
         // Overlapping windows of different automations are read once.
-        windows.sort();
-        windows.dedup_by(|later, earlier| {
-            if later.0 <= earlier.1 {
-                earlier.1 = earlier.1.max(later.1);
-                true
-            } else {
-                false
-            }
-        });
+        let windows = merged(
+            contexts
+                .iter()
+                .filter(|c| c.automation.trigger.continuity == continuity)
+                .flat_map(|c| c.candidate_windows().iter().copied())
+                .collect(),
+        );
         if windows.is_empty() {
             continue;
         }
         let mut customers = store.episodes_started(tenant, continuity, &windows).await?;
+        // Customers whose quiet period ended lately, for the steps it held back (SPEC §8.2),
+        // read only for automations with a step that reaches the customer.
+        let releases = merged(
+            contexts
+                .iter()
+                .filter(|c| c.automation.trigger.continuity == continuity)
+                .filter_map(|c| c.quiet_release_window())
+                .collect(),
+        );
+        if !releases.is_empty() {
+            let released = store.quiet_released(tenant, &releases).await?;
+            let known: std::collections::BTreeSet<CustomerId> =
+                customers.iter().map(|c| c.customer_id.clone()).collect();
+            customers.extend(
+                released
+                    .into_iter()
+                    .filter(|c| !known.contains(&c.customer_id)),
+            );
+        }
         report.candidates_read += customers.len();
         customers.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
         candidates_by_policy.push((continuity, customers));

@@ -5,6 +5,7 @@
 use super::evaluate::history;
 use crate::domain::calendar::days_between;
 use crate::domain::event::format_instant;
+use crate::domain::quiet::PromiseStatus;
 use crate::domain::rule::RunContext;
 use crate::domain::step::{Step, StepForm};
 use crate::domain::{
@@ -84,6 +85,7 @@ where
             "negative_balance": episode(Continuity::NegativeBalance),
             "no_improvement": episode(Continuity::NoImprovement),
         },
+        "quiet": quiet_view(&customer, as_of),
         "active_subscriptions": customer.subscriptions.iter()
             .filter(|s| s.status.is_active())
             .map(|s| json!({"id": s.id, "status": s.status.as_str()}))
@@ -222,6 +224,36 @@ pub async fn explain_customer<S: DecisionStore>(
         });
     }
     Ok(out)
+}
+
+/// The customer's latest promise to pay (with what became of it) and disputes, as of
+/// `as_of`: a broken promise shows here (SPEC §8.2).
+fn quiet_view(customer: &CustomerState, as_of: DateTime<Utc>) -> Value {
+    let Some(quiet) = customer.quiet.as_deref() else {
+        return json!({"promise": null, "disputes": []});
+    };
+    let promise = quiet.promise.as_ref().map(|p| {
+        let running = customer.past_due.as_ref().map(|e| &e.start);
+        let ended = customer.last_ended.as_deref().map(|e| (&e.start, &e.end));
+        json!({
+            "made_at": format_instant(p.key.occurred_at),
+            "until": format_instant(p.until),
+            "amount_minor": p.amount_minor,
+            "status": PromiseStatus::of(p, running, ended, as_of).as_str(),
+        })
+    });
+    let disputes: Vec<Value> = quiet
+        .disputes
+        .iter()
+        .map(|d| {
+            let open = d
+                .opened
+                .as_ref()
+                .is_some_and(|o| d.closed.as_ref().is_none_or(|c| c < o));
+            json!({"id": d.id, "status": if open { "open" } else { "closed" }})
+        })
+        .collect();
+    json!({"promise": promise, "disputes": disputes})
 }
 
 /// Where the customer stands on a ladder of named steps on `date`: the last step fired for

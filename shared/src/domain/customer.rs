@@ -12,6 +12,7 @@
 use super::event::{CustomerProfile, Event, EventBody, EventKey, SubscriptionStatus};
 use super::ids::{CustomerId, TenantId};
 use super::money::Money;
+use super::quiet::{Quiet, QuietAt};
 use std::sync::Arc;
 use thiserror::Error;
 
@@ -124,6 +125,8 @@ pub enum ApplyError {
     OutOfOrder,
     #[error("the customer already has {MAX_SUBSCRIPTIONS} subscriptions")]
     TooManySubscriptions,
+    #[error("the customer already has {} disputes", super::quiet::MAX_DISPUTES)]
+    TooManyDisputes,
     #[error("the event is for customer {found}, not {expected}")]
     WrongCustomer { expected: String, found: String },
 }
@@ -133,6 +136,7 @@ impl ApplyError {
     pub fn field(&self) -> &'static str {
         match self {
             Self::TooManySubscriptions => "subscription.id",
+            Self::TooManyDisputes => "dispute.id",
             Self::OutOfOrder | Self::WrongCustomer { .. } => "customer_id",
         }
     }
@@ -155,6 +159,8 @@ pub struct CustomerState {
     pub subscriptions: Arc<Vec<SubscriptionState>>,
     /// The latest profile and the event that set it, shared with that event.
     pub profile: Option<(EventKey, Arc<CustomerProfile>)>,
+    /// Promises to pay and disputes (SPEC §8.2). Boxed: most customers have none.
+    pub quiet: Option<Box<Quiet>>,
 }
 
 impl CustomerState {
@@ -168,6 +174,7 @@ impl CustomerState {
             last_ended: None,
             subscriptions: Arc::new(Vec::new()),
             profile: None,
+            quiet: None,
         }
     }
 
@@ -216,6 +223,24 @@ impl CustomerState {
             EventBody::CustomerUpdated(profile) => {
                 if self.profile.as_ref().is_none_or(|p| event.key > p.0) {
                     self.profile = Some((event.key.clone(), profile.clone()));
+                }
+                Ok(Change::default())
+            }
+            EventBody::PromiseToPay {
+                until,
+                amount_minor,
+            } => {
+                self.quiet_mut()
+                    .apply_promise(&event.key, *until, *amount_minor);
+                Ok(Change::default())
+            }
+            EventBody::DisputeOpened { dispute_id } | EventBody::DisputeClosed { dispute_id } => {
+                let opened = matches!(event.body, EventBody::DisputeOpened { .. });
+                if !self
+                    .quiet_mut()
+                    .apply_dispute(&event.key, dispute_id, opened)
+                {
+                    return Err(ApplyError::TooManyDisputes);
                 }
                 Ok(Change::default())
             }
@@ -327,5 +352,16 @@ impl CustomerState {
 
     pub fn profile(&self) -> Option<&CustomerProfile> {
         self.profile.as_ref().map(|p| &*p.1)
+    }
+
+    fn quiet_mut(&mut self) -> &mut Quiet {
+        self.quiet.get_or_insert_with(Box::default)
+    }
+
+    /// Whether the customer is quiet at `t` for the episode that started at `episode`.
+    pub fn quiet_at(&self, episode: &EventKey, t: chrono::DateTime<chrono::Utc>) -> QuietAt {
+        self.quiet
+            .as_ref()
+            .map_or(QuietAt::Not, |q| q.at(episode, t))
     }
 }

@@ -113,6 +113,9 @@ pub enum SkipReason {
     /// The step reaches the customer, who had a message fewer than the tenant's
     /// `min_days_between_messages` ago; due again when the gap allows.
     TooSoon,
+    /// The step reaches the customer, who has an open promise to pay or dispute; due again
+    /// on the first run after it ends.
+    Quiet,
 }
 
 impl SkipReason {
@@ -124,16 +127,18 @@ impl SkipReason {
             Self::NoActiveSubscription => "no_active_subscription",
             Self::ConditionNotMet => "condition_not_met",
             Self::TooSoon => "too_soon",
+            Self::Quiet => "quiet",
         }
     }
 
-    pub const ALL: [SkipReason; 6] = [
+    pub const ALL: [SkipReason; 7] = [
         Self::Superseded,
         Self::MissedWindow,
         Self::BeforeActiveFrom,
         Self::NoActiveSubscription,
         Self::ConditionNotMet,
         Self::TooSoon,
+        Self::Quiet,
     ];
 
     pub fn from_code(code: &str) -> Option<Self> {

@@ -89,6 +89,18 @@ pub enum EventBody {
     /// Shared: rarer and larger than the others (every stored event is this enum's size),
     /// and the customer's state keeps the latest profile as the same allocation.
     CustomerUpdated(Arc<CustomerProfile>),
+    /// The customer promised to pay by `until` (SPEC §8.2: a quiet period until then).
+    PromiseToPay {
+        until: DateTime<Utc>,
+        amount_minor: Option<i64>,
+    },
+    /// A dispute was opened (a quiet period while it is open).
+    DisputeOpened {
+        dispute_id: String,
+    },
+    DisputeClosed {
+        dispute_id: String,
+    },
 }
 
 impl EventBody {
@@ -97,6 +109,9 @@ impl EventBody {
             Self::BalanceChanged { .. } => "balance.changed",
             Self::SubscriptionUpdated { .. } => "subscription.updated",
             Self::CustomerUpdated(_) => "customer.updated",
+            Self::PromiseToPay { .. } => "promise_to_pay.created",
+            Self::DisputeOpened { .. } => "dispute.opened",
+            Self::DisputeClosed { .. } => "dispute.closed",
         }
     }
 }
@@ -184,6 +199,20 @@ impl Event {
                     json!({"id": subscription_id, "status": status.as_str()}),
                 );
             }
+            EventBody::PromiseToPay {
+                until,
+                amount_minor,
+            } => {
+                let mut p = Map::new();
+                p.insert("until".into(), json!(format_instant(*until)));
+                if let Some(a) = amount_minor {
+                    p.insert("amount_minor".into(), json!(a));
+                }
+                obj.insert("promise".into(), Value::Object(p));
+            }
+            EventBody::DisputeOpened { dispute_id } | EventBody::DisputeClosed { dispute_id } => {
+                obj.insert("dispute".into(), json!({"id": dispute_id}));
+            }
             EventBody::CustomerUpdated(p) => {
                 let mut c = Map::new();
                 if let Some(t) = p.created_at {
@@ -217,6 +246,8 @@ const TOP_FIELDS: &[&str] = &[
     "balance",
     "subscription",
     "customer",
+    "promise",
+    "dispute",
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -224,12 +255,18 @@ enum EventType {
     Balance,
     Subscription,
     Customer,
+    Promise,
+    DisputeOpened,
+    DisputeClosed,
 }
 
-const EVENT_TYPES: [(&str, EventType); 3] = [
+const EVENT_TYPES: [(&str, EventType); 6] = [
     ("balance.changed", EventType::Balance),
     ("subscription.updated", EventType::Subscription),
     ("customer.updated", EventType::Customer),
+    ("promise_to_pay.created", EventType::Promise),
+    ("dispute.opened", EventType::DisputeOpened),
+    ("dispute.closed", EventType::DisputeClosed),
 ];
 
 fn parse_event(v: &Value) -> Result<Event, FieldErrors> {
@@ -267,11 +304,16 @@ fn parse_event(v: &Value) -> Result<Event, FieldErrors> {
         EventType::Balance => "balance",
         EventType::Subscription => "subscription",
         EventType::Customer => "customer",
+        EventType::Promise => "promise",
+        EventType::DisputeOpened | EventType::DisputeClosed => "dispute",
     };
     let body = kind.and_then(|kind| {
+        let own = payload_field(kind);
+        let mut told = Vec::new();
         for (_, other) in EVENT_TYPES {
             let name = payload_field(other);
-            if other != kind && obj.contains_key(name) {
+            if name != own && obj.contains_key(name) && !told.contains(&name) {
+                told.push(name);
                 r.error(
                     name,
                     format!("is not allowed on a {:?} event", type_str(kind)),
@@ -284,6 +326,11 @@ fn parse_event(v: &Value) -> Result<Event, FieldErrors> {
             EventType::Balance => balance_body(&mut r, payload),
             EventType::Subscription => subscription_body(&mut r, payload),
             EventType::Customer => customer_body(&mut r, payload),
+            EventType::Promise => promise_body(&mut r, payload, occurred_at),
+            EventType::DisputeOpened => dispute_id(&mut r, payload)
+                .map(|dispute_id| EventBody::DisputeOpened { dispute_id }),
+            EventType::DisputeClosed => dispute_id(&mut r, payload)
+                .map(|dispute_id| EventBody::DisputeClosed { dispute_id }),
         }
     });
 
@@ -359,6 +406,45 @@ fn instant(r: &mut Reader, path: &str, v: &Value) -> Option<DateTime<Utc>> {
             None
         }
     }
+}
+
+fn promise_body(
+    r: &mut Reader,
+    v: &Value,
+    occurred_at: Option<DateTime<Utc>>,
+) -> Option<EventBody> {
+    let obj = r.object("promise", v, &["until", "amount_minor"])?;
+    let until = r
+        .required(obj, "promise", "until")
+        .and_then(|u| instant(r, "promise.until", u))?;
+    if occurred_at.is_some_and(|o| until <= o) {
+        r.error(
+            "promise.until",
+            "must be after occurred_at: a promise to pay is for a time to come",
+        );
+        return None;
+    }
+    let amount_minor = match r.optional(obj, "amount_minor") {
+        None => None,
+        Some(a) => match amount(r, "promise.amount_minor", a)? {
+            a if a > 0 => Some(a),
+            _ => {
+                r.error("promise.amount_minor", "must be a positive amount");
+                return None;
+            }
+        },
+    };
+    Some(EventBody::PromiseToPay {
+        until,
+        amount_minor,
+    })
+}
+
+fn dispute_id(r: &mut Reader, v: &Value) -> Option<String> {
+    let obj = r.object("dispute", v, &["id"])?;
+    r.required(obj, "dispute", "id")
+        .and_then(|id| r.text("dispute.id", id, MAX_ID_LEN))
+        .map(str::to_owned)
 }
 
 fn balance_body(r: &mut Reader, v: &Value) -> Option<EventBody> {
@@ -620,6 +706,35 @@ mod tests {
     }
 
     #[test]
+    fn when_a_promise_or_dispute_is_malformed_should_name_the_field() {
+        let promise = |p: Value| {
+            json!({"event_id":"e4","tenant_id":"t1","customer_id":"c1",
+                   "type":"promise_to_pay.created","occurred_at":"2026-09-10T00:00:00Z",
+                   "promise":p})
+        };
+        for (payload, field) in [
+            (json!({}), "promise.until"),
+            (json!({"until":"2026-09-01T00:00:00Z"}), "promise.until"),
+            (
+                json!({"until":"2026-09-20T00:00:00Z","amount_minor":0}),
+                "promise.amount_minor",
+            ),
+            (
+                json!({"until":"2026-09-20T00:00:00Z","note":"x"}),
+                "promise.note",
+            ),
+        ] {
+            assert_eq!(errors_of(promise(payload.clone()))[0].0, field, "{payload}");
+        }
+        let dispute = json!({"event_id":"e5","tenant_id":"t1","customer_id":"c1",
+            "type":"dispute.closed","occurred_at":"2026-09-10T00:00:00Z","dispute":{}});
+        assert_eq!(errors_of(dispute)[0].0, "dispute.id");
+        let mut both = promise(json!({"until":"2026-09-20T00:00:00Z"}));
+        both["dispute"] = json!({"id":"dp_1"});
+        assert_eq!(errors_of(both)[0].0, "dispute");
+    }
+
+    #[test]
     fn when_the_subscription_status_is_unknown_should_list_the_known_ones() {
         let v = json!({"event_id":"e2","tenant_id":"t1","customer_id":"c1",
                        "type":"subscription.updated","occurred_at":"2026-09-01T00:00:00Z",
@@ -641,6 +756,13 @@ mod tests {
                    "occurred_at":"2026-09-01T00:00:00Z",
                    "customer":{"created_at":"2024-01-01T00:00:00Z","metadata":{"plan":"gold"},
                                "tags":["vip","gym-a","vip"]}}),
+            json!({"event_id":"e4","tenant_id":"t1","customer_id":"c1",
+                   "type":"promise_to_pay.created","occurred_at":"2026-09-01T00:00:00Z",
+                   "promise":{"until":"2026-09-20T00:00:00Z","amount_minor":5000}}),
+            json!({"event_id":"e5","tenant_id":"t1","customer_id":"c1","type":"dispute.opened",
+                   "occurred_at":"2026-09-01T00:00:00Z","dispute":{"id":"dp_1"}}),
+            json!({"event_id":"e6","tenant_id":"t1","customer_id":"c1","type":"dispute.closed",
+                   "occurred_at":"2026-09-03T00:00:00Z","dispute":{"id":"dp_1"}}),
         ];
         for v in samples {
             let e = Event::from_json(&v).unwrap();

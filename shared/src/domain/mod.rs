@@ -11,6 +11,7 @@ pub mod ids;
 pub mod json;
 pub mod money;
 pub mod notice;
+pub mod quiet;
 pub mod rule;
 pub mod step;
 

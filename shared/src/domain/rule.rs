@@ -11,7 +11,9 @@ use super::automation::{Automation, Condition, NumberField};
 use super::calendar::{TenantCalendar, days_between};
 use super::customer::{CustomerState, Episode};
 use super::decision::{Decision, Outcome, Plan, Settled, SkipReason};
+use super::event::EventKey;
 use super::money::Money;
+use super::quiet::QuietAt;
 use super::step::{Step, StepForm};
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use std::sync::Arc;
@@ -33,6 +35,9 @@ pub struct RunContext<'a> {
     /// `date`, merged: precomputed so the candidate test on each customer is a few
     /// comparisons, with no time-zone conversion for the customers it rules out.
     windows: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    /// The quiet-period ends (`[from, to)`) whose release makes a customer-facing step due
+    /// on `date`; `None` when no step reaches the customer.
+    release_window: Option<(DateTime<Utc>, DateTime<Utc>)>,
     /// Per step (in the automation's order): what its firings carry out, shared by all of
     /// them, and its name when the automation names its steps.
     plans: Vec<(Arc<Plan>, Option<Arc<str>>)>,
@@ -81,9 +86,11 @@ impl<'a> RunContext<'a> {
             caught_up: false,
             spacing: 0,
             windows: Vec::new(),
+            release_window: None,
             plans,
         };
         ctx.windows = ctx.start_windows();
+        ctx.release_window = ctx.release_window();
         ctx
     }
 
@@ -93,7 +100,41 @@ impl<'a> RunContext<'a> {
     pub fn with_message_spacing(mut self, days: u16) -> Self {
         self.spacing = days;
         self.windows = self.start_windows();
+        self.release_window = self.release_window();
         self
+    }
+
+    /// The quiet-period ends to read customers by on `date` (what a store queries): a
+    /// release at `t` makes steps due from the first run at or after `t`, so the runs of
+    /// `date − reach .. date` follow the ends in `[run(date − reach − 1), run(date)]`.
+    pub fn quiet_release_window(&self) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        self.release_window
+    }
+
+    fn release_window(&self) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        let reach = self
+            .automation
+            .steps
+            .iter()
+            .filter(|s| s.reaches_the_customer())
+            .map(|s| self.reach(s))
+            .max()?;
+        let first = self.date.checked_sub_days(Days::new(reach + 1))?;
+        let last = self.calendar.run_instant(self.date);
+        Some((
+            self.calendar.run_instant(first),
+            last + chrono::Duration::seconds(1),
+        ))
+    }
+
+    /// The first run date at or after a quiet period's end.
+    fn released_on(&self, end: DateTime<Utc>) -> NaiveDate {
+        let day = self.calendar.local_date(end);
+        if self.calendar.run_instant(day) >= end {
+            day
+        } else {
+            day.succ_opt().unwrap_or(day)
+        }
     }
 
     /// Whether the run needs the dates of the messages sent to each candidate.
@@ -147,6 +188,23 @@ impl<'a> RunContext<'a> {
         let trigger = &self.automation.trigger;
         let episode = customer.episode(trigger.continuity)?;
         let start = episode.start.occurred_at;
+        let since = self.calendar.local_date(start);
+        let released = self.release_window.is_some_and(|(from, to)| {
+            customer
+                .quiet
+                .as_ref()
+                .and_then(|q| q.last_end())
+                .is_some_and(|end| (from..to).contains(&end))
+        });
+        if released {
+            // A step held back by a quiet period that ended lately is due again whatever
+            // its window says: the rule decides.
+            return Some(Candidate {
+                episode,
+                since,
+                days_past_due: days_between(since, self.date),
+            });
+        }
         if !self
             .windows
             .iter()
@@ -154,7 +212,6 @@ impl<'a> RunContext<'a> {
         {
             return None;
         }
-        let since = self.calendar.local_date(start);
         self.automation
             .steps
             .iter()
@@ -265,9 +322,11 @@ impl<'a> RunContext<'a> {
         // The due steps, as (index, first due date), in ascending order of day.
         let mut due: Vec<(usize, NaiveDate)> = Vec::new();
         let last_message = messaged.iter().rev().find(|d| **d < self.date).copied();
+        let quiet_now = customer.quiet_at(start, self.calendar.run_instant(self.date));
         for (i, step) in self.automation.steps.iter().enumerate() {
             let first_due = self.first_due(step, start.occurred_at, candidate.since);
             let window_start = self.window_start(step, first_due, messaged);
+            let window_start = self.after_quiet(customer, start, step, window_start);
             if self.date < first_due
                 || settled
                     .iter()
@@ -306,6 +365,13 @@ impl<'a> RunContext<'a> {
                     first_due,
                     skipped(SkipReason::MissedWindow, detail),
                 ));
+            } else if step.reaches_the_customer() && quiet_now != QuietAt::Not {
+                let why = customer
+                    .quiet
+                    .as_ref()
+                    .and_then(|q| q.reason_at(start, self.calendar.run_instant(self.date)))
+                    .unwrap_or_default();
+                out.push(decision(i, first_due, skipped(SkipReason::Quiet, why)));
             } else if let Some(last) =
                 last_message.filter(|last| step.reaches_the_customer() && self.too_soon(*last))
             {
@@ -355,6 +421,26 @@ impl<'a> RunContext<'a> {
             _ => Outcome::Fired,
         };
         out.push(decision(highest, highest_due, outcome));
+    }
+
+    /// The first date of a customer-facing step's window once the quiet period that covered
+    /// its first run ends (SPEC §8.2: the release date counts as its first due date);
+    /// `NaiveDate::MAX` while that period has no end.
+    fn after_quiet(
+        &self,
+        customer: &CustomerState,
+        episode: &EventKey,
+        step: &Step,
+        window_start: NaiveDate,
+    ) -> NaiveDate {
+        if !step.reaches_the_customer() {
+            return window_start;
+        }
+        match customer.quiet_at(episode, self.calendar.run_instant(window_start)) {
+            QuietAt::Not => window_start,
+            QuietAt::Until(end) => self.released_on(end).max(window_start),
+            QuietAt::Open => NaiveDate::MAX,
+        }
     }
 
     /// Whether a message sent on `last` leaves less than the spacing before this run.

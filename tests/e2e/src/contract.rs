@@ -740,6 +740,13 @@ impl<S: Store> CandidateSource for ArchivedMeanwhile<S> {
     ) -> Result<Vec<shared::domain::CustomerState>, StoreError> {
         self.inner.episodes_started(t, continuity, windows).await
     }
+    async fn quiet_released(
+        &self,
+        t: &TenantId,
+        windows: &[(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)],
+    ) -> Result<Vec<shared::domain::CustomerState>, StoreError> {
+        self.inner.quiet_released(t, windows).await
+    }
     async fn past_due_count(&self, t: &TenantId) -> Result<u64, StoreError> {
         self.inner.past_due_count(t).await
     }

@@ -142,3 +142,15 @@ async fn when_the_aging_ladder_playbook_is_simulated_on_dynamodb_should_match_th
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_quiet_periods_hold_and_release_steps_on_dynamodb_should_match_the_in_memory_run() {
+    same_on_both_stores(
+        "sim-quiet",
+        "quiet.events.jsonl",
+        "quiet.automations.json",
+        "2026-11-01",
+        "2026-12-05",
+    )
+    .await;
+}

@@ -6,6 +6,7 @@ use super::keys;
 use crate::domain::customer::{BalancePoint, EndReason, EndedEpisode, Episode, SubscriptionState};
 use crate::domain::decision::{Decision, Outcome, Plan, SkipReason};
 use crate::domain::event::{CustomerProfile, SubscriptionStatus};
+use crate::domain::quiet::{Dispute, Promise, Quiet};
 use crate::domain::{
     AutomationId, Continuity, Currency, CustomerId, CustomerState, EventKey, Mode, Money, TenantId,
 };
@@ -58,7 +59,26 @@ pub struct ProfileAttr {
     pub tags: Vec<String>,
 }
 
-/// One customer's state, with the keys of the episode indexes it belongs to while past due.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PromiseAttr {
+    pub k: String,
+    pub u: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub m: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DisputeAttr {
+    pub id: String,
+    /// Event keys of the latest opening and closing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub o: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub c: Option<String>,
+}
+
+/// One customer's state, with the keys of the episode indexes it belongs to while past due,
+/// and of the quiet-release entry in the dates index once it has a quiet period.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CustomerItem {
     pub pk: String,
@@ -89,6 +109,16 @@ pub struct CustomerItem {
     pub ck_pk: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ck_sk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pr: Option<PromiseAttr>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dsp: Vec<DisputeAttr>,
+    /// The dates index also holds, per customer, where its latest quiet period ends
+    /// (`keys::release_pk`, `keys::release_sk`), so the run after a release finds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fd_pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fd_sk: Option<String>,
 }
 
 /// Index partition policy codes.
@@ -118,6 +148,16 @@ impl CustomerItem {
         };
         let (ep_pk, ep_sk) = index(Continuity::NegativeBalance).unzip();
         let (ck_pk, ck_sk) = index(Continuity::NoImprovement).unzip();
+        let quiet = state.quiet.as_deref();
+        let (fd_pk, fd_sk) = quiet
+            .and_then(|q| q.last_end())
+            .map(|end| {
+                (
+                    keys::release_pk(&state.tenant_id, &keys::month_bucket(end), shard),
+                    keys::release_sk(end, &state.customer_id),
+                )
+            })
+            .unzip();
         Self {
             pk: keys::customer_pk(&state.tenant_id, &state.customer_id),
             sk: keys::STATE_SK.to_owned(),
@@ -155,6 +195,25 @@ impl CustomerItem {
             ep_sk,
             ck_pk,
             ck_sk,
+            pr: quiet.and_then(|q| q.promise.as_ref()).map(|p| PromiseAttr {
+                k: keys::event_key(&p.key),
+                u: p.until,
+                m: p.amount_minor,
+            }),
+            dsp: quiet
+                .map(|q| {
+                    q.disputes
+                        .iter()
+                        .map(|d| DisputeAttr {
+                            id: d.id.clone(),
+                            o: d.opened.as_ref().map(keys::event_key),
+                            c: d.closed.as_ref().map(keys::event_key),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            fd_pk,
+            fd_sk,
         }
     }
 
@@ -211,6 +270,30 @@ impl CustomerItem {
                 }),
             )),
         };
+        let promise = self
+            .pr
+            .map(|p| -> Result<Promise, StoreError> {
+                Ok(Promise {
+                    key: key(&p.k)?,
+                    until: p.u,
+                    amount_minor: p.m,
+                })
+            })
+            .transpose()?;
+        let disputes = self
+            .dsp
+            .into_iter()
+            .map(|d| -> Result<Dispute, StoreError> {
+                let k = |k: Option<String>| k.map(|k| key(&k)).transpose();
+                Ok(Dispute {
+                    id: d.id,
+                    opened: k(d.o)?,
+                    closed: k(d.c)?,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let quiet = (promise.is_some() || !disputes.is_empty())
+            .then(|| Box::new(Quiet { promise, disputes }));
         let state = CustomerState {
             tenant_id: TenantId::new(self.t),
             customer_id: CustomerId::new(self.c),
@@ -220,6 +303,7 @@ impl CustomerItem {
             last_ended,
             subscriptions: Arc::new(subscriptions),
             profile,
+            quiet,
         };
         Ok((state, self.v))
     }

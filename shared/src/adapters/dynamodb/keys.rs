@@ -178,6 +178,18 @@ pub fn episode_index_sk(start: DateTime<Utc>, customer: &CustomerId) -> String {
     format!("{}#{}", instant(start), escape(customer.as_str()))
 }
 
+/// Partition of the dates index that holds the tenant's quiet releases (customers, by the
+/// instant their latest quiet period ends), per UTC month and shard like the episode indexes.
+/// Firings use the other partitions of the index (`dates_pk`), which never start with `Q#`.
+pub fn release_pk(tenant: &TenantId, month: &str, shard: u16) -> String {
+    format!("Q#{}#{month}#{shard:03}", escape(tenant.as_str()))
+}
+
+/// Sort key of a quiet release: the instant, then the customer.
+pub fn release_sk(end: DateTime<Utc>, customer: &CustomerId) -> String {
+    episode_index_sk(end, customer)
+}
+
 /// Partition of the outbox index.
 pub fn outbox_pk(shard: u16) -> String {
     format!("OUTBOX#{shard:03}")

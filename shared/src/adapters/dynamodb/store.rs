@@ -26,6 +26,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, HashMap};
 
+/// Instants `[from, to)`.
+type Window = (DateTime<Utc>, DateTime<Utc>);
+
 pub(super) type Item = HashMap<String, AttributeValue>;
 
 /// The store on DynamoDB. Cheap to clone: the client is shared.
@@ -101,6 +104,104 @@ impl DynamoStore {
     }
 
     /// Every item of partition `pk` whose sort key starts with `prefix`, strongly consistent.
+    /// The customer keys an instant-sorted index holds within `windows`: one query per
+    /// window, UTC month bucket it touches and shard (`pk(bucket, shard)`), run concurrently,
+    /// each reading only the entries in its window.
+    async fn instants_in(
+        &self,
+        index: &str,
+        (pk_name, sk_name): (&str, &str),
+        pk: impl Fn(&str, u16) -> String,
+        windows: &[(DateTime<Utc>, DateTime<Utc>)],
+    ) -> Result<Vec<String>, StoreError> {
+        // One range per window and month bucket it touches: exact, so no item outside a
+        // window is read (queries are cheap; items read are what costs).
+        let mut ranges: Vec<(String, DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+        for &(from, to) in windows.iter().filter(|(f, t)| f < t) {
+            let last = keys::month_bucket(to - Duration::microseconds(1));
+            let mut day = from;
+            loop {
+                let bucket = keys::month_bucket(day);
+                let done = bucket == last;
+                if ranges
+                    .last()
+                    .is_none_or(|(b, f, _)| *b != bucket || *f != from)
+                {
+                    ranges.push((bucket, from, to));
+                }
+                if done {
+                    break;
+                }
+                day += Duration::days(1);
+            }
+        }
+        // Each query: a partition, and the window of instants read in it.
+        let queries: Vec<(String, Window)> = ranges
+            .into_iter()
+            .flat_map(|(bucket, from, to)| {
+                (0..self.shards).map(move |shard| (bucket.clone(), shard, (from, to)))
+            })
+            .map(|(bucket, shard, window)| (pk(&bucket, shard), window))
+            .collect();
+        let pages: Vec<Result<Vec<Item>, StoreError>> = stream::iter(queries)
+            .map(|(pk, (from, to))| {
+                self.client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(index)
+                    .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
+                    .expression_attribute_names("#pk", pk_name)
+                    .expression_attribute_names("#sk", sk_name)
+                    .expression_attribute_values(":pk", s(pk))
+                    .expression_attribute_values(":from", s(keys::instant(from)))
+                    .expression_attribute_values(":to", s(keys::instant(to)))
+                    .projection_expression("#k")
+                    .expression_attribute_names("#k", keys::PK)
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .buffer_unordered(QUERY_CONCURRENCY)
+            .map(|r| r.map_err(|e| sdk("Query", e)))
+            .collect()
+            .await;
+        let mut keys_found: Vec<String> = Vec::new();
+        for page in pages {
+            for item in page? {
+                if let Some(AttributeValue::S(pk)) = item.get(keys::PK) {
+                    keys_found.push(pk.clone());
+                }
+            }
+        }
+        keys_found.sort();
+        keys_found.dedup();
+        Ok(keys_found)
+    }
+
+    /// The states of the customers `keys_found` names (partition keys), read from the table,
+    /// strongly consistent, that `keep` accepts: an index may lag the table, and the state
+    /// read now decides. Indexes hold keys only (or are read for keys only), so that state
+    /// updates cost no index read.
+    async fn states_where(
+        &self,
+        keys_found: Vec<String>,
+        keep: impl Fn(&CustomerState) -> bool,
+    ) -> Result<Vec<CustomerState>, StoreError> {
+        let mut states: BTreeMap<CustomerId, CustomerState> = BTreeMap::new();
+        let state_keys = keys_found
+            .into_iter()
+            .map(|pk| (pk, keys::STATE_SK))
+            .collect();
+        for item in self.batch_get(state_keys).await? {
+            let state = from_item::<CustomerItem>(item)?.into_state()?.0;
+            if keep(&state) {
+                states.insert(state.customer_id.clone(), state);
+            }
+        }
+        Ok(states.into_values().collect())
+    }
+
     pub(super) async fn query_prefix(
         &self,
         pk: String,
@@ -392,89 +493,46 @@ impl CandidateSource for DynamoStore {
             }
             Continuity::NoImprovement => (keys::CLOCKS_INDEX, keys::CLOCKS_PK, keys::CLOCKS_SK),
         };
-        // One range per window and month bucket it touches: exact, so no item outside a
-        // window is read (queries are cheap; items read are what costs).
-        let mut ranges: Vec<(String, DateTime<Utc>, DateTime<Utc>)> = Vec::new();
-        for &(from, to) in windows.iter().filter(|(f, t)| f < t) {
-            let last = keys::month_bucket(to - Duration::microseconds(1));
-            let mut day = from;
-            loop {
-                let bucket = keys::month_bucket(day);
-                let done = bucket == last;
-                if ranges
-                    .last()
-                    .is_none_or(|(b, f, _)| *b != bucket || *f != from)
-                {
-                    ranges.push((bucket, from, to));
-                }
-                if done {
-                    break;
-                }
-                day += Duration::days(1);
-            }
-        }
-        let queries = ranges.into_iter().flat_map(|(bucket, from, to)| {
-            (0..self.shards).map(move |shard| (bucket.clone(), shard, (from, to)))
-        });
-        let pages: Vec<Result<Vec<Item>, StoreError>> = stream::iter(queries)
-            .map(|(bucket, shard, (from, to))| {
-                self.client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(index)
-                    .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
-                    .expression_attribute_names("#pk", pk_name)
-                    .expression_attribute_names("#sk", sk_name)
-                    .expression_attribute_values(
-                        ":pk",
-                        s(keys::episode_index_pk(
-                            tenant,
-                            policy_code(continuity),
-                            &bucket,
-                            shard,
-                        )),
-                    )
-                    .expression_attribute_values(":from", s(keys::instant(from)))
-                    .expression_attribute_values(":to", s(keys::instant(to)))
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .buffer_unordered(QUERY_CONCURRENCY)
-            .map(|r| r.map_err(|e| sdk("Query", e)))
-            .collect()
-            .await;
-        // The index holds keys only (so that state updates that move no episode cost no
-        // index write); the states themselves are read from the table, strongly consistent.
-        let mut keys_found: Vec<String> = Vec::new();
-        for page in pages {
-            for item in page? {
-                if let Some(AttributeValue::S(pk)) = item.get(keys::PK) {
-                    keys_found.push(pk.clone());
-                }
-            }
-        }
-        keys_found.sort();
-        keys_found.dedup();
-        let mut states: BTreeMap<CustomerId, CustomerState> = BTreeMap::new();
-        let state_keys = keys_found
-            .into_iter()
-            .map(|pk| (pk, keys::STATE_SK))
-            .collect();
-        for item in self.batch_get(state_keys).await? {
-            let state = from_item::<CustomerItem>(item)?.into_state()?.0;
-            // The index may lag the table: the state read now decides.
-            let in_window = state.episode(continuity).is_some_and(|e| {
+        let pk = |bucket: &str, shard| {
+            keys::episode_index_pk(tenant, policy_code(continuity), bucket, shard)
+        };
+        let keys_found = self
+            .instants_in(index, (pk_name, sk_name), pk, windows)
+            .await?;
+        // The index may lag the table: the state read now decides.
+        self.states_where(keys_found, |state| {
+            state.episode(continuity).is_some_and(|e| {
                 windows
                     .iter()
                     .any(|(from, to)| (*from..*to).contains(&e.start.occurred_at))
-            });
-            if in_window {
-                states.insert(state.customer_id.clone(), state);
-            }
-        }
-        Ok(states.into_values().collect())
+            })
+        })
+        .await
+    }
+
+    /// The quiet releases of the dates index, read as the episode starts are.
+    async fn quiet_released(
+        &self,
+        tenant: &TenantId,
+        windows: &[(DateTime<Utc>, DateTime<Utc>)],
+    ) -> Result<Vec<CustomerState>, StoreError> {
+        let pk = |bucket: &str, shard| keys::release_pk(tenant, bucket, shard);
+        let keys_found = self
+            .instants_in(
+                keys::DATES_INDEX,
+                (keys::DATES_PK, keys::DATES_SK),
+                pk,
+                windows,
+            )
+            .await?;
+        self.states_where(keys_found, |state| {
+            state
+                .quiet
+                .as_ref()
+                .and_then(|q| q.last_end())
+                .is_some_and(|end| windows.iter().any(|(from, to)| (*from..*to).contains(&end)))
+        })
+        .await
     }
 
     async fn past_due_count(&self, tenant: &TenantId) -> Result<u64, StoreError> {
