@@ -23,6 +23,11 @@ Writes two files next to this script:
 
 * ``demo-automations.json``: the three tenants' settings and five automations (SPEC section 4).
 
+* ``playbooks/aging-ladder.events.jsonl``: the same events plus what collections teams record
+  (SPEC section 8.1): promises to pay, kept (the customer pays before ``until``) and broken (the
+  customer still owes after it), and disputes opened and closed, for customers of gym-chain and
+  saas-eu with long past-due episodes. The demo's own file is unchanged by them.
+
 The simulation window 2026-09-01..2026-11-30 crosses the daylight-saving changes of all three
 zones (NZ starts 2026-09-27, EU ends 2026-10-25, US ends 2026-11-01).
 
@@ -47,6 +52,7 @@ SEED = 2026
 HERE = Path(__file__).resolve().parent
 EVENTS_FILE = HERE / "demo-events.jsonl"
 AUTOMATIONS_FILE = HERE / "demo-automations.json"
+PLAYBOOK_EVENTS_FILE = HERE / "playbooks" / "aging-ladder.events.jsonl"
 
 UTC = timezone.utc
 FIRST_DAY = date(2026, 8, 1)
@@ -499,6 +505,73 @@ def automations() -> dict:
     }
 
 
+def past_due_spells(lines: list[str]) -> dict[tuple[str, str], list[tuple[datetime, datetime | None]]]:
+    """Per (tenant, customer), the spells of a negative balance in occurred order: (start, end),
+    end None while it still runs at the end of the data."""
+    balances: dict[tuple[str, str], list[tuple[datetime, str, int]]] = {}
+    for line in lines:
+        e = json.loads(line)
+        if e["type"] == "balance.changed":
+            at = datetime.fromisoformat(e["occurred_at"].replace("Z", "+00:00"))
+            balances.setdefault((e["tenant_id"], e["customer_id"]), []).append(
+                (at, e["event_id"], e["balance"]["amount_minor"]))
+    spells = {}
+    for key, points in balances.items():
+        points = sorted(set(points))
+        out, start = [], None
+        for at, _, amount in points:
+            if amount < 0 and start is None:
+                start = at
+            elif amount >= 0 and start is not None:
+                out.append((start, at))
+                start = None
+        if start is not None:
+            out.append((start, None))
+        spells[key] = out
+    return spells
+
+
+def playbook_events(lines: list[str]) -> list[str]:
+    """Promises to pay (kept and broken) and disputes for long past-due customers of the two
+    tenants the aging-ladder playbook runs for; deterministic, from the demo's own events."""
+    spells = past_due_spells(lines)
+    out: list[str] = []
+    for tid in ("gym-chain", "saas-eu"):
+        kept, long = [], []
+        for (t, cid), runs in sorted(spells.items()):
+            if t != tid:
+                continue
+            for start, end in runs:
+                if end is not None and timedelta(days=20) <= end - start <= timedelta(days=60):
+                    kept.append((cid, start, end))
+                if end is None and timedelta(days=100) <= LAST_INSTANT - start:
+                    long.append((cid, start))
+        n = 0
+
+        def add(cid: str, kind: str, at: datetime, payload: dict) -> None:
+            nonlocal n
+            n += 1
+            key = "promise" if kind.startswith("promise") else "dispute"
+            out.append(json.dumps({"event_id": f"{tid}-col-{n:04d}", "tenant_id": tid,
+                                   "customer_id": cid, "type": kind, "occurred_at": rfc3339(at),
+                                   key: payload}, separators=(",", ":")))
+
+        # Kept: promised ten days into the spell to pay two days after the day they did.
+        for cid, start, end in kept[:2]:
+            add(cid, "promise_to_pay.created", start + timedelta(days=10, hours=3),
+                {"until": rfc3339(end + timedelta(days=2)), "amount_minor": 5000})
+        # Broken: promised on day 25 to pay by day 40, and never did: the 31-60 message waits
+        # for the promise, then goes.
+        for cid, start in long[:2]:
+            add(cid, "promise_to_pay.created", start + timedelta(days=25, hours=3),
+                {"until": rfc3339(start + timedelta(days=40))})
+        # Disputed from day 55 to day 68: the 61-90 message waits for the close.
+        for cid, start in long[2:4]:
+            add(cid, "dispute.opened", start + timedelta(days=55, hours=2), {"id": f"dp-{cid}"})
+            add(cid, "dispute.closed", start + timedelta(days=68, hours=2), {"id": f"dp-{cid}"})
+    return out
+
+
 def main() -> None:
     rng = random.Random(SEED)
     rows: list[tuple] = []  # (occurred, tenant index, line)
@@ -561,12 +634,18 @@ def main() -> None:
             f.write(line + "\n")
     with open(AUTOMATIONS_FILE, "w", encoding="utf-8", newline="\n") as f:
         f.write(json.dumps(automations(), indent=2, ensure_ascii=False) + "\n")
+    collections = playbook_events(shuffled)
+    with open(PLAYBOOK_EVENTS_FILE, "w", encoding="utf-8", newline="\n") as f:
+        for line in shuffled + collections:
+            f.write(line + "\n")
 
     print(f"wrote {EVENTS_FILE.name}: {len(rows)} events + {duplicates} duplicate lines, "
           f"{late_count} late ({late_count * 100 / len(rows):.1f}%)")
     print("customers: " + ", ".join(f"{k} {v}" for k, v in stats["customers"].items()))
     print("behaviours: " + ", ".join(f"{k} {v}" for k, v in sorted(stats["behaviours"].items())))
     print(f"wrote {AUTOMATIONS_FILE.name}: {len(automations()['automations'])} automations")
+    print(f"wrote {PLAYBOOK_EVENTS_FILE.name}: the demo's events and {len(collections)} "
+          "promises and disputes")
 
 
 if __name__ == "__main__":

@@ -500,7 +500,7 @@ fn when_tenants_replay_on_several_threads_should_print_what_one_replay_prints() 
 fn when_simulating_the_aging_ladder_playbook_should_walk_each_step_with_its_owner_and_ask_approvals()
  {
     let out = simulate(
-        &workspace().join("examples/demo-events.jsonl"),
+        &workspace().join("examples/playbooks/aging-ladder.events.jsonl"),
         &workspace().join("examples/playbooks/aging-ladder.json"),
         "2026-08-01",
         "2026-11-30",
@@ -547,4 +547,54 @@ fn when_simulating_the_aging_ladder_playbook_should_walk_each_step_with_its_owne
         .count();
     let summary = format!("awaiting approval {waiting};");
     assert!(stderr(&out).contains(&summary), "{}", stderr(&out));
+}
+
+#[test]
+fn when_the_aging_ladder_holds_messages_for_promises_and_disputes_should_send_each_late_after_the_release()
+ {
+    let out = rulekit(&[
+        "simulate",
+        "--events",
+        "examples/playbooks/aging-ladder.events.jsonl",
+        "--automations",
+        "examples/playbooks/aging-ladder.json",
+        "--from",
+        "2026-08-01",
+        "--to",
+        "2026-11-30",
+        "--explain",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let key = |r: &serde_json::Value| {
+        (
+            r["customer_id"].as_str().unwrap().to_owned(),
+            r["step"].as_str().unwrap().to_owned(),
+        )
+    };
+    let held: std::collections::BTreeMap<_, &serde_json::Value> = rows
+        .iter()
+        .filter(|r| r["reason"] == "quiet")
+        .map(|r| (key(r), r))
+        .collect();
+    assert!(held.len() >= 4, "{held:?}");
+    for (step, last_held) in &held {
+        let sent = rows
+            .iter()
+            .find(|r| r["decision"] == "fired" && key(r) == *step)
+            .unwrap_or_else(|| panic!("{step:?} never sent"));
+        assert_eq!(sent["late"], true, "{sent}");
+        assert!(
+            sent["date"].as_str() > last_held["date"].as_str(),
+            "{sent} after {last_held}"
+        );
+        let detail = last_held["detail"].as_str().unwrap();
+        assert!(
+            detail.starts_with("a promise to pay until") || detail.starts_with("dispute "),
+            "{detail}"
+        );
+    }
 }

@@ -22,8 +22,9 @@ fn events(name: &str) -> Vec<Event> {
         .collect()
 }
 
-/// The demo's events and a playbook of `examples/` (paths from `tests/fixtures`).
-const DEMO_EVENTS: &str = "../../examples/demo-events.jsonl";
+/// The aging-ladder playbook's events: the demo's, with promises and disputes (paths from
+/// `tests/fixtures`).
+const LADDER_EVENTS: &str = "../../examples/playbooks/aging-ladder.events.jsonl";
 
 fn config(name: &str) -> AutomationsFile {
     let text = std::fs::read_to_string(fixture(name)).unwrap();
@@ -129,7 +130,7 @@ async fn when_the_multi_tenant_fixture_is_simulated_on_dynamodb_should_match_the
 async fn when_the_aging_ladder_playbook_is_simulated_on_dynamodb_should_match_the_in_memory_run() {
     // One tenant of the demo (100 customers, four months) keeps the emulator's share of the
     // test command to about a minute; `rulekit simulate` runs the whole demo.
-    let events: Vec<Event> = events(DEMO_EVENTS)
+    let events: Vec<Event> = events(LADDER_EVENTS)
         .into_iter()
         .filter(|e| e.tenant_id.as_str() == "saas-eu")
         .collect();
