@@ -11,6 +11,7 @@ use crate::Failure;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use serde_json::json;
 use shared::domain::automation::{Action, Channel, Trigger};
+use shared::domain::clock::ClockKind;
 use shared::domain::event::SubscriptionStatus;
 use shared::domain::rule::RunContext;
 use shared::domain::step::{Step, StepForm};
@@ -98,8 +99,8 @@ fn bench_automation(tenant: &TenantId) -> Automation {
         enabled: true,
         mode: Mode::Live,
         trigger: Trigger {
+            clock: ClockKind::PastDue(Continuity::NegativeBalance),
             require_active_subscription: true,
-            continuity: Continuity::NegativeBalance,
             catch_up_days: 3,
         },
         conditions: Vec::new(),

@@ -208,7 +208,7 @@ where
         let windows = merged(
             contexts
                 .iter()
-                .filter(|c| c.automation.trigger.continuity == continuity)
+                .filter(|c| c.automation.trigger.clock.continuity() == continuity)
                 .flat_map(|c| c.candidate_windows().iter().copied())
                 .collect(),
         );
@@ -221,7 +221,7 @@ where
         let releases = merged(
             contexts
                 .iter()
-                .filter(|c| c.automation.trigger.continuity == continuity)
+                .filter(|c| c.automation.trigger.clock.continuity() == continuity)
                 .filter_map(|c| c.quiet_release_window())
                 .collect(),
         );
@@ -244,7 +244,7 @@ where
         let automation = ctx.automation;
         let candidates = candidates_by_policy
             .iter()
-            .find(|(c, _)| *c == automation.trigger.continuity)
+            .find(|(c, _)| *c == automation.trigger.clock.continuity())
             .map_or(&[][..], |(_, list)| list.as_slice());
         let mut decisions = Vec::new();
         for customer in candidates {

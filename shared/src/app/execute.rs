@@ -273,7 +273,7 @@ where
 /// earlier and still runs, after late data moved its start).
 fn still_in_episode(customer: Option<&CustomerState>, plan: &Plan, record: &FiringRecord) -> bool {
     customer
-        .and_then(|c| c.episode(plan.continuity))
+        .and_then(|c| plan.clock.running(c))
         .is_some_and(|e| e.start <= record.decision.episode)
 }
 

@@ -198,13 +198,13 @@ pub async fn explain_customer<S: DecisionStore>(
                     candidate.days_past_due
                 ));
             }
-        } else if let Some(episode) = customer.episode(trigger.continuity) {
+        } else if let Some(episode) = trigger.clock.running(customer) {
             let since = calendar.local_date(episode.start.occurred_at);
             let days = days_between(since, date);
             why.push(format!(
                 "{days} days past due on {date} (since {since}, {}): no {} window is \
                  open ({windows}, catch-up {} days)",
-                trigger.continuity.as_str(),
+                trigger.clock.continuity().as_str(),
                 match automation.step_form {
                     StepForm::Thresholds => "threshold",
                     StepForm::Named => "step",
@@ -214,7 +214,7 @@ pub async fn explain_customer<S: DecisionStore>(
         } else {
             why.push(format!(
                 "not past due on {date} under {}",
-                trigger.continuity.as_str()
+                trigger.clock.continuity().as_str()
             ));
         }
         out.push(Explanation {
@@ -268,7 +268,7 @@ fn current_step(
     if automation.step_form != StepForm::Named {
         return None;
     }
-    let episode = customer.episode(automation.trigger.continuity)?;
+    let episode = automation.trigger.clock.running(customer)?;
     let last = recorded
         .iter()
         .filter(|r| r.decision.automation_id == automation.id && r.decision.date <= date)

@@ -5,6 +5,7 @@
 //! every problem reported by field path.
 
 use super::calendar::{DEFAULT_EVALUATION_HOUR, TenantCalendar};
+use super::clock::ClockKind;
 use super::customer::Continuity;
 use super::fields::{self, FieldErrors, Reader, index, join};
 use super::ids::{AutomationId, MAX_ID_LEN, TenantId};
@@ -45,8 +46,9 @@ impl Mode {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Trigger {
+    /// The clock the steps count days on (`type`, and for `past_due` its `continuity`).
+    pub clock: ClockKind,
     pub require_active_subscription: bool,
-    pub continuity: Continuity,
     /// How many days after a step is first due a missed or blocked firing may still happen.
     pub catch_up_days: u16,
 }
@@ -578,7 +580,8 @@ fn check_catch_up(r: &mut Reader, path: &str, catch_up_days: u16, steps: &[Step]
 
 fn parse_trigger(r: &mut Reader, path: &str, v: &Value) -> Option<Trigger> {
     let obj = r.object(path, v, TRIGGER_FIELDS)?;
-    r.required(obj, path, "type")
+    let kind = r
+        .required(obj, path, "type")
         .and_then(|t| r.choice(&join(path, "type"), t, &[("past_due", ())]));
     let require_active_subscription = match r.optional(obj, "require_active_subscription") {
         None => Some(true),
@@ -594,9 +597,10 @@ fn parse_trigger(r: &mut Reader, path: &str, v: &Value) -> Option<Trigger> {
             .integer(&join(path, "catch_up_days"), c, 0, MAX_CATCH_UP_DAYS)
             .map(|c| c as u16),
     };
+    let clock = kind.and(continuity).map(ClockKind::PastDue);
     Some(Trigger {
+        clock: clock?,
         require_active_subscription: require_active_subscription?,
-        continuity: continuity?,
         catch_up_days: catch_up_days?,
     })
 }
@@ -849,9 +853,9 @@ impl Automation {
             "enabled": self.enabled,
             "mode": self.mode.as_str(),
             "trigger": {
-                "type": "past_due",
+                "type": t.clock.trigger_type(),
                 "require_active_subscription": t.require_active_subscription,
-                "continuity": t.continuity.as_str(),
+                "continuity": t.clock.continuity().as_str(),
                 "catch_up_days": t.catch_up_days,
             },
             "conditions": self.conditions.iter().map(Condition::to_json).collect::<Vec<_>>(),
@@ -1006,7 +1010,10 @@ mod tests {
         assert_eq!(days, [14, 30]);
         assert_eq!(a.step_form, StepForm::Thresholds);
         assert!(a.trigger.require_active_subscription);
-        assert_eq!(a.trigger.continuity, Continuity::NegativeBalance);
+        assert_eq!(
+            a.trigger.clock,
+            ClockKind::PastDue(Continuity::NegativeBalance)
+        );
         assert_eq!(a.trigger.catch_up_days, 3);
         assert!(a.conditions.is_empty());
         assert_eq!(a.active_from, None);

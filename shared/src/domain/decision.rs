@@ -3,6 +3,7 @@
 //! prints and what the API shows when asked why something did or did not fire.
 
 use super::automation::{Action, Mode};
+use super::clock::ClockKind;
 use super::customer::Continuity;
 use super::event::EventKey;
 use super::fields::{FieldErrors, Reader};
@@ -14,14 +15,15 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// What a firing carries out, fixed when it is decided: the automation's name, the step's
-/// owner and actions then, and the continuity policy its customer messages are re-checked
+/// owner and actions then, and the clock its customer messages are re-checked
 /// under. The executor
 /// reads the plan, never the automation, so a replace or an archive after the decision
 /// changes nothing already decided (and an action is found by its place in the plan).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub automation_name: String,
-    pub continuity: Continuity,
+    /// Stored as the past-due clock's `continuity`.
+    pub clock: ClockKind,
     /// The step's owner (SPEC §8.2), sent as the `owner` message attribute.
     pub owner: Option<String>,
     /// When the step asks for approvals: how many days one waits before it expires.
@@ -33,7 +35,7 @@ impl Plan {
     pub fn to_json(&self) -> Value {
         let mut v = json!({
             "automation_name": self.automation_name,
-            "continuity": self.continuity.as_str(),
+            "continuity": self.clock.continuity().as_str(),
             "actions": self.actions.iter().map(Action::to_json).collect::<Vec<_>>(),
         });
         if let Some(owner) = &self.owner {
@@ -87,7 +89,7 @@ impl Plan {
                 .and_then(|a| super::step::parse_actions(&mut r, "actions", a));
             Some(Plan {
                 automation_name: name?,
-                continuity: continuity?,
+                clock: ClockKind::PastDue(continuity?),
                 owner,
                 approval_expires_after_days: expiry?,
                 actions: actions?,

@@ -65,7 +65,7 @@ impl<'a> RunContext<'a> {
             .map(|step| {
                 let plan = Arc::new(Plan {
                     automation_name: automation.name.clone(),
-                    continuity: automation.trigger.continuity,
+                    clock: automation.trigger.clock,
                     owner: step.owner.clone(),
                     approval_expires_after_days: step
                         .approval
@@ -186,7 +186,7 @@ impl<'a> RunContext<'a> {
     /// some threshold N with `0 ≤ days_past_due − N ≤ catch_up_days`.
     pub fn candidate<'s>(&self, customer: &'s CustomerState) -> Option<Candidate<'s>> {
         let trigger = &self.automation.trigger;
-        let episode = customer.episode(trigger.continuity)?;
+        let episode = trigger.clock.running(customer)?;
         let start = episode.start.occurred_at;
         let since = self.calendar.local_date(start);
         let released = self.release_window.is_some_and(|(from, to)| {
