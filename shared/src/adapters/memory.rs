@@ -182,6 +182,30 @@ impl Tenant {
         })
     }
 
+    /// The states of the customers an instant index holds within `windows` (`[from, to)`),
+    /// each once, by customer id.
+    fn states_in(
+        &self,
+        index: &BTreeSet<(DateTime<Utc>, CustomerId)>,
+        windows: &[(DateTime<Utc>, DateTime<Utc>)],
+    ) -> Vec<CustomerState> {
+        // The smallest id: a window's bounds sit before every customer of their instant.
+        let first = CustomerId::new("");
+        let mut found: BTreeSet<&CustomerId> = BTreeSet::new();
+        for (from, to) in windows.iter().filter(|(f, t)| f < t) {
+            let range = (
+                Bound::Included((*from, first.clone())),
+                Bound::Excluded((*to, first.clone())),
+            );
+            found.extend(index.range(range).map(|(_, customer)| customer));
+        }
+        found
+            .into_iter()
+            .filter_map(|c| self.customers.get(c))
+            .map(|c| c.state.value.clone())
+            .collect()
+    }
+
     /// Whether the daily run visits the tenant: it has settings or automations stored.
     fn configured(&self) -> bool {
         self.settings.is_some() || !self.automations.is_empty()
@@ -469,22 +493,7 @@ impl CandidateSource for MemoryStore {
         let Some(t) = inner.tenant(tenant) else {
             return Ok(Vec::new());
         };
-        let index = &t.episodes[policy(continuity)];
-        // The smallest id: a window's bounds sit before every customer of their instant.
-        let first = CustomerId::new("");
-        let mut found: BTreeSet<&CustomerId> = BTreeSet::new();
-        for (from, to) in windows.iter().filter(|(f, t)| f < t) {
-            let range = (
-                Bound::Included((*from, first.clone())),
-                Bound::Excluded((*to, first.clone())),
-            );
-            found.extend(index.range(range).map(|(_, customer)| customer));
-        }
-        Ok(found
-            .into_iter()
-            .filter_map(|c| t.customers.get(c))
-            .map(|c| c.state.value.clone())
-            .collect())
+        Ok(t.states_in(&t.episodes[policy(continuity)], windows))
     }
 
     async fn quiet_released(
@@ -496,20 +505,7 @@ impl CandidateSource for MemoryStore {
         let Some(t) = inner.tenant(tenant) else {
             return Ok(Vec::new());
         };
-        let first = CustomerId::new("");
-        let mut found: BTreeSet<&CustomerId> = BTreeSet::new();
-        for (from, to) in windows.iter().filter(|(f, t)| f < t) {
-            let range = (
-                Bound::Included((*from, first.clone())),
-                Bound::Excluded((*to, first.clone())),
-            );
-            found.extend(t.releases.range(range).map(|(_, customer)| customer));
-        }
-        Ok(found
-            .into_iter()
-            .filter_map(|c| t.customers.get(c))
-            .map(|c| c.state.value.clone())
-            .collect())
+        Ok(t.states_in(&t.releases, windows))
     }
 
     async fn past_due_count(&self, tenant: &TenantId) -> Result<u64, StoreError> {

@@ -1,7 +1,7 @@
 //! The daily evaluation of one tenant for one local date: candidates from the store, the
 //! firing rule, the guardrail, and each final decision recorded exactly once.
 
-use crate::domain::rule::RunContext;
+use crate::domain::rule::{RunContext, merge_windows};
 use crate::domain::{
     Automation, AutomationId, Continuity, CustomerId, Decision, Mode, Outcome, Settled, TenantId,
 };
@@ -86,22 +86,6 @@ where
         }
     }
     Ok(report)
-}
-
-/// Instant windows sorted, overlapping ones merged: what one read of an index covers.
-fn merged(
-    mut windows: Vec<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
-) -> Vec<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> {
-    windows.sort();
-    windows.dedup_by(|later, earlier| {
-        if later.0 <= earlier.1 {
-            earlier.1 = earlier.1.max(later.1);
-            true
-        } else {
-            false
-        }
-    });
-    windows
 }
 
 /// What earlier runs settled for the automation and customer and, when the run spaces
@@ -205,7 +189,7 @@ where
     let mut candidates_by_policy = Vec::new();
     for continuity in [Continuity::NegativeBalance, Continuity::NoImprovement] {
         // Overlapping windows of different automations are read once.
-        let windows = merged(
+        let windows = merge_windows(
             contexts
                 .iter()
                 .filter(|c| c.automation.trigger.clock.continuity() == continuity)
@@ -218,7 +202,7 @@ where
         let mut customers = store.episodes_started(tenant, continuity, &windows).await?;
         // Customers whose quiet period ended lately, for the steps it held back (SPEC §8.2),
         // read only for automations with a step that reaches the customer.
-        let releases = merged(
+        let releases = merge_windows(
             contexts
                 .iter()
                 .filter(|c| c.automation.trigger.clock.continuity() == continuity)

@@ -18,6 +18,23 @@ use super::step::{Step, StepForm};
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use std::sync::Arc;
 
+/// Instant windows `[from, to)` sorted, those that overlap or touch merged: what one read of
+/// an index covers.
+pub fn merge_windows(
+    mut windows: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    windows.sort();
+    windows.dedup_by(|later, earlier| {
+        if later.0 <= earlier.1 {
+            earlier.1 = earlier.1.max(later.1);
+            true
+        } else {
+            false
+        }
+    });
+    windows
+}
+
 /// One automation evaluated for one tenant-local date.
 #[derive(Debug, Clone)]
 pub struct RunContext<'a> {
@@ -239,7 +256,7 @@ impl<'a> RunContext<'a> {
     fn start_windows(&self) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
         let cal = self.calendar;
         let catch_up = |step: &Step| Days::new(self.reach(step));
-        let mut windows: Vec<(DateTime<Utc>, DateTime<Utc>)> = self
+        let windows: Vec<(DateTime<Utc>, DateTime<Utc>)> = self
             .automation
             .steps
             .iter()
@@ -254,16 +271,7 @@ impl<'a> RunContext<'a> {
                 Some((cal.start_of_day(earliest), cal.start_of_day(end)))
             })
             .collect();
-        windows.sort();
-        windows.dedup_by(|later, earlier| {
-            if later.0 <= earlier.1 {
-                earlier.1 = earlier.1.max(later.1);
-                true
-            } else {
-                false
-            }
-        });
-        windows
+        merge_windows(windows)
     }
 
     /// Decides every step of a candidate not yet settled for its episode, appending the
