@@ -77,6 +77,38 @@ fn when_simulating_on_dynamodb_should_print_exactly_what_the_memory_run_prints()
 }
 
 #[test]
+fn when_steps_quiet_periods_and_releases_are_simulated_on_dynamodb_should_print_what_the_memory_run_prints()
+ {
+    let prefix = format!("cli-quiet-{}", std::process::id());
+    assert!(rulekit(&prefix, &["setup"]).status.success());
+    let fixtures = workspace().join("tests/fixtures");
+    let run = |store: &str| {
+        let out = rulekit(
+            &prefix,
+            &[
+                "simulate",
+                "--store",
+                store,
+                "--events",
+                fixtures.join("quiet.events.jsonl").to_str().unwrap(),
+                "--automations",
+                fixtures.join("quiet.automations.json").to_str().unwrap(),
+                "--from",
+                "2026-11-01",
+                "--to",
+                "2026-12-05",
+                "--explain",
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let memory = run("memory");
+    assert!(memory.contains(r#""reason":"quiet""#), "{memory}");
+    assert_eq!(run("dynamodb"), memory);
+}
+
+#[test]
 fn when_the_table_was_never_set_up_should_say_to_run_setup() {
     let prefix = format!("cli-missing-{}", std::process::id());
     let fixtures = workspace().join("tests/fixtures");
