@@ -237,7 +237,7 @@ proptest! {
         for (day, times) in reruns {
             let date = chrono::NaiveDate::from_ymd_opt(2026, 10, 1).unwrap() + Duration::days(day);
             for _ in 0..times {
-                let report = block_on(evaluate_tenant_day(&run.store, &tenant, date, false)).unwrap();
+                let report = block_on(evaluate_tenant_day(&run.store, &tenant, date, None)).unwrap();
                 fired.extend(report.decisions.into_iter().filter(|d| taken(d)));
             }
         }

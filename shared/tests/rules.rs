@@ -555,7 +555,7 @@ fn when_the_same_day_is_evaluated_again_should_not_fire_twice() {
             &run.store,
             &t1,
             "2026-11-15".parse().unwrap(),
-            false,
+            None,
         ))
         .unwrap();
         assert!(again.decisions.iter().all(|d| d.outcome != Outcome::Fired));

@@ -98,7 +98,7 @@ impl PastDueTenant {
     {
         self.seed(store).await;
         let date = date.parse().expect("a YYYY-MM-DD date");
-        evaluate_tenant_day(store, &Self::tenant(), date, false)
+        evaluate_tenant_day(store, &Self::tenant(), date, None)
             .await
             .expect("the day evaluated")
     }

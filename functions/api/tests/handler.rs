@@ -401,7 +401,7 @@ async fn when_an_automation_names_its_steps_should_keep_them_and_show_step_and_o
         &store,
         &TenantId::new("t1"),
         "2026-12-02".parse().unwrap(),
-        false,
+        None,
     )
     .await
     .unwrap();
@@ -450,7 +450,7 @@ async fn tenant_awaiting_approvals(
         balance("e1", "t1", "c1", &start, -750_000),
         balance("e2", "t1", "c2", &start, -900_000)]});
     send(api, call("POST", "/v1/events").json(events)).await;
-    evaluate_tenant_day(store, &TenantId::new("t1"), run_date, false)
+    evaluate_tenant_day(store, &TenantId::new("t1"), run_date, None)
         .await
         .unwrap();
     let waiting = send(api, call("GET", "/v1/firings?status=awaiting_approval")).await;
@@ -617,7 +617,7 @@ async fn when_inspecting_a_customer_should_explain_why_each_automation_did_or_di
     shared::ports::AutomationAdmin::put_settings(&store, &settings)
         .await
         .unwrap();
-    evaluate_tenant_day(&store, &TenantId::new("t1"), day("2026-11-15"), false)
+    evaluate_tenant_day(&store, &TenantId::new("t1"), day("2026-11-15"), None)
         .await
         .unwrap();
 
@@ -675,7 +675,7 @@ async fn when_the_guardrail_held_firings_should_list_them_and_release_or_discard
         &store,
         &TenantId::new("t1"),
         "2026-11-15".parse().unwrap(),
-        false,
+        None,
     )
     .await
     .unwrap();
@@ -823,7 +823,7 @@ async fn when_another_tenant_uses_a_tenants_ids_should_answer_404_and_leak_nothi
         &store,
         &TenantId::new("t1"),
         "2026-11-15".parse().unwrap(),
-        false,
+        None,
     )
     .await
     .unwrap();

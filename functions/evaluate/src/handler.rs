@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use shared::adapters::emf;
 use shared::app::execute::publish_guardrail_alerts;
 use shared::app::schedule::run_scheduled;
-use shared::domain::Outcome;
+use shared::domain::{Mode, Outcome};
 use shared::ports::{
     ActionPublisher, AutomationStore, CandidateSource, DecisionStore, RunCheckpoints,
 };
@@ -28,6 +28,10 @@ pub struct RunSummary {
     pub dates_caught_up: usize,
     pub firings: usize,
     pub held: usize,
+    /// Live firings recorded waiting for an admin's approval.
+    pub awaiting_approval: usize,
+    /// Approvals not given in time, now expired.
+    pub approvals_expired: usize,
     pub alerts: usize,
     pub candidates_read: usize,
     /// Tenants whose run failed (each logged): the invocation then fails, so the scheduler
@@ -76,6 +80,12 @@ where
                 .iter()
                 .filter(|d| d.outcome == Outcome::Held)
                 .count();
+            summary.awaiting_approval += report
+                .decisions
+                .iter()
+                .filter(|d| d.outcome == Outcome::AwaitingApproval && d.mode == Mode::Live)
+                .count();
+            summary.approvals_expired += report.approvals_expired;
             holds.extend(report.holds.iter().cloned());
         }
     }
@@ -87,6 +97,8 @@ where
         &[
             ("Firings", summary.firings),
             ("FiringsHeld", summary.held),
+            ("FiringsAwaitingApproval", summary.awaiting_approval),
+            ("ApprovalsExpired", summary.approvals_expired),
             ("GuardrailHolds", holds.len()),
             ("DatesCaughtUp", summary.dates_caught_up),
             ("CandidatesRead", summary.candidates_read),
@@ -100,6 +112,8 @@ where
         caught_up = summary.dates_caught_up,
         firings = summary.firings,
         held = summary.held,
+        awaiting_approval = summary.awaiting_approval,
+        approvals_expired = summary.approvals_expired,
         candidates_read = summary.candidates_read,
         failed_tenants = summary.failed_tenants,
         "daily run"

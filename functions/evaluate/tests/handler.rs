@@ -128,3 +128,64 @@ fn when_the_alerts_topic_is_missing_or_the_lookback_is_out_of_range_should_name_
     .unwrap_err();
     assert_eq!(err.variable, "RULEKIT_LOOKBACK_DAYS");
 }
+
+#[tokio::test]
+async fn when_a_step_asks_for_approvals_should_count_them_in_the_summary_and_expire_them_later() {
+    use shared::ports::{AutomationAdmin, AutomationStore};
+    let store = missed_runs_store().await;
+    // The tenant's automation, its day-14 step now asking an admin for every firing.
+    let current = store
+        .tenant_automations(&PastDueTenant::tenant())
+        .await
+        .unwrap()
+        .remove(0);
+    let mut doc = current.to_json();
+    let actions = doc["actions"].clone();
+    doc.as_object_mut().unwrap().remove("actions");
+    doc["trigger"]
+        .as_object_mut()
+        .unwrap()
+        .remove("thresholds_days");
+    doc["steps"] = serde_json::json!([{"name": "escalation", "day": 14,
+        "approval": {"expires_after_days": 1}, "actions": actions}]);
+    let stepped = shared::domain::Automation::from_json(&doc).unwrap();
+    store.put_automation(&stepped).await.unwrap();
+    let deps = Deps {
+        store,
+        alerts: MemoryPublisher::new(),
+        lookback_days: 7,
+    };
+    let event = |at: &str| ScheduledEvent {
+        scheduled_time: at.parse().unwrap(),
+    };
+    let first = handle(
+        &deps,
+        LambdaEvent::new(scheduler_event(), Context::default()),
+    )
+    .await
+    .unwrap();
+    // The runs of 11-12 to 11-14, caught up on 11-15, ask on 11-15: none has expired yet.
+    assert_eq!(
+        (
+            first.firings,
+            first.awaiting_approval,
+            first.approvals_expired
+        ),
+        (0, 4, 0)
+    );
+    let expiry: Vec<String> = deps
+        .store
+        .firing_records()
+        .iter()
+        .filter_map(|r| r.decision.approval_expires_on())
+        .map(|d| d.to_string())
+        .collect();
+    assert_eq!(expiry, ["2026-11-16"; 4], "a day from the asking run");
+    let later = handle(
+        &deps,
+        LambdaEvent::new(event("2026-11-17T12:00:00Z"), Context::default()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(later.approvals_expired, 4, "{later:?}");
+}

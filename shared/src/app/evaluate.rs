@@ -34,13 +34,13 @@ pub struct DayReport {
 }
 
 /// Evaluates every enabled automation of `tenant` for local date `date` and records each
-/// final decision exactly once; `caught_up` when the date's own run was missed and this one
-/// comes after it.
+/// final decision exactly once; `caught_up_on` is the date of the run that evaluates it when
+/// the date's own run was missed (`None`: this is the date's own run).
 pub async fn evaluate_tenant_day<S>(
     store: &S,
     tenant: &TenantId,
     date: NaiveDate,
-    caught_up: bool,
+    caught_up_on: Option<NaiveDate>,
 ) -> Result<DayReport, StoreError>
 where
     S: CandidateSource + AutomationStore + DecisionStore,
@@ -56,14 +56,14 @@ where
         tenant,
         date,
         &automations,
-        Purpose::Run { caught_up },
+        Purpose::Run { caught_up_on },
     )
     .await?;
     let mut report = DayReport {
         holds: decided.holds,
         candidates_read: decided.candidates_read,
         decisions: Vec::new(),
-        approvals_expired: expire_approvals(store, tenant, date).await?,
+        approvals_expired: expire_approvals(store, tenant, caught_up_on.unwrap_or(date)).await?,
     };
     for decision in decided.decisions {
         if decision.is_final() {
@@ -144,10 +144,10 @@ async fn expire_approvals<S: DecisionStore>(
 /// Why a tenant's day is decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
-    /// The daily run, which records what it decides; `caught_up` when the date's own run was
-    /// missed and this one comes after it. Automations are not retroactive: `active_from`
-    /// applies.
-    Run { caught_up: bool },
+    /// The daily run, which records what it decides; `caught_up_on` the date of the run
+    /// that evaluates it when the date's own run was missed. Automations are not
+    /// retroactive: `active_from` applies.
+    Run { caught_up_on: Option<NaiveDate> },
     /// A preview: a what-if of the automation on that date, so `active_from` does not apply
     /// (SPEC §6: it governs real runs only).
     Preview,
@@ -178,10 +178,14 @@ where
                 Purpose::Run { .. } => a.active_from.unwrap_or(date),
                 Purpose::Preview => NaiveDate::MIN,
             };
-            let mut ctx = RunContext::new(a, active_from, &calendar, date)
+            let ctx = RunContext::new(a, active_from, &calendar, date)
                 .with_message_spacing(settings.min_days_between_messages);
-            ctx.caught_up = matches!(purpose, Purpose::Run { caught_up: true });
-            ctx
+            match purpose {
+                Purpose::Run {
+                    caught_up_on: Some(today),
+                } => ctx.caught_up_on(today),
+                _ => ctx,
+            }
         })
         .collect();
 

@@ -125,7 +125,8 @@ where
 {
     let mut reports = Vec::new();
     for &date in &dates {
-        reports.push(evaluate_tenant_day(store, &tenant, date, date < today).await?);
+        let caught_up_on = (date < today).then_some(today);
+        reports.push(evaluate_tenant_day(store, &tenant, date, caught_up_on).await?);
         store.complete(&tenant, date).await?;
     }
     Ok(TenantRun {

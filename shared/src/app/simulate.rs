@@ -164,7 +164,7 @@ where
             ingest_one(store, number, &event, &mut report).await?;
             events += 1;
         }
-        let day = evaluate_tenant_day(store, &tenant, date, false).await?;
+        let day = evaluate_tenant_day(store, &tenant, date, None).await?;
         report.alerts += publish_guardrail_alerts(publisher, &day.holds).await?;
         report.decisions += day.decisions.len();
         report.fired += count(&day.decisions, &Outcome::Fired);

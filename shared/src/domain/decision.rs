@@ -26,8 +26,10 @@ pub struct Plan {
     pub clock: ClockKind,
     /// The step's owner (SPEC §8.2), sent as the `owner` message attribute.
     pub owner: Option<String>,
-    /// When the step asks for approvals: how many days one waits before it expires.
-    pub approval_expires_after_days: Option<u16>,
+    /// When the step asks for approvals: the last tenant-local date one may be given,
+    /// `expires_after_days` after the run that asked (a run that caught up a missed date
+    /// asks on its own date, not the missed one).
+    pub approval_expires_on: Option<NaiveDate>,
     pub actions: Vec<Action>,
 }
 
@@ -41,8 +43,8 @@ impl Plan {
         if let Some(owner) = &self.owner {
             v["owner"] = json!(owner);
         }
-        if let Some(days) = self.approval_expires_after_days {
-            v["approval_expires_after_days"] = json!(days);
+        if let Some(last) = self.approval_expires_on {
+            v["approval_expires_on"] = json!(last.to_string());
         }
         v
     }
@@ -58,7 +60,7 @@ impl Plan {
                     "automation_name",
                     "continuity",
                     "owner",
-                    "approval_expires_after_days",
+                    "approval_expires_on",
                     "actions",
                 ],
             )?;
@@ -73,16 +75,15 @@ impl Plan {
                 .optional(obj, "owner")
                 .and_then(|o| r.text("owner", o, super::step::MAX_OWNER_LEN))
                 .map(str::to_owned);
-            let expiry = match r.optional(obj, "approval_expires_after_days") {
+            let expiry = match r.optional(obj, "approval_expires_on") {
                 None => Some(None),
-                Some(d) => r
-                    .integer(
-                        "approval_expires_after_days",
-                        d,
-                        1,
-                        super::step::MAX_APPROVAL_EXPIRY_DAYS,
-                    )
-                    .map(|d| Some(d as u16)),
+                Some(d) => match d.as_str().and_then(super::calendar::parse_date) {
+                    Some(d) => Some(Some(d)),
+                    None => {
+                        r.error("approval_expires_on", super::calendar::DATE_RULE);
+                        None
+                    }
+                },
             };
             let actions = r
                 .required(obj, "", "actions")
@@ -91,7 +92,7 @@ impl Plan {
                 automation_name: name?,
                 clock: ClockKind::PastDue(continuity?),
                 owner,
-                approval_expires_after_days: expiry?,
+                approval_expires_on: expiry?,
                 actions: actions?,
             })
         })();
@@ -241,12 +242,9 @@ impl Decision {
         }
     }
 
-    /// The last tenant-local date an approval of this firing may be given (SPEC §8.2:
-    /// `expires_after_days` after the run's date).
+    /// The last tenant-local date an approval of this firing may be given (SPEC §8.2).
     pub fn approval_expires_on(&self) -> Option<NaiveDate> {
-        let days = self.plan.as_deref()?.approval_expires_after_days?;
-        self.date
-            .checked_add_days(chrono::Days::new(u64::from(days)))
+        self.plan.as_deref()?.approval_expires_on
     }
 
     /// Whether an approval not given by `today` has expired.

@@ -45,7 +45,7 @@ pub struct RunContext<'a> {
     pub date: NaiveDate,
     /// Set when `date` is evaluated after it passed (missed runs caught up): its firings are
     /// late.
-    pub caught_up: bool,
+    caught_up: bool,
     /// The tenant's `min_days_between_messages` (SPEC §8.2; 0: no spacing).
     spacing: u16,
     /// The episode starts (as instants, `[from, to)`) that put a step's window open on
@@ -76,25 +76,7 @@ impl<'a> RunContext<'a> {
         calendar: &'a TenantCalendar,
         date: NaiveDate,
     ) -> Self {
-        let plans = automation
-            .steps
-            .iter()
-            .map(|step| {
-                let plan = Arc::new(Plan {
-                    automation_name: automation.name.clone(),
-                    clock: automation.trigger.clock,
-                    owner: step.owner.clone(),
-                    approval_expires_after_days: step
-                        .approval
-                        .as_ref()
-                        .map(|a| a.expires_after_days),
-                    actions: step.actions.clone(),
-                });
-                let name = (automation.step_form == StepForm::Named)
-                    .then(|| Arc::<str>::from(step.name.as_str()));
-                (plan, name)
-            })
-            .collect();
+        let plans = Self::plans(automation, date);
         let mut ctx = Self {
             automation,
             active_from,
@@ -109,6 +91,36 @@ impl<'a> RunContext<'a> {
         ctx.windows = ctx.start_windows();
         ctx.release_window = ctx.release_window();
         ctx
+    }
+
+    /// What each step's firings carry out, decided by a run on `asked_on`.
+    fn plans(automation: &Automation, asked_on: NaiveDate) -> Vec<(Arc<Plan>, Option<Arc<str>>)> {
+        automation
+            .steps
+            .iter()
+            .map(|step| {
+                let plan = Arc::new(Plan {
+                    automation_name: automation.name.clone(),
+                    clock: automation.trigger.clock,
+                    owner: step.owner.clone(),
+                    approval_expires_on: step.approval.as_ref().and_then(|a| {
+                        asked_on.checked_add_days(Days::new(u64::from(a.expires_after_days)))
+                    }),
+                    actions: step.actions.clone(),
+                });
+                let name = (automation.step_form == StepForm::Named)
+                    .then(|| Arc::<str>::from(step.name.as_str()));
+                (plan, name)
+            })
+            .collect()
+    }
+
+    /// The run of a missed date, caught up by the run of `today`: its firings are late, and
+    /// the approvals it asks for count their days from `today`, when they are asked.
+    pub fn caught_up_on(mut self, today: NaiveDate) -> Self {
+        self.caught_up = true;
+        self.plans = Self::plans(self.automation, today.max(self.date));
+        self
     }
 
     /// The run with the tenant's message spacing: a step that reaches the customer is not

@@ -110,7 +110,7 @@ async fn measure(customers: usize) -> serde_json::Value {
         &env.store_via(&counting.endpoint),
         &TenantId::new("bench"),
         day,
-        false,
+        None,
     )
     .await
     .unwrap();

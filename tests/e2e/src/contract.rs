@@ -384,7 +384,7 @@ pub async fn when_decisions_are_recorded_should_be_kept_once_and_claimed_by_comp
 ) {
     pending_firings(&store, 3, json!({"min_count": 1000})).await;
     // 12-01: the 30-day threshold for everyone.
-    evaluate_tenant_day(&store, &t("t1"), "2026-12-01".parse().unwrap(), false)
+    evaluate_tenant_day(&store, &t("t1"), "2026-12-01".parse().unwrap(), None)
         .await
         .unwrap();
     let pending = store.pending_firings(100).await.unwrap();
@@ -485,7 +485,7 @@ pub async fn when_firings_await_approval_should_be_listed_answered_once_and_expi
     }
     ingest_all(&store, &events).await;
     for tenant in ["t1", "t2"] {
-        evaluate_tenant_day(&store, &t(tenant), "2026-12-02".parse().unwrap(), false)
+        evaluate_tenant_day(&store, &t(tenant), "2026-12-02".parse().unwrap(), None)
             .await
             .unwrap();
     }
@@ -544,7 +544,7 @@ pub async fn when_firings_await_approval_should_be_listed_answered_once_and_expi
     assert_eq!(logged, ["firing.rejected", "firing.approved"]);
 
     // The last day to approve is 12-09: the run of 12-10 expires what is still waiting.
-    let day = evaluate_tenant_day(&store, &t("t1"), "2026-12-10".parse().unwrap(), false)
+    let day = evaluate_tenant_day(&store, &t("t1"), "2026-12-10".parse().unwrap(), None)
         .await
         .unwrap();
     assert_eq!(day.approvals_expired, 1);

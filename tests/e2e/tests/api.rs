@@ -98,7 +98,7 @@ async fn when_held_firings_are_released_on_dynamodb_should_move_them_to_the_outb
         &store,
         &TenantId::new("t1"),
         "2026-11-15".parse().unwrap(),
-        false,
+        None,
     )
     .await
     .unwrap();

@@ -66,7 +66,7 @@ async fn when_an_admin_approves_one_firing_and_rejects_another_should_deliver_on
 
     let store = env.store();
     let tenant = TenantId::new("t1");
-    evaluate_tenant_day(&store, &tenant, today, false)
+    evaluate_tenant_day(&store, &tenant, today, None)
         .await
         .unwrap();
     let (_, waiting) = call_api(&api, "GET", "/v1/firings?status=awaiting_approval", None).await;
