@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use shared::adapters::emf;
 use shared::app::execute::publish_guardrail_alerts;
 use shared::app::schedule::run_scheduled;
-use shared::domain::{Mode, Outcome};
+use shared::domain::Outcome;
 use shared::ports::{
     ActionPublisher, AutomationStore, CandidateSource, DecisionStore, RunCheckpoints,
 };
@@ -83,7 +83,7 @@ where
             summary.awaiting_approval += report
                 .decisions
                 .iter()
-                .filter(|d| d.outcome == Outcome::AwaitingApproval && d.mode == Mode::Live)
+                .filter(|d| d.awaits_approval())
                 .count();
             summary.approvals_expired += report.approvals_expired;
             holds.extend(report.holds.iter().cloned());

@@ -63,7 +63,12 @@ where
         holds: decided.holds,
         candidates_read: decided.candidates_read,
         decisions: Vec::new(),
-        approvals_expired: expire_approvals(store, tenant, caught_up_on.unwrap_or(date)).await?,
+        // The date's own run sweeps; the dates it catches up first ask theirs on the same
+        // day, so a sweep for each would read the same approvals again.
+        approvals_expired: match caught_up_on {
+            None => expire_approvals(store, tenant, date).await?,
+            Some(_) => 0,
+        },
     };
     for decision in decided.decisions {
         if decision.is_final() {
@@ -95,11 +100,10 @@ pub async fn history<S: DecisionStore>(
     store: &S,
     ctx: &RunContext<'_>,
     customer: &CustomerId,
-    spaces_messages: bool,
 ) -> Result<(Vec<Settled>, Vec<NaiveDate>), StoreError> {
     let automation = &ctx.automation.id;
     let tenant = &ctx.automation.tenant_id;
-    if !spaces_messages {
+    if !ctx.spaces_messages() {
         return Ok((
             store.settled(tenant, automation, customer).await?,
             Vec::new(),
@@ -239,8 +243,7 @@ where
             let Some(candidate) = ctx.candidate(customer) else {
                 continue;
             };
-            let (settled, messaged) =
-                history(store, ctx, &customer.customer_id, ctx.spaces_messages()).await?;
+            let (settled, messaged) = history(store, ctx, &customer.customer_id).await?;
             ctx.decide(customer, &candidate, &settled, &messaged, &mut decisions);
         }
 

@@ -182,8 +182,7 @@ pub async fn explain_customer<S: DecisionStore>(
         if !automation.enabled {
             why.push("the automation is disabled".to_owned());
         } else if let Some(candidate) = ctx.candidate(customer) {
-            let (settled, messaged) =
-                history(store, &ctx, &customer.customer_id, ctx.spaces_messages()).await?;
+            let (settled, messaged) = history(store, &ctx, &customer.customer_id).await?;
             ctx.decide(customer, &candidate, &settled, &messaged, &mut decisions);
             if !decisions.is_empty() {
                 let told: Vec<String> = decisions.iter().map(|d| describe(d, false)).collect();

@@ -10,9 +10,7 @@
 use super::evaluate::evaluate_tenant_day;
 use super::execute::{ExecuteError, ExecuteReport, execute_pending, publish_guardrail_alerts};
 use super::ingest::{IngestError, IngestOutcome, ingest_event};
-use crate::domain::{
-    Automation, AutomationsFile, Decision, Event, FieldError, Mode, Outcome, TenantId,
-};
+use crate::domain::{Automation, AutomationsFile, Decision, Event, FieldError, Outcome, TenantId};
 use crate::ports::{
     ActionPublisher, AutomationAdmin, AutomationStore, CandidateSource, CustomerStore,
     DecisionStore, StoreError, StoreOnly,
@@ -169,11 +167,7 @@ where
         report.decisions += day.decisions.len();
         report.fired += count(&day.decisions, &Outcome::Fired);
         report.held += count(&day.decisions, &Outcome::Held);
-        report.awaiting_approval += day
-            .decisions
-            .iter()
-            .filter(|d| d.outcome == Outcome::AwaitingApproval && d.mode == Mode::Live)
-            .count();
+        report.awaiting_approval += day.decisions.iter().filter(|d| d.awaits_approval()).count();
         let (runs_done, decided) = dates.entry(date).or_default();
         *runs_done += 1;
         decided.extend(day.decisions);

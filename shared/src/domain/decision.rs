@@ -232,6 +232,12 @@ impl Decision {
                 .is_some_and(|p| p.actions.iter().any(Action::reaches_the_customer))
     }
 
+    /// Whether the firing waits for an admin's approval: a live one at a step whose approval
+    /// threshold held (a dry run's only says it would have).
+    pub fn awaits_approval(&self) -> bool {
+        self.outcome == Outcome::AwaitingApproval && self.mode == Mode::Live
+    }
+
     /// What the decision settles, which names its firing.
     pub fn key(&self) -> FiringKey {
         FiringKey {
@@ -276,8 +282,11 @@ impl Decision {
         let (decision, reason, detail) = match &self.outcome {
             Outcome::Fired => ("fired", None, None),
             Outcome::Held => ("held", None, None),
-            Outcome::AwaitingApproval if self.mode == Mode::DryRun => ("fired", None, None),
-            Outcome::AwaitingApproval => ("awaiting_approval", None, None),
+            Outcome::AwaitingApproval if self.awaits_approval() => {
+                ("awaiting_approval", None, None)
+            }
+            // A dry run asks nobody.
+            Outcome::AwaitingApproval => ("fired", None, None),
             Outcome::Skipped { reason, detail } => {
                 ("skipped", Some(reason.code()), Some(detail.as_str()))
             }

@@ -345,8 +345,6 @@ impl<'a> RunContext<'a> {
         let quiet_now = customer.quiet_at(start, self.calendar.run_instant(self.date));
         for (i, step) in self.automation.steps.iter().enumerate() {
             let first_due = self.first_due(step, start.occurred_at, candidate.since);
-            let window_start = self.window_start(step, first_due, messaged);
-            let window_start = self.after_quiet(customer, start, step, window_start);
             if self.date < first_due
                 || settled
                     .iter()
@@ -354,6 +352,8 @@ impl<'a> RunContext<'a> {
             {
                 continue;
             }
+            let window_start = self.window_start(step, first_due, messaged);
+            let window_start = self.after_quiet(customer, start, step, window_start);
             if first_due < self.active_from {
                 let detail = match self.automation.step_form {
                     StepForm::Thresholds => format!("threshold reached on {first_due}"),
