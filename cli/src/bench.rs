@@ -111,6 +111,7 @@ fn bench_automation(tenant: &TenantId) -> Automation {
             }],
         ),
         step_form: StepForm::Thresholds,
+        segments: Vec::new(),
         active_from: None,
     }
 }
@@ -224,10 +225,11 @@ fn decide_day(
     settled: &mut Vec<Settled>,
     decisions: &mut Vec<Decision>,
 ) -> usize {
-    let Some(candidate) = ctx.candidate(state) else {
-        return 0;
-    };
-    ctx.decide(state, &candidate, settled, &[], decisions);
+    let mut candidates = Vec::new();
+    ctx.candidates(state, &mut candidates);
+    for candidate in &candidates {
+        ctx.decide(state, candidate, settled, &[], decisions);
+    }
     settled.extend(
         decisions
             .iter()

@@ -25,6 +25,7 @@ pub fn run(_args: Args) -> Result<(), Failure> {
             "topics": {
                 "finance": topics.finance,
                 "customer-messages": topics.customer_messages,
+                "commands": topics.commands,
                 "alerts": topics.alerts,
             },
         });

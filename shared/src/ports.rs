@@ -6,10 +6,11 @@
 //! conditional write; decisions are recorded with a write conditional on their key; messages
 //! are published in batches. The in-memory adapter implements them all for tests and the CLI.
 
+use crate::domain::clock::ClockKind;
 use crate::domain::decision::{Decision, Settled};
 use crate::domain::{
-    Automation, AutomationId, Continuity, CustomerId, CustomerState, Event, EventId, FieldErrors,
-    TenantId, TenantSettings,
+    Automation, AutomationId, CustomerId, CustomerState, Event, EventId, FieldErrors, TenantId,
+    TenantSettings,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use std::future::Future;
@@ -80,6 +81,9 @@ pub struct StateCommit<'a> {
     pub state: CustomerState,
     /// Whether the customer was past due before this event (stores keep a per-tenant count).
     pub was_past_due: bool,
+    /// The customer's payment-clock starts before this event
+    /// (`CustomerState::payment_clock_starts`): stores index the ones that changed.
+    pub payment_clocks_before: std::collections::BTreeSet<DateTime<Utc>>,
     /// The version the state was read at; `None` when the customer had no state.
     pub expected_version: Option<u64>,
 }
@@ -127,12 +131,13 @@ pub trait CustomerStore: Send + Sync {
 
 /// The daily run's reads: candidates by episode start, without touching anyone else.
 pub trait CandidateSource: Send + Sync {
-    /// Customers of `tenant` whose episode under `continuity` started in one of the windows
-    /// (`[from, to)` instants), each customer once.
-    fn episodes_started(
+    /// Customers of `tenant` with a running clock of `kind` (the episode under a continuity
+    /// policy, an invoice's payment clock) that started in one of the windows (`[from, to)`
+    /// instants), each customer once.
+    fn clocks_started(
         &self,
         tenant: &TenantId,
-        continuity: Continuity,
+        kind: ClockKind,
         windows: &[(DateTime<Utc>, DateTime<Utc>)],
     ) -> impl Future<Output = Result<Vec<CustomerState>, StoreError>> + Send;
 
@@ -401,9 +406,20 @@ pub struct FiringRecord {
     /// Actions the current claim is publishing.
     pub in_flight: Vec<usize>,
     /// Actions whose publication is unknown because their executor stopped mid-way. Customer
-    /// messages among them are never sent again; finance notifications are, so one listed
-    /// here and in `deliveries` may have been received twice.
+    /// messages and commands among them are never sent again; finance notifications are, so
+    /// one listed here and in `deliveries` may have been received twice.
     pub unconfirmed: Vec<usize>,
+    /// Actions the executor's re-checks cancelled (SPEC §8.5), with why: never sent.
+    pub cancelled: Vec<CancelledAction>,
+}
+
+/// An action of a firing not carried out because it no longer applied when it was to be sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CancelledAction {
+    /// Index of the action in the firing's plan.
+    pub action: usize,
+    /// `clock_stopped`, `hard_decline`, `action_required` or `retry_cap`.
+    pub reason: String,
 }
 
 impl FiringRecord {
@@ -423,6 +439,9 @@ impl FiringRecord {
                 .map(|d| serde_json::json!({"action": d.action, "message_id": d.message_id}))
                 .collect::<Vec<_>>(),
             "unconfirmed": self.unconfirmed,
+            "cancelled": self.cancelled.iter()
+                .map(|c| serde_json::json!({"action": c.action, "reason": c.reason}))
+                .collect::<Vec<_>>(),
             "retry_at": self.retry_at.map(format_instant),
             "firing_id": self.decision.key().firing_id(),
         });
@@ -528,6 +547,8 @@ impl FailedFirings for StoreOnly {
 pub enum Destination {
     Finance,
     CustomerMessages,
+    /// Commands to the tenant's billing system (`retry_payment`, ...).
+    Commands,
     Alerts,
 }
 
@@ -536,6 +557,7 @@ impl Destination {
         match self {
             Self::Finance => "finance",
             Self::CustomerMessages => "customer-messages",
+            Self::Commands => "commands",
             Self::Alerts => "alerts",
         }
     }

@@ -11,7 +11,10 @@ use shared::adapters::{MemoryDeadLetters, MemoryPublisher, MemoryStore};
 use shared::app::execute::{ExecuteReport, MAX_ATTEMPTS, execute_pending};
 use shared::app::ingest::ingest_event;
 use shared::domain::automation::Action;
-use shared::domain::{AutomationId, CustomerId, CustomerState, Event, EventId, Settled, TenantId};
+use shared::domain::{
+    Automation, AutomationId, CustomerId, CustomerState, Event, EventId, Settled, TenantId,
+    TenantSettings,
+};
 use shared::ports::{
     ActionPublisher, AdminStore, AuditEntry, AutomationAdmin, AutomationStore, CommitOutcome,
     CustomerStore, DecisionStore, Destination, FailedFirings, FiringRecord, FiringStatus,
@@ -89,6 +92,19 @@ impl CustomerStore for Yielding {
     async fn commit(&self, commit: StateCommit<'_>) -> Result<CommitOutcome, StoreError> {
         tokio::task::yield_now().await;
         self.0.commit(commit).await
+    }
+}
+
+impl AutomationStore for Yielding {
+    async fn tenants(&self) -> Result<Vec<TenantId>, StoreError> {
+        self.0.tenants().await
+    }
+    async fn tenant_settings(&self, t: &TenantId) -> Result<TenantSettings, StoreError> {
+        tokio::task::yield_now().await;
+        self.0.tenant_settings(t).await
+    }
+    async fn tenant_automations(&self, t: &TenantId) -> Result<Vec<Automation>, StoreError> {
+        self.0.tenant_automations(t).await
     }
 }
 

@@ -9,7 +9,7 @@ pub const DEFAULT_BATCH: usize = 500;
 pub struct Config {
     pub names: ResourceNames,
     /// `RULEKIT_FINANCE_TOPIC_ARN`, `RULEKIT_CUSTOMER_MESSAGES_TOPIC_ARN`,
-    /// `RULEKIT_ALERTS_TOPIC_ARN`.
+    /// `RULEKIT_COMMANDS_TOPIC_ARN`, `RULEKIT_ALERTS_TOPIC_ARN`.
     pub topics: Topics,
     /// `RULEKIT_EXECUTE_BATCH`: firings carried out per invocation at most.
     pub batch: usize,
@@ -49,6 +49,7 @@ impl Config {
             topics: Topics {
                 finance: arn("RULEKIT_FINANCE_TOPIC_ARN")?,
                 customer_messages: arn("RULEKIT_CUSTOMER_MESSAGES_TOPIC_ARN")?,
+                commands: arn("RULEKIT_COMMANDS_TOPIC_ARN")?,
                 alerts: arn("RULEKIT_ALERTS_TOPIC_ARN")?,
             },
             batch,

@@ -10,7 +10,9 @@ use serde::Serialize;
 use serde_json::Value;
 use shared::adapters::emf;
 use shared::app::execute::{ExecuteReport, execute_pending};
-use shared::ports::{ActionPublisher, CustomerStore, DecisionStore, FailedFirings};
+use shared::ports::{
+    ActionPublisher, AutomationStore, CustomerStore, DecisionStore, FailedFirings,
+};
 
 pub struct Deps<S, P, F> {
     pub store: S,
@@ -34,7 +36,7 @@ pub async fn handle<S, P, F>(
     now: DateTime<Utc>,
 ) -> Result<ExecuteSummary, lambda_runtime::Error>
 where
-    S: DecisionStore + CustomerStore,
+    S: DecisionStore + CustomerStore + AutomationStore,
     P: ActionPublisher,
     F: FailedFirings,
 {

@@ -158,7 +158,7 @@ pub struct ResourceNames {
     /// `RULEKIT_TABLE`.
     pub table: String,
     /// `RULEKIT_TOPIC_PREFIX`: topics are `<prefix>-finance`, `<prefix>-customer-messages`,
-    /// `<prefix>-alerts`.
+    /// `<prefix>-commands`, `<prefix>-alerts`.
     pub topic_prefix: String,
     /// `RULEKIT_INDEX_SHARDS`: shards of the date-keyed indexes. Readers and writers must agree;
     /// changing it needs the indexed items rewritten.

@@ -7,6 +7,7 @@
 //! its decisions; an event-id index per tenant; the episode-start indexes, the dates index and
 //! the outbox as ordered sets, kept as the table's indexes are (on each write that moves them).
 
+use crate::domain::clock::ClockKind;
 use crate::domain::decision::Settled;
 use crate::domain::event::EventBody;
 use crate::domain::{
@@ -114,6 +115,8 @@ struct Tenant {
     events: EventIndex,
     /// Episode starts, `[negative_balance, no_improvement]`.
     episodes: [BTreeSet<(DateTime<Utc>, CustomerId)>; 2],
+    /// Running payment clocks' starts (one entry per instant, however many invoices).
+    payments: BTreeSet<(DateTime<Utc>, CustomerId)>,
     past_due: u64,
     dates: BTreeMap<NaiveDate, BTreeSet<(CustomerId, FiringKey)>>,
     /// Where each customer's latest quiet period ends (as the dates index's releases).
@@ -435,6 +438,20 @@ impl CustomerStore for MemoryStore {
                 }
             }
         }
+        let (old, new) = (
+            before
+                .map(CustomerState::payment_clock_starts)
+                .unwrap_or_default(),
+            state.payment_clock_starts(),
+        );
+        if old != new {
+            for gone in old.difference(&new) {
+                tenant.payments.remove(&(*gone, state.customer_id.clone()));
+            }
+            for start in new.difference(&old) {
+                tenant.payments.insert((*start, state.customer_id.clone()));
+            }
+        }
         let release = |s: &CustomerState| s.quiet.as_ref().and_then(|q| q.last_end());
         let (old, new) = (before.and_then(release), release(&state));
         if old != new {
@@ -483,17 +500,21 @@ impl CustomerStore for MemoryStore {
 }
 
 impl CandidateSource for MemoryStore {
-    async fn episodes_started(
+    async fn clocks_started(
         &self,
         tenant: &TenantId,
-        continuity: Continuity,
+        kind: ClockKind,
         windows: &[(DateTime<Utc>, DateTime<Utc>)],
     ) -> Result<Vec<CustomerState>, StoreError> {
         let inner = self.lock();
         let Some(t) = inner.tenant(tenant) else {
             return Ok(Vec::new());
         };
-        Ok(t.states_in(&t.episodes[policy(continuity)], windows))
+        let index = match kind {
+            ClockKind::PastDue(continuity) => &t.episodes[policy(continuity)],
+            ClockKind::PaymentFailed => &t.payments,
+        };
+        Ok(t.states_in(index, windows))
     }
 
     async fn quiet_released(

@@ -1,4 +1,5 @@
-//! `SnsPublisher`: publishes messages to the finance, customer-messages and alerts topics with
+//! `SnsPublisher`: publishes messages to the finance, customer-messages, commands and alerts
+//! topics with
 //! `PublishBatch` (up to 10 per call), structured so email subscribers read the plain-language
 //! summary and queue subscribers the JSON body.
 
@@ -14,6 +15,8 @@ use std::collections::HashMap;
 pub struct Topics {
     pub finance: String,
     pub customer_messages: String,
+    /// Commands to the tenant's billing system.
+    pub commands: String,
     pub alerts: String,
 }
 
@@ -24,6 +27,7 @@ impl Topics {
         Self {
             finance: String::new(),
             customer_messages: String::new(),
+            commands: String::new(),
             alerts: alerts.into(),
         }
     }
@@ -32,18 +36,20 @@ impl Topics {
         match destination {
             Destination::Finance => &self.finance,
             Destination::CustomerMessages => &self.customer_messages,
+            Destination::Commands => &self.commands,
             Destination::Alerts => &self.alerts,
         }
     }
 }
 
-/// Creates the three topics unless they exist (CreateTopic is idempotent) and returns their
+/// Creates the four topics unless they exist (CreateTopic is idempotent) and returns their
 /// ARNs.
 pub async fn ensure_topics(client: &Client, names: &ResourceNames) -> Result<Topics, PublishError> {
     let mut arns = Vec::new();
     for destination in [
         Destination::Finance,
         Destination::CustomerMessages,
+        Destination::Commands,
         Destination::Alerts,
     ] {
         let out = client
@@ -54,11 +60,12 @@ pub async fn ensure_topics(client: &Client, names: &ResourceNames) -> Result<Top
             .map_err(|e| PublishError::Failed(describe("CreateTopic", &e)))?;
         arns.push(out.topic_arn.unwrap_or_default());
     }
-    let [finance, customer_messages, alerts] = <[String; 3]>::try_from(arns)
-        .map_err(|_| PublishError::Failed("expected three topics".to_owned()))?;
+    let [finance, customer_messages, commands, alerts] = <[String; 4]>::try_from(arns)
+        .map_err(|_| PublishError::Failed("expected four topics".to_owned()))?;
     Ok(Topics {
         finance,
         customer_messages,
+        commands,
         alerts,
     })
 }
@@ -187,6 +194,7 @@ pub async fn find_topics(client: &Client, names: &ResourceNames) -> Result<Topic
     Ok(Topics {
         finance: find(Destination::Finance)?,
         customer_messages: find(Destination::CustomerMessages)?,
+        commands: find(Destination::Commands)?,
         alerts: find(Destination::Alerts)?,
     })
 }

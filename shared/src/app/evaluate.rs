@@ -1,9 +1,10 @@
 //! The daily evaluation of one tenant for one local date: candidates from the store, the
 //! firing rule, the guardrail, and each final decision recorded exactly once.
 
+use crate::domain::clock::ClockKind;
 use crate::domain::rule::{RunContext, merge_windows};
 use crate::domain::{
-    Automation, AutomationId, Continuity, CustomerId, Decision, Mode, Outcome, Settled, TenantId,
+    Automation, AutomationId, CustomerId, Decision, Mode, Outcome, Settled, TenantId,
 };
 use crate::ports::{
     AutomationStore, CandidateSource, DecisionStore, FiringRecord, FiringStatus, RecordOutcome,
@@ -81,6 +82,7 @@ where
                 retry_at: None,
                 in_flight: Vec::new(),
                 unconfirmed: Vec::new(),
+                cancelled: Vec::new(),
             };
             if store.record(&record).await? == RecordOutcome::AlreadyRecorded {
                 continue;
@@ -183,7 +185,8 @@ where
                 Purpose::Preview => NaiveDate::MIN,
             };
             let ctx = RunContext::new(a, active_from, &calendar, date)
-                .with_message_spacing(settings.min_days_between_messages);
+                .with_message_spacing(settings.min_days_between_messages)
+                .with_declines(&settings.decline_overrides);
             match purpose {
                 Purpose::Run {
                     caught_up_on: Some(today),
@@ -193,30 +196,33 @@ where
         })
         .collect();
 
-    // One read of the index per continuity policy, for the windows of all its automations.
-    let mut candidates_by_policy = Vec::new();
-    for continuity in [Continuity::NegativeBalance, Continuity::NoImprovement] {
-        // Overlapping windows of different automations are read once.
-        let windows = merge_windows(
+    // One read of the index per clock kind, for the windows of all its automations.
+    let mut kinds: Vec<ClockKind> = contexts
+        .iter()
+        .map(|c| c.automation.trigger.clock)
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    let mut candidates_by_kind = Vec::new();
+    for kind in kinds {
+        let of_kind = || {
             contexts
                 .iter()
-                .filter(|c| c.automation.trigger.clock.continuity() == continuity)
+                .filter(move |c| c.automation.trigger.clock == kind)
+        };
+        // Overlapping windows of different automations are read once.
+        let windows = merge_windows(
+            of_kind()
                 .flat_map(|c| c.candidate_windows().iter().copied())
                 .collect(),
         );
         if windows.is_empty() {
             continue;
         }
-        let mut customers = store.episodes_started(tenant, continuity, &windows).await?;
+        let mut customers = store.clocks_started(tenant, kind, &windows).await?;
         // Customers whose quiet period ended lately, for the steps it held back (SPEC §8.2),
         // read only for automations with a step that reaches the customer.
-        let releases = merge_windows(
-            contexts
-                .iter()
-                .filter(|c| c.automation.trigger.clock.continuity() == continuity)
-                .filter_map(|c| c.quiet_release_window())
-                .collect(),
-        );
+        let releases = merge_windows(of_kind().filter_map(|c| c.quiet_release_window()).collect());
         if !releases.is_empty() {
             let released = store.quiet_released(tenant, &releases).await?;
             let known: std::collections::BTreeSet<CustomerId> =
@@ -229,22 +235,27 @@ where
         }
         report.candidates_read += customers.len();
         customers.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
-        candidates_by_policy.push((continuity, customers));
+        candidates_by_kind.push((kind, customers));
     }
 
+    let mut clocks = Vec::new();
     for ctx in &contexts {
         let automation = ctx.automation;
-        let candidates = candidates_by_policy
+        let candidates = candidates_by_kind
             .iter()
-            .find(|(c, _)| *c == automation.trigger.clock.continuity())
+            .find(|(k, _)| *k == automation.trigger.clock)
             .map_or(&[][..], |(_, list)| list.as_slice());
         let mut decisions = Vec::new();
         for customer in candidates {
-            let Some(candidate) = ctx.candidate(customer) else {
+            clocks.clear();
+            ctx.candidates(customer, &mut clocks);
+            if clocks.is_empty() {
                 continue;
-            };
+            }
             let (settled, messaged) = history(store, ctx, &customer.customer_id).await?;
-            ctx.decide(customer, &candidate, &settled, &messaged, &mut decisions);
+            for candidate in &clocks {
+                ctx.decide(customer, candidate, &settled, &messaged, &mut decisions);
+            }
         }
 
         let firing = decisions
@@ -278,6 +289,6 @@ fn initial_status(decision: &Decision) -> FiringStatus {
         (Outcome::AwaitingApproval, Mode::Live) => FiringStatus::AwaitingApproval,
         (Outcome::Fired | Outcome::AwaitingApproval, Mode::DryRun) => FiringStatus::DryRun,
         (Outcome::Held, _) => FiringStatus::Held,
-        (Outcome::Skipped { .. }, _) => FiringStatus::Settled,
+        (Outcome::Skipped { .. } | Outcome::Segmented, _) => FiringStatus::Settled,
     }
 }

@@ -6,20 +6,28 @@
 //! publishing and recording leaves a claim that expires after [`LEASE`]; the next executor
 //! recovers it. The actions that were in flight are listed as `unconfirmed` (they may or may
 //! not have gone out): finance notifications among them are published again (at most one
-//! duplicate per stop, visible in the record as an action both unconfirmed and delivered), and
-//! customer messages are never sent again.
+//! duplicate per stop, visible in the record as an action both unconfirmed and delivered);
+//! customer messages and commands to the billing system are never sent again (a retried
+//! command could charge a card twice).
+//!
+//! Before a customer message or a command goes out, the executor checks that it still
+//! applies (SPEC §8.5): the clock still runs, and for `retry_payment` the invoice's latest
+//! failure may be retried and the tenant's cap on failures in 30 days is not reached. An
+//! action that no longer applies is cancelled with its reason and never sent.
 //!
 //! A firing whose publishing fails waits [`backoff`] before its next attempt; after
 //! [`MAX_ATTEMPTS`] it is sent to the failed-firings queue and marked `failed`.
 
 use super::evaluate::GuardrailHold;
-use crate::domain::CustomerState;
 use crate::domain::automation::Action;
 use crate::domain::decision::Plan;
+use crate::domain::decline::FailureCategory;
 use crate::domain::notice::{self, Notice};
+use crate::domain::{CustomerState, TenantId, TenantSettings};
 use crate::ports::{
-    ActionPublisher, CustomerStore, DecisionStore, Delivery, Destination, FailedFirings,
-    FiringRecord, FiringStatus, OutgoingMessage, PublishError, StoreError,
+    ActionPublisher, AutomationStore, CancelledAction, CustomerStore, DecisionStore, Delivery,
+    Destination, FailedFirings, FiringRecord, FiringStatus, OutgoingMessage, PublishError,
+    StoreError,
 };
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
@@ -87,11 +95,13 @@ pub async fn execute_pending<S, P, F>(
     limit: usize,
 ) -> Result<ExecuteReport, ExecuteError>
 where
-    S: DecisionStore + CustomerStore,
+    S: DecisionStore + CustomerStore + AutomationStore,
     P: ActionPublisher,
     F: FailedFirings,
 {
     let mut report = ExecuteReport::default();
+    // The settings the re-checks read (decline overrides, the retry cap), once per tenant.
+    let mut settings: BTreeMap<TenantId, TenantSettings> = BTreeMap::new();
     // The claimed firings, and per firing the messages to publish, tagged with the action.
     let mut claimed: Vec<FiringRecord> = Vec::new();
     let mut outgoing: Vec<(usize, usize, OutgoingMessage)> = Vec::new();
@@ -128,11 +138,34 @@ where
         if let Some(plan) = plan {
             for (i, action) in plan.actions.iter().enumerate() {
                 let delivered = next.deliveries.iter().any(|del| del.action == i);
-                // A customer is never messaged twice; finance may be notified twice.
-                let maybe_sent =
-                    next.unconfirmed.contains(&i) && matches!(action, Action::Message { .. });
-                if delivered || maybe_sent {
+                // A customer is never messaged twice, nor a command sent twice; finance may be
+                // notified twice.
+                let maybe_sent = next.unconfirmed.contains(&i)
+                    && (matches!(action, Action::Message { .. }) || action.is_command());
+                let cancelled = next.cancelled.iter().any(|c| c.action == i);
+                if delivered || maybe_sent || cancelled {
                     continue;
+                }
+                if !matches!(action, Action::Notify { .. }) {
+                    let tenant = &d.tenant_id;
+                    if !settings.contains_key(tenant) {
+                        let s = store.tenant_settings(tenant).await?;
+                        settings.insert(tenant.clone(), s);
+                    }
+                    if let Some(reason) = no_longer_applies(
+                        action,
+                        customer.as_ref(),
+                        plan,
+                        &record,
+                        &settings[tenant],
+                        now,
+                    ) {
+                        next.cancelled.push(CancelledAction {
+                            action: i,
+                            reason: reason.to_owned(),
+                        });
+                        continue;
+                    }
                 }
                 let (destination, notice) = match action {
                     Action::Notify { .. } => (
@@ -142,16 +175,14 @@ where
                     Action::Message {
                         template_id,
                         variables,
-                    } => {
-                        // A customer who paid since the firing is not chased.
-                        if !still_in_episode(customer.as_ref(), plan, &record) {
-                            continue;
-                        }
-                        (
-                            Destination::CustomerMessages,
-                            notice::customer_message(d, plan, template_id, variables, balance),
-                        )
-                    }
+                    } => (
+                        Destination::CustomerMessages,
+                        notice::customer_message(d, plan, template_id, variables, balance),
+                    ),
+                    Action::RetryPayment => (
+                        Destination::Commands,
+                        notice::command(d, plan, "retry_payment", &d.key().firing_id()),
+                    ),
                 };
                 messages.push((i, message(destination, &record, plan, action, notice)));
             }
@@ -269,12 +300,43 @@ where
     Ok(report)
 }
 
-/// Whether the customer is still in the episode the firing was for (or in one that began
-/// earlier and still runs, after late data moved its start).
-fn still_in_episode(customer: Option<&CustomerState>, plan: &Plan, record: &FiringRecord) -> bool {
-    customer
-        .and_then(|c| plan.clock.running(c))
-        .is_some_and(|e| e.start <= record.decision.episode)
+/// Why a customer message or a command no longer applies when it is to be sent (SPEC §8.5),
+/// or `None` when it still does: the clock it was decided on stopped (a customer who paid
+/// since is not chased); for `retry_payment`, the invoice's latest failure is not one a retry
+/// can mend, or it failed `max_retries_per_30_days` times in the last 30 days.
+fn no_longer_applies(
+    action: &Action,
+    customer: Option<&CustomerState>,
+    plan: &Plan,
+    record: &FiringRecord,
+    settings: &TenantSettings,
+    now: DateTime<Utc>,
+) -> Option<&'static str> {
+    let d = &record.decision;
+    let running = customer.is_some_and(|c| {
+        plan.clock
+            .still_running(c, d.clock_id.as_deref(), &d.episode)
+    });
+    if !running {
+        return Some("clock_stopped");
+    }
+    if !matches!(action, Action::RetryPayment) {
+        return None;
+    }
+    let invoice = customer
+        .and_then(|c| c.invoices.as_ref())
+        .and_then(|i| i.get(d.clock_id.as_deref().unwrap_or_default()))?;
+    match invoice.category(&settings.decline_overrides) {
+        FailureCategory::Hard => Some("hard_decline"),
+        FailureCategory::ActionRequired => Some("action_required"),
+        FailureCategory::Soft | FailureCategory::Unknown
+            if invoice.failures_in_30_days(now)
+                >= usize::from(settings.max_retries_per_30_days) =>
+        {
+            Some("retry_cap")
+        }
+        FailureCategory::Soft | FailureCategory::Unknown => None,
+    }
 }
 
 fn message(
@@ -292,8 +354,14 @@ fn message(
         ("automation_id".to_owned(), d.automation_id.to_string()),
         ("threshold_days".to_owned(), d.threshold_days.to_string()),
         ("step".to_owned(), d.step_name().into_owned()),
-        ("action_type".to_owned(), action.type_name().to_owned()),
     ];
+    // Commands name their action `action` (SPEC §8.5), the other topics `action_type`.
+    let action_name = if action.is_command() {
+        "action"
+    } else {
+        "action_type"
+    };
+    attributes.push((action_name.to_owned(), action.type_name().to_owned()));
     if let Some(owner) = &plan.owner {
         attributes.push(("owner".to_owned(), owner.clone()));
     }

@@ -133,16 +133,11 @@ pub async fn explain_customer<S: DecisionStore>(
             calendar,
             date,
         )
-        .with_message_spacing(settings.min_days_between_messages);
+        .with_message_spacing(settings.min_days_between_messages)
+        .with_declines(&settings.decline_overrides);
         let trigger = &automation.trigger;
-        let days = |f: fn(&Step) -> String| {
-            automation
-                .steps
-                .iter()
-                .map(f)
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let days =
+            |f: fn(&Step) -> String| automation.all_steps().map(f).collect::<Vec<_>>().join(", ");
         // What the automation acts at, in its own words: thresholds (§4) or steps (§8.2).
         let (reached, windows) = match automation.step_form {
             StepForm::Thresholds => {
@@ -166,6 +161,7 @@ pub async fn explain_customer<S: DecisionStore>(
         if let Some(step) = current_step(automation, customer, recorded, date) {
             why.push(step);
         }
+        why.extend(payment_paths(&ctx, customer, recorded, date));
         if !on_the_date.is_empty() {
             let told: Vec<String> = on_the_date
                 .iter()
@@ -181,40 +177,58 @@ pub async fn explain_customer<S: DecisionStore>(
         }
         if !automation.enabled {
             why.push("the automation is disabled".to_owned());
-        } else if let Some(candidate) = ctx.candidate(customer) {
-            let (settled, messaged) = history(store, &ctx, &customer.customer_id).await?;
-            ctx.decide(customer, &candidate, &settled, &messaged, &mut decisions);
-            if !decisions.is_empty() {
-                let told: Vec<String> = decisions.iter().map(|d| describe(d, false)).collect();
+        } else {
+            let mut candidates = Vec::new();
+            ctx.candidates(customer, &mut candidates);
+            let (settled, messaged) = if candidates.is_empty() {
+                Default::default()
+            } else {
+                history(store, &ctx, &customer.customer_id).await?
+            };
+            for candidate in &candidates {
+                let before = decisions.len();
+                ctx.decide(customer, candidate, &settled, &messaged, &mut decisions);
+                let clock = clock_words(candidate.clock_id(), candidate.days_past_due, date);
+                if decisions.len() > before {
+                    let told: Vec<String> = decisions[before..]
+                        .iter()
+                        .map(|d| describe(d, false))
+                        .collect();
+                    why.push(format!("{clock}: a run would decide {}", told.join("; ")));
+                } else if on_the_date.is_empty() {
+                    why.push(format!(
+                        "{clock}: {reached} is already settled for this clock"
+                    ));
+                }
+            }
+            let mut running = Vec::new();
+            trigger.clock.clocks(customer, |c| {
+                if !candidates.iter().any(|k| k.start == c.start) {
+                    running.push((c.id().map(str::to_owned), c.start.occurred_at));
+                }
+            });
+            for (id, start) in &running {
+                let since = calendar.local_date(*start);
+                let how = match trigger.clock.continuity() {
+                    Some(c) => format!("since {since}, {}", c.as_str()),
+                    None => format!("since {since}"),
+                };
                 why.push(format!(
-                    "{} days past due on {date}: a run would decide {}",
-                    candidate.days_past_due,
-                    told.join("; ")
-                ));
-            } else if on_the_date.is_empty() {
-                why.push(format!(
-                    "{} days past due on {date}: {reached} is already settled for this episode",
-                    candidate.days_past_due
+                    "{} ({how}): no {} window is open ({windows}, catch-up {} days)",
+                    clock_words(id.as_deref(), days_between(since, date), date),
+                    match automation.step_form {
+                        StepForm::Thresholds => "threshold",
+                        StepForm::Named => "step",
+                    },
+                    trigger.catch_up_days
                 ));
             }
-        } else if let Some(episode) = trigger.clock.running(customer) {
-            let since = calendar.local_date(episode.start.occurred_at);
-            let days = days_between(since, date);
-            why.push(format!(
-                "{days} days past due on {date} (since {since}, {}): no {} window is \
-                 open ({windows}, catch-up {} days)",
-                trigger.clock.continuity().as_str(),
-                match automation.step_form {
-                    StepForm::Thresholds => "threshold",
-                    StepForm::Named => "step",
-                },
-                trigger.catch_up_days
-            ));
-        } else {
-            why.push(format!(
-                "not past due on {date} under {}",
-                trigger.clock.continuity().as_str()
-            ));
+            if candidates.is_empty() && running.is_empty() {
+                why.push(match trigger.clock.continuity() {
+                    Some(c) => format!("not past due on {date} under {}", c.as_str()),
+                    None => format!("no failed payment outstanding on {date}"),
+                });
+            }
         }
         out.push(Explanation {
             automation_id: automation.id.to_string(),
@@ -223,6 +237,83 @@ pub async fn explain_customer<S: DecisionStore>(
         });
     }
     Ok(out)
+}
+
+/// A clock and its day count in words: "12 days past due on D", or for a payment clock
+/// "invoice in_1 failed 3 days before D".
+fn clock_words(invoice: Option<&str>, days: i64, date: NaiveDate) -> String {
+    match invoice {
+        None => format!("{days} days past due on {date}"),
+        Some(i) => format!("invoice {i} failed {days} days before {date}"),
+    }
+}
+
+/// Where each payment clock of a segmented automation stands on `date` (SPEC §8.3): "invoice
+/// in_1: on the standard path since 2026-11-03; retry-2 due 2026-11-06; last failure
+/// insufficient_funds (soft)".
+fn payment_paths(
+    ctx: &RunContext<'_>,
+    customer: &CustomerState,
+    recorded: &[FiringRecord],
+    date: NaiveDate,
+) -> Vec<String> {
+    let automation = ctx.automation;
+    let mut out = Vec::new();
+    automation.trigger.clock.clocks(customer, |clock| {
+        let Some(invoice) = clock.invoice else {
+            return;
+        };
+        let mine: Vec<&FiringRecord> = recorded
+            .iter()
+            .filter(|r| r.decision.automation_id == automation.id && r.decision.date <= date)
+            .filter(|r| r.decision.settled().is_for(clock.id(), clock.start))
+            .collect();
+        let mut parts = Vec::new();
+        let assigned = mine.iter().find(|r| r.decision.is_assignment());
+        let steps: &[Step] = match assigned {
+            None if !automation.segments.is_empty() => {
+                parts.push("its segment is decided at the first run that sees it".to_owned());
+                &[]
+            }
+            None => &automation.steps,
+            Some(r) => match &r.decision.segment {
+                None => {
+                    parts.push(format!(
+                        "on no segment since {} (no_segment)",
+                        r.decision.date
+                    ));
+                    &[]
+                }
+                Some(name) => {
+                    parts.push(format!("on the {name} path since {}", r.decision.date));
+                    automation
+                        .segments
+                        .iter()
+                        .find(|s| *s.name == **name)
+                        .map_or(&[][..], |s| s.steps.as_slice())
+                }
+            },
+        };
+        let since = ctx.calendar.local_date(clock.start.occurred_at);
+        let next = steps.iter().find(|s| {
+            !mine
+                .iter()
+                .any(|r| !r.decision.is_assignment() && r.decision.threshold_days == s.day)
+        });
+        if let Some(step) = next {
+            let due = ctx.first_due(step, clock.start.occurred_at, since);
+            parts.push(format!("{} due {due}", step.name));
+        }
+        if let Some(f) = &invoice.latest {
+            parts.push(format!(
+                "last failure {} ({})",
+                f.failure_code.as_deref().unwrap_or("without a code"),
+                ctx.category(invoice).as_str()
+            ));
+        }
+        out.push(format!("invoice {}: {}", invoice.id, parts.join("; ")));
+    });
+    out
 }
 
 /// The customer's latest promise to pay (with what became of it) and disputes, as of
@@ -264,15 +355,25 @@ fn current_step(
     recorded: &[FiringRecord],
     date: NaiveDate,
 ) -> Option<String> {
-    if automation.step_form != StepForm::Named {
+    if automation.step_form != StepForm::Named || !automation.trigger.clock.is_past_due() {
         return None;
     }
-    let episode = automation.trigger.clock.running(customer)?;
+    let mut start = None;
+    automation
+        .trigger
+        .clock
+        .clocks(customer, |c| start = Some(c.start.clone()));
+    let start = start?;
     let last = recorded
         .iter()
         .filter(|r| r.decision.automation_id == automation.id && r.decision.date <= date)
-        .filter(|r| r.decision.episode >= episode.start)
-        .filter(|r| !matches!(r.decision.outcome, Outcome::Skipped { .. }))
+        .filter(|r| r.decision.episode >= start)
+        .filter(|r| {
+            !matches!(
+                r.decision.outcome,
+                Outcome::Skipped { .. } | Outcome::Segmented
+            )
+        })
         .max_by_key(|r| (r.decision.date, r.decision.threshold_days))?;
     let status = match last.status {
         FiringStatus::Sent | FiringStatus::Pending | FiringStatus::Sending => String::new(),
@@ -300,6 +401,14 @@ fn describe(d: &Decision, taken: bool) -> String {
         (Outcome::Held, true) => format!("{n} fired, held by the guardrail"),
         (Outcome::AwaitingApproval, false) => format!("{n} fires{late}, awaiting approval"),
         (Outcome::AwaitingApproval, true) => format!("{n} fired{late}, awaiting approval"),
+        (Outcome::Segmented, false) => format!(
+            "the clock goes on the {} path",
+            d.segment.as_deref().unwrap_or_default()
+        ),
+        (Outcome::Segmented, true) => format!(
+            "the clock went on the {} path",
+            d.segment.as_deref().unwrap_or_default()
+        ),
         (Outcome::Skipped { reason, detail }, false) => {
             format!("{n} is skipped ({}: {detail})", reason.code())
         }

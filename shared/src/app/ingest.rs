@@ -112,6 +112,7 @@ pub async fn ingest_event<S: CustomerStore>(
             ),
         };
         let was_past_due = before.is_past_due();
+        let payment_clocks_before = before.payment_clock_starts();
         let (after, change) = if before.can_apply_in_place(event) {
             // The state read is this attempt's own copy: it is applied to in place.
             let mut after = before;
@@ -139,6 +140,7 @@ pub async fn ingest_event<S: CustomerStore>(
             event,
             state: after,
             was_past_due,
+            payment_clocks_before,
             expected_version,
         };
         match store.commit(commit).await? {

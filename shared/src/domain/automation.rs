@@ -7,6 +7,7 @@
 use super::calendar::{DEFAULT_EVALUATION_HOUR, TenantCalendar};
 use super::clock::ClockKind;
 use super::customer::Continuity;
+use super::decline::{DeclineOverrides, FailureCategory, parse_overrides};
 use super::fields::{self, FieldErrors, Reader, index, join};
 use super::ids::{AutomationId, MAX_ID_LEN, TenantId};
 use super::money::{Currency, MAX_ABS_AMOUNT_MINOR};
@@ -103,6 +104,12 @@ pub enum NumberField {
     /// Whole local days since `customer.created_at`.
     TenureDays,
     ActiveSubscriptions,
+    /// Days on the automation's clock (any clock).
+    ClockDays,
+    /// What the invoice's latest failed payment tried to collect (payment clocks).
+    PaymentAmountMinor,
+    /// The latest failure's attempt number (payment clocks).
+    PaymentAttempt,
 }
 
 impl NumberField {
@@ -112,6 +119,44 @@ impl NumberField {
             Self::DaysPastDue => "days_past_due",
             Self::TenureDays => "customer.tenure_days",
             Self::ActiveSubscriptions => "subscriptions.active_count",
+            Self::ClockDays => "clock_days",
+            Self::PaymentAmountMinor => "payment.amount_minor",
+            Self::PaymentAttempt => "payment.attempt",
+        }
+    }
+}
+
+/// Text facts of a payment clock's latest failure a condition can test for membership.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeField {
+    /// `payment.failure_code`, as the processor sent it.
+    FailureCode,
+    /// `payment.failure_category`, from the decline table and the tenant's overrides.
+    FailureCategory,
+}
+
+impl CodeField {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::FailureCode => "payment.failure_code",
+            Self::FailureCategory => "payment.failure_category",
+        }
+    }
+}
+
+/// Whose currency a currency condition reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CurrencyField {
+    Balance,
+    /// The invoice's latest failed payment (payment clocks).
+    Payment,
+}
+
+impl CurrencyField {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Balance => "balance.currency",
+            Self::Payment => "payment.currency",
         }
     }
 }
@@ -125,8 +170,19 @@ pub enum Condition {
         op: Cmp,
         value: i64,
     },
-    /// `balance.currency` is (or, with `negate`, is not) one of `values`.
-    Currency { values: Vec<Currency>, negate: bool },
+    /// `balance.currency` (or `payment.currency`) is (or, with `negate`, is not) one of
+    /// `values`.
+    Currency {
+        field: CurrencyField,
+        values: Vec<Currency>,
+        negate: bool,
+    },
+    /// A payment clock's `failure_code` or `failure_category` is (or is not) one of `values`.
+    Code {
+        field: CodeField,
+        values: Vec<String>,
+        negate: bool,
+    },
     /// `customer.metadata.<key>`: equal to `value` (or present, when `value` is None).
     Metadata {
         key: String,
@@ -143,10 +199,22 @@ impl fmt::Display for Condition {
             Self::Number { field, op, value } => {
                 write!(f, "{} {} {}", field.as_str(), op.as_str(), value)
             }
-            Self::Currency { values, negate } => {
+            Self::Currency {
+                field,
+                values,
+                negate,
+            } => {
                 let codes: Vec<&str> = values.iter().map(|c| c.code()).collect();
                 let op = if *negate { "not_in" } else { "in" };
-                write!(f, "balance.currency {op} [{}]", codes.join(", "))
+                write!(f, "{} {op} [{}]", field.as_str(), codes.join(", "))
+            }
+            Self::Code {
+                field,
+                values,
+                negate,
+            } => {
+                let op = if *negate { "not_in" } else { "in" };
+                write!(f, "{} {op} [{}]", field.as_str(), values.join(", "))
             }
             Self::Metadata { key, value, negate } => match (value, negate) {
                 (Some(v), false) => write!(f, "customer.metadata.{key} eq {v:?}"),
@@ -188,6 +256,9 @@ pub enum Action {
         template_id: String,
         variables: BTreeMap<String, String>,
     },
+    /// A command to the tenant's billing system to retry the invoice's payment (commands
+    /// topic), re-checked before it is sent (SPEC §8.5).
+    RetryPayment,
 }
 
 impl Action {
@@ -195,7 +266,14 @@ impl Action {
         match self {
             Self::Notify { .. } => "notify",
             Self::Message { .. } => "message",
+            Self::RetryPayment => "retry_payment",
         }
+    }
+
+    /// Whether the action is a command to the billing system: sent at most once, even when
+    /// an executor stopped before it knew whether the command went out.
+    pub fn is_command(&self) -> bool {
+        matches!(self, Self::RetryPayment)
     }
 
     /// Whether the action reaches the customer (a message), rather than a team.
@@ -213,12 +291,44 @@ pub struct Automation {
     pub mode: Mode,
     pub trigger: Trigger,
     pub conditions: Vec<Condition>,
-    /// Strictly ascending by day; never empty.
+    /// Strictly ascending by day; empty only when the automation has segments.
     pub steps: Vec<Step>,
     pub step_form: StepForm,
+    /// Ordered, exclusive paths with their own steps (SPEC §8.3); empty: every clock takes
+    /// `steps`.
+    pub segments: Vec<Segment>,
     /// First local date whose threshold crossings the automation acts on; when absent, the
     /// caller supplies it (the creation date, or `--from` in a simulation).
     pub active_from: Option<NaiveDate>,
+}
+
+/// A path of an automation (SPEC §8.3): the clocks whose first run finds `when` holding take
+/// its steps for their whole life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    pub name: String,
+    /// Empty: every clock matches.
+    pub when: Vec<Condition>,
+    pub steps: Vec<Step>,
+}
+
+pub const MAX_SEGMENTS: usize = 20;
+pub const DEFAULT_MAX_RETRIES_PER_30_DAYS: u8 = 8;
+/// The card networks' ceiling on reattempts in 30 days (Visa since 2026-04-18).
+pub const MAX_RETRIES_PER_30_DAYS: i64 = 20;
+
+impl Automation {
+    /// Every step list of the automation: its segments', or its own.
+    pub fn step_lists(&self) -> impl Iterator<Item = &[Step]> {
+        let own = self.segments.is_empty().then_some(self.steps.as_slice());
+        own.into_iter()
+            .chain(self.segments.iter().map(|s| s.steps.as_slice()))
+    }
+
+    /// Every step of every list.
+    pub fn all_steps(&self) -> impl Iterator<Item = &Step> {
+        self.step_lists().flatten()
+    }
 }
 
 /// The share of past-due customers above which one run's firings are held (SPEC §4.7), in
@@ -255,6 +365,10 @@ pub struct TenantSettings {
     /// Days a step that reaches the customer waits after the last message RuleKit sent them
     /// (SPEC §8.2; 0: no spacing).
     pub min_days_between_messages: u16,
+    /// Failures of one invoice in 30 days after which no retry is sent (SPEC §8.5).
+    pub max_retries_per_30_days: u8,
+    /// The tenant's moves of failure codes between decline classes (SPEC §8.1).
+    pub decline_overrides: DeclineOverrides,
 }
 
 impl TenantSettings {
@@ -265,6 +379,8 @@ impl TenantSettings {
             calendar: TenantCalendar::default(),
             guardrail: Guardrail::default(),
             min_days_between_messages: 0,
+            max_retries_per_30_days: DEFAULT_MAX_RETRIES_PER_30_DAYS,
+            decline_overrides: DeclineOverrides::default(),
         }
     }
 }
@@ -347,6 +463,8 @@ const TENANT_FIELDS: &[&str] = &[
     "evaluation_hour",
     "guardrail",
     "min_days_between_messages",
+    "max_retries_per_30_days",
+    "decline_overrides",
 ];
 
 pub const MAX_DAYS_BETWEEN_MESSAGES: i64 = 365;
@@ -396,15 +514,37 @@ pub fn parse_tenant_settings(r: &mut Reader, path: &str, v: &Value) -> Option<Te
             )
             .map(|d| d as u16),
     };
-    match (tenant_id, guardrail, spacing, ok) {
-        (Some(tenant_id), Some(guardrail), Some(min_days_between_messages), true) => {
-            Some(TenantSettings {
-                tenant_id,
-                calendar,
-                guardrail,
-                min_days_between_messages,
-            })
-        }
+    let retries = match r.optional(obj, "max_retries_per_30_days") {
+        None => Some(DEFAULT_MAX_RETRIES_PER_30_DAYS),
+        Some(n) => r
+            .integer(
+                &join(path, "max_retries_per_30_days"),
+                n,
+                1,
+                MAX_RETRIES_PER_30_DAYS,
+            )
+            .map(|n| n as u8),
+    };
+    let overrides = match r.optional(obj, "decline_overrides") {
+        None => Some(DeclineOverrides::default()),
+        Some(o) => parse_overrides(r, &join(path, "decline_overrides"), o),
+    };
+    match (tenant_id, guardrail, spacing, retries, overrides, ok) {
+        (
+            Some(tenant_id),
+            Some(guardrail),
+            Some(min_days_between_messages),
+            Some(max_retries_per_30_days),
+            Some(decline_overrides),
+            true,
+        ) => Some(TenantSettings {
+            tenant_id,
+            calendar,
+            guardrail,
+            min_days_between_messages,
+            max_retries_per_30_days,
+            decline_overrides,
+        }),
         _ => None,
     }
 }
@@ -444,6 +584,7 @@ const AUTOMATION_FIELDS: &[&str] = &[
     "conditions",
     "actions",
     "steps",
+    "segments",
     "active_from",
 ];
 
@@ -477,6 +618,10 @@ pub fn parse_automation(r: &mut Reader, path: &str, v: &Value) -> Option<Automat
         .required(obj, path, "trigger")
         .and_then(|t| parse_trigger(r, &join(path, "trigger"), t));
     let steps = parse_step_form(r, obj, path);
+    let segments = match r.optional(obj, "segments") {
+        None => Some(Vec::new()),
+        Some(s) => parse_segments(r, &join(path, "segments"), s),
+    };
     let conditions = match r.optional(obj, "conditions") {
         None => Some(Vec::new()),
         Some(c) => parse_list(
@@ -494,6 +639,23 @@ pub fn parse_automation(r: &mut Reader, path: &str, v: &Value) -> Option<Automat
     if let (Some(trigger), Some((steps, form))) = (&trigger, &steps) {
         check_catch_up(r, path, trigger.catch_up_days, steps, *form);
     }
+    if let (Some(trigger), Some(segments)) = (&trigger, &segments) {
+        for (i, segment) in segments.iter().enumerate() {
+            let at = index(&join(path, "segments"), i);
+            check_catch_up(
+                r,
+                &at,
+                trigger.catch_up_days,
+                &segment.steps,
+                StepForm::Named,
+            );
+        }
+    }
+    if let (Some(trigger), Some(conditions), Some((steps, _)), Some(segments)) =
+        (&trigger, &conditions, &steps, &segments)
+    {
+        check_fields(r, path, trigger.clock, conditions, steps, segments);
+    }
     if r.error_count() > errors_before {
         return None;
     }
@@ -508,8 +670,99 @@ pub fn parse_automation(r: &mut Reader, path: &str, v: &Value) -> Option<Automat
         conditions: conditions?,
         steps,
         step_form,
+        segments: segments?,
         active_from: active_from?,
     })
+}
+
+/// Refuses a condition on a field the automation's clock does not have (SPEC §8.4): it would
+/// otherwise be silently false. Looks at the automation's conditions, the segments' `when`
+/// and every step's `approval.when`.
+fn check_fields(
+    r: &mut Reader,
+    path: &str,
+    clock: ClockKind,
+    conditions: &[Condition],
+    steps: &[Step],
+    segments: &[Segment],
+) {
+    let mut check = |r: &mut Reader, at: String, list: &[Condition]| {
+        for (i, c) in list.iter().enumerate() {
+            if let Some(why) = c.missing_on(clock) {
+                r.error(join(&index(&at, i), "field"), why);
+            }
+        }
+    };
+    check(r, join(path, "conditions"), conditions);
+    let approvals = |r: &mut Reader,
+                     at: &str,
+                     steps: &[Step],
+                     check: &mut dyn FnMut(&mut Reader, String, &[Condition])| {
+        for (i, step) in steps.iter().enumerate() {
+            if let Some(a) = &step.approval {
+                check(r, join(&join(&index(at, i), "approval"), "when"), &a.when);
+            }
+        }
+    };
+    approvals(r, &join(path, "steps"), steps, &mut check);
+    for (i, segment) in segments.iter().enumerate() {
+        let at = index(&join(path, "segments"), i);
+        check(r, join(&at, "when"), &segment.when);
+        approvals(r, &join(&at, "steps"), &segment.steps, &mut check);
+    }
+}
+
+fn parse_segments(r: &mut Reader, path: &str, v: &Value) -> Option<Vec<Segment>> {
+    let items = r.array(path, v, MAX_SEGMENTS)?;
+    if items.is_empty() {
+        r.error(path, "must name at least one segment");
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut ok = true;
+    let mut names = BTreeSet::new();
+    let mut catch_all: Option<String> = None;
+    for (i, item) in items.iter().enumerate() {
+        let at = index(path, i);
+        let Some(obj) = r.object(&at, item, &["name", "when", "steps"]) else {
+            ok = false;
+            continue;
+        };
+        let name = r
+            .required(obj, &at, "name")
+            .and_then(|n| r.text(&join(&at, "name"), n, super::step::MAX_STEP_NAME_LEN))
+            .map(str::to_owned);
+        if let Some(n) = &name {
+            if !names.insert(n.clone()) {
+                r.error(join(&at, "name"), "appears twice in segments");
+                ok = false;
+            }
+        }
+        let when = match r.optional(obj, "when") {
+            None => Some(Vec::new()),
+            Some(w) => parse_list(r, &join(&at, "when"), w, MAX_CONDITIONS, parse_condition),
+        };
+        if let Some(first) = &catch_all {
+            r.error(
+                &at,
+                format!(
+                    "can never match: segment {first:?} before it has no when and takes every clock"
+                ),
+            );
+            ok = false;
+        }
+        if when.as_ref().is_some_and(Vec::is_empty) && catch_all.is_none() {
+            catch_all = name.clone().or(Some(String::new()));
+        }
+        let steps = r
+            .required(obj, &at, "steps")
+            .and_then(|s| parse_steps(r, &join(&at, "steps"), s));
+        match (name, when, steps) {
+            (Some(name), Some(when), Some(steps)) => out.push(Segment { name, when, steps }),
+            _ => ok = false,
+        }
+    }
+    ok.then_some(out)
 }
 
 /// The steps, in whichever of the two forms the automation is written (never both): the
@@ -522,6 +775,30 @@ fn parse_step_form(
 ) -> Option<(Vec<Step>, StepForm)> {
     let trigger = obj.get("trigger").and_then(Value::as_object);
     let thresholds = trigger.and_then(|t| r.optional(t, "thresholds_days"));
+    if obj.contains_key("segments") {
+        let mut both = false;
+        for (key, field) in [
+            ("steps", "steps".to_owned()),
+            ("actions", "actions".to_owned()),
+        ] {
+            if r.optional(obj, key).is_some() {
+                r.error(
+                    join(path, &field),
+                    "an automation has steps (or thresholds_days and actions) or segments, not \
+                     both: with segments, each segment names its steps",
+                );
+                both = true;
+            }
+        }
+        if thresholds.is_some() {
+            r.error(
+                join(path, "trigger.thresholds_days"),
+                "an automation has thresholds_days or segments, not both",
+            );
+            both = true;
+        }
+        return (!both).then_some((Vec::new(), StepForm::Named));
+    }
     if let Some(steps) = r.optional(obj, "steps") {
         let mut both = false;
         if thresholds.is_some() {
@@ -580,15 +857,27 @@ fn check_catch_up(r: &mut Reader, path: &str, catch_up_days: u16, steps: &[Step]
 
 fn parse_trigger(r: &mut Reader, path: &str, v: &Value) -> Option<Trigger> {
     let obj = r.object(path, v, TRIGGER_FIELDS)?;
-    let kind = r
-        .required(obj, path, "type")
-        .and_then(|t| r.choice(&join(path, "type"), t, &[("past_due", ())]));
+    let kind = r.required(obj, path, "type").and_then(|t| {
+        r.choice(
+            &join(path, "type"),
+            t,
+            &[("past_due", true), ("payment_failed", false)],
+        )
+    });
+    // Only a past-due clock needs an active subscription by default (SPEC §8.1).
     let require_active_subscription = match r.optional(obj, "require_active_subscription") {
-        None => Some(true),
+        None => Some(kind.unwrap_or(true)),
         Some(b) => r.boolean(&join(path, "require_active_subscription"), b),
     };
     let continuity = match r.optional(obj, "continuity") {
         None => Some(Continuity::NegativeBalance),
+        Some(_) if kind == Some(false) => {
+            r.error(
+                join(path, "continuity"),
+                "is only for a past_due trigger: a payment clock runs until its invoice is paid or voided",
+            );
+            None
+        }
         Some(c) => r.choice(&join(path, "continuity"), c, &Continuity::ALL),
     };
     let catch_up_days = match r.optional(obj, "catch_up_days") {
@@ -597,7 +886,11 @@ fn parse_trigger(r: &mut Reader, path: &str, v: &Value) -> Option<Trigger> {
             .integer(&join(path, "catch_up_days"), c, 0, MAX_CATCH_UP_DAYS)
             .map(|c| c as u16),
     };
-    let clock = kind.and(continuity).map(ClockKind::PastDue);
+    let clock = match (kind, continuity) {
+        (Some(true), Some(continuity)) => Some(ClockKind::PastDue(continuity)),
+        (Some(false), Some(_)) => Some(ClockKind::PaymentFailed),
+        _ => None,
+    };
     Some(Trigger {
         clock: clock?,
         require_active_subscription: require_active_subscription?,
@@ -663,6 +956,9 @@ pub(crate) fn parse_condition(r: &mut Reader, path: &str, v: &Value) -> Option<C
         "days_past_due" => Some(NumberField::DaysPastDue),
         "customer.tenure_days" => Some(NumberField::TenureDays),
         "subscriptions.active_count" => Some(NumberField::ActiveSubscriptions),
+        "clock_days" => Some(NumberField::ClockDays),
+        "payment.amount_minor" => Some(NumberField::PaymentAmountMinor),
+        "payment.attempt" => Some(NumberField::PaymentAttempt),
         _ => None,
     };
     if let Some(field) = number_field {
@@ -674,7 +970,68 @@ pub(crate) fn parse_condition(r: &mut Reader, path: &str, v: &Value) -> Option<C
         let value = r.integer(&value_path, v, -MAX_ABS_AMOUNT_MINOR, MAX_ABS_AMOUNT_MINOR)?;
         return Some(Condition::Number { field, op, value });
     }
-    if field == "balance.currency" {
+    let code_field = match field {
+        "payment.failure_code" => Some(CodeField::FailureCode),
+        "payment.failure_category" => Some(CodeField::FailureCategory),
+        _ => None,
+    };
+    if let Some(field) = code_field {
+        let (negate, list) = match op {
+            "eq" => (false, false),
+            "ne" => (true, false),
+            "in" => (false, true),
+            "not_in" => (true, true),
+            _ => {
+                r.error(op_path, "must be one of: eq, ne, in, not_in");
+                return None;
+            }
+        };
+        let Some(v) = value else {
+            r.error(value_path, "is required");
+            return None;
+        };
+        let items: Vec<&Value> = if list {
+            r.array(&value_path, v, 200)?.iter().collect()
+        } else {
+            vec![v]
+        };
+        let mut values = Vec::new();
+        for (i, item) in items.into_iter().enumerate() {
+            let p = if list {
+                index(&value_path, i)
+            } else {
+                value_path.clone()
+            };
+            match field {
+                CodeField::FailureCategory => {
+                    values.push(
+                        r.choice(&p, item, &FailureCategory::ALL)?
+                            .as_str()
+                            .to_owned(),
+                    );
+                }
+                CodeField::FailureCode => {
+                    let code = r.text(&p, item, super::decline::MAX_CODE_LEN)?;
+                    if !super::decline::is_code(code) {
+                        r.error(p, super::decline::CODE_RULE);
+                        return None;
+                    }
+                    values.push(code.to_owned());
+                }
+            }
+        }
+        return Some(Condition::Code {
+            field,
+            values,
+            negate,
+        });
+    }
+    let currency_field = match field {
+        "balance.currency" => Some(CurrencyField::Balance),
+        "payment.currency" => Some(CurrencyField::Payment),
+        _ => None,
+    };
+    if let Some(currency_field) = currency_field {
         let (negate, list) = match op {
             "eq" => (false, false),
             "ne" => (true, false),
@@ -710,7 +1067,11 @@ pub(crate) fn parse_condition(r: &mut Reader, path: &str, v: &Value) -> Option<C
                 }
             }
         }
-        return Some(Condition::Currency { values, negate });
+        return Some(Condition::Currency {
+            field: currency_field,
+            values,
+            negate,
+        });
     }
     if let Some(key) = field.strip_prefix("customer.metadata.") {
         if key.is_empty() {
@@ -768,8 +1129,9 @@ pub(crate) fn parse_condition(r: &mut Reader, path: &str, v: &Value) -> Option<C
         join(path, "field"),
         format!(
             "unknown field {field:?}; expected one of: balance.amount_minor, balance.currency, \
-             days_past_due, customer.tenure_days, subscriptions.active_count, \
-             customer.metadata.<key>, customer.tags"
+             days_past_due, clock_days, customer.tenure_days, subscriptions.active_count, \
+             customer.metadata.<key>, customer.tags, payment.amount_minor, payment.attempt, \
+             payment.currency, payment.failure_code, payment.failure_category"
         ),
     );
     None
@@ -777,9 +1139,24 @@ pub(crate) fn parse_condition(r: &mut Reader, path: &str, v: &Value) -> Option<C
 
 pub(crate) fn parse_action(r: &mut Reader, path: &str, v: &Value) -> Option<Action> {
     let obj = r.object(path, v, &["type", "channel", "template_id", "variables"])?;
-    let kind = r
-        .required(obj, path, "type")
-        .and_then(|t| r.choice(&join(path, "type"), t, &[("notify", 0), ("message", 1)]))?;
+    let kind = r.required(obj, path, "type").and_then(|t| {
+        r.choice(
+            &join(path, "type"),
+            t,
+            &[("notify", 0), ("message", 1), ("retry_payment", 2)],
+        )
+    })?;
+    if kind == 2 {
+        for key in ["channel", "template_id", "variables"] {
+            if obj.contains_key(key) {
+                r.error(
+                    join(path, key),
+                    "is not allowed on a \"retry_payment\" action: it retries the clock's invoice",
+                );
+            }
+        }
+        return Some(Action::RetryPayment);
+    }
     if kind == 0 {
         for key in ["template_id", "variables"] {
             if obj.contains_key(key) {
@@ -855,12 +1232,33 @@ impl Automation {
             "trigger": {
                 "type": t.clock.trigger_type(),
                 "require_active_subscription": t.require_active_subscription,
-                "continuity": t.clock.continuity().as_str(),
                 "catch_up_days": t.catch_up_days,
             },
             "conditions": self.conditions.iter().map(Condition::to_json).collect::<Vec<_>>(),
         });
+        if let Some(continuity) = t.clock.continuity() {
+            obj["trigger"]["continuity"] = json!(continuity.as_str());
+        }
         match self.step_form {
+            _ if !self.segments.is_empty() => {
+                obj["segments"] = json!(
+                    self.segments
+                        .iter()
+                        .map(|s| {
+                            let mut v = json!({
+                                "name": s.name,
+                                "steps": s.steps.iter().map(Step::to_json).collect::<Vec<_>>(),
+                            });
+                            if !s.when.is_empty() {
+                                v["when"] = json!(
+                                    s.when.iter().map(Condition::to_json).collect::<Vec<_>>()
+                                );
+                            }
+                            v
+                        })
+                        .collect::<Vec<_>>()
+                );
+            }
             StepForm::Thresholds => {
                 let days: Vec<u16> = self.steps.iter().map(|s| s.day).collect();
                 obj["trigger"]["thresholds_days"] = json!(days);
@@ -892,15 +1290,49 @@ impl Automation {
 }
 
 impl Condition {
+    /// Why the condition's field does not exist on `clock`'s automations, if it does not.
+    pub fn missing_on(&self, clock: ClockKind) -> Option<String> {
+        let field = match self {
+            Self::Number { field, .. } => field.as_str(),
+            Self::Currency { field, .. } => field.as_str(),
+            Self::Code { field, .. } => field.as_str(),
+            Self::Metadata { .. } | Self::Tag { .. } => return None,
+        };
+        let payment_only = field.starts_with("payment.");
+        match clock {
+            ClockKind::PastDue(_) if payment_only => Some(format!(
+                "{field} exists only for a payment_failed trigger: a past_due clock has no failed payment"
+            )),
+            ClockKind::PaymentFailed if field == "days_past_due" => Some(
+                "days_past_due exists only for a past_due trigger; use clock_days for the days \
+                 since the payment failed"
+                    .to_owned(),
+            ),
+            _ => None,
+        }
+    }
+
     pub fn to_json(&self) -> Value {
         match self {
             Self::Number { field, op, value } => {
                 json!({"field": field.as_str(), "op": op.as_str(), "value": value})
             }
-            Self::Currency { values, negate } => {
+            Self::Currency {
+                field,
+                values,
+                negate,
+            } => {
                 let codes: Vec<&str> = values.iter().map(|c| c.code()).collect();
                 let op = if *negate { "not_in" } else { "in" };
-                json!({"field": "balance.currency", "op": op, "value": codes})
+                json!({"field": field.as_str(), "op": op, "value": codes})
+            }
+            Self::Code {
+                field,
+                values,
+                negate,
+            } => {
+                let op = if *negate { "not_in" } else { "in" };
+                json!({"field": field.as_str(), "op": op, "value": values})
             }
             Self::Metadata { key, value, negate } => {
                 let field = format!("customer.metadata.{key}");
@@ -942,6 +1374,7 @@ impl serde::Serialize for Action {
                 map.serialize_entry("template_id", template_id)?;
                 map.serialize_entry("variables", variables)?;
             }
+            Self::RetryPayment => {}
         }
         map.end()
     }
@@ -959,6 +1392,8 @@ impl TenantSettings {
                 "max_share": f64::from(self.guardrail.max_share_bp) / 10_000.0,
             },
             "min_days_between_messages": self.min_days_between_messages,
+            "max_retries_per_30_days": self.max_retries_per_30_days,
+            "decline_overrides": self.decline_overrides.to_json(),
         })
     }
 

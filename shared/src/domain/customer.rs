@@ -11,6 +11,7 @@
 
 use super::event::{CustomerProfile, Event, EventBody, EventKey, SubscriptionStatus};
 use super::ids::{CustomerId, TenantId};
+use super::invoice::{Invoices, PaymentStop};
 use super::money::Money;
 use super::quiet::{Quiet, QuietAt};
 use std::sync::Arc;
@@ -119,14 +120,19 @@ impl Change {
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ApplyError {
-    /// A balance event sorts before the latest balance already applied: the state must be
-    /// replayed from the customer's log instead.
-    #[error("balance event sorts before the latest applied balance; replay the customer's log")]
+    /// A balance or payment event sorts before the latest of its kind already applied: the
+    /// state must be replayed from the customer's log instead.
+    #[error("event sorts before the latest applied event of its kind; replay the customer's log")]
     OutOfOrder,
     #[error("the customer already has {MAX_SUBSCRIPTIONS} subscriptions")]
     TooManySubscriptions,
     #[error("the customer already has {} disputes", super::quiet::MAX_DISPUTES)]
     TooManyDisputes,
+    #[error(
+        "the customer already has {} invoices with a failed payment outstanding",
+        super::invoice::MAX_OPEN_INVOICES
+    )]
+    TooManyInvoices,
     #[error("the event is for customer {found}, not {expected}")]
     WrongCustomer { expected: String, found: String },
 }
@@ -137,6 +143,7 @@ impl ApplyError {
         match self {
             Self::TooManySubscriptions => "subscription.id",
             Self::TooManyDisputes => "dispute.id",
+            Self::TooManyInvoices => "payment.invoice_id",
             Self::OutOfOrder | Self::WrongCustomer { .. } => "customer_id",
         }
     }
@@ -161,6 +168,9 @@ pub struct CustomerState {
     pub profile: Option<(EventKey, Arc<CustomerProfile>)>,
     /// Promises to pay and disputes (SPEC §8.2). Boxed: most customers have none.
     pub quiet: Option<Box<Quiet>>,
+    /// Invoices whose payment failed: their payment clocks (SPEC §8.1). Boxed: most
+    /// customers have none.
+    pub invoices: Option<Box<Invoices>>,
 }
 
 impl CustomerState {
@@ -175,6 +185,7 @@ impl CustomerState {
             subscriptions: Arc::new(Vec::new()),
             profile: None,
             quiet: None,
+            invoices: None,
         }
     }
 
@@ -198,6 +209,13 @@ impl CustomerState {
     pub fn can_apply_in_place(&self, event: &Event) -> bool {
         match (&event.body, &self.balance) {
             (EventBody::BalanceChanged { .. }, Some(last)) => event.key > last.key,
+            // Payment clocks depend on the invoice's earlier events: folded in key order.
+            (
+                EventBody::PaymentFailed(_)
+                | EventBody::PaymentSucceeded { .. }
+                | EventBody::InvoiceVoided { .. },
+                _,
+            ) => self.invoices.as_ref().is_none_or(|i| event.key > i.latest),
             _ => true,
         }
     }
@@ -241,6 +259,34 @@ impl CustomerState {
                     .apply_dispute(&event.key, dispute_id, opened)
                 {
                     return Err(ApplyError::TooManyDisputes);
+                }
+                Ok(Change::default())
+            }
+            EventBody::PaymentFailed(failure) => {
+                if self
+                    .invoices
+                    .as_ref()
+                    .is_some_and(|i| event.key <= i.latest)
+                {
+                    return Err(ApplyError::OutOfOrder);
+                }
+                self.invoices
+                    .get_or_insert_with(|| Box::new(Invoices::new(event.key.clone())))
+                    .fail(&event.key, failure)
+                    .map_err(|_| ApplyError::TooManyInvoices)?;
+                Ok(Change::default())
+            }
+            EventBody::PaymentSucceeded { invoice_id, .. }
+            | EventBody::InvoiceVoided { invoice_id } => {
+                let reason = match event.body {
+                    EventBody::PaymentSucceeded { .. } => PaymentStop::Paid,
+                    _ => PaymentStop::Voided,
+                };
+                match &mut self.invoices {
+                    Some(i) if event.key <= i.latest => return Err(ApplyError::OutOfOrder),
+                    Some(i) => i.stop(&event.key, invoice_id, reason),
+                    // Nothing failed yet: there is no clock to stop.
+                    None => {}
                 }
                 Ok(Change::default())
             }
@@ -333,6 +379,18 @@ impl CustomerState {
             Continuity::NegativeBalance => self.past_due.as_ref(),
             Continuity::NoImprovement => self.clock.as_ref(),
         }
+    }
+
+    /// The distinct start instants of the customer's running payment clocks: what the
+    /// stores' payment-clock index holds for it.
+    pub fn payment_clock_starts(
+        &self,
+    ) -> std::collections::BTreeSet<chrono::DateTime<chrono::Utc>> {
+        self.invoices
+            .iter()
+            .flat_map(|i| i.open())
+            .filter_map(|i| i.clock.as_ref().map(|k| k.occurred_at))
+            .collect()
     }
 
     pub fn is_past_due(&self) -> bool {

@@ -33,13 +33,22 @@ pub struct Plan {
     pub actions: Vec<Action>,
 }
 
+/// The step day an automation's segment assignment is recorded under (SPEC §8.3): no step
+/// has it (steps are at most day 3650), so it settles once per clock like a step.
+pub const SEGMENT_DAY: u16 = u16::MAX;
+
 impl Plan {
     pub fn to_json(&self) -> Value {
         let mut v = json!({
             "automation_name": self.automation_name,
-            "continuity": self.clock.continuity().as_str(),
             "actions": self.actions.iter().map(Action::to_json).collect::<Vec<_>>(),
         });
+        // A past-due clock by its continuity (the form earlier versions wrote), any other by
+        // its trigger type.
+        match self.clock.continuity() {
+            Some(c) => v["continuity"] = json!(c.as_str()),
+            None => v["clock"] = json!(self.clock.trigger_type()),
+        }
         if let Some(owner) = &self.owner {
             v["owner"] = json!(owner);
         }
@@ -59,6 +68,7 @@ impl Plan {
                 &[
                     "automation_name",
                     "continuity",
+                    "clock",
                     "owner",
                     "approval_expires_on",
                     "actions",
@@ -68,9 +78,15 @@ impl Plan {
                 .required(obj, "", "automation_name")
                 .and_then(|n| r.text("automation_name", n, super::automation::MAX_NAME_LEN))
                 .map(str::to_owned);
-            let continuity = r
-                .required(obj, "", "continuity")
-                .and_then(|c| r.choice("continuity", c, &Continuity::ALL));
+            let clock = match r.optional(obj, "clock") {
+                Some(c) => r
+                    .choice("clock", c, &[("payment_failed", ())])
+                    .map(|()| ClockKind::PaymentFailed),
+                None => r
+                    .required(obj, "", "continuity")
+                    .and_then(|c| r.choice("continuity", c, &Continuity::ALL))
+                    .map(ClockKind::PastDue),
+            };
             let owner = r
                 .optional(obj, "owner")
                 .and_then(|o| r.text("owner", o, super::step::MAX_OWNER_LEN))
@@ -90,7 +106,7 @@ impl Plan {
                 .and_then(|a| super::step::parse_actions(&mut r, "actions", a));
             Some(Plan {
                 automation_name: name?,
-                clock: ClockKind::PastDue(continuity?),
+                clock: clock?,
                 owner,
                 approval_expires_on: expiry?,
                 actions: actions?,
@@ -119,6 +135,9 @@ pub enum SkipReason {
     /// The step reaches the customer, who has an open promise to pay or dispute; due again
     /// on the first run after it ends.
     Quiet,
+    /// No segment of the automation matched the clock at its first run (SPEC §8.3): nothing
+    /// of it ever fires.
+    NoSegment,
 }
 
 impl SkipReason {
@@ -131,10 +150,11 @@ impl SkipReason {
             Self::ConditionNotMet => "condition_not_met",
             Self::TooSoon => "too_soon",
             Self::Quiet => "quiet",
+            Self::NoSegment => "no_segment",
         }
     }
 
-    pub const ALL: [SkipReason; 7] = [
+    pub const ALL: [SkipReason; 8] = [
         Self::Superseded,
         Self::MissedWindow,
         Self::BeforeActiveFrom,
@@ -142,6 +162,7 @@ impl SkipReason {
         Self::ConditionNotMet,
         Self::TooSoon,
         Self::Quiet,
+        Self::NoSegment,
     ];
 
     pub fn from_code(code: &str) -> Option<Self> {
@@ -153,7 +174,7 @@ impl SkipReason {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            Self::Superseded | Self::MissedWindow | Self::BeforeActiveFrom
+            Self::Superseded | Self::MissedWindow | Self::BeforeActiveFrom | Self::NoSegment
         )
     }
 }
@@ -166,6 +187,9 @@ pub enum Outcome {
     /// Fired at a step whose approval threshold held: nothing is carried out until an admin
     /// approves it (a dry run asks no approval: its row says `needs_approval`).
     AwaitingApproval,
+    /// The clock's segment was decided (at [`SEGMENT_DAY`]): its steps are the segment's for
+    /// the clock's life.
+    Segmented,
     Skipped {
         reason: SkipReason,
         detail: String,
@@ -190,6 +214,12 @@ pub struct Decision {
     pub past_due_since: NaiveDate,
     /// The episode's identity: the key of the event it started at.
     pub episode: EventKey,
+    /// The automation's clock.
+    pub clock: ClockKind,
+    /// The clock's id besides its start: the invoice of a payment clock.
+    pub clock_id: Option<Arc<str>>,
+    /// The clock's segment, when the automation has segments.
+    pub segment: Option<Arc<str>>,
     pub mode: Mode,
     pub outcome: Outcome,
     /// Decided after the step was first due (SPEC §8.1): late data, a condition that held
@@ -215,7 +245,7 @@ impl Decision {
     /// once) and never taken again.
     pub fn is_final(&self) -> bool {
         match &self.outcome {
-            Outcome::Fired | Outcome::Held | Outcome::AwaitingApproval => true,
+            Outcome::Fired | Outcome::Held | Outcome::AwaitingApproval | Outcome::Segmented => true,
             Outcome::Skipped { reason, .. } => reason.is_final(),
         }
     }
@@ -262,18 +292,48 @@ impl Decision {
         Settled {
             threshold_days: self.threshold_days,
             episode: self.episode.clone(),
+            clock_id: self.clock_id.clone(),
+            segment: self.segment.clone(),
         }
     }
 
-    /// The order `rulekit simulate` prints in: date, tenant, customer, automation, threshold.
-    pub fn sort_key(&self) -> (NaiveDate, &TenantId, &CustomerId, &AutomationId, u16) {
+    /// Whether the decision is a clock's segment assignment rather than a step's.
+    pub fn is_assignment(&self) -> bool {
+        self.threshold_days == SEGMENT_DAY
+    }
+
+    /// The step day as rows print it: none for a segment assignment.
+    fn row_day(&self) -> Option<u16> {
+        (!self.is_assignment()).then_some(self.threshold_days)
+    }
+
+    /// The order `rulekit simulate` prints in (SPEC §8.2): date, tenant, customer,
+    /// automation, clock id, threshold (a segment assignment before its clock's steps).
+    #[allow(clippy::type_complexity)]
+    pub fn sort_key(
+        &self,
+    ) -> (
+        NaiveDate,
+        &TenantId,
+        &CustomerId,
+        &AutomationId,
+        Option<&str>,
+        Option<u16>,
+    ) {
         (
             self.date,
             &self.tenant_id,
             &self.customer_id,
             &self.automation_id,
-            self.threshold_days,
+            self.clock_id.as_deref(),
+            self.row_day(),
         )
+    }
+
+    /// Whether the row carries the clock and step fields of §8.2: named steps, and every
+    /// clock other than past due.
+    fn names_its_clock(&self) -> bool {
+        self.step.is_some() || !self.clock.is_past_due() || self.segment.is_some()
     }
 
     /// The JSON row of SPEC §5, with the clock and step fields of §8.2 when the automation
@@ -287,24 +347,26 @@ impl Decision {
             }
             // A dry run asks nobody.
             Outcome::AwaitingApproval => ("fired", None, None),
+            Outcome::Segmented => ("segmented", None, None),
             Outcome::Skipped { reason, detail } => {
                 ("skipped", Some(reason.code()), Some(detail.as_str()))
             }
         };
+        let named = self.names_its_clock();
         DecisionRow {
             decision,
             date: self.date,
             tenant_id: self.tenant_id.as_str(),
             customer_id: self.customer_id.as_str(),
             automation_id: self.automation_id.as_str(),
-            trigger: self.step.is_some().then_some("past_due"),
+            trigger: named.then_some(self.clock.trigger_type()),
             step: self.step.as_deref(),
             owner: self.plan.as_deref().and_then(|p| p.owner.as_deref()),
-            segment: self.step.is_some().then_some(None),
-            clock_id: self.step.is_some().then_some(None),
-            clock_since: self.step.is_some().then_some(self.past_due_since),
-            clock_days: self.step.is_some().then_some(self.days_past_due),
-            threshold_days: self.threshold_days,
+            segment: named.then_some(self.segment.as_deref()),
+            clock_id: named.then_some(self.clock_id.as_deref()),
+            clock_since: named.then_some(self.past_due_since),
+            clock_days: named.then_some(self.days_past_due),
+            threshold_days: self.row_day(),
             days_past_due: self.days_past_due,
             past_due_since: self.past_due_since,
             mode: self.mode.as_str(),
@@ -323,11 +385,26 @@ impl Decision {
     }
 }
 
-/// A threshold already settled for an episode (fired, held or finally skipped).
+/// A threshold already settled for an episode (fired, held or finally skipped), or a
+/// clock's segment assignment (at [`SEGMENT_DAY`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Settled {
     pub threshold_days: u16,
     pub episode: EventKey,
+    /// The invoice of a payment clock.
+    pub clock_id: Option<Arc<str>>,
+    /// The segment the clock was put on (`None` for `no_segment`, and for steps of an
+    /// automation without segments).
+    pub segment: Option<Arc<str>>,
+}
+
+impl Settled {
+    /// Whether this was settled for the clock that started at `start` (of invoice `id`): for
+    /// a clock starting at or after it, i.e. within the same continuous clock (a late event
+    /// may have moved the start earlier since).
+    pub fn is_for(&self, id: Option<&str>, start: &EventKey) -> bool {
+        self.clock_id.as_deref() == id && self.episode >= *start
+    }
 }
 
 /// What the customer owed, in a row.
@@ -362,7 +439,8 @@ pub struct DecisionRow<'a> {
     pub clock_since: Option<NaiveDate>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub clock_days: Option<i64>,
-    pub threshold_days: u16,
+    /// The step's day; null for a segment assignment.
+    pub threshold_days: Option<u16>,
     pub days_past_due: i64,
     pub past_due_since: NaiveDate,
     pub mode: &'static str,

@@ -101,6 +101,32 @@ pub enum EventBody {
     DisputeClosed {
         dispute_id: String,
     },
+    /// A payment of an invoice failed (SPEC §8.1): starts the invoice's payment clock, or is
+    /// one more attempt of a running one. Shared: the largest body, and rarer than balances.
+    PaymentFailed(Arc<PaymentFailure>),
+    /// A payment of an invoice succeeded: stops its clock (`paid`).
+    PaymentSucceeded {
+        invoice_id: String,
+        amount: Money,
+    },
+    /// The invoice was voided: stops its clock (`voided`).
+    InvoiceVoided {
+        invoice_id: String,
+    },
+}
+
+/// What a `payment.failed` event says.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PaymentFailure {
+    pub invoice_id: String,
+    /// What the attempt tried to collect (positive).
+    pub amount: Money,
+    /// The billing system's attempt number, when it sends one.
+    pub attempt: Option<u32>,
+    /// The processor's decline code, lower-case.
+    pub failure_code: Option<String>,
+    /// The processor's or network's retry advice.
+    pub advice_code: Option<String>,
 }
 
 impl EventBody {
@@ -112,6 +138,9 @@ impl EventBody {
             Self::PromiseToPay { .. } => "promise_to_pay.created",
             Self::DisputeOpened { .. } => "dispute.opened",
             Self::DisputeClosed { .. } => "dispute.closed",
+            Self::PaymentFailed(_) => "payment.failed",
+            Self::PaymentSucceeded { .. } => "payment.succeeded",
+            Self::InvoiceVoided { .. } => "invoice.voided",
         }
     }
 }
@@ -213,6 +242,32 @@ impl Event {
             EventBody::DisputeOpened { dispute_id } | EventBody::DisputeClosed { dispute_id } => {
                 obj.insert("dispute".into(), json!({"id": dispute_id}));
             }
+            EventBody::PaymentFailed(f) => {
+                let mut p = Map::new();
+                p.insert("invoice_id".into(), json!(f.invoice_id));
+                p.insert("amount_minor".into(), json!(f.amount.amount_minor));
+                p.insert("currency".into(), json!(f.amount.currency.code()));
+                if let Some(a) = f.attempt {
+                    p.insert("attempt".into(), json!(a));
+                }
+                if let Some(c) = &f.failure_code {
+                    p.insert("failure_code".into(), json!(c));
+                }
+                if let Some(c) = &f.advice_code {
+                    p.insert("advice_code".into(), json!(c));
+                }
+                obj.insert("payment".into(), Value::Object(p));
+            }
+            EventBody::PaymentSucceeded { invoice_id, amount } => {
+                obj.insert(
+                    "payment".into(),
+                    json!({"invoice_id": invoice_id, "amount_minor": amount.amount_minor,
+                           "currency": amount.currency.code()}),
+                );
+            }
+            EventBody::InvoiceVoided { invoice_id } => {
+                obj.insert("invoice".into(), json!({"id": invoice_id}));
+            }
             EventBody::CustomerUpdated(p) => {
                 let mut c = Map::new();
                 if let Some(t) = p.created_at {
@@ -248,6 +303,8 @@ const TOP_FIELDS: &[&str] = &[
     "customer",
     "promise",
     "dispute",
+    "payment",
+    "invoice",
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -258,15 +315,21 @@ enum EventType {
     Promise,
     DisputeOpened,
     DisputeClosed,
+    PaymentFailed,
+    PaymentSucceeded,
+    InvoiceVoided,
 }
 
-const EVENT_TYPES: [(&str, EventType); 6] = [
+const EVENT_TYPES: [(&str, EventType); 9] = [
     ("balance.changed", EventType::Balance),
     ("subscription.updated", EventType::Subscription),
     ("customer.updated", EventType::Customer),
     ("promise_to_pay.created", EventType::Promise),
     ("dispute.opened", EventType::DisputeOpened),
     ("dispute.closed", EventType::DisputeClosed),
+    ("payment.failed", EventType::PaymentFailed),
+    ("payment.succeeded", EventType::PaymentSucceeded),
+    ("invoice.voided", EventType::InvoiceVoided),
 ];
 
 fn parse_event(v: &Value) -> Result<Event, FieldErrors> {
@@ -306,6 +369,8 @@ fn parse_event(v: &Value) -> Result<Event, FieldErrors> {
         EventType::Customer => "customer",
         EventType::Promise => "promise",
         EventType::DisputeOpened | EventType::DisputeClosed => "dispute",
+        EventType::PaymentFailed | EventType::PaymentSucceeded => "payment",
+        EventType::InvoiceVoided => "invoice",
     };
     let body = kind.and_then(|kind| {
         let own = payload_field(kind);
@@ -331,6 +396,16 @@ fn parse_event(v: &Value) -> Result<Event, FieldErrors> {
                 .map(|dispute_id| EventBody::DisputeOpened { dispute_id }),
             EventType::DisputeClosed => dispute_id(&mut r, payload)
                 .map(|dispute_id| EventBody::DisputeClosed { dispute_id }),
+            EventType::PaymentFailed => payment_failed_body(&mut r, payload),
+            EventType::PaymentSucceeded => payment_succeeded_body(&mut r, payload),
+            EventType::InvoiceVoided => {
+                let obj = r.object("invoice", payload, &["id"])?;
+                r.required(obj, "invoice", "id")
+                    .and_then(|id| r.text("invoice.id", id, MAX_ID_LEN))
+                    .map(|id| EventBody::InvoiceVoided {
+                        invoice_id: id.to_owned(),
+                    })
+            }
         }
     });
 
@@ -437,6 +512,103 @@ fn promise_body(
     Some(EventBody::PromiseToPay {
         until,
         amount_minor,
+    })
+}
+
+/// The invoice id and the positive amount of a payment event.
+fn payment_common(r: &mut Reader, obj: &Map<String, Value>) -> (Option<String>, Option<Money>) {
+    let invoice_id = r
+        .required(obj, "payment", "invoice_id")
+        .and_then(|i| r.text("payment.invoice_id", i, MAX_ID_LEN))
+        .map(str::to_owned);
+    let amount_minor = r
+        .required(obj, "payment", "amount_minor")
+        .and_then(|a| amount(r, "payment.amount_minor", a))
+        .and_then(|a| {
+            if a > 0 {
+                Some(a)
+            } else {
+                r.error(
+                    "payment.amount_minor",
+                    format!(
+                        "must be a positive amount (what the payment tried to collect), got {a}"
+                    ),
+                );
+                None
+            }
+        });
+    let currency = r.required(obj, "payment", "currency").and_then(|c| {
+        let code = r.text("payment.currency", c, 3)?;
+        Currency::parse(code)
+            .map_err(|reason| r.error("payment.currency", reason))
+            .ok()
+    });
+    let money = amount_minor.zip(currency).map(|(a, c)| Money::new(a, c));
+    (invoice_id, money)
+}
+
+fn payment_failed_body(r: &mut Reader, v: &Value) -> Option<EventBody> {
+    let obj = r.object(
+        "payment",
+        v,
+        &[
+            "invoice_id",
+            "amount_minor",
+            "currency",
+            "attempt",
+            "failure_code",
+            "advice_code",
+        ],
+    )?;
+    let (invoice_id, amount) = payment_common(r, obj);
+    let mut ok = true;
+    let attempt = match r.optional(obj, "attempt") {
+        None => None,
+        Some(a) => match r.integer("payment.attempt", a, 1, 1_000) {
+            Some(a) => Some(a as u32),
+            None => {
+                ok = false;
+                None
+            }
+        },
+    };
+    let mut code = |key: &str| -> Option<String> {
+        let path = format!("payment.{key}");
+        let value = r.optional(obj, key)?;
+        let text = r.text(&path, value, super::decline::MAX_CODE_LEN);
+        match text {
+            Some(c) if super::decline::is_code(c) => Some(c.to_owned()),
+            Some(_) => {
+                r.error(path, super::decline::CODE_RULE);
+                ok = false;
+                None
+            }
+            None => {
+                ok = false;
+                None
+            }
+        }
+    };
+    let failure_code = code("failure_code");
+    let advice_code = code("advice_code");
+    if !ok {
+        return None;
+    }
+    Some(EventBody::PaymentFailed(Arc::new(PaymentFailure {
+        invoice_id: invoice_id?,
+        amount: amount?,
+        attempt,
+        failure_code,
+        advice_code,
+    })))
+}
+
+fn payment_succeeded_body(r: &mut Reader, v: &Value) -> Option<EventBody> {
+    let obj = r.object("payment", v, &["invoice_id", "amount_minor", "currency"])?;
+    let (invoice_id, amount) = payment_common(r, obj);
+    Some(EventBody::PaymentSucceeded {
+        invoice_id: invoice_id?,
+        amount: amount?,
     })
 }
 

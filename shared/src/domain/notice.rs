@@ -29,12 +29,21 @@ pub fn finance_notice(decision: &Decision, plan: &Plan, balance: Option<Money>) 
     let owed = balance
         .filter(|b| b.amount_minor < 0)
         .map(|b| Money::new(-b.amount_minor, b.currency).to_decimal_string());
-    let mut summary = format!(
-        "Customer {} has been past due for {} days (since {}).",
-        decision.customer_id, decision.days_past_due, decision.past_due_since
-    );
+    let mut summary = match &decision.clock_id {
+        None => format!(
+            "Customer {} has been past due for {} days (since {}).",
+            decision.customer_id, decision.days_past_due, decision.past_due_since
+        ),
+        Some(invoice) => format!(
+            "A payment of invoice {invoice} of customer {} failed {} days ago (on {}).",
+            decision.customer_id, decision.days_past_due, decision.past_due_since
+        ),
+    };
     if let Some(owed) = &owed {
         summary.push_str(&format!(" Amount owed: {owed}."));
+    }
+    if let Some(segment) = &decision.segment {
+        summary.push_str(&format!(" Segment: {segment}."));
     }
     let what = match &decision.step {
         None => format!("for the {}-day threshold", decision.threshold_days),
@@ -51,7 +60,7 @@ pub fn finance_notice(decision: &Decision, plan: &Plan, balance: Option<Money>) 
         summary.push_str(&format!(" Owner: {owner}."));
     }
     let mut body = json!({
-        "type": "past_due.notification",
+        "type": format!("{}.notification", decision.clock.trigger_type()),
         "tenant_id": decision.tenant_id,
         "automation_id": decision.automation_id,
         "automation_name": automation_name,
@@ -64,14 +73,18 @@ pub fn finance_notice(decision: &Decision, plan: &Plan, balance: Option<Money>) 
         "balance": balance_json(balance),
     });
     with_step(&mut body, decision, plan);
-    Notice {
-        subject: format!(
+    let subject = match &decision.clock_id {
+        None => format!(
             "Past due {} days: {}",
             decision.threshold_days, automation_name
-        )
-        .chars()
-        .take(100)
-        .collect(),
+        ),
+        Some(_) => format!(
+            "Payment failed {} days ago: {}",
+            decision.days_past_due, automation_name
+        ),
+    };
+    Notice {
+        subject: subject.chars().take(100).collect(),
         summary,
         body,
     }
@@ -82,6 +95,12 @@ pub fn finance_notice(decision: &Decision, plan: &Plan, balance: Option<Money>) 
 fn with_step(body: &mut Value, decision: &Decision, plan: &Plan) {
     if let Some(step) = &decision.step {
         body["step"] = json!(step);
+    }
+    if let Some(segment) = &decision.segment {
+        body["segment"] = json!(segment);
+    }
+    if let Some(invoice) = &decision.clock_id {
+        body["invoice_id"] = json!(invoice);
     }
     if let Some(owner) = &plan.owner {
         body["owner"] = json!(owner);
@@ -114,6 +133,34 @@ pub fn customer_message(
         summary: format!(
             "Template {template_id} for customer {} ({} days past due).",
             decision.customer_id, decision.days_past_due
+        ),
+        body,
+    }
+}
+
+/// A command to the tenant's billing system (commands topic, SPEC §8.5): `command` and its
+/// arguments, with the ids a consumer routes and de-duplicates on (`firing_id` is stable:
+/// the same firing's command always carries the same one).
+pub fn command(decision: &Decision, plan: &Plan, command: &str, firing_id: &str) -> Notice {
+    let mut body = json!({
+        "command": command,
+        "tenant_id": decision.tenant_id,
+        "customer_id": decision.customer_id,
+        "automation_id": decision.automation_id,
+        "firing_id": firing_id,
+        "date": decision.date,
+    });
+    with_step(&mut body, decision, plan);
+    let on = decision
+        .clock_id
+        .as_deref()
+        .map(|i| format!(" invoice {i}"))
+        .unwrap_or_default();
+    Notice {
+        subject: format!("RuleKit command {command}"),
+        summary: format!(
+            "{command} for{on} of customer {}, asked by automation {} on {}.",
+            decision.customer_id, decision.automation_id, decision.date
         ),
         body,
     }

@@ -7,11 +7,13 @@
 //! the daily work grow with the customers at a step rather than with all customers, and it is
 //! the same test for every store (see [`RunContext::candidate_windows`]).
 
-use super::automation::{Automation, Condition, NumberField};
+use super::automation::{Automation, CodeField, Condition, CurrencyField, NumberField};
 use super::calendar::{TenantCalendar, days_between};
-use super::customer::{CustomerState, Episode};
-use super::decision::{Decision, Outcome, Plan, Settled, SkipReason};
+use super::customer::CustomerState;
+use super::decision::{Decision, Outcome, Plan, SEGMENT_DAY, Settled, SkipReason};
+use super::decline::{DeclineOverrides, FailureCategory};
 use super::event::EventKey;
+use super::invoice::Invoice;
 use super::money::Money;
 use super::quiet::QuietAt;
 use super::step::{Step, StepForm};
@@ -35,6 +37,10 @@ pub fn merge_windows(
     windows
 }
 
+/// What a step's firings carry out, shared by all of them, and the step's name when the
+/// automation names its steps.
+type StepPlan = (Arc<Plan>, Option<Arc<str>>);
+
 /// One automation evaluated for one tenant-local date.
 #[derive(Debug, Clone)]
 pub struct RunContext<'a> {
@@ -55,18 +61,46 @@ pub struct RunContext<'a> {
     /// The quiet-period ends (`[from, to)`) whose release makes a customer-facing step due
     /// on `date`; `None` when no step reaches the customer.
     release_window: Option<(DateTime<Utc>, DateTime<Utc>)>,
-    /// Per step (in the automation's order): what its firings carry out, shared by all of
-    /// them, and its name when the automation names its steps.
-    plans: Vec<(Arc<Plan>, Option<Arc<str>>)>,
+    /// Per step list (the automation's own, or each segment's, in order), per step: what
+    /// its firings carry out, shared by all of them, and its name when the automation names
+    /// its steps.
+    plans: Vec<Vec<StepPlan>>,
+    /// The segments' names, shared by their decisions.
+    segment_names: Vec<Arc<str>>,
+    /// The tenant's decline overrides, for `payment.failure_category`.
+    declines: &'a DeclineOverrides,
 }
 
-/// A customer with a threshold window open on the run's date.
+/// The pseudo-step a segmented automation's assignment is windowed as: a day-0 step, so a
+/// clock is looked at on the first run that sees it whether or not a step is due then.
+static ASSIGNMENT: Step = Step {
+    name: String::new(),
+    day: 0,
+    owner: None,
+    approval: None,
+    actions: Vec::new(),
+};
+
+static NO_OVERRIDES: DeclineOverrides = DeclineOverrides(std::collections::BTreeMap::new());
+
+/// A customer's clock with a step's window open on the run's date.
 #[derive(Debug, Clone, Copy)]
 pub struct Candidate<'s> {
-    pub episode: &'s Episode,
-    /// Local date the episode started.
+    /// The clock's start: its identity.
+    pub start: &'s EventKey,
+    /// The invoice of a payment clock.
+    pub invoice: Option<&'s Invoice>,
+    /// Local date the clock started.
     pub since: NaiveDate,
+    /// Days on the clock (days past due, for the past-due clock).
     pub days_past_due: i64,
+}
+
+impl Candidate<'_> {
+    /// The clock's id besides its start (`clock_id`).
+    pub fn clock_id(&self) -> Option<&str> {
+        self.invoice.map(|i| i.id.as_str())
+    }
 }
 
 impl<'a> RunContext<'a> {
@@ -87,6 +121,12 @@ impl<'a> RunContext<'a> {
             windows: Vec::new(),
             release_window: None,
             plans,
+            segment_names: automation
+                .segments
+                .iter()
+                .map(|s| Arc::from(s.name.as_str()))
+                .collect(),
+            declines: &NO_OVERRIDES,
         };
         ctx.windows = ctx.start_windows();
         ctx.release_window = ctx.release_window();
@@ -94,9 +134,22 @@ impl<'a> RunContext<'a> {
     }
 
     /// What each step's firings carry out, decided by a run on `asked_on`.
-    fn plans(automation: &Automation, asked_on: NaiveDate) -> Vec<(Arc<Plan>, Option<Arc<str>>)> {
+    fn plans(
+        automation: &Automation,
+        asked_on: NaiveDate,
+    ) -> Vec<Vec<StepPlan>> {
         automation
-            .steps
+            .step_lists()
+            .map(|steps| Self::list_plans(automation, steps, asked_on))
+            .collect()
+    }
+
+    fn list_plans(
+        automation: &Automation,
+        steps: &[Step],
+        asked_on: NaiveDate,
+    ) -> Vec<StepPlan> {
+        steps
             .iter()
             .map(|step| {
                 let plan = Arc::new(Plan {
@@ -123,6 +176,19 @@ impl<'a> RunContext<'a> {
         self
     }
 
+    /// The run with the tenant's decline overrides (what `payment.failure_category` reads).
+    pub fn with_declines(mut self, overrides: &'a DeclineOverrides) -> Self {
+        self.declines = overrides;
+        self
+    }
+
+    /// The steps whose windows make a clock a candidate: every list's, and for a segmented
+    /// automation the assignment's.
+    fn window_steps(&self) -> impl Iterator<Item = &Step> {
+        let assignment = (!self.automation.segments.is_empty()).then_some(&ASSIGNMENT);
+        self.automation.all_steps().chain(assignment)
+    }
+
     /// The run with the tenant's message spacing: a step that reaches the customer is not
     /// taken within `days` of the last message sent them, and one held back at its first due
     /// date is due again when the gap allows.
@@ -143,8 +209,7 @@ impl<'a> RunContext<'a> {
     fn release_window(&self) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
         let reach = self
             .automation
-            .steps
-            .iter()
+            .all_steps()
             .filter(|s| s.reaches_the_customer())
             .map(|s| self.reach(s))
             .max()?;
@@ -168,7 +233,7 @@ impl<'a> RunContext<'a> {
 
     /// Whether the run needs the dates of the messages sent to each candidate.
     pub fn spaces_messages(&self) -> bool {
-        self.spacing > 0 && self.automation.steps.iter().any(Step::reaches_the_customer)
+        self.spacing > 0 && self.automation.all_steps().any(Step::reaches_the_customer)
     }
 
     /// Days past its first due date a step may still become due: `catch_up_days`, and for a
@@ -211,13 +276,10 @@ impl<'a> RunContext<'a> {
         }
     }
 
-    /// The customer's episode and position in it, when the rule has something to decide today:
-    /// some threshold N with `0 ≤ days_past_due − N ≤ catch_up_days`.
-    pub fn candidate<'s>(&self, customer: &'s CustomerState) -> Option<Candidate<'s>> {
-        let trigger = &self.automation.trigger;
-        let episode = trigger.clock.running(customer)?;
-        let start = episode.start.occurred_at;
-        let since = self.calendar.local_date(start);
+    /// The customer's clocks with something to decide today (some step N with
+    /// `0 ≤ days − N ≤ catch_up_days`, or a quiet period that ended lately), appended to
+    /// `out` in the order of their id.
+    pub fn candidates<'s>(&self, customer: &'s CustomerState, out: &mut Vec<Candidate<'s>>) {
         let released = self.release_window.is_some_and(|(from, to)| {
             customer
                 .quiet
@@ -225,34 +287,36 @@ impl<'a> RunContext<'a> {
                 .and_then(|q| q.last_end())
                 .is_some_and(|end| (from..to).contains(&end))
         });
-        if released {
-            // A step held back by a quiet period that ended lately is due again whatever
-            // its window says: the rule decides.
-            return Some(Candidate {
-                episode,
+        self.automation.trigger.clock.clocks(customer, |clock| {
+            let start = clock.start.occurred_at;
+            let since = self.calendar.local_date(start);
+            let candidate = Candidate {
+                start: clock.start,
+                invoice: clock.invoice,
                 since,
                 days_past_due: days_between(since, self.date),
-            });
-        }
-        if !self
-            .windows
-            .iter()
-            .any(|(from, to)| (*from..*to).contains(&start))
-        {
-            return None;
-        }
-        self.automation
-            .steps
-            .iter()
-            .any(|step| {
+            };
+            if released {
+                // A step held back by a quiet period that ended lately is due again whatever
+                // its window says: the rule decides.
+                out.push(candidate);
+                return;
+            }
+            if !self
+                .windows
+                .iter()
+                .any(|(from, to)| (*from..*to).contains(&start))
+            {
+                return;
+            }
+            let open = self.window_steps().any(|step| {
                 let reach = i64::try_from(self.reach(step)).unwrap_or(i64::MAX);
                 (0..=reach).contains(&days_between(self.first_due(step, start, since), self.date))
-            })
-            .then(|| Candidate {
-                episode,
-                since,
-                days_past_due: days_between(since, self.date),
-            })
+            });
+            if open {
+                out.push(candidate);
+            }
+        });
     }
 
     /// The instants `[from, to)` an episode must have started in to be a candidate, disjoint
@@ -269,9 +333,7 @@ impl<'a> RunContext<'a> {
         let cal = self.calendar;
         let catch_up = |step: &Step| Days::new(self.reach(step));
         let windows: Vec<(DateTime<Utc>, DateTime<Utc>)> = self
-            .automation
-            .steps
-            .iter()
+            .window_steps()
             .filter_map(|step| {
                 if step.day == 0 {
                     let first = self.date.checked_sub_days(catch_up(step))?.pred_opt()?;
@@ -286,11 +348,15 @@ impl<'a> RunContext<'a> {
         merge_windows(windows)
     }
 
-    /// Decides every step of a candidate not yet settled for its episode, appending the
+    /// Decides every step of a candidate not yet settled for its clock, appending the
     /// decisions to `out`. `settled` lists what earlier runs settled for this automation and
-    /// customer; an entry counts for the current episode when it was recorded for an episode
-    /// starting at or after the current start, i.e. within the same continuous period (a late
-    /// event may have moved the start earlier since).
+    /// customer; an entry counts for the current clock when it was recorded for the same
+    /// clock id and a start at or after the current one, i.e. within the same continuous
+    /// period (a late event may have moved the start earlier since).
+    ///
+    /// A segmented automation first puts the clock on its segment (SPEC §8.3): the one an
+    /// earlier run recorded, or, at the first run that looks at the clock, the first whose
+    /// `when` holds, recorded with the decisions.
     ///
     /// `messaged` lists, ascending, the earlier dates a live firing with a customer-facing
     /// action was decided for the customer (any automation): what message spacing counts. It
@@ -303,34 +369,48 @@ impl<'a> RunContext<'a> {
         messaged: &[NaiveDate],
         out: &mut Vec<Decision>,
     ) {
+        let id = candidate.clock_id();
+        let start = candidate.start;
+        let mine = |s: &&Settled| s.is_for(id, start);
+        let (list, segment) = if self.automation.segments.is_empty() {
+            (0, None)
+        } else {
+            match settled
+                .iter()
+                .filter(mine)
+                .find(|s| s.threshold_days == SEGMENT_DAY)
+            {
+                Some(assigned) => {
+                    let Some(name) = &assigned.segment else {
+                        return; // no_segment: nothing of the clock ever fires
+                    };
+                    // A segment renamed or removed since has no steps left for the clock.
+                    let Some(i) = self.segment_names.iter().position(|n| n == name) else {
+                        return;
+                    };
+                    (i, Some(name.clone()))
+                }
+                None => match self.assign(customer, candidate, out) {
+                    Some(i) => (i, Some(self.segment_names[i].clone())),
+                    None => return,
+                },
+            }
+        };
+        let steps = self.automation.step_lists().nth(list).unwrap_or_default();
+        let plans = &self.plans[list];
         let catch_up = i64::from(self.automation.trigger.catch_up_days);
         let dpd = candidate.days_past_due;
-        let start = &candidate.episode.start;
-        let owed = customer
-            .balance
-            .as_ref()
-            .map(|b| b.balance)
-            .filter(|b| b.amount_minor < 0)
-            .map(|b| Money::new(-b.amount_minor, b.currency));
+        let owed = self.owed(customer, candidate);
         let decision = |i: usize, first_due: NaiveDate, outcome: Outcome| {
-            let (plan, name) = &self.plans[i];
-            Decision {
-                date: self.date,
-                tenant_id: customer.tenant_id.clone(),
-                customer_id: customer.customer_id.clone(),
-                automation_id: self.automation.id.clone(),
-                threshold_days: self.automation.steps[i].day,
-                step: name.clone(),
-                days_past_due: dpd,
-                past_due_since: candidate.since,
-                episode: start.clone(),
-                mode: self.automation.mode,
-                plan: matches!(outcome, Outcome::Fired | Outcome::AwaitingApproval)
-                    .then(|| plan.clone()),
-                outcome,
-                late: self.date > first_due || self.caught_up,
-                owed,
+            let (plan, name) = &plans[i];
+            let mut d = self.decision(customer, candidate, steps[i].day, outcome, owed);
+            d.step = name.clone();
+            d.segment = segment.clone();
+            d.late = self.date > first_due || self.caught_up;
+            if matches!(d.outcome, Outcome::Fired | Outcome::AwaitingApproval) {
+                d.plan = Some(plan.clone());
             }
+            d
         };
         let skipped = |reason: SkipReason, detail: String| Outcome::Skipped { reason, detail };
         // How a detail names a step: the short form's by its threshold, as §4 words it.
@@ -343,12 +423,13 @@ impl<'a> RunContext<'a> {
         let mut due: Vec<(usize, NaiveDate)> = Vec::new();
         let last_message = messaged.iter().rev().find(|d| **d < self.date).copied();
         let quiet_now = customer.quiet_at(start, self.calendar.run_instant(self.date));
-        for (i, step) in self.automation.steps.iter().enumerate() {
+        for (i, step) in steps.iter().enumerate() {
             let first_due = self.first_due(step, start.occurred_at, candidate.since);
             if self.date < first_due
                 || settled
                     .iter()
-                    .any(|s| s.threshold_days == step.day && s.episode >= *start)
+                    .filter(mine)
+                    .any(|s| s.threshold_days == step.day)
             {
                 continue;
             }
@@ -417,13 +498,13 @@ impl<'a> RunContext<'a> {
         let Some(&(highest, highest_due)) = due.last() else {
             return;
         };
-        if let Err((reason, detail)) = self.check_conditions(customer, dpd) {
+        if let Err((reason, detail)) = self.check_conditions(customer, candidate) {
             for (i, first_due) in due {
                 out.push(decision(i, first_due, skipped(reason, detail.clone())));
             }
             return;
         }
-        let instead = named(&self.automation.steps[highest]);
+        let instead = named(&steps[highest]);
         for &(i, first_due) in &due[..due.len() - 1] {
             out.push(decision(
                 i,
@@ -434,13 +515,90 @@ impl<'a> RunContext<'a> {
                 ),
             ));
         }
-        let outcome = match &self.automation.steps[highest].approval {
-            Some(approval) if self.all_hold(&approval.when, customer, dpd) => {
+        let outcome = match &steps[highest].approval {
+            Some(approval) if self.all_hold(&approval.when, customer, candidate) => {
                 Outcome::AwaitingApproval
             }
             _ => Outcome::Fired,
         };
         out.push(decision(highest, highest_due, outcome));
+    }
+
+    /// A decision of this run for the candidate's clock, at step day `day`, with no step,
+    /// segment or plan yet.
+    fn decision(
+        &self,
+        customer: &CustomerState,
+        candidate: &Candidate<'_>,
+        day: u16,
+        outcome: Outcome,
+        owed: Option<Money>,
+    ) -> Decision {
+        Decision {
+            date: self.date,
+            tenant_id: customer.tenant_id.clone(),
+            customer_id: customer.customer_id.clone(),
+            automation_id: self.automation.id.clone(),
+            threshold_days: day,
+            step: None,
+            days_past_due: candidate.days_past_due,
+            past_due_since: candidate.since,
+            episode: candidate.start.clone(),
+            clock: self.automation.trigger.clock,
+            clock_id: candidate.invoice.map(|i| Arc::from(i.id.as_str())),
+            segment: None,
+            mode: self.automation.mode,
+            plan: None,
+            outcome,
+            late: self.caught_up,
+            owed,
+        }
+    }
+
+    /// What the customer owes on the clock: the negative balance (as a positive amount) for
+    /// past due, what the latest failed payment tried to collect for a payment clock.
+    fn owed(&self, customer: &CustomerState, candidate: &Candidate<'_>) -> Option<Money> {
+        match candidate.invoice {
+            Some(invoice) => invoice.amount(),
+            None => customer
+                .balance
+                .as_ref()
+                .map(|b| b.balance)
+                .filter(|b| b.amount_minor < 0)
+                .map(|b| Money::new(-b.amount_minor, b.currency)),
+        }
+    }
+
+    /// Puts a clock seen for the first time on the first segment whose `when` holds now,
+    /// recording the assignment (or `no_segment`) in `out`; the segment's index. A condition
+    /// that cannot be evaluated (tenure without `created_at`) does not hold.
+    fn assign(
+        &self,
+        customer: &CustomerState,
+        candidate: &Candidate<'_>,
+        out: &mut Vec<Decision>,
+    ) -> Option<usize> {
+        let found = self.automation.segments.iter().position(|segment| {
+            segment.when.iter().all(|c| {
+                self.condition_holds(c, customer, candidate)
+                    .unwrap_or(false)
+            })
+        });
+        let owed = self.owed(customer, candidate);
+        let outcome = match found {
+            Some(_) => Outcome::Segmented,
+            None => Outcome::Skipped {
+                reason: SkipReason::NoSegment,
+                detail: format!(
+                    "no segment's conditions held on {}: nothing of this clock fires",
+                    self.date
+                ),
+            },
+        };
+        let mut d = self.decision(customer, candidate, SEGMENT_DAY, outcome, owed);
+        d.segment = found.map(|i| self.segment_names[i].clone());
+        out.push(d);
+        found
     }
 
     /// The first date of a customer-facing step's window once the quiet period that covered
@@ -463,6 +621,11 @@ impl<'a> RunContext<'a> {
         }
     }
 
+    /// The class of an invoice's latest failure under the tenant's overrides.
+    pub fn category(&self, invoice: &Invoice) -> FailureCategory {
+        invoice.category(self.declines)
+    }
+
     /// Whether a message sent on `last` leaves less than the spacing before this run.
     fn too_soon(&self, last: NaiveDate) -> bool {
         self.spacing > 0 && days_between(last, self.date) < i64::from(self.spacing)
@@ -471,16 +634,21 @@ impl<'a> RunContext<'a> {
     /// Whether every condition of an approval's `when` holds. One that cannot be evaluated
     /// (tenure without `created_at`) counts as holding: an approval is asked for when in
     /// doubt, never skipped.
-    fn all_hold(&self, when: &[Condition], customer: &CustomerState, dpd: i64) -> bool {
+    fn all_hold(
+        &self,
+        when: &[Condition],
+        customer: &CustomerState,
+        candidate: &Candidate<'_>,
+    ) -> bool {
         when.iter()
-            .all(|c| self.condition_holds(c, customer, dpd).unwrap_or(true))
+            .all(|c| self.condition_holds(c, customer, candidate).unwrap_or(true))
     }
 
     /// The automation's conditions on the run's date (SPEC §4.4), or the first that fails.
     fn check_conditions(
         &self,
         customer: &CustomerState,
-        days_past_due: i64,
+        candidate: &Candidate<'_>,
     ) -> Result<(), (SkipReason, String)> {
         if self.automation.trigger.require_active_subscription
             && !customer.has_active_subscription()
@@ -491,7 +659,7 @@ impl<'a> RunContext<'a> {
             ));
         }
         for (i, condition) in self.automation.conditions.iter().enumerate() {
-            match self.condition_holds(condition, customer, days_past_due) {
+            match self.condition_holds(condition, customer, candidate) {
                 Ok(true) => {}
                 Ok(false) => {
                     return Err((
@@ -514,9 +682,10 @@ impl<'a> RunContext<'a> {
         &self,
         condition: &Condition,
         customer: &CustomerState,
-        days_past_due: i64,
+        candidate: &Candidate<'_>,
     ) -> Result<bool, &'static str> {
         let profile = customer.profile();
+        let invoice = || candidate.invoice.ok_or("the clock has no failed payment");
         Ok(match condition {
             Condition::Number { field, op, value } => {
                 let left = match field {
@@ -525,7 +694,12 @@ impl<'a> RunContext<'a> {
                         .as_ref()
                         .map(|b| b.balance.amount_minor)
                         .ok_or("the customer has no balance")?,
-                    NumberField::DaysPastDue => days_past_due,
+                    NumberField::DaysPastDue | NumberField::ClockDays => candidate.days_past_due,
+                    NumberField::PaymentAmountMinor => invoice()?
+                        .amount()
+                        .map(|m| m.amount_minor)
+                        .ok_or("the invoice has no failed payment")?,
+                    NumberField::PaymentAttempt => i64::from(invoice()?.attempt()),
                     NumberField::TenureDays => {
                         let created = profile
                             .and_then(|p| p.created_at)
@@ -536,13 +710,38 @@ impl<'a> RunContext<'a> {
                 };
                 op.holds(left, *value)
             }
-            Condition::Currency { values, negate } => {
-                let currency = customer
-                    .balance
-                    .as_ref()
-                    .map(|b| b.balance.currency)
-                    .ok_or("the customer has no balance")?;
+            Condition::Currency {
+                field,
+                values,
+                negate,
+            } => {
+                let currency = match field {
+                    CurrencyField::Balance => customer
+                        .balance
+                        .as_ref()
+                        .map(|b| b.balance.currency)
+                        .ok_or("the customer has no balance")?,
+                    CurrencyField::Payment => invoice()?
+                        .amount()
+                        .map(|m| m.currency)
+                        .ok_or("the invoice has no failed payment")?,
+                };
                 values.contains(&currency) != *negate
+            }
+            Condition::Code {
+                field,
+                values,
+                negate,
+            } => {
+                let invoice = invoice()?;
+                let found = match field {
+                    CodeField::FailureCode => invoice
+                        .latest
+                        .as_ref()
+                        .and_then(|f| f.failure_code.as_deref()),
+                    CodeField::FailureCategory => Some(self.category(invoice).as_str()),
+                };
+                found.is_some_and(|f| values.iter().any(|v| v == f)) != *negate
             }
             Condition::Metadata { key, value, negate } => {
                 let found = profile.and_then(|p| p.metadata.get(key));

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use shared::app::evaluate::evaluate_tenant_day;
 use shared::app::execute::execute_pending;
 use shared::app::ingest::ingest_event;
+use shared::domain::clock::ClockKind;
 use shared::domain::decision::Settled;
 use shared::domain::{
     Automation, AutomationId, Continuity, CustomerId, Event, EventId, TenantId, TenantSettings,
@@ -118,6 +119,7 @@ pub async fn when_events_are_committed_should_apply_each_once_at_the_version_rea
         event: &balance("t1", "e2", "c1", "2026-11-02T10:00:00Z", -6000),
         state: loaded.value.clone(),
         was_past_due: true,
+        payment_clocks_before: Default::default(),
         expected_version: None,
     };
     assert_eq!(
@@ -128,6 +130,7 @@ pub async fn when_events_are_committed_should_apply_each_once_at_the_version_rea
         event: &balance("t1", "e1", "c2", "2026-11-01T10:00:00Z", -1),
         state: shared::domain::CustomerState::new(t("t1"), c("c2")),
         was_past_due: false,
+        payment_clocks_before: Default::default(),
         expected_version: None,
     };
     match store.commit(again).await.unwrap() {
@@ -177,7 +180,11 @@ pub async fn when_episodes_start_should_be_found_by_window_and_counted<S: Store>
     let windows = [(at("2026-11-01T00:00:00Z"), at("2026-11-03T10:00:00Z"))];
     assert_eq!(
         ids(store
-            .episodes_started(&t("t1"), Continuity::NegativeBalance, &windows)
+            .clocks_started(
+                &t("t1"),
+                ClockKind::PastDue(Continuity::NegativeBalance),
+                &windows
+            )
             .await
             .unwrap()),
         ["c1", "c3"],
@@ -186,7 +193,11 @@ pub async fn when_episodes_start_should_be_found_by_window_and_counted<S: Store>
     let later = [(at("2026-11-03T00:00:00Z"), at("2026-11-05T00:00:00Z"))];
     assert_eq!(
         ids(store
-            .episodes_started(&t("t1"), Continuity::NoImprovement, &later)
+            .clocks_started(
+                &t("t1"),
+                ClockKind::PastDue(Continuity::NoImprovement),
+                &later
+            )
             .await
             .unwrap()),
         ["c2"],
@@ -732,13 +743,13 @@ impl<S: Store> CustomerStore for ArchivedMeanwhile<S> {
 }
 
 impl<S: Store> CandidateSource for ArchivedMeanwhile<S> {
-    async fn episodes_started(
+    async fn clocks_started(
         &self,
         t: &TenantId,
-        continuity: Continuity,
+        continuity: ClockKind,
         windows: &[(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)],
     ) -> Result<Vec<shared::domain::CustomerState>, StoreError> {
-        self.inner.episodes_started(t, continuity, windows).await
+        self.inner.clocks_started(t, continuity, windows).await
     }
     async fn quiet_released(
         &self,

@@ -8,6 +8,7 @@ use ingest::handler::{Deps, handle};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use shared::adapters::{DynamoStore, SqsDeadLetters};
+use shared::domain::clock::ClockKind;
 use shared::domain::{Continuity, CustomerId, CustomerState, Event, TenantId};
 use shared::ports::{CandidateSource, CustomerStore, DeadLetters};
 use std::collections::{BTreeMap, VecDeque};
@@ -392,7 +393,11 @@ async fn when_two_tenants_share_a_customer_id_should_never_share_an_item_or_a_qu
     )];
     for tenant in [&a, &b] {
         let found = store
-            .episodes_started(tenant, Continuity::NegativeBalance, &all_time)
+            .clocks_started(
+                tenant,
+                ClockKind::PastDue(Continuity::NegativeBalance),
+                &all_time,
+            )
             .await
             .unwrap();
         assert_eq!(found.len(), 1);
@@ -401,7 +406,11 @@ async fn when_two_tenants_share_a_customer_id_should_never_share_an_item_or_a_qu
     let nobody = TenantId::new("tenant-c");
     assert!(
         store
-            .episodes_started(&nobody, Continuity::NegativeBalance, &all_time)
+            .clocks_started(
+                &nobody,
+                ClockKind::PastDue(Continuity::NegativeBalance),
+                &all_time
+            )
             .await
             .unwrap()
             .is_empty()

@@ -3,14 +3,16 @@
 //! toward the item size (a typical customer item stays well under 1 KB).
 
 use super::keys;
+use crate::domain::clock::ClockKind;
 use crate::domain::customer::{BalancePoint, EndReason, EndedEpisode, Episode, SubscriptionState};
 use crate::domain::decision::{Decision, Outcome, Plan, SkipReason};
-use crate::domain::event::{CustomerProfile, SubscriptionStatus};
+use crate::domain::event::{CustomerProfile, PaymentFailure, SubscriptionStatus};
+use crate::domain::invoice::{Invoice, Invoices, PaymentStop, StoppedClock};
 use crate::domain::quiet::{Dispute, Promise, Quiet};
 use crate::domain::{
     AutomationId, Continuity, Currency, CustomerId, CustomerState, EventKey, Mode, Money, TenantId,
 };
-use crate::ports::{AuditEntry, Delivery, FiringRecord, FiringStatus, StoreError};
+use crate::ports::{AuditEntry, CancelledAction, Delivery, FiringRecord, FiringStatus, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -119,6 +121,65 @@ pub struct CustomerItem {
     pub fd_pk: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fd_sk: Option<String>,
+    /// The latest payment or invoice event applied (payment clocks are folded in order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invl: Option<String>,
+    /// Invoices whose payment failed, with their clocks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inv: Vec<InvoiceAttr>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InvoiceAttr {
+    pub id: String,
+    /// The running clock's start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ck: Option<String>,
+    /// The latest failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lf: Option<FailureAttr>,
+    /// Failures in the running clock.
+    pub n: u32,
+    /// The latest failures' instants, microseconds since the epoch, ascending.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub f: Vec<i64>,
+    /// The last stopped clock: start, end and `paid` or `voided`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub st: Option<EndedAttr>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FailureAttr {
+    pub m: i64,
+    pub cur: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fc: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ac: Option<String>,
+}
+
+/// The customer's items in the payment-clock index (`keys::payment_clock_sk`): one per
+/// running clock's start instant, keys only.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PaymentClockItem {
+    pub pk: String,
+    pub sk: String,
+    pub ck_pk: String,
+    pub ck_sk: String,
+}
+
+impl PaymentClockItem {
+    pub fn new(state: &CustomerState, start: DateTime<Utc>, shards: u16) -> Self {
+        let shard = keys::shard(&state.customer_id, shards);
+        Self {
+            pk: keys::customer_pk(&state.tenant_id, &state.customer_id),
+            sk: keys::payment_clock_sk(start),
+            ck_pk: keys::payment_index_pk(&state.tenant_id, &keys::month_bucket(start), shard),
+            ck_sk: keys::episode_index_sk(start, &state.customer_id),
+        }
+    }
 }
 
 /// Index partition policy codes.
@@ -214,6 +275,30 @@ impl CustomerItem {
                 .unwrap_or_default(),
             fd_pk,
             fd_sk,
+            invl: state.invoices.as_ref().map(|i| keys::event_key(&i.latest)),
+            inv: state
+                .invoices
+                .iter()
+                .flat_map(|i| i.list.iter())
+                .map(|i| InvoiceAttr {
+                    id: i.id.clone(),
+                    ck: i.clock.as_ref().map(keys::event_key),
+                    lf: i.latest.as_ref().map(|f| FailureAttr {
+                        m: f.amount.amount_minor,
+                        cur: f.amount.currency.code().to_owned(),
+                        at: f.attempt,
+                        fc: f.failure_code.clone(),
+                        ac: f.advice_code.clone(),
+                    }),
+                    n: i.attempts,
+                    f: i.failures.iter().map(DateTime::timestamp_micros).collect(),
+                    st: i.stopped.as_ref().map(|s| EndedAttr {
+                        s: keys::event_key(&s.start),
+                        e: keys::event_key(&s.end),
+                        r: s.reason.as_str().to_owned(),
+                    }),
+                })
+                .collect(),
         }
     }
 
@@ -294,7 +379,22 @@ impl CustomerItem {
             .collect::<Result<Vec<_>, _>>()?;
         let quiet = (promise.is_some() || !disputes.is_empty())
             .then(|| Box::new(Quiet { promise, disputes }));
+        let invoices = match self.invl {
+            None => None,
+            Some(latest) => {
+                let list = self
+                    .inv
+                    .into_iter()
+                    .map(invoice)
+                    .collect::<Result<Vec<_>, _>>()?;
+                Some(Box::new(Invoices {
+                    latest: key(&latest)?,
+                    list,
+                }))
+            }
+        };
         let state = CustomerState {
+            invoices,
             tenant_id: TenantId::new(self.t),
             customer_id: CustomerId::new(self.c),
             balance,
@@ -307,6 +407,42 @@ impl CustomerItem {
         };
         Ok((state, self.v))
     }
+}
+
+fn invoice(i: InvoiceAttr) -> Result<Invoice, StoreError> {
+    let latest = match i.lf {
+        None => None,
+        Some(f) => Some(Arc::new(PaymentFailure {
+            invoice_id: i.id.clone(),
+            amount: Money::new(
+                f.m,
+                Currency::parse(&f.cur).map_err(|_| corrupt("currency"))?,
+            ),
+            attempt: f.at,
+            failure_code: f.fc,
+            advice_code: f.ac,
+        })),
+    };
+    let failures =
+        i.f.into_iter()
+            .map(|t| DateTime::from_timestamp_micros(t).ok_or_else(|| corrupt("failure instant")))
+            .collect::<Result<Vec<_>, _>>()?;
+    let stopped = match i.st {
+        None => None,
+        Some(s) => Some(StoppedClock {
+            start: key(&s.s)?,
+            end: key(&s.e)?,
+            reason: PaymentStop::parse(&s.r).ok_or_else(|| corrupt("stop reason"))?,
+        }),
+    };
+    Ok(Invoice {
+        clock: i.ck.as_deref().map(key).transpose()?,
+        id: i.id,
+        latest,
+        attempts: i.n,
+        failures,
+        stopped,
+    })
 }
 
 /// An event, stored twice: once under its id (unique per tenant) and once in its customer's log.
@@ -322,6 +458,12 @@ pub struct EventItem {
 pub struct DeliveryAttr {
     pub a: usize,
     pub id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CancelAttr {
+    pub a: usize,
+    pub r: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -362,6 +504,18 @@ pub struct FiringItem {
     /// A firing's plan (`domain::decision::Plan`) as canonical JSON text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<String>,
+    /// The clock (`ClockKind::code`), absent for `negative_balance`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ck: Option<String>,
+    /// The clock's id (a payment clock's invoice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cid: Option<String>,
+    /// The clock's segment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seg: Option<String>,
+    /// Actions the executor cancelled, with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cx: Vec<CancelAttr>,
     pub st: String,
     pub att: u32,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -392,6 +546,7 @@ impl FiringItem {
             Outcome::Fired => ("fired", None, None),
             Outcome::Held => ("held", None, None),
             Outcome::AwaitingApproval => ("awaiting_approval", None, None),
+            Outcome::Segmented => ("segmented", None, None),
             Outcome::Skipped { reason, detail } => (
                 "skipped",
                 Some(reason.code().to_owned()),
@@ -429,6 +584,17 @@ impl FiringItem {
                 cur: m.currency.code().to_owned(),
             }),
             plan: d.plan.as_ref().map(|p| p.to_json().to_string()),
+            ck: d.clock.code().map(str::to_owned),
+            cid: d.clock_id.as_deref().map(str::to_owned),
+            seg: d.segment.as_deref().map(str::to_owned),
+            cx: r
+                .cancelled
+                .iter()
+                .map(|c| CancelAttr {
+                    a: c.action,
+                    r: c.reason.clone(),
+                })
+                .collect(),
             st: r.status.as_str().to_owned(),
             att: r.attempts,
             del: r
@@ -457,6 +623,7 @@ impl FiringItem {
             "fired" => Outcome::Fired,
             "held" => Outcome::Held,
             "awaiting_approval" => Outcome::AwaitingApproval,
+            "segmented" => Outcome::Segmented,
             "skipped" => Outcome::Skipped {
                 reason: self
                     .reason
@@ -514,6 +681,9 @@ impl FiringItem {
                 step: self.step.map(Arc::from),
                 owed,
                 plan,
+                clock: ClockKind::from_code(self.ck.as_deref()).ok_or_else(|| corrupt("clock"))?,
+                clock_id: self.cid.map(Arc::from),
+                segment: self.seg.map(Arc::from),
             },
             status: FiringStatus::parse(&self.st).ok_or_else(|| corrupt("status"))?,
             attempts: self.att,
@@ -528,6 +698,14 @@ impl FiringItem {
             claimed_at: self.claimed,
             retry_at: self.retry,
             in_flight: self.fl,
+            cancelled: self
+                .cx
+                .into_iter()
+                .map(|c| CancelledAction {
+                    action: c.a,
+                    reason: c.r,
+                })
+                .collect(),
             unconfirmed: self.unc,
         })
     }

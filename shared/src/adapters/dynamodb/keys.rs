@@ -178,6 +178,21 @@ pub fn episode_index_sk(start: DateTime<Utc>, customer: &CustomerId) -> String {
     format!("{}#{}", instant(start), escape(customer.as_str()))
 }
 
+/// The customer's entry in the payment-clock index for the clocks that started at `start`
+/// (one per instant, however many invoices): an item of its own under the customer, since
+/// a customer has up to 20 clocks and an item is indexed once.
+pub fn payment_clock_sk(start: DateTime<Utc>) -> String {
+    format!("{PAYMENT_CLOCK_SK_PREFIX}{}", instant(start))
+}
+
+pub const PAYMENT_CLOCK_SK_PREFIX: &str = "PC#";
+
+/// Partition of the payment-clock index (in the clocks index, beside `no_improvement`'s
+/// `NI` partitions): per tenant, UTC month and shard.
+pub fn payment_index_pk(tenant: &TenantId, month: &str, shard: u16) -> String {
+    episode_index_pk(tenant, "PF", month, shard)
+}
+
 /// Partition of the dates index that holds the tenant's quiet releases (customers, by the
 /// instant their latest quiet period ends), per UTC month and shard like the episode indexes.
 /// Firings use the other partitions of the index (`dates_pk`), which never start with `Q#`.

@@ -1,9 +1,12 @@
 //! `DynamoStore`: the ports over one DynamoDB table (layout in `docs/data-model.md`).
 
-use super::items::{CustomerItem, DocumentItem, EventItem, FiringItem, TenantItem, policy_code};
+use super::items::{
+    CustomerItem, DocumentItem, EventItem, FiringItem, PaymentClockItem, TenantItem, policy_code,
+};
 use super::keys;
 use crate::adapters::aws::{ResourceNames, store_error};
 use crate::domain::automation::{Automation, TenantSettings};
+use crate::domain::clock::ClockKind;
 use crate::domain::decision::Settled;
 use crate::domain::{
     AutomationId, Continuity, CustomerId, CustomerState, Event, EventId, TenantId,
@@ -17,8 +20,8 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::builders::PutBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-    Update,
+    AttributeValue, Delete, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
 };
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use futures_util::{StreamExt, stream};
@@ -416,6 +419,28 @@ impl CustomerStore for DynamoStore {
             .transact_items(TransactWriteItem::builder().put(by_id).build())
             .transact_items(TransactWriteItem::builder().put(in_log).build())
             .transact_items(TransactWriteItem::builder().put(state_put).build());
+        // The payment-clock index: an item per running clock's start instant, moved with the
+        // state in the same transaction.
+        let starts = state.payment_clock_starts();
+        for gone in commit.payment_clocks_before.difference(&starts) {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .key(
+                    keys::PK,
+                    s(keys::customer_pk(&state.tenant_id, &state.customer_id)),
+                )
+                .key(keys::SK, s(keys::payment_clock_sk(*gone)))
+                .build()
+                .map_err(|e| StoreError::failed(e.to_string()))?;
+            request = request.transact_items(TransactWriteItem::builder().delete(delete).build());
+        }
+        for start in starts.difference(&commit.payment_clocks_before) {
+            let put = self
+                .put_request(to_item(&PaymentClockItem::new(state, *start, self.shards))?)
+                .build()
+                .map_err(|e| StoreError::failed(e.to_string()))?;
+            request = request.transact_items(TransactWriteItem::builder().put(put).build());
+        }
         if commit.was_past_due != state.is_past_due() {
             let delta = if state.is_past_due() { "1" } else { "-1" };
             let shard = keys::shard(&state.customer_id, self.shards);
@@ -481,31 +506,48 @@ impl CandidateSource for DynamoStore {
     /// Queries the episode-start index: one query per window, month bucket it touches and
     /// shard (run concurrently), each reading only the customers whose episode started in
     /// the window.
-    async fn episodes_started(
+    async fn clocks_started(
         &self,
         tenant: &TenantId,
-        continuity: Continuity,
+        kind: ClockKind,
         windows: &[(DateTime<Utc>, DateTime<Utc>)],
     ) -> Result<Vec<CustomerState>, StoreError> {
-        let (index, pk_name, sk_name) = match continuity {
-            Continuity::NegativeBalance => {
-                (keys::EPISODES_INDEX, keys::EPISODES_PK, keys::EPISODES_SK)
+        let keys_found = match kind {
+            ClockKind::PastDue(continuity) => {
+                let (index, pk_name, sk_name) = match continuity {
+                    Continuity::NegativeBalance => {
+                        (keys::EPISODES_INDEX, keys::EPISODES_PK, keys::EPISODES_SK)
+                    }
+                    Continuity::NoImprovement => {
+                        (keys::CLOCKS_INDEX, keys::CLOCKS_PK, keys::CLOCKS_SK)
+                    }
+                };
+                let pk = |bucket: &str, shard| {
+                    keys::episode_index_pk(tenant, policy_code(continuity), bucket, shard)
+                };
+                self.instants_in(index, (pk_name, sk_name), pk, windows)
+                    .await?
             }
-            Continuity::NoImprovement => (keys::CLOCKS_INDEX, keys::CLOCKS_PK, keys::CLOCKS_SK),
+            ClockKind::PaymentFailed => {
+                let pk = |bucket: &str, shard| keys::payment_index_pk(tenant, bucket, shard);
+                self.instants_in(
+                    keys::CLOCKS_INDEX,
+                    (keys::CLOCKS_PK, keys::CLOCKS_SK),
+                    pk,
+                    windows,
+                )
+                .await?
+            }
         };
-        let pk = |bucket: &str, shard| {
-            keys::episode_index_pk(tenant, policy_code(continuity), bucket, shard)
-        };
-        let keys_found = self
-            .instants_in(index, (pk_name, sk_name), pk, windows)
-            .await?;
         // The index may lag the table: the state read now decides.
         self.states_where(keys_found, |state| {
-            state.episode(continuity).is_some_and(|e| {
-                windows
+            let mut started = false;
+            kind.clocks(state, |c| {
+                started |= windows
                     .iter()
-                    .any(|(from, to)| (*from..*to).contains(&e.start.occurred_at))
-            })
+                    .any(|(from, to)| (*from..*to).contains(&c.start.occurred_at));
+            });
+            started
         })
         .await
     }
