@@ -28,6 +28,14 @@ Writes two files next to this script:
   customer still owes after it), and disputes opened and closed, for customers of gym-chain and
   saas-eu with long past-due episodes. The demo's own file is unchanged by them.
 
+* ``playbooks/dunning.events.jsonl``: saas-eu's events plus the payment failures behind its
+  past-due spells (SPEC section 8.1): each spell's charge is an invoice whose first payment failed
+  with a decline code (insufficient funds and other soft declines most often, expired cards and
+  authentication, a few stolen or lost cards and an issuer's "do not try again" advice), failed
+  again on the billing system's own retries while the spell lasts (once switching from
+  insufficient funds to a stolen card), and was paid when the spell ended (a few are voided
+  instead). One failure is reported two days late.
+
 The simulation window 2026-09-01..2026-11-30 crosses the daylight-saving changes of all three
 zones (NZ starts 2026-09-27, EU ends 2026-10-25, US ends 2026-11-01).
 
@@ -53,6 +61,7 @@ HERE = Path(__file__).resolve().parent
 EVENTS_FILE = HERE / "demo-events.jsonl"
 AUTOMATIONS_FILE = HERE / "demo-automations.json"
 PLAYBOOK_EVENTS_FILE = HERE / "playbooks" / "aging-ladder.events.jsonl"
+DUNNING_EVENTS_FILE = HERE / "playbooks" / "dunning.events.jsonl"
 
 UTC = timezone.utc
 FIRST_DAY = date(2026, 8, 1)
@@ -572,6 +581,90 @@ def playbook_events(lines: list[str]) -> list[str]:
     return out
 
 
+# Decline codes of a spell's first failure, with (advice code, weight): SPEC section 8.1's
+# classes, soft ones most often.
+FIRST_FAILURES = [
+    (("insufficient_funds", None), 40),
+    (("do_not_honor", None), 12),
+    (("generic_decline", None), 8),
+    (("expired_card", None), 10),
+    (("authentication_required", None), 5),
+    (("call_issuer", None), 4),
+    (("stolen_card", None), 4),
+    (("lost_card", None), 3),
+    (("insufficient_funds", "do_not_try_again"), 4),
+    ((None, None), 4),
+]
+
+
+def dunning_events(lines: list[str]) -> list[str]:
+    """The payment failures behind saas-eu's past-due spells, deterministic from the demo's own
+    events: one invoice per spell, failed at the charge, failed again on the billing system's
+    retries one and four days later while the spell runs, and paid (or, for every tenth,
+    voided) when it ends."""
+    rng = random.Random(SEED + 1)
+    tid = "saas-eu"
+    charged: dict[tuple[str, datetime], int] = {}
+    for line in lines:
+        e = json.loads(line)
+        if e["tenant_id"] == tid and e["type"] == "balance.changed":
+            at = datetime.fromisoformat(e["occurred_at"].replace("Z", "+00:00"))
+            charged[(e["customer_id"], at)] = -e["balance"]["amount_minor"]
+    out: list[tuple[datetime, str]] = []
+    n = 0
+    switched = False
+    late_done = False
+
+    def add(cid: str, kind: str, at: datetime, payload: dict, late: timedelta | None = None):
+        nonlocal n
+        n += 1
+        key = "invoice" if kind == "invoice.voided" else "payment"
+        obj = {"event_id": f"{tid}-pay-{n:05d}", "tenant_id": tid, "customer_id": cid,
+               "type": kind, "occurred_at": rfc3339(at)}
+        if late is not None:
+            obj["received_at"] = rfc3339(at + late)
+        obj[key] = payload
+        out.append((at, json.dumps(obj, separators=(",", ":"))))
+
+    for (t, cid), runs in sorted(past_due_spells(lines).items()):
+        if t != tid:
+            continue
+        for start, end in runs:
+            amount = charged.get((cid, start), 0)
+            if amount <= 0 or start < datetime(2026, 8, 20, tzinfo=UTC):
+                continue
+            invoice = f"in-{cid}-{start:%Y%m}"
+            code, advice = weighted(rng, FIRST_FAILURES)[0]
+            failure = {"invoice_id": invoice, "amount_minor": amount, "currency": "EUR",
+                       "attempt": 1}
+            if code:
+                failure["failure_code"] = code
+            if advice:
+                failure["advice_code"] = advice
+            late = None
+            if not late_done and code == "insufficient_funds" and advice is None:
+                late, late_done = timedelta(days=2), True
+            add(cid, "payment.failed", start + timedelta(minutes=10), failure, late)
+            # The billing system's own retries (after the day's 07:00 run), while unpaid.
+            for attempt, day in ((2, 1), (3, 4)):
+                at = start + timedelta(days=day, hours=3)
+                if end is not None and end <= at:
+                    break
+                again = dict(failure, attempt=attempt)
+                if not switched and code == "insufficient_funds" and advice is None and attempt == 2:
+                    # A "standard" invoice whose card is then reported stolen.
+                    again["failure_code"], switched = "stolen_card", True
+                add(cid, "payment.failed", at, again)
+            if end is not None:
+                if n % 10 == 0:
+                    add(cid, "invoice.voided", end, {"id": invoice})
+                else:
+                    add(cid, "payment.succeeded", end,
+                        {"invoice_id": invoice, "amount_minor": amount, "currency": "EUR"})
+    out.sort()
+    return [line for _, line in out]
+
+
 def main() -> None:
     rng = random.Random(SEED)
     rows: list[tuple] = []  # (occurred, tenant index, line)
@@ -643,9 +736,16 @@ def main() -> None:
           f"{late_count} late ({late_count * 100 / len(rows):.1f}%)")
     print("customers: " + ", ".join(f"{k} {v}" for k, v in stats["customers"].items()))
     print("behaviours: " + ", ".join(f"{k} {v}" for k, v in sorted(stats["behaviours"].items())))
+    payments = dunning_events(shuffled)
+    with open(DUNNING_EVENTS_FILE, "w", encoding="utf-8", newline="\n") as f:
+        # saas-eu's own events: the playbook runs for it alone.
+        for line in [x for x in shuffled if '"tenant_id":"saas-eu"' in x] + payments:
+            f.write(line + "\n")
     print(f"wrote {AUTOMATIONS_FILE.name}: {len(automations()['automations'])} automations")
     print(f"wrote {PLAYBOOK_EVENTS_FILE.name}: the demo's events and {len(collections)} "
           "promises and disputes")
+    print(f"wrote {DUNNING_EVENTS_FILE.name}: the demo's events and {len(payments)} payment "
+          "and invoice events")
 
 
 if __name__ == "__main__":

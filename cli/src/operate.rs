@@ -13,7 +13,7 @@ use shared::app::execute::{execute_pending, publish_guardrail_alerts};
 use shared::app::explain::customer_view;
 use shared::app::ingest::{IngestError, IngestOutcome, ingest_batch, live_event};
 use shared::app::schedule::run_by_hand;
-use shared::domain::{CustomerId, Event, Outcome, TenantId};
+use shared::domain::{CustomerId, Event, TenantId};
 use shared::ports::{AutomationStore, StoreOnly};
 use std::io::Write;
 use std::path::PathBuf;
@@ -108,7 +108,7 @@ pub fn evaluate(args: EvaluateArgs) -> Result<(), Failure> {
         let mut out = std::io::stdout().lock();
         for d in decisions
             .iter()
-            .filter(|d| args.explain || !matches!(d.outcome, Outcome::Skipped { .. }))
+            .filter(|d| args.explain || d.prints_without_explain())
         {
             let line = serde_json::to_string(&d.row()).map_err(runtime_error)?;
             writeln!(out, "{line}").map_err(runtime_error)?;

@@ -8,7 +8,7 @@ use shared::adapters::{MemoryPublisher, MemoryStore};
 use shared::app::simulate::{
     Observer, Progress, SimulationPlan, SimulationReport, simulate, store_config,
 };
-use shared::domain::{AutomationsFile, Decision, Event, Outcome, TenantId};
+use shared::domain::{AutomationsFile, Decision, Event, TenantId};
 use shared::ports::{
     ActionPublisher, AutomationAdmin, AutomationStore, CandidateSource, CustomerStore,
     DecisionStore,
@@ -363,7 +363,7 @@ impl<W: Write> Printer<W> {
     fn print(&mut self, decisions: &[Decision]) {
         for d in decisions
             .iter()
-            .filter(|d| self.explain || !matches!(d.outcome, Outcome::Skipped { .. }))
+            .filter(|d| self.explain || d.prints_without_explain())
         {
             if self.failed.is_some() {
                 return;

@@ -43,7 +43,7 @@ fn when_setup_runs_twice_should_create_once_and_print_the_same_resources() {
     assert_eq!(a["table"]["created"], true);
     assert_eq!(b["table"]["created"], false);
     assert_eq!(a["topics"], b["topics"]);
-    for channel in ["finance", "customer-messages", "alerts"] {
+    for channel in ["finance", "customer-messages", "commands", "alerts"] {
         let arn = a["topics"][channel].as_str().unwrap();
         assert!(arn.ends_with(&format!(":{prefix}-{channel}")), "{arn}");
     }
@@ -106,6 +106,48 @@ fn when_steps_quiet_periods_and_releases_are_simulated_on_dynamodb_should_print_
     let memory = run("memory");
     assert!(memory.contains(r#""reason":"quiet""#), "{memory}");
     assert_eq!(run("dynamodb"), memory);
+}
+
+#[test]
+fn when_the_dunning_playbook_is_simulated_on_dynamodb_should_print_what_the_memory_run_prints() {
+    // Payment clocks per invoice, segments, and retry commands: the rows, and the summary's
+    // counts (firings, messages and commands published), the same on both stores.
+    let prefix = format!("cli-dunning-{}", std::process::id());
+    assert!(rulekit(&prefix, &["setup"]).status.success());
+    let playbooks = workspace().join("examples/playbooks");
+    let run = |store: &str| {
+        let out = rulekit(
+            &prefix,
+            &[
+                "simulate",
+                "--store",
+                store,
+                "--events",
+                playbooks.join("dunning.events.jsonl").to_str().unwrap(),
+                "--automations",
+                playbooks.join("dunning.json").to_str().unwrap(),
+                "--from",
+                "2026-09-01",
+                "--to",
+                "2026-11-30",
+                "--explain",
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        (text(&out.stdout), text(&out.stderr))
+    };
+    let (memory, memory_summary) = run("memory");
+    for expected in [
+        r#""segment":"strategic""#,
+        r#""segment":"customer-action""#,
+        r#""step":"retry-2""#,
+        r#"{"type":"retry_payment"}"#,
+    ] {
+        assert!(memory.contains(expected), "{expected} in {memory}");
+    }
+    let (dynamo, dynamo_summary) = run("dynamodb");
+    assert_eq!(dynamo, memory);
+    assert_eq!(dynamo_summary, memory_summary);
 }
 
 #[test]

@@ -86,6 +86,7 @@ where
             "no_improvement": episode(Continuity::NoImprovement),
         },
         "quiet": quiet_view(&customer, as_of),
+        "payment_clocks": payment_clocks_view(&customer, &settings, date),
         "active_subscriptions": customer.subscriptions.iter()
             .filter(|s| s.status.is_active())
             .map(|s| json!({"id": s.id, "status": s.status.as_str()}))
@@ -314,6 +315,56 @@ fn payment_paths(
         out.push(format!("invoice {}: {}", invoice.id, parts.join("; ")));
     });
     out
+}
+
+/// The customer's invoices with a failed payment (SPEC §8.1): each running clock with its
+/// attempts and latest failure (its class under the tenant's overrides), and the last one
+/// that stopped, with why.
+fn payment_clocks_view(
+    customer: &CustomerState,
+    settings: &TenantSettings,
+    date: NaiveDate,
+) -> Value {
+    let calendar = &settings.calendar;
+    let invoices = customer.invoices.iter().flat_map(|i| i.list.iter());
+    Value::Array(
+        invoices
+            .map(|invoice| {
+                let running = invoice.clock.as_ref().map(|start| {
+                    let since = calendar.local_date(start.occurred_at);
+                    json!({
+                        "started_at": format_instant(start.occurred_at),
+                        "since": since.to_string(),
+                        "clock_days": days_between(since, date),
+                        "attempts": invoice.attempts,
+                    })
+                });
+                let latest = invoice.latest.as_ref().map(|f| {
+                    json!({
+                        "amount_minor": f.amount.amount_minor,
+                        "currency": f.amount.currency.code(),
+                        "attempt": invoice.attempt(),
+                        "failure_code": f.failure_code,
+                        "advice_code": f.advice_code,
+                        "failure_category": invoice.category(&settings.decline_overrides).as_str(),
+                    })
+                });
+                let stopped = invoice.stopped.as_ref().map(|s| {
+                    json!({
+                        "started_at": format_instant(s.start.occurred_at),
+                        "stopped_at": format_instant(s.end.occurred_at),
+                        "reason": s.reason.as_str(),
+                    })
+                });
+                json!({
+                    "invoice_id": invoice.id,
+                    "running": running,
+                    "latest_failure": latest,
+                    "last_stopped": stopped,
+                })
+            })
+            .collect(),
+    )
 }
 
 /// The customer's latest promise to pay (with what became of it) and disputes, as of

@@ -297,6 +297,12 @@ impl Decision {
         }
     }
 
+    /// Whether its row prints without `--explain` (SPEC §8.3a): firings do; skips, and the
+    /// segment a clock was put on (every firing's row names it), only with it.
+    pub fn prints_without_explain(&self) -> bool {
+        !matches!(self.outcome, Outcome::Skipped { .. } | Outcome::Segmented)
+    }
+
     /// Whether the decision is a clock's segment assignment rather than a step's.
     pub fn is_assignment(&self) -> bool {
         self.threshold_days == SEGMENT_DAY

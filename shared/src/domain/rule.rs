@@ -134,21 +134,14 @@ impl<'a> RunContext<'a> {
     }
 
     /// What each step's firings carry out, decided by a run on `asked_on`.
-    fn plans(
-        automation: &Automation,
-        asked_on: NaiveDate,
-    ) -> Vec<Vec<StepPlan>> {
+    fn plans(automation: &Automation, asked_on: NaiveDate) -> Vec<Vec<StepPlan>> {
         automation
             .step_lists()
             .map(|steps| Self::list_plans(automation, steps, asked_on))
             .collect()
     }
 
-    fn list_plans(
-        automation: &Automation,
-        steps: &[Step],
-        asked_on: NaiveDate,
-    ) -> Vec<StepPlan> {
+    fn list_plans(automation: &Automation, steps: &[Step], asked_on: NaiveDate) -> Vec<StepPlan> {
         steps
             .iter()
             .map(|step| {
