@@ -2,7 +2,10 @@
 //!
 //! - replay: balance events folded into customer states (`CustomerState::replay`), per second;
 //! - evaluate: customer-days through the firing rule (candidate test and decision), per second,
-//!   customer by customer (the budgeted figure) and date by date (for comparison).
+//!   customer by customer (the budgeted figure) and date by date (for comparison);
+//! - payments: a mix of payment failures (each invoice's clock), retries and successes folded
+//!   into the same customers' states, per second, and their customer-days through a
+//!   segmented dunning automation (segment decided once, then its steps), per second.
 //!
 //! Input is synthetic and deterministic (a fixed-seed generator), built outside the timed
 //! regions in batches so memory stays small at a million customers.
@@ -12,7 +15,7 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use serde_json::json;
 use shared::domain::automation::{Action, Channel, Trigger};
 use shared::domain::clock::ClockKind;
-use shared::domain::event::SubscriptionStatus;
+use shared::domain::event::{PaymentFailure, SubscriptionStatus};
 use shared::domain::rule::RunContext;
 use shared::domain::step::{Step, StepForm};
 use shared::domain::{
@@ -44,6 +47,103 @@ fn start() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0)
         .single()
         .unwrap_or_default()
+}
+
+/// One customer's payment events, in order: an invoice about every 30 days; most are paid
+/// at once (a `payment.succeeded` alone), one in five fails first (soft declines mostly, some
+/// hard or needing the customer), fails again once or twice, and is paid days later or left
+/// failing.
+fn payment_events(
+    tenant: &TenantId,
+    n: usize,
+    invoices: usize,
+    rng: &mut SplitMix64,
+) -> Vec<Event> {
+    let usd = Currency::parse("USD").unwrap_or_else(|_| unreachable!("USD is in ISO 4217"));
+    let customer = CustomerId::new(format!("c{n}"));
+    let mut at = start() + Duration::hours(rng.below(24 * 30) as i64);
+    let mut events = Vec::new();
+    let mut push = |at: DateTime<Utc>, body: EventBody| {
+        let k = events.len();
+        events.push(Event {
+            tenant_id: tenant.clone(),
+            customer_id: customer.clone(),
+            key: EventKey {
+                occurred_at: at,
+                event_id: EventId::new(format!("p{n}-{k}")),
+            },
+            received_at: at,
+            body,
+        });
+    };
+    for i in 0..invoices {
+        at += Duration::hours(24 * 25 + rng.below(24 * 10) as i64);
+        let invoice = format!("in{i}");
+        let amount = Money::new(1_000 + rng.below(20_000) as i64, usd);
+        let paid = EventBody::PaymentSucceeded {
+            invoice_id: invoice.clone(),
+            amount,
+        };
+        if rng.below(100) >= 20 {
+            push(at, paid);
+            continue;
+        }
+        let code = [
+            "insufficient_funds",
+            "do_not_honor",
+            "expired_card",
+            "stolen_card",
+        ][match rng.below(10) {
+            0..=5 => 0,
+            6..=7 => 1,
+            8 => 2,
+            _ => 3,
+        }];
+        let mut t = at;
+        for attempt in 1..=1 + rng.below(3) as u32 {
+            push(
+                t,
+                EventBody::PaymentFailed(std::sync::Arc::new(PaymentFailure {
+                    invoice_id: invoice.clone(),
+                    amount,
+                    attempt: Some(attempt),
+                    failure_code: Some(code.to_owned()),
+                    advice_code: None,
+                })),
+            );
+            t += Duration::hours(24 + rng.below(48) as i64);
+        }
+        if rng.below(100) < 70 {
+            push(t, paid);
+        }
+    }
+    events
+}
+
+/// The dunning playbook of the example: hard declines and cards the customer must fix, large
+/// invoices, and everyone else, each with its steps.
+fn bench_dunning(tenant: &TenantId) -> Result<Automation, Failure> {
+    Automation::from_json(&json!({
+        "id": "bench-dunning", "tenant_id": tenant, "name": "bench dunning",
+        "trigger": {"type": "payment_failed", "catch_up_days": 2},
+        "segments": [
+            {"name": "customer-action",
+             "when": [{"field": "payment.failure_category", "op": "in",
+                       "value": ["hard", "action_required"]}],
+             "steps": [{"name": "update-card", "day": 0,
+                        "actions": [{"type": "message", "template_id": "update-card"}]}]},
+            {"name": "large",
+             "when": [{"field": "payment.amount_minor", "op": "gte", "value": 15000}],
+             "steps": [{"name": "account-manager", "day": 1,
+                        "actions": [{"type": "notify", "channel": "finance"}]},
+                       {"name": "assisted-retry", "day": 3,
+                        "actions": [{"type": "retry_payment"}]}]},
+            {"name": "standard",
+             "steps": [{"name": "retry-1", "day": 1, "actions": [{"type": "retry_payment"}]},
+                       {"name": "retry-2", "day": 4, "actions": [{"type": "retry_payment"}]},
+                       {"name": "last-notice", "day": 7,
+                        "actions": [{"type": "message", "template_id": "last-notice"}]}]}]}))
+    .map_err(|e| Failure::Runtime(format!("the bench's dunning automation is invalid: {e}")))
 }
 
 /// One customer's balance events, in order: a charge about every 30 days that most customers
@@ -167,6 +267,32 @@ pub fn run(args: Args) -> Result<(), Failure> {
     }
     let past_due = states.iter().filter(|s| s.is_past_due()).count();
 
+    // The same customers' payment events, folded in; only the fold is timed.
+    let invoices = args.events_per_customer / 2;
+    let mut payment_time = Elapsed::ZERO;
+    let mut payments = 0usize;
+    for batch_start in (0..args.customers).step_by(BATCH) {
+        let batch_end = (batch_start + BATCH).min(args.customers);
+        let logs: Vec<Vec<Event>> = (batch_start..batch_end)
+            .map(|n| payment_events(&tenant, n, invoices.max(1), &mut rng))
+            .collect();
+        let timer = Instant::now();
+        for (state, log) in states[batch_start..batch_end].iter_mut().zip(&logs) {
+            for event in log {
+                state
+                    .apply(event)
+                    .map_err(|e| Failure::Runtime(format!("payment fold failed: {e}")))?;
+            }
+        }
+        payment_time += timer.elapsed();
+        payments += logs.iter().map(Vec::len).sum::<usize>();
+    }
+    let open_invoices: usize = states
+        .iter()
+        .flat_map(|s| s.invoices.iter())
+        .map(|i| i.open().count())
+        .sum();
+
     // Evaluate every customer on consecutive dates following the generated period.
     let automation = bench_automation(&tenant);
     let calendar = TenantCalendar::new(chrono_tz::America::New_York, 6);
@@ -195,6 +321,19 @@ pub fn run(args: Args) -> Result<(), Failure> {
     }
     let customer_days = args.customers * args.days as usize;
 
+    // The dunning automation over the same dates, customer by customer.
+    let dunning = bench_dunning(&tenant)?;
+    let dunning_first = (start() + Duration::days(30 * invoices.max(1) as i64 - 20)).date_naive();
+    let dunning_contexts: Vec<RunContext<'_>> = (0..args.days)
+        .map(|day| {
+            let date = dunning_first + Duration::days(i64::from(day));
+            RunContext::new(&dunning, dunning_first, &calendar, date)
+        })
+        .collect();
+    let timer = Instant::now();
+    let dunning_decided = evaluate_customer_major(&states, &dunning_contexts);
+    let dunning_time = timer.elapsed();
+
     let replay_rate = replayed as f64 / replay_time.as_secs_f64();
     let evaluate_rate = customer_days as f64 / evaluate_time.as_secs_f64();
     let report = json!({
@@ -211,6 +350,12 @@ pub fn run(args: Args) -> Result<(), Failure> {
         "evaluate_day_major_customer_days_per_sec":
             (customer_days as f64 / day_major_time.as_secs_f64()).round(),
         "evaluate_budget_per_sec": EVALUATE_BUDGET_PER_SEC,
+        "payment_events": payments,
+        "payment_events_per_sec": (payments as f64 / payment_time.as_secs_f64()).round(),
+        "open_payment_clocks": open_invoices,
+        "dunning_decisions": dunning_decided,
+        "dunning_customer_days_per_sec":
+            (customer_days as f64 / dunning_time.as_secs_f64()).round(),
         "within_budget": replay_rate >= REPLAY_BUDGET_PER_SEC && evaluate_rate >= EVALUATE_BUDGET_PER_SEC,
     });
     println!("{report:#}");

@@ -139,6 +139,31 @@ async fn main() {
     )
     .unwrap();
 
+    // The same customer with two invoices failing, three attempts each, with their codes:
+    // the state item a dunning customer has (SPEC §8.1's payment clocks).
+    let mut dunning = typical.value.clone();
+    for invoice in 0..2 {
+        for attempt in 0..3 {
+            let e = event(
+                format!("pay{invoice}-{attempt}"),
+                1,
+                60 * 24 * (20 + attempt) + invoice,
+                json!({"type": "payment.failed", "payment": {
+                    "invoice_id": format!("in_2026110{invoice}_ABCDEFGH"),
+                    "amount_minor": 14900, "currency": "USD", "attempt": attempt + 1,
+                    "failure_code": "insufficient_funds", "advice_code": "try_again_later"}}),
+            );
+            dunning.apply(&e).unwrap();
+        }
+    }
+    let dunning_item: HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
+        serde_dynamo::to_item(CustomerItem::from_state(
+            &dunning,
+            typical.version,
+            env.names.index_shards,
+        ))
+        .unwrap();
+
     let balance_events = CUSTOMERS * EVENTS_PER_CUSTOMER;
     let report = json!({
         "events_in_order": in_order.len(),
@@ -150,6 +175,7 @@ async fn main() {
         "index_writes_per_balance_event": (transitions as f64 / balance_events as f64 * 1000.0).round() / 1000.0,
         "typical_customer_item_bytes": item_size(&item),
         "typical_customer_past_due": typical.value.is_past_due(),
+        "customer_with_two_failing_invoices_item_bytes": item_size(&dunning_item),
         "ingest_events_per_sec_against_moto": (in_order.len() as f64 / elapsed.as_secs_f64()).round(),
     });
     println!("{report:#}");
