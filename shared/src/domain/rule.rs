@@ -282,32 +282,31 @@ impl<'a> RunContext<'a> {
         });
         self.automation.trigger.clock.clocks(customer, |clock| {
             let start = clock.start.occurred_at;
-            let since = self.calendar.local_date(start);
-            let candidate = Candidate {
-                start: clock.start,
-                invoice: clock.invoice,
-                since,
-                days_past_due: days_between(since, self.date),
-            };
-            if released {
-                // A step held back by a quiet period that ended lately is due again whatever
-                // its window says: the rule decides.
-                out.push(candidate);
-                return;
-            }
-            if !self
-                .windows
-                .iter()
-                .any(|(from, to)| (*from..*to).contains(&start))
+            // Most clocks are ruled out here, by comparing instants: no time-zone conversion.
+            if !released
+                && !self
+                    .windows
+                    .iter()
+                    .any(|(from, to)| (*from..*to).contains(&start))
             {
                 return;
             }
-            let open = self.window_steps().any(|step| {
-                let reach = i64::try_from(self.reach(step)).unwrap_or(i64::MAX);
-                (0..=reach).contains(&days_between(self.first_due(step, start, since), self.date))
-            });
+            let since = self.calendar.local_date(start);
+            // A step held back by a quiet period that ended lately is due again whatever its
+            // window says: the rule decides.
+            let open = released
+                || self.window_steps().any(|step| {
+                    let reach = i64::try_from(self.reach(step)).unwrap_or(i64::MAX);
+                    (0..=reach)
+                        .contains(&days_between(self.first_due(step, start, since), self.date))
+                });
             if open {
-                out.push(candidate);
+                out.push(Candidate {
+                    start: clock.start,
+                    invoice: clock.invoice,
+                    since,
+                    days_past_due: days_between(since, self.date),
+                });
             }
         });
     }

@@ -142,8 +142,8 @@ async fn main() {
     // The same customer with two invoices failing, three attempts each, with their codes:
     // the state item a dunning customer has (SPEC §8.1's payment clocks).
     let mut dunning = typical.value.clone();
-    for invoice in 0..2 {
-        for attempt in 0..3 {
+    for attempt in 0..3 {
+        for invoice in 0..2 {
             let e = event(
                 format!("pay{invoice}-{attempt}"),
                 1,
