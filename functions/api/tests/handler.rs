@@ -936,3 +936,101 @@ fn when_claim_names_are_configured_should_read_them_and_reject_empty_ones() {
         .unwrap_err();
     assert_eq!(err.variable, "RULEKIT_ROLE_CLAIM");
 }
+
+#[tokio::test]
+async fn when_a_dunning_automation_is_created_should_validate_its_fields_by_clock_and_show_segments_and_commands()
+ {
+    let store = MemoryStore::new();
+    let api = lambda_router(store.clone());
+    let settings = send(
+        &api,
+        call("PUT", "/v1/settings")
+            .header("if-match", "\"0\"")
+            .json(json!({"timezone": "UTC", "max_retries_per_30_days": 30,
+                         "decline_overrides": {"do_not_honor": "maybe"}})),
+    )
+    .await;
+    assert_eq!(settings.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        settings.fields(),
+        ["max_retries_per_30_days", "decline_overrides.do_not_honor"]
+    );
+    let settings = send(
+        &api,
+        call("PUT", "/v1/settings")
+            .header("if-match", "\"0\"")
+            .json(json!({"timezone": "UTC", "decline_overrides": {"do_not_honor": "hard"}})),
+    )
+    .await;
+    assert_eq!(settings.status, StatusCode::OK, "{}", settings.body);
+    assert_eq!(settings.body["max_retries_per_30_days"], 8);
+    assert_eq!(settings.body["decline_overrides"]["do_not_honor"], "hard");
+
+    let mut dunning = automation("dunning");
+    dunning["trigger"] = json!({"type": "payment_failed", "catch_up_days": 1});
+    dunning.as_object_mut().unwrap().remove("actions");
+    dunning["segments"] = json!([
+        {"name": "hard-decline",
+         "when": [{"field": "payment.failure_category", "op": "in", "value": ["hard"]}],
+         "steps": [{"name": "update-card", "day": 0,
+                    "actions": [{"type": "message", "template_id": "update-card", "variables": {}}]}]},
+        {"name": "standard",
+         "steps": [{"name": "retry-1", "day": 1, "actions": [{"type": "retry_payment"}]}]}]);
+    let mut wrong = dunning.clone();
+    wrong["segments"][1]["when"] = json!([{"field": "days_past_due", "op": "gte", "value": 1}]);
+    wrong["trigger"]["continuity"] = json!("negative_balance");
+    let refused = send(&api, call("POST", "/v1/automations").json(wrong)).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        refused.fields(),
+        ["trigger.continuity", "segments[1].when[0].field"]
+    );
+    let created = send(&api, call("POST", "/v1/automations").json(dunning.clone())).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.body["segments"], dunning["segments"]);
+
+    // do_not_honor is hard for this tenant: the clock goes on the hard-decline path.
+    let failed = json!({"event_id": "f1", "tenant_id": "t1", "customer_id": "c1",
+        "type": "payment.failed", "occurred_at": "2026-11-01T10:00:00Z",
+        "payment": {"invoice_id": "in_1", "amount_minor": 4900, "currency": "USD",
+                    "failure_code": "do_not_honor"}});
+    let posted = send(
+        &api,
+        call("POST", "/v1/events").json(json!({"events": [failed]})),
+    )
+    .await;
+    assert_eq!(posted.status, StatusCode::OK, "{}", posted.body);
+    evaluate_tenant_day(
+        &store,
+        &TenantId::new("t1"),
+        "2026-11-02".parse().unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    let firings = send(&api, call("GET", "/v1/firings?date=2026-11-02")).await;
+    let items = firings.body["items"].as_array().unwrap();
+    let decisions: Vec<(&Value, &Value, &Value)> = items
+        .iter()
+        .map(|i| (&i["decision"], &i["segment"], &i["clock_id"]))
+        .collect();
+    assert_eq!(
+        decisions,
+        [
+            (&json!("segmented"), &json!("hard-decline"), &json!("in_1")),
+            (&json!("fired"), &json!("hard-decline"), &json!("in_1")),
+        ],
+        "{}",
+        firings.body
+    );
+    let customer = send(&api, call("GET", "/v1/customers/c1?date=2026-11-02")).await;
+    assert_eq!(
+        customer.body["payment_clocks"][0]["latest_failure"]["failure_category"],
+        "hard"
+    );
+    let why = customer.body["explanations"][0]["why"].as_str().unwrap();
+    assert!(
+        why.starts_with("invoice in_1: on the hard-decline path since 2026-11-02; last failure do_not_honor (hard)"),
+        "{why}"
+    );
+}

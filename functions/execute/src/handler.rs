@@ -58,6 +58,7 @@ where
             ("FiringsFailed", r.failed),
             ("FiringsRetrying", r.retrying),
             ("FiringsRecovered", r.recovered),
+            ("ActionsCancelled", r.actions_cancelled),
             ("MessagesPublished", r.messages),
             ("PublishCalls", r.publish_calls),
         ],

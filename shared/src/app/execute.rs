@@ -68,6 +68,8 @@ pub struct ExecuteReport {
     pub waiting: usize,
     /// Claims of a stopped executor taken over.
     pub recovered: usize,
+    /// Actions the re-checks cancelled (a customer who paid, a hard decline, the retry cap).
+    pub actions_cancelled: usize,
     pub messages: usize,
     pub publish_calls: usize,
 }
@@ -80,6 +82,7 @@ impl std::ops::AddAssign for ExecuteReport {
         self.retrying += r.retrying;
         self.waiting += r.waiting;
         self.recovered += r.recovered;
+        self.actions_cancelled += r.actions_cancelled;
         self.messages += r.messages;
         self.publish_calls += r.publish_calls;
     }
@@ -164,6 +167,7 @@ where
                             action: i,
                             reason: reason.to_owned(),
                         });
+                        report.actions_cancelled += 1;
                         continue;
                     }
                 }

@@ -888,7 +888,9 @@ fn parse_trigger(r: &mut Reader, path: &str, v: &Value) -> Option<Trigger> {
     };
     let clock = match (kind, continuity) {
         (Some(true), Some(continuity)) => Some(ClockKind::PastDue(continuity)),
-        (Some(false), Some(_)) => Some(ClockKind::PaymentFailed),
+        // The clock is known even when a continuity was wrongly given, so the fields of the
+        // conditions are still checked against it and every problem is reported at once.
+        (Some(false), _) => Some(ClockKind::PaymentFailed),
         _ => None,
     };
     Some(Trigger {

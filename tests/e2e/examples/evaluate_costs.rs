@@ -1,7 +1,9 @@
 //! The daily run's DynamoDB reads: they grow with the customers at a threshold, not with all
 //! customers (BENCHMARKS.md). Seeds two populations with about 1% crossing a threshold on the
 //! evaluated day, evaluates that day through a counting proxy, and compares with reading the
-//! same table by Scan. Run with the emulator up:
+//! same table by Scan; then the same for payment clocks (SPEC §8.1): 1% of the customers with
+//! an invoice whose payment failed the day before (its day-1 step due), a fifth with older
+//! failures no step window covers. Run with the emulator up:
 //!
 //! ```sh
 //! scripts/with-emulator cargo run --release -p e2e --example evaluate_costs
@@ -11,10 +13,10 @@ use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use e2e::{Env, emulator_endpoint, proxy};
 use serde_json::json;
-use shared::adapters::dynamodb::items::CustomerItem;
+use shared::adapters::dynamodb::items::{CustomerItem, PaymentClockItem};
 use shared::app::evaluate::evaluate_tenant_day;
 use shared::domain::customer::{BalancePoint, Episode, SubscriptionState};
-use shared::domain::event::SubscriptionStatus;
+use shared::domain::event::{PaymentFailure, SubscriptionStatus};
 use shared::domain::{
     Automation, Currency, CustomerId, CustomerState, EventId, EventKey, Money, Outcome, TenantId,
     TenantSettings,
@@ -59,19 +61,65 @@ fn customer(n: usize, day: NaiveDate) -> CustomerState {
     s
 }
 
+/// Customer `n` of the payment population: one in a hundred had an invoice fail the day
+/// before `day`; a fifth had one fail long before; the others none.
+fn payer(n: usize, day: NaiveDate) -> CustomerState {
+    let mut s = CustomerState::new(
+        TenantId::new("bench"),
+        CustomerId::new(format!("cus_{n:06}")),
+    );
+    let noon = |d: NaiveDate| Utc.from_utc_datetime(&d.and_hms_opt(12, 0, 0).unwrap());
+    let failed = match n % 100 {
+        0 => Some(day - Duration::days(1)),
+        1..=19 => Some(day - Duration::days(40 + (n % 300) as i64)),
+        _ => None,
+    };
+    if let Some(d) = failed {
+        let failure = std::sync::Arc::new(PaymentFailure {
+            invoice_id: format!("in_{n}"),
+            amount: Money::new(4900, Currency::parse("USD").unwrap()),
+            attempt: Some(1),
+            failure_code: Some("insufficient_funds".into()),
+            advice_code: None,
+        });
+        let event = shared::domain::Event {
+            tenant_id: s.tenant_id.clone(),
+            customer_id: s.customer_id.clone(),
+            key: key(noon(d), format!("p{n}")),
+            received_at: noon(d),
+            body: shared::domain::EventBody::PaymentFailed(failure),
+        };
+        s.apply(&event).unwrap();
+    }
+    s
+}
+
 async fn seed(env: &Env, customers: usize, day: NaiveDate) {
+    seed_states(env, (0..customers).map(|n| customer(n, day))).await;
+}
+
+/// Puts each state's item, and its payment-clock index entries, as ingest would have.
+async fn seed_states(env: &Env, states: impl Iterator<Item = CustomerState>) {
     let client = aws_sdk_dynamodb::Client::new(&env.sdk);
-    let items: Vec<WriteRequest> = (0..customers)
-        .map(|n| {
-            let item = serde_dynamo::to_item(CustomerItem::from_state(
-                &customer(n, day),
-                1,
-                env.names.index_shards,
+    let shards = env.names.index_shards;
+    let put = |item| {
+        WriteRequest::builder()
+            .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
+            .build()
+    };
+    let items: Vec<WriteRequest> = states
+        .flat_map(|state| {
+            let mut items = vec![put(serde_dynamo::to_item(CustomerItem::from_state(
+                &state, 1, shards,
             ))
-            .unwrap();
-            WriteRequest::builder()
-                .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
-                .build()
+            .unwrap())];
+            for start in state.payment_clock_starts() {
+                items.push(put(serde_dynamo::to_item(PaymentClockItem::new(
+                    &state, start, shards,
+                ))
+                .unwrap()));
+            }
+            items
         })
         .collect();
     for chunk in items.chunks(25) {
@@ -157,6 +205,52 @@ async fn measure(customers: usize) -> serde_json::Value {
     })
 }
 
+async fn measure_payments(customers: usize) -> serde_json::Value {
+    let env = Env::new(&format!("eval-pay-costs-{customers}")).await;
+    let day: NaiveDate = "2026-11-15".parse().unwrap();
+    let store = env.store();
+    let mut settings = TenantSettings::defaults(TenantId::new("bench"));
+    settings.guardrail.min_count = 1_000_000_000;
+    store.put_settings(&settings).await.unwrap();
+    let automation = Automation::from_json(&json!({"id": "dun", "tenant_id": "bench",
+        "name": "dunning", "active_from": "2026-01-01",
+        "trigger": {"type": "payment_failed", "catch_up_days": 1},
+        "segments": [
+            {"name": "hard", "when": [{"field": "payment.failure_category", "op": "eq", "value": "hard"}],
+             "steps": [{"name": "update-card", "day": 0,
+                        "actions": [{"type": "message", "template_id": "update-card"}]}]},
+            {"name": "standard",
+             "steps": [{"name": "retry-1", "day": 1, "actions": [{"type": "retry_payment"}]},
+                       {"name": "retry-2", "day": 4, "actions": [{"type": "retry_payment"}]}]}]}))
+    .unwrap();
+    store.put_automation(&automation).await.unwrap();
+    seed_states(&env, (0..customers).map(|n| payer(n, day))).await;
+
+    let counting = proxy::start(&emulator_endpoint(), proxy::Faults::default()).await;
+    let report = evaluate_tenant_day(
+        &env.store_via(&counting.endpoint),
+        &TenantId::new("bench"),
+        day,
+        None,
+    )
+    .await
+    .unwrap();
+    let fired = report
+        .decisions
+        .iter()
+        .filter(|d| d.outcome == Outcome::Fired)
+        .count();
+    json!({
+        "customers": customers,
+        "payment_clocks_running": customers / 100 + customers * 19 / 100,
+        "fired": fired,
+        "index_run": {
+            "requests": counting.stats.requests(),
+            "items_read": report.candidates_read,
+        },
+    })
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let sizes: Vec<usize> = std::env::args()
@@ -169,8 +263,11 @@ async fn main() {
         sizes
     };
     let mut results = Vec::new();
-    for n in sizes {
+    for &n in &sizes {
         results.push(measure(n).await);
+    }
+    for &n in &sizes {
+        results.push(measure_payments(n).await);
     }
     println!("{:#}", serde_json::Value::Array(results));
 }

@@ -207,6 +207,111 @@ pub async fn when_episodes_start_should_be_found_by_window_and_counted<S: Store>
     assert_eq!(store.past_due_count(&t("t2")).await.unwrap(), 1);
 }
 
+fn payment(id: &str, customer: &str, kind: &str, invoice: &str, occurred_at: &str) -> Event {
+    let payload = match kind {
+        "invoice.voided" => json!({"invoice": {"id": invoice}}),
+        _ => json!({"payment": {"invoice_id": invoice, "amount_minor": 4900, "currency": "USD"}}),
+    };
+    let mut v = json!({"event_id": id, "tenant_id": "t1", "customer_id": customer,
+        "type": kind, "occurred_at": occurred_at});
+    for (k, x) in payload.as_object().unwrap() {
+        v[k] = x.clone();
+    }
+    Event::from_json(&v).expect("a valid payment event")
+}
+
+/// Payment clocks (SPEC §8.1) are found by the instant they started, one entry per customer
+/// however many of its invoices started in the window; a clock stopped by a payment or a void
+/// is no longer found, and a late failure that moves a clock's start earlier moves its entry.
+pub async fn when_payment_clocks_start_and_stop_should_be_found_by_window<S: Store>(store: S) {
+    ingest_all(
+        &store,
+        &[
+            payment("p1", "c1", "payment.failed", "in_1", "2026-11-02T10:00:00Z"),
+            payment("p2", "c1", "payment.failed", "in_2", "2026-11-02T11:00:00Z"),
+            payment("p3", "c2", "payment.failed", "in_3", "2026-11-02T12:00:00Z"),
+            payment(
+                "p4",
+                "c2",
+                "payment.succeeded",
+                "in_3",
+                "2026-11-03T12:00:00Z",
+            ),
+            payment("p5", "c3", "payment.failed", "in_4", "2026-11-02T13:00:00Z"),
+            payment("p6", "c3", "invoice.voided", "in_4", "2026-11-03T13:00:00Z"),
+            payment("p7", "c4", "payment.failed", "in_5", "2026-11-04T10:00:00Z"),
+            // Reported late: c4's invoice had already failed on 11-02.
+            payment("p8", "c4", "payment.failed", "in_5", "2026-11-02T09:00:00Z"),
+        ],
+    )
+    .await;
+    let found = |windows: Vec<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>| {
+        let store = &store;
+        async move {
+            store
+                .clocks_started(&t("t1"), ClockKind::PaymentFailed, &windows)
+                .await
+                .unwrap()
+                .iter()
+                .map(|s| s.customer_id.to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        found(vec![(
+            at("2026-11-02T00:00:00Z"),
+            at("2026-11-03T00:00:00Z")
+        )])
+        .await,
+        ["c1", "c4"],
+        "c1 once for its two invoices; c2 paid and c3 voided; c4's start moved to 11-02"
+    );
+    assert!(
+        found(vec![(
+            at("2026-11-04T00:00:00Z"),
+            at("2026-11-05T00:00:00Z")
+        )])
+        .await
+        .is_empty(),
+        "c4's clock no longer starts on 11-04"
+    );
+    // Paying one of c1's two invoices leaves the other's clock found.
+    ingest_all(
+        &store,
+        &[payment(
+            "p9",
+            "c1",
+            "payment.succeeded",
+            "in_1",
+            "2026-11-05T10:00:00Z",
+        )],
+    )
+    .await;
+    assert_eq!(
+        found(vec![(
+            at("2026-11-02T10:30:00Z"),
+            at("2026-11-03T00:00:00Z")
+        )])
+        .await,
+        ["c1"],
+        "in_2 still fails"
+    );
+    assert_eq!(
+        found(vec![(
+            at("2026-11-02T09:30:00Z"),
+            at("2026-11-02T10:30:00Z")
+        )])
+        .await,
+        Vec::<String>::new(),
+        "in_1's entry went with its clock"
+    );
+    assert_eq!(
+        store.past_due_count(&t("t1")).await.unwrap(),
+        0,
+        "no balance moved"
+    );
+}
+
 /// The daily run visits every tenant with settings or automations stored (archived ones
 /// included: it finds nothing to run there), and no other.
 pub async fn when_tenants_store_settings_or_automations_should_be_the_ones_visited<S: Store>(
