@@ -150,10 +150,13 @@ pub trait CandidateSource: Send + Sync {
         windows: &[(DateTime<Utc>, DateTime<Utc>)],
     ) -> impl Future<Output = Result<Vec<CustomerState>, StoreError>> + Send;
 
-    /// How many of the tenant's customers are past due now (the guardrail's denominator).
-    fn past_due_count(
+    /// How many of the tenant's customers have a running clock of `kind` now (the guardrail's
+    /// denominator): past due (under either continuity: a customer is past due under both at
+    /// once), or with a failed payment outstanding.
+    fn clock_count(
         &self,
         tenant: &TenantId,
+        kind: ClockKind,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 

@@ -118,6 +118,8 @@ struct Tenant {
     /// Running payment clocks' starts (one entry per instant, however many invoices).
     payments: BTreeSet<(DateTime<Utc>, CustomerId)>,
     past_due: u64,
+    /// Customers with a running payment clock.
+    paying: u64,
     dates: BTreeMap<NaiveDate, BTreeSet<(CustomerId, FiringKey)>>,
     /// Where each customer's latest quiet period ends (as the dates index's releases).
     releases: BTreeSet<(DateTime<Utc>, CustomerId)>,
@@ -438,17 +440,17 @@ impl CustomerStore for MemoryStore {
                 }
             }
         }
-        let (old, new) = (
+        let (old_clocks, new_clocks) = (
             before
                 .map(CustomerState::payment_clock_starts)
                 .unwrap_or_default(),
             state.payment_clock_starts(),
         );
-        if old != new {
-            for gone in old.difference(&new) {
+        if old_clocks != new_clocks {
+            for gone in old_clocks.difference(&new_clocks) {
                 tenant.payments.remove(&(*gone, state.customer_id.clone()));
             }
-            for start in new.difference(&old) {
+            for start in new_clocks.difference(&old_clocks) {
                 tenant.payments.insert((*start, state.customer_id.clone()));
             }
         }
@@ -468,6 +470,11 @@ impl CustomerStore for MemoryStore {
         ) {
             (false, true) => tenant.past_due += 1,
             (true, false) => tenant.past_due = tenant.past_due.saturating_sub(1),
+            _ => {}
+        }
+        match (old_clocks.is_empty(), new_clocks.is_empty()) {
+            (true, false) => tenant.paying += 1,
+            (false, true) => tenant.paying = tenant.paying.saturating_sub(1),
             _ => {}
         }
         tenant
@@ -529,8 +536,11 @@ impl CandidateSource for MemoryStore {
         Ok(t.states_in(&t.releases, windows))
     }
 
-    async fn past_due_count(&self, tenant: &TenantId) -> Result<u64, StoreError> {
-        Ok(self.lock().tenant(tenant).map_or(0, |t| t.past_due))
+    async fn clock_count(&self, tenant: &TenantId, kind: ClockKind) -> Result<u64, StoreError> {
+        Ok(self.lock().tenant(tenant).map_or(0, |t| match kind {
+            ClockKind::PastDue(_) => t.past_due,
+            ClockKind::PaymentFailed => t.paying,
+        }))
     }
 }
 

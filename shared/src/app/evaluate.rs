@@ -263,7 +263,7 @@ where
             .filter(|d| d.outcome == Outcome::Fired && d.mode == Mode::Live)
             .count() as u64;
         if firing >= u64::from(settings.guardrail.min_count) {
-            let past_due = store.past_due_count(tenant).await?;
+            let past_due = store.clock_count(tenant, automation.trigger.clock).await?;
             if settings.guardrail.holds(firing, past_due) {
                 for d in decisions.iter_mut().filter(|d| d.outcome == Outcome::Fired) {
                     d.outcome = Outcome::Held;

@@ -9,6 +9,8 @@ use shared::app::evaluate::evaluate_tenant_day;
 use shared::app::execute::execute_pending;
 use shared::app::ingest::ingest_event;
 use shared::domain::clock::ClockKind;
+
+const PAST_DUE: ClockKind = ClockKind::PastDue(shared::domain::Continuity::NegativeBalance);
 use shared::domain::decision::Settled;
 use shared::domain::{
     Automation, AutomationId, Continuity, CustomerId, Event, EventId, TenantId, TenantSettings,
@@ -203,8 +205,8 @@ pub async fn when_episodes_start_should_be_found_by_window_and_counted<S: Store>
         ["c2"],
         "restarted on 11-04"
     );
-    assert_eq!(store.past_due_count(&t("t1")).await.unwrap(), 3);
-    assert_eq!(store.past_due_count(&t("t2")).await.unwrap(), 1);
+    assert_eq!(store.clock_count(&t("t1"), PAST_DUE).await.unwrap(), 3);
+    assert_eq!(store.clock_count(&t("t2"), PAST_DUE).await.unwrap(), 1);
 }
 
 fn payment(id: &str, customer: &str, kind: &str, invoice: &str, occurred_at: &str) -> Event {
@@ -306,9 +308,17 @@ pub async fn when_payment_clocks_start_and_stop_should_be_found_by_window<S: Sto
         "in_1's entry went with its clock"
     );
     assert_eq!(
-        store.past_due_count(&t("t1")).await.unwrap(),
+        store.clock_count(&t("t1"), PAST_DUE).await.unwrap(),
         0,
         "no balance moved"
+    );
+    assert_eq!(
+        store
+            .clock_count(&t("t1"), ClockKind::PaymentFailed)
+            .await
+            .unwrap(),
+        2,
+        "c1 (in_2) and c4 have a failed payment outstanding; c2 and c3 no longer"
     );
 }
 
@@ -863,8 +873,8 @@ impl<S: Store> CandidateSource for ArchivedMeanwhile<S> {
     ) -> Result<Vec<shared::domain::CustomerState>, StoreError> {
         self.inner.quiet_released(t, windows).await
     }
-    async fn past_due_count(&self, t: &TenantId) -> Result<u64, StoreError> {
-        self.inner.past_due_count(t).await
+    async fn clock_count(&self, t: &TenantId, kind: ClockKind) -> Result<u64, StoreError> {
+        self.inner.clock_count(t, kind).await
     }
 }
 

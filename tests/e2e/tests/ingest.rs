@@ -9,6 +9,8 @@ use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use shared::adapters::{DynamoStore, SqsDeadLetters};
 use shared::domain::clock::ClockKind;
+
+const PAST_DUE: ClockKind = ClockKind::PastDue(shared::domain::Continuity::NegativeBalance);
 use shared::domain::{Continuity, CustomerId, CustomerState, Event, TenantId};
 use shared::ports::{CandidateSource, CustomerStore, DeadLetters};
 use std::collections::{BTreeMap, VecDeque};
@@ -415,6 +417,6 @@ async fn when_two_tenants_share_a_customer_id_should_never_share_an_item_or_a_qu
             .unwrap()
             .is_empty()
     );
-    assert_eq!(store.past_due_count(&a).await.unwrap(), 1);
-    assert_eq!(store.past_due_count(&nobody).await.unwrap(), 0);
+    assert_eq!(store.clock_count(&a, PAST_DUE).await.unwrap(), 1);
+    assert_eq!(store.clock_count(&nobody, PAST_DUE).await.unwrap(), 0);
 }

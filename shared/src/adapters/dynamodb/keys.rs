@@ -107,6 +107,13 @@ pub fn past_due_counter_sk(shard: u16) -> String {
 
 pub const PAST_DUE_COUNTER_PREFIX: &str = "PASTDUE#";
 
+/// The tenant's count of customers with a running payment clock, per shard.
+pub fn paying_counter_sk(shard: u16) -> String {
+    format!("{PAYING_COUNTER_PREFIX}{shard:03}")
+}
+
+pub const PAYING_COUNTER_PREFIX: &str = "PAYFAIL#";
+
 /// An instant as fixed-width text that sorts in time order.
 pub fn instant(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)

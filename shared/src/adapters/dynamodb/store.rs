@@ -441,18 +441,32 @@ impl CustomerStore for DynamoStore {
                 .map_err(|e| StoreError::failed(e.to_string()))?;
             request = request.transact_items(TransactWriteItem::builder().put(put).build());
         }
-        if commit.was_past_due != state.is_past_due() {
-            let delta = if state.is_past_due() { "1" } else { "-1" };
-            let shard = keys::shard(&state.customer_id, self.shards);
+        // The guardrail's counters move only when a customer starts or stops being counted.
+        let shard = keys::shard(&state.customer_id, self.shards);
+        let moves = [
+            (
+                commit.was_past_due,
+                state.is_past_due(),
+                keys::past_due_counter_sk(shard),
+            ),
+            (
+                !commit.payment_clocks_before.is_empty(),
+                !starts.is_empty(),
+                keys::paying_counter_sk(shard),
+            ),
+        ];
+        for (before, after, sk) in moves.into_iter().filter(|(b, a, _)| b != a) {
+            let delta = if after { "1" } else { "-1" };
             let counter = Update::builder()
                 .table_name(&self.table)
                 .key(keys::PK, s(keys::tenant_pk(&state.tenant_id)))
-                .key(keys::SK, s(keys::past_due_counter_sk(shard)))
+                .key(keys::SK, s(sk))
                 .update_expression("ADD #n :d")
                 .expression_attribute_names("#n", "n")
                 .expression_attribute_values(":d", AttributeValue::N(delta.to_owned()))
                 .build()
                 .map_err(|e| StoreError::failed(e.to_string()))?;
+            debug_assert_ne!(before, after);
             request = request.transact_items(TransactWriteItem::builder().update(counter).build());
         }
 
@@ -577,10 +591,12 @@ impl CandidateSource for DynamoStore {
         .await
     }
 
-    async fn past_due_count(&self, tenant: &TenantId) -> Result<u64, StoreError> {
-        let counters = self
-            .query_prefix(keys::tenant_pk(tenant), keys::PAST_DUE_COUNTER_PREFIX)
-            .await?;
+    async fn clock_count(&self, tenant: &TenantId, kind: ClockKind) -> Result<u64, StoreError> {
+        let prefix = match kind {
+            ClockKind::PastDue(_) => keys::PAST_DUE_COUNTER_PREFIX,
+            ClockKind::PaymentFailed => keys::PAYING_COUNTER_PREFIX,
+        };
+        let counters = self.query_prefix(keys::tenant_pk(tenant), prefix).await?;
         let total: i64 = counters
             .iter()
             .filter_map(|item| match item.get("n") {
