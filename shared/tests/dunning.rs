@@ -617,3 +617,28 @@ fn when_a_customer_is_explained_should_say_the_path_the_next_step_and_the_last_f
     assert_eq!(clock["running"]["since"], "2026-11-01");
     assert_eq!(clock["latest_failure"]["failure_category"], "soft");
 }
+
+#[test]
+fn when_a_past_due_automation_asks_for_a_retry_should_refuse_it_naming_the_action() {
+    let errors = |cfg: Value| -> Vec<String> {
+        AutomationsFile::from_json(&cfg)
+            .unwrap_err()
+            .0
+            .into_iter()
+            .map(|e| e.field)
+            .collect()
+    };
+    let mut short = default_config();
+    short["automations"][0]["actions"] = json!([{"type": "notify", "channel": "finance"},
+                                                {"type": "retry_payment"}]);
+    assert_eq!(errors(short), ["automations[0].actions[1].type"]);
+    let mut named = standard();
+    named["automations"][0]["trigger"] = json!({"type": "past_due"});
+    assert_eq!(
+        errors(named),
+        [
+            "automations[0].steps[0].actions[0].type",
+            "automations[0].steps[1].actions[0].type"
+        ]
+    );
+}

@@ -327,9 +327,14 @@ fn no_longer_applies(
     if !matches!(action, Action::RetryPayment) {
         return None;
     }
-    let invoice = customer
+    // A retry is only ever decided on a payment clock (validation refuses it elsewhere); an
+    // invoice no longer known has no clock to retry.
+    let Some(invoice) = customer
         .and_then(|c| c.invoices.as_ref())
-        .and_then(|i| i.get(d.clock_id.as_deref().unwrap_or_default()))?;
+        .and_then(|i| i.get(d.clock_id.as_deref()?))
+    else {
+        return Some("clock_stopped");
+    };
     match invoice.category(&settings.decline_overrides) {
         FailureCategory::Hard => Some("hard_decline"),
         FailureCategory::ActionRequired => Some("action_required"),

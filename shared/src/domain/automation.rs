@@ -651,10 +651,10 @@ pub fn parse_automation(r: &mut Reader, path: &str, v: &Value) -> Option<Automat
             );
         }
     }
-    if let (Some(trigger), Some(conditions), Some((steps, _)), Some(segments)) =
+    if let (Some(trigger), Some(conditions), Some((steps, form)), Some(segments)) =
         (&trigger, &conditions, &steps, &segments)
     {
-        check_fields(r, path, trigger.clock, conditions, steps, segments);
+        check_fields(r, path, trigger.clock, conditions, (steps, *form), segments);
     }
     if r.error_count() > errors_before {
         return None;
@@ -683,7 +683,7 @@ fn check_fields(
     path: &str,
     clock: ClockKind,
     conditions: &[Condition],
-    steps: &[Step],
+    (steps, form): (&[Step], StepForm),
     segments: &[Segment],
 ) {
     let mut check = |r: &mut Reader, at: String, list: &[Condition]| {
@@ -709,6 +709,37 @@ fn check_fields(
         let at = index(&join(path, "segments"), i);
         check(r, join(&at, "when"), &segment.when);
         approvals(r, &join(&at, "steps"), &segment.steps, &mut check);
+    }
+    // A retry needs an invoice: only a payment clock has one.
+    if clock != ClockKind::PaymentFailed {
+        // The short form's steps all take the automation's own actions: named once.
+        let own = match form {
+            StepForm::Thresholds => (path.to_owned(), &steps[..steps.len().min(1)]),
+            StepForm::Named => (join(path, "steps"), steps),
+        };
+        let lists = std::iter::once(own).chain(segments.iter().enumerate().map(|(i, s)| {
+            (
+                join(&index(&join(path, "segments"), i), "steps"),
+                &s.steps[..],
+            )
+        }));
+        for (at, steps) in lists {
+            for (i, step) in steps.iter().enumerate() {
+                let step_at = match form {
+                    StepForm::Thresholds if at == path => path.to_owned(),
+                    _ => index(&at, i),
+                };
+                for (j, action) in step.actions.iter().enumerate() {
+                    if action.is_command() {
+                        let field = join(&index(&join(&step_at, "actions"), j), "type");
+                        r.error(
+                            field,
+                            "retry_payment is only for a payment_failed trigger: it retries the clock's invoice",
+                        );
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -978,50 +1009,27 @@ pub(crate) fn parse_condition(r: &mut Reader, path: &str, v: &Value) -> Option<C
         _ => None,
     };
     if let Some(field) = code_field {
-        let (negate, list) = match op {
-            "eq" => (false, false),
-            "ne" => (true, false),
-            "in" => (false, true),
-            "not_in" => (true, true),
-            _ => {
-                r.error(op_path, "must be one of: eq, ne, in, not_in");
-                return None;
-            }
-        };
-        let Some(v) = value else {
-            r.error(value_path, "is required");
-            return None;
-        };
-        let items: Vec<&Value> = if list {
-            r.array(&value_path, v, 200)?.iter().collect()
-        } else {
-            vec![v]
-        };
-        let mut values = Vec::new();
-        for (i, item) in items.into_iter().enumerate() {
-            let p = if list {
-                index(&value_path, i)
-            } else {
-                value_path.clone()
-            };
-            match field {
-                CodeField::FailureCategory => {
-                    values.push(
-                        r.choice(&p, item, &FailureCategory::ALL)?
-                            .as_str()
-                            .to_owned(),
-                    );
-                }
-                CodeField::FailureCode => {
-                    let code = r.text(&p, item, super::decline::MAX_CODE_LEN)?;
-                    if !super::decline::is_code(code) {
-                        r.error(p, super::decline::CODE_RULE);
-                        return None;
+        let (values, negate) =
+            membership(
+                r,
+                op,
+                &op_path,
+                value,
+                &value_path,
+                |r, p, item| match field {
+                    CodeField::FailureCategory => r
+                        .choice(p, item, &FailureCategory::ALL)
+                        .map(|c| c.as_str().to_owned()),
+                    CodeField::FailureCode => {
+                        let code = r.text(p, item, super::decline::MAX_CODE_LEN)?;
+                        if !super::decline::is_code(code) {
+                            r.error(p, super::decline::CODE_RULE);
+                            return None;
+                        }
+                        Some(code.to_owned())
                     }
-                    values.push(code.to_owned());
-                }
-            }
-        }
+                },
+            )?;
         return Some(Condition::Code {
             field,
             values,
@@ -1034,41 +1042,12 @@ pub(crate) fn parse_condition(r: &mut Reader, path: &str, v: &Value) -> Option<C
         _ => None,
     };
     if let Some(currency_field) = currency_field {
-        let (negate, list) = match op {
-            "eq" => (false, false),
-            "ne" => (true, false),
-            "in" => (false, true),
-            "not_in" => (true, true),
-            _ => {
-                r.error(op_path, "must be one of: eq, ne, in, not_in");
-                return None;
-            }
-        };
-        let Some(v) = value else {
-            r.error(value_path, "is required");
-            return None;
-        };
-        let codes: Vec<&Value> = if list {
-            r.array(&value_path, v, 200)?.iter().collect()
-        } else {
-            vec![v]
-        };
-        let mut values = Vec::new();
-        for (i, c) in codes.into_iter().enumerate() {
-            let p = if list {
-                index(&value_path, i)
-            } else {
-                value_path.clone()
-            };
-            let code = r.text(&p, c, 3)?;
-            match Currency::parse(code) {
-                Ok(c) => values.push(c),
-                Err(reason) => {
-                    r.error(p, reason);
-                    return None;
-                }
-            }
-        }
+        let (values, negate) = membership(r, op, &op_path, value, &value_path, |r, p, item| {
+            let code = r.text(p, item, 3)?;
+            Currency::parse(code)
+                .map_err(|reason| r.error(p, reason))
+                .ok()
+        })?;
         return Some(Condition::Currency {
             field: currency_field,
             values,
@@ -1137,6 +1116,41 @@ pub(crate) fn parse_condition(r: &mut Reader, path: &str, v: &Value) -> Option<C
         ),
     );
     None
+}
+
+/// A membership test's values and whether it is negated: `eq`/`ne` take one value, `in`/
+/// `not_in` a list of them, each read by `item`.
+fn membership<T>(
+    r: &mut Reader,
+    op: &str,
+    op_path: &str,
+    value: Option<&Value>,
+    value_path: &str,
+    mut item: impl FnMut(&mut Reader, &str, &Value) -> Option<T>,
+) -> Option<(Vec<T>, bool)> {
+    let (negate, list) = match op {
+        "eq" => (false, false),
+        "ne" => (true, false),
+        "in" => (false, true),
+        "not_in" => (true, true),
+        _ => {
+            r.error(op_path, "must be one of: eq, ne, in, not_in");
+            return None;
+        }
+    };
+    let Some(v) = value else {
+        r.error(value_path, "is required");
+        return None;
+    };
+    if !list {
+        return Some((vec![item(r, value_path, v)?], negate));
+    }
+    let items = r.array(value_path, v, 200)?;
+    let mut values = Vec::with_capacity(items.len());
+    for (i, x) in items.iter().enumerate() {
+        values.push(item(r, &index(value_path, i), x)?);
+    }
+    Some((values, negate))
 }
 
 pub(crate) fn parse_action(r: &mut Reader, path: &str, v: &Value) -> Option<Action> {

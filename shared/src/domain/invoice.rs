@@ -215,3 +215,86 @@ impl Invoices {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Currency, EventId};
+
+    fn key(minute: i64) -> EventKey {
+        EventKey {
+            occurred_at: "2026-11-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap()
+                + Duration::minutes(minute),
+            event_id: EventId::new(format!("e{minute}")),
+        }
+    }
+
+    fn failure(invoice: &str) -> Arc<PaymentFailure> {
+        Arc::new(PaymentFailure {
+            invoice_id: invoice.to_owned(),
+            amount: Money::new(4900, Currency::parse("USD").unwrap()),
+            attempt: None,
+            failure_code: Some("insufficient_funds".to_owned()),
+            advice_code: None,
+        })
+    }
+
+    #[test]
+    fn when_twenty_clocks_run_should_refuse_a_new_invoice_but_not_a_retry_of_a_running_one() {
+        let mut invoices = Invoices::new(key(0));
+        for n in 0..MAX_OPEN_INVOICES {
+            invoices
+                .fail(&key(n as i64 + 1), &failure(&format!("in{n:02}")))
+                .unwrap();
+        }
+        assert_eq!(
+            invoices.fail(&key(100), &failure("in99")),
+            Err(TooManyInvoices)
+        );
+        assert_eq!(invoices.fail(&key(101), &failure("in00")), Ok(()));
+        assert_eq!(invoices.get("in00").unwrap().attempts, 2);
+        // Once one stops, a new invoice may start.
+        invoices.stop(&key(102), "in01", PaymentStop::Paid);
+        assert_eq!(invoices.fail(&key(103), &failure("in99")), Ok(()));
+    }
+
+    #[test]
+    fn when_more_than_twenty_invoices_stopped_should_forget_the_one_stopped_longest_ago() {
+        let mut invoices = Invoices::new(key(0));
+        for n in 0..=MAX_STOPPED_INVOICES as i64 {
+            let id = format!("in{n:02}");
+            invoices.fail(&key(2 * n + 1), &failure(&id)).unwrap();
+            invoices.stop(&key(2 * n + 2), &id, PaymentStop::Voided);
+        }
+        assert_eq!(invoices.list.len(), MAX_STOPPED_INVOICES);
+        assert!(
+            invoices.get("in00").is_none(),
+            "stopped first, forgotten first"
+        );
+        let last = invoices.get("in20").unwrap();
+        assert_eq!(last.stopped.as_ref().unwrap().reason, PaymentStop::Voided);
+        // A new failure of the forgotten invoice starts a new clock, as it would have anyway.
+        invoices.fail(&key(100), &failure("in00")).unwrap();
+        assert_eq!(invoices.get("in00").unwrap().clock, Some(key(100)));
+    }
+
+    #[test]
+    fn when_an_invoice_keeps_failing_should_keep_its_latest_twenty_failures_for_the_cap() {
+        let mut invoices = Invoices::new(key(0));
+        for n in 1..=25 {
+            invoices.fail(&key(n * 60 * 24), &failure("in1")).unwrap();
+        }
+        let invoice = invoices.get("in1").unwrap();
+        assert_eq!(invoice.failures.len(), MAX_FAILURES_KEPT);
+        assert_eq!(invoice.attempts, 25);
+        // The failures on days 6 to 25 are kept; on day 25, the 30 days before hold 20.
+        assert_eq!(
+            invoice.failures_in_30_days(key(25 * 60 * 24).occurred_at),
+            20
+        );
+        assert_eq!(
+            invoice.failures_in_30_days(key(60 * 60 * 24).occurred_at),
+            0
+        );
+    }
+}
