@@ -642,3 +642,40 @@ fn when_a_past_due_automation_asks_for_a_retry_should_refuse_it_naming_the_actio
         ]
     );
 }
+
+#[test]
+fn when_a_payment_arrives_before_the_failure_it_settles_should_still_stop_its_clock() {
+    // Learned in this order: the success first, then the failure it answered, reported late.
+    let events = [
+        received(
+            paid("p1", "c1", "in_1", "2026-11-01T12:00:00Z"),
+            "2026-11-01T12:00:00Z",
+        ),
+        received(
+            failed(
+                "f1",
+                "c1",
+                "in_1",
+                "2026-11-01T10:00:00Z",
+                Some("insufficient_funds"),
+            ),
+            "2026-11-01T13:00:00Z",
+        ),
+    ];
+    let run = run(&events, &standard(), "2026-11-01", "2026-11-06");
+    assert!(fired(&run).is_empty(), "{:?}", run.rows());
+    let state = block_on(shared::ports::CustomerStore::load_customer(
+        &run.store,
+        &"t1".into(),
+        &"c1".into(),
+    ))
+    .unwrap()
+    .unwrap()
+    .value;
+    let invoice = state.invoices.as_ref().unwrap().get("in_1").unwrap();
+    assert_eq!(invoice.clock, None);
+    assert_eq!(
+        invoice.stopped.as_ref().unwrap().reason,
+        shared::domain::invoice::PaymentStop::Paid
+    );
+}

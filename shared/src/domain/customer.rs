@@ -327,23 +327,22 @@ impl CustomerState {
         {
             return Err(ApplyError::OutOfOrder);
         }
+        // Even a payment of an invoice that never failed is remembered as the latest payment
+        // event: a failure of it reported late, with an earlier key, must be folded before it
+        // (and so is stopped by it), not start a clock it would never have had.
+        let invoices = self
+            .invoices
+            .get_or_insert_with(|| Box::new(Invoices::new(event.key.clone())));
         match &event.body {
-            EventBody::PaymentFailed(failure) => self
-                .invoices
-                .get_or_insert_with(|| Box::new(Invoices::new(event.key.clone())))
+            EventBody::PaymentFailed(failure) => invoices
                 .fail(&event.key, failure)
                 .map_err(|_| ApplyError::TooManyInvoices)?,
             EventBody::PaymentSucceeded { invoice_id, .. } => {
-                if let Some(i) = &mut self.invoices {
-                    i.stop(&event.key, invoice_id, PaymentStop::Paid);
-                }
+                invoices.stop(&event.key, invoice_id, PaymentStop::Paid);
             }
             EventBody::InvoiceVoided { invoice_id } => {
-                if let Some(i) = &mut self.invoices {
-                    i.stop(&event.key, invoice_id, PaymentStop::Voided);
-                }
+                invoices.stop(&event.key, invoice_id, PaymentStop::Voided);
             }
-            // Nothing failed yet: there is no clock to stop.
             _ => {}
         }
         Ok(Change::default())
