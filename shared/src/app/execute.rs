@@ -150,19 +150,20 @@ where
                     continue;
                 }
                 if !matches!(action, Action::Notify { .. }) {
-                    let tenant = &d.tenant_id;
-                    if !settings.contains_key(tenant) {
-                        let s = store.tenant_settings(tenant).await?;
-                        settings.insert(tenant.clone(), s);
-                    }
-                    if let Some(reason) = no_longer_applies(
-                        action,
-                        customer.as_ref(),
-                        plan,
-                        &record,
-                        &settings[tenant],
-                        now,
-                    ) {
+                    let reason = if !still_running(customer.as_ref(), plan, &record) {
+                        Some("clock_stopped")
+                    } else if matches!(action, Action::RetryPayment) {
+                        // Only a retry reads the tenant's settings: once per tenant and pass.
+                        let tenant = &d.tenant_id;
+                        if !settings.contains_key(tenant) {
+                            let s = store.tenant_settings(tenant).await?;
+                            settings.insert(tenant.clone(), s);
+                        }
+                        retry_refused(customer.as_ref(), &record, &settings[tenant], now)
+                    } else {
+                        None
+                    };
+                    if let Some(reason) = reason {
                         next.cancelled.push(CancelledAction {
                             action: i,
                             reason: reason.to_owned(),
@@ -304,29 +305,27 @@ where
     Ok(report)
 }
 
-/// Why a customer message or a command no longer applies when it is to be sent (SPEC §8.5),
-/// or `None` when it still does: the clock it was decided on stopped (a customer who paid
-/// since is not chased); for `retry_payment`, the invoice's latest failure is not one a retry
-/// can mend, or it failed `max_retries_per_30_days` times in the last 30 days.
-fn no_longer_applies(
-    action: &Action,
+/// Whether the clock a customer message or a command was decided on still runs (or one that
+/// began earlier and still runs, after late data moved its start): a customer who paid since
+/// is not chased (SPEC §8.5).
+fn still_running(customer: Option<&CustomerState>, plan: &Plan, record: &FiringRecord) -> bool {
+    let d = &record.decision;
+    customer.is_some_and(|c| {
+        plan.clock
+            .still_running(c, d.clock_id.as_deref(), &d.episode)
+    })
+}
+
+/// Why a `retry_payment` on a running clock may not be sent (SPEC §8.5), or `None`: the
+/// invoice's latest failure is not one a retry can mend, or it failed
+/// `max_retries_per_30_days` times in the last 30 days.
+fn retry_refused(
     customer: Option<&CustomerState>,
-    plan: &Plan,
     record: &FiringRecord,
     settings: &TenantSettings,
     now: DateTime<Utc>,
 ) -> Option<&'static str> {
     let d = &record.decision;
-    let running = customer.is_some_and(|c| {
-        plan.clock
-            .still_running(c, d.clock_id.as_deref(), &d.episode)
-    });
-    if !running {
-        return Some("clock_stopped");
-    }
-    if !matches!(action, Action::RetryPayment) {
-        return None;
-    }
     // A retry is only ever decided on a payment clock (validation refuses it elsewhere); an
     // invoice no longer known has no clock to retry.
     let Some(invoice) = customer

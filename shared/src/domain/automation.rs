@@ -503,28 +503,26 @@ pub fn parse_tenant_settings(r: &mut Reader, path: &str, v: &Value) -> Option<Te
         None => Some(Guardrail::default()),
         Some(g) => parse_guardrail(r, &join(path, "guardrail"), g),
     };
-    let spacing = match r.optional(obj, "min_days_between_messages") {
-        None => Some(0),
-        Some(d) => r
-            .integer(
-                &join(path, "min_days_between_messages"),
-                d,
-                0,
-                MAX_DAYS_BETWEEN_MESSAGES,
-            )
-            .map(|d| d as u16),
-    };
-    let retries = match r.optional(obj, "max_retries_per_30_days") {
-        None => Some(DEFAULT_MAX_RETRIES_PER_30_DAYS),
-        Some(n) => r
-            .integer(
-                &join(path, "max_retries_per_30_days"),
-                n,
-                1,
-                MAX_RETRIES_PER_30_DAYS,
-            )
-            .map(|n| n as u8),
-    };
+    let spacing = optional_integer(
+        r,
+        obj,
+        path,
+        "min_days_between_messages",
+        (0, 0, MAX_DAYS_BETWEEN_MESSAGES),
+    )
+    .map(|d| d as u16);
+    let retries = optional_integer(
+        r,
+        obj,
+        path,
+        "max_retries_per_30_days",
+        (
+            i64::from(DEFAULT_MAX_RETRIES_PER_30_DAYS),
+            1,
+            MAX_RETRIES_PER_30_DAYS,
+        ),
+    )
+    .map(|n| n as u8);
     let overrides = match r.optional(obj, "decline_overrides") {
         None => Some(DeclineOverrides::default()),
         Some(o) => parse_overrides(r, &join(path, "decline_overrides"), o),
@@ -546,6 +544,20 @@ pub fn parse_tenant_settings(r: &mut Reader, path: &str, v: &Value) -> Option<Te
             decline_overrides,
         }),
         _ => None,
+    }
+}
+
+/// An optional whole number field of `obj`: `(default, min, max)`; `None` after an error.
+fn optional_integer(
+    r: &mut Reader,
+    obj: &Map<String, Value>,
+    path: &str,
+    key: &str,
+    (default, min, max): (i64, i64, i64),
+) -> Option<i64> {
+    match r.optional(obj, key) {
+        None => Some(default),
+        Some(v) => r.integer(&join(path, key), v, min, max),
     }
 }
 

@@ -665,6 +665,11 @@ impl FiringItem {
         {
             return Err(corrupt("a firing without its plan"));
         }
+        // A firing stored before decisions named their clock (`ck`) has it in its plan.
+        let clock = match (&self.ck, &plan) {
+            (None, Some(plan)) => plan.clock,
+            (code, _) => ClockKind::from_code(code.as_deref()).ok_or_else(|| corrupt("clock"))?,
+        };
         Ok(FiringRecord {
             decision: Decision {
                 date: self.date,
@@ -681,7 +686,7 @@ impl FiringItem {
                 step: self.step.map(Arc::from),
                 owed,
                 plan,
-                clock: ClockKind::from_code(self.ck.as_deref()).ok_or_else(|| corrupt("clock"))?,
+                clock,
                 clock_id: self.cid.map(Arc::from),
                 segment: self.seg.map(Arc::from),
             },
