@@ -31,6 +31,35 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// `rulekit simulate --explain` of `files` (events, automations) over `dates` (from, to) on
+/// `store`, which must succeed: its stdout and stderr.
+fn simulate_explained(
+    prefix: &str,
+    store: &str,
+    (events, automations): (&Path, &Path),
+    (from, to): (&str, &str),
+) -> (String, String) {
+    let out = rulekit(
+        prefix,
+        &[
+            "simulate",
+            "--store",
+            store,
+            "--events",
+            events.to_str().unwrap(),
+            "--automations",
+            automations.to_str().unwrap(),
+            "--from",
+            from,
+            "--to",
+            to,
+            "--explain",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    (text(&out.stdout), text(&out.stderr))
+}
+
 #[test]
 fn when_setup_runs_twice_should_create_once_and_print_the_same_resources() {
     let prefix = format!("cli-setup-{}", std::process::id());
@@ -82,26 +111,18 @@ fn when_steps_quiet_periods_and_releases_are_simulated_on_dynamodb_should_print_
     let prefix = format!("cli-quiet-{}", std::process::id());
     assert!(rulekit(&prefix, &["setup"]).status.success());
     let fixtures = workspace().join("tests/fixtures");
+    let (events, automations) = (
+        fixtures.join("quiet.events.jsonl"),
+        fixtures.join("quiet.automations.json"),
+    );
     let run = |store: &str| {
-        let out = rulekit(
+        simulate_explained(
             &prefix,
-            &[
-                "simulate",
-                "--store",
-                store,
-                "--events",
-                fixtures.join("quiet.events.jsonl").to_str().unwrap(),
-                "--automations",
-                fixtures.join("quiet.automations.json").to_str().unwrap(),
-                "--from",
-                "2026-11-01",
-                "--to",
-                "2026-12-05",
-                "--explain",
-            ],
-        );
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        text(&out.stdout)
+            store,
+            (&events, &automations),
+            ("2026-11-01", "2026-12-05"),
+        )
+        .0
     };
     let memory = run("memory");
     assert!(memory.contains(r#""reason":"quiet""#), "{memory}");
@@ -115,26 +136,17 @@ fn when_the_dunning_playbook_is_simulated_on_dynamodb_should_print_what_the_memo
     let prefix = format!("cli-dunning-{}", std::process::id());
     assert!(rulekit(&prefix, &["setup"]).status.success());
     let playbooks = workspace().join("examples/playbooks");
+    let (events, automations) = (
+        playbooks.join("dunning.events.jsonl"),
+        playbooks.join("dunning.json"),
+    );
     let run = |store: &str| {
-        let out = rulekit(
+        simulate_explained(
             &prefix,
-            &[
-                "simulate",
-                "--store",
-                store,
-                "--events",
-                playbooks.join("dunning.events.jsonl").to_str().unwrap(),
-                "--automations",
-                playbooks.join("dunning.json").to_str().unwrap(),
-                "--from",
-                "2026-09-01",
-                "--to",
-                "2026-11-30",
-                "--explain",
-            ],
-        );
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        (text(&out.stdout), text(&out.stderr))
+            store,
+            (&events, &automations),
+            ("2026-09-01", "2026-11-30"),
+        )
     };
     let (memory, memory_summary) = run("memory");
     for expected in [

@@ -102,3 +102,29 @@ impl<S: DecisionStore> DecisionStore for StopsAfterPublishing<S> {
         self.inner.replace_firing(current, next).await
     }
 }
+
+/// `times` times over: an executor stops after publishing one firing (its pass fails), and
+/// the next, once the claim's lease has passed, recovers that firing and finishes it.
+pub async fn stop_and_recover<S, P>(store: &StopsAfterPublishing<S>, publisher: &P, times: usize)
+where
+    S: CustomerStore + DecisionStore + AutomationStore,
+    P: shared::ports::ActionPublisher,
+{
+    use shared::app::execute::{LEASE, execute_pending};
+    use shared::ports::StoreOnly;
+    let mut now = chrono::Utc::now();
+    for _ in 0..times {
+        store.arm(true);
+        assert!(
+            execute_pending(store, publisher, &StoreOnly, now, 1)
+                .await
+                .is_err()
+        );
+        now += LEASE + chrono::Duration::seconds(1);
+        store.arm(false);
+        let recovered = execute_pending(store, publisher, &StoreOnly, now, 1)
+            .await
+            .unwrap();
+        assert_eq!(recovered.recovered, 1);
+    }
+}

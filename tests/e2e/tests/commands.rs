@@ -7,7 +7,7 @@ use e2e::Env;
 use serde_json::{Value, json};
 use shared::adapters::DynamoStore;
 use shared::app::evaluate::evaluate_tenant_day;
-use shared::app::execute::{LEASE, execute_pending};
+use shared::app::execute::execute_pending;
 use shared::app::ingest::ingest_event;
 use shared::app::simulate::store_config;
 use shared::domain::{AutomationsFile, Event, TenantId};
@@ -193,21 +193,7 @@ async fn when_the_executor_stops_after_publishing_commands_should_never_send_one
     .unwrap();
     let store = e2e::failpoint::StopsAfterPublishing::new(store);
     let publisher = env.publisher();
-    let mut now = chrono::Utc::now();
-    for _ in 0..20 {
-        store.arm(true);
-        assert!(
-            execute_pending(&store, &publisher, &StoreOnly, now, 1)
-                .await
-                .is_err()
-        );
-        now += LEASE + chrono::Duration::seconds(1);
-        store.arm(false);
-        let recovered = execute_pending(&store, &publisher, &StoreOnly, now, 1)
-            .await
-            .unwrap();
-        assert_eq!(recovered.recovered, 1);
-    }
+    e2e::failpoint::stop_and_recover(&store, &publisher, 20).await;
     let commands = commands_by_invoice(&env.drain(&queue).await);
     assert_eq!(commands.len(), 20, "every command went out: none lost");
     assert!(

@@ -173,7 +173,6 @@ fn per_customer(messages: &[serde_json::Value]) -> std::collections::BTreeMap<St
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_executor_stops_after_publishing_100_times_should_lose_nothing_and_never_message_a_customer_twice()
  {
-    use shared::app::execute::{LEASE, execute_pending};
     let env = Env::new("execute-stops").await;
     let finance = env.subscribed_queue("finance", &env.topics.finance).await;
     let customer = env
@@ -181,21 +180,7 @@ async fn when_the_executor_stops_after_publishing_100_times_should_lose_nothing_
         .await;
     let store = e2e::failpoint::StopsAfterPublishing::new(pending(&env, 100, both_actions()).await);
     let publisher = env.publisher();
-    let mut now = chrono::Utc::now();
-    for _ in 0..100 {
-        store.arm(true);
-        assert!(
-            execute_pending(&store, &publisher, &StoreOnly, now, 1)
-                .await
-                .is_err()
-        );
-        now += LEASE + chrono::Duration::seconds(1);
-        store.arm(false);
-        let recovered = execute_pending(&store, &publisher, &StoreOnly, now, 1)
-            .await
-            .unwrap();
-        assert_eq!(recovered.recovered, 1);
-    }
+    e2e::failpoint::stop_and_recover(&store, &publisher, 100).await;
     let finance = per_customer(&env.drain(&finance).await);
     let customer = per_customer(&env.drain(&customer).await);
     assert_eq!(finance.len(), 100, "every firing reached finance: 0 lost");
