@@ -202,6 +202,7 @@ fn bench_automation(tenant: &TenantId) -> Automation {
             clock: ClockKind::PastDue(Continuity::NegativeBalance),
             require_active_subscription: true,
             catch_up_days: 3,
+            hold_days: 0,
         },
         conditions: Vec::new(),
         steps: Step::from_thresholds(
@@ -213,6 +214,7 @@ fn bench_automation(tenant: &TenantId) -> Automation {
         step_form: StepForm::Thresholds,
         segments: Vec::new(),
         active_from: None,
+        archived: false,
     }
 }
 

@@ -250,7 +250,8 @@ async fn warn_of_unknown_tenants<S: AutomationStore>(
             .tenant_automations(tenant)
             .await
             .map_err(runtime_error)?
-            .is_empty()
+            .iter()
+            .all(|a| a.archived)
         {
             eprintln!(
                 "rulekit: warning: {file} has events for tenant {tenant}, which has no \

@@ -81,9 +81,9 @@ pub struct StateCommit<'a> {
     pub state: CustomerState,
     /// Whether the customer was past due before this event (stores keep a per-tenant count).
     pub was_past_due: bool,
-    /// The customer's payment-clock starts before this event
-    /// (`CustomerState::payment_clock_starts`): stores index the ones that changed.
-    pub payment_clocks_before: std::collections::BTreeSet<DateTime<Utc>>,
+    /// The customer's payment-clock and cancellation-request starts before this event, and
+    /// whether it counted in their guardrail counts: stores move the entries that changed.
+    pub started_before: crate::domain::clock::StartIndex,
     /// The version the state was read at; `None` when the customer had no state.
     pub expected_version: Option<u64>,
 }
@@ -172,6 +172,8 @@ pub trait AutomationStore: Send + Sync {
         tenant: &TenantId,
     ) -> impl Future<Output = Result<TenantSettings, StoreError>> + Send;
 
+    /// Every automation of the tenant, archived ones included with `archived` set: an
+    /// archived cancellation automation still proceeds with the holds it began (SPEC §8.6).
     fn tenant_automations(
         &self,
         tenant: &TenantId,

@@ -7,7 +7,7 @@
 //! its decisions; an event-id index per tenant; the episode-start indexes, the dates index and
 //! the outbox as ordered sets, kept as the table's indexes are (on each write that moves them).
 
-use crate::domain::clock::ClockKind;
+use crate::domain::clock::{ClockKind, StartIndex};
 use crate::domain::decision::Settled;
 use crate::domain::event::EventBody;
 use crate::domain::{
@@ -115,11 +115,12 @@ struct Tenant {
     events: EventIndex,
     /// Episode starts, `[negative_balance, no_improvement]`.
     episodes: [BTreeSet<(DateTime<Utc>, CustomerId)>; 2],
-    /// Running payment clocks' starts (one entry per instant, however many invoices).
-    payments: BTreeSet<(DateTime<Utc>, CustomerId)>,
+    /// Running payment clocks' starts (one entry per instant, however many invoices), and
+    /// cancellation requests' (`StartIndex::KINDS`).
+    started: [BTreeSet<(DateTime<Utc>, CustomerId)>; 2],
     past_due: u64,
-    /// Customers with a running payment clock.
-    paying: u64,
+    /// Customers with a running payment clock, and with a request to cancel unanswered.
+    counted: [u64; 2],
     dates: BTreeMap<NaiveDate, BTreeSet<(CustomerId, FiringKey)>>,
     /// Where each customer's latest quiet period ends (as the dates index's releases).
     releases: BTreeSet<(DateTime<Utc>, CustomerId)>,
@@ -440,18 +441,21 @@ impl CustomerStore for MemoryStore {
                 }
             }
         }
-        let (old_clocks, new_clocks) = (
-            before
-                .map(CustomerState::payment_clock_starts)
-                .unwrap_or_default(),
-            state.payment_clock_starts(),
+        let (old, new) = (
+            before.map(StartIndex::of).unwrap_or_default(),
+            StartIndex::of(&state),
         );
-        if old_clocks != new_clocks {
-            for gone in old_clocks.difference(&new_clocks) {
-                tenant.payments.remove(&(*gone, state.customer_id.clone()));
+        for slot in 0..StartIndex::KINDS.len() {
+            for gone in old.starts[slot].difference(&new.starts[slot]) {
+                tenant.started[slot].remove(&(*gone, state.customer_id.clone()));
             }
-            for start in new_clocks.difference(&old_clocks) {
-                tenant.payments.insert((*start, state.customer_id.clone()));
+            for start in new.starts[slot].difference(&old.starts[slot]) {
+                tenant.started[slot].insert((*start, state.customer_id.clone()));
+            }
+            match (old.counted[slot], new.counted[slot]) {
+                (false, true) => tenant.counted[slot] += 1,
+                (true, false) => tenant.counted[slot] = tenant.counted[slot].saturating_sub(1),
+                _ => {}
             }
         }
         let release = |s: &CustomerState| s.quiet.as_ref().and_then(|q| q.last_end());
@@ -470,11 +474,6 @@ impl CustomerStore for MemoryStore {
         ) {
             (false, true) => tenant.past_due += 1,
             (true, false) => tenant.past_due = tenant.past_due.saturating_sub(1),
-            _ => {}
-        }
-        match (old_clocks.is_empty(), new_clocks.is_empty()) {
-            (true, false) => tenant.paying += 1,
-            (false, true) => tenant.paying = tenant.paying.saturating_sub(1),
             _ => {}
         }
         tenant
@@ -517,9 +516,10 @@ impl CandidateSource for MemoryStore {
         let Some(t) = inner.tenant(tenant) else {
             return Ok(Vec::new());
         };
-        let index = match kind {
-            ClockKind::PastDue(continuity) => &t.episodes[policy(continuity)],
-            ClockKind::PaymentFailed => &t.payments,
+        let index = match (kind, StartIndex::slot(kind)) {
+            (ClockKind::PastDue(continuity), _) => &t.episodes[policy(continuity)],
+            (_, Some(slot)) => &t.started[slot],
+            (_, None) => return Ok(Vec::new()),
         };
         Ok(t.states_in(index, windows))
     }
@@ -537,10 +537,14 @@ impl CandidateSource for MemoryStore {
     }
 
     async fn clock_count(&self, tenant: &TenantId, kind: ClockKind) -> Result<u64, StoreError> {
-        Ok(self.lock().tenant(tenant).map_or(0, |t| match kind {
-            ClockKind::PastDue(_) => t.past_due,
-            ClockKind::PaymentFailed => t.paying,
-        }))
+        Ok(self
+            .lock()
+            .tenant(tenant)
+            .map_or(0, |t| match (kind, StartIndex::slot(kind)) {
+                (ClockKind::PastDue(_), _) => t.past_due,
+                (_, Some(slot)) => t.counted[slot],
+                (_, None) => 0,
+            }))
     }
 }
 
@@ -566,8 +570,10 @@ impl AutomationStore for MemoryStore {
             .map(|t| {
                 t.automations
                     .values()
-                    .filter(|a| !a.archived)
-                    .map(|a| a.automation.clone())
+                    .map(|a| Automation {
+                        archived: a.archived,
+                        ..a.automation.clone()
+                    })
                     .collect()
             })
             .unwrap_or_default())

@@ -46,11 +46,13 @@ pub async fn evaluate_tenant_day<S>(
 where
     S: CandidateSource + AutomationStore + DecisionStore,
 {
+    // Enabled automations run; a cancellation automation disabled or archived since still
+    // proceeds with the holds it began (SPEC §8.6).
     let automations: Vec<_> = store
         .tenant_automations(tenant)
         .await?
         .into_iter()
-        .filter(|a| a.enabled)
+        .filter(|a| (a.enabled && !a.archived) || a.holds())
         .collect();
     let decided = decide_tenant_day(
         store,
@@ -184,9 +186,12 @@ where
                 Purpose::Run { .. } => a.active_from.unwrap_or(date),
                 Purpose::Preview => NaiveDate::MIN,
             };
-            let ctx = RunContext::new(a, active_from, &calendar, date)
+            let mut ctx = RunContext::new(a, active_from, &calendar, date)
                 .with_message_spacing(settings.min_days_between_messages)
                 .with_declines(&settings.decline_overrides);
+            if a.archived || !a.enabled {
+                ctx = ctx.proceeds_only();
+            }
             match purpose {
                 Purpose::Run {
                     caught_up_on: Some(today),
@@ -258,14 +263,16 @@ where
             }
         }
 
+        // A hold's proceed is never held (SPEC §8.6): the guardrail counts and holds the rest.
+        let guarded = |d: &Decision| d.outcome == Outcome::Fired && !d.proceeds();
         let firing = decisions
             .iter()
-            .filter(|d| d.outcome == Outcome::Fired && d.mode == Mode::Live)
+            .filter(|d| guarded(d) && d.mode == Mode::Live)
             .count() as u64;
         if firing >= u64::from(settings.guardrail.min_count) {
             let past_due = store.clock_count(tenant, automation.trigger.clock).await?;
             if settings.guardrail.holds(firing, past_due) {
-                for d in decisions.iter_mut().filter(|d| d.outcome == Outcome::Fired) {
+                for d in decisions.iter_mut().filter(|d| guarded(d)) {
                     d.outcome = Outcome::Held;
                 }
                 report.holds.push(GuardrailHold {

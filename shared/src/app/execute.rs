@@ -149,19 +149,40 @@ where
                 if delivered || maybe_sent || cancelled {
                     continue;
                 }
+                // Only a retry and a hold read the tenant's settings: once per tenant and pass.
+                let tenant = &d.tenant_id;
+                if matches!(action, Action::RetryPayment | Action::HoldCancellation { .. })
+                    && !settings.contains_key(tenant)
+                {
+                    let s = store.tenant_settings(tenant).await?;
+                    settings.insert(tenant.clone(), s);
+                }
+                let mut hold_args = Vec::new();
                 if !matches!(action, Action::Notify { .. }) {
                     let reason = if !still_running(customer.as_ref(), plan, &record) {
                         Some("clock_stopped")
-                    } else if matches!(action, Action::RetryPayment) {
-                        // Only a retry reads the tenant's settings: once per tenant and pass.
-                        let tenant = &d.tenant_id;
-                        if !settings.contains_key(tenant) {
-                            let s = store.tenant_settings(tenant).await?;
-                            settings.insert(tenant.clone(), s);
-                        }
-                        retry_refused(customer.as_ref(), &record, &settings[tenant], now)
                     } else {
-                        None
+                        match action {
+                            Action::RetryPayment => {
+                                retry_refused(customer.as_ref(), &record, &settings[tenant], now)
+                            }
+                            Action::Offer { offer_id, .. } => {
+                                // Once per customer and offer in 365 days, whichever automation.
+                                let others = store.customer_firings(tenant, &d.customer_id).await?;
+                                offer_made(&others, &record, offer_id).then_some("offer_already_made")
+                            }
+                            Action::HoldCancellation { hold_days } => {
+                                let calendar = &settings[tenant].calendar;
+                                match hold_of(customer.as_ref(), &record, *hold_days, calendar) {
+                                    Some(args) => {
+                                        hold_args = args;
+                                        None
+                                    }
+                                    None => Some("clock_stopped"),
+                                }
+                            }
+                            _ => None,
+                        }
                     };
                     if let Some(reason) = reason {
                         next.cancelled.push(CancelledAction {
@@ -172,6 +193,7 @@ where
                         continue;
                     }
                 }
+                let firing_id = d.key().firing_id();
                 let (destination, notice) = match action {
                     Action::Notify { .. } => (
                         Destination::Finance,
@@ -184,9 +206,19 @@ where
                         Destination::CustomerMessages,
                         notice::customer_message(d, plan, template_id, variables, balance),
                     ),
-                    Action::RetryPayment => (
+                    Action::Offer {
+                        offer_id,
+                        kind,
+                        template_id,
+                    } => (
+                        Destination::CustomerMessages,
+                        notice::offer(d, plan, (offer_id, kind.as_str(), template_id), &firing_id),
+                    ),
+                    Action::RetryPayment
+                    | Action::HoldCancellation { .. }
+                    | Action::ProceedCancellation => (
                         Destination::Commands,
-                        notice::command(d, plan, "retry_payment", &d.key().firing_id()),
+                        notice::command(d, plan, action.type_name(), &firing_id, &hold_args),
                     ),
                 };
                 messages.push((i, message(destination, &record, plan, action, notice)));
@@ -314,6 +346,45 @@ fn still_running(customer: Option<&CustomerState>, plan: &Plan, record: &FiringR
         plan.clock
             .still_running(c, d.clock_id.as_deref(), &d.episode)
     })
+}
+
+/// Whether the customer was made the offer `offer_id` by another firing (any automation)
+/// within 365 days of this one: an offer is made once (SPEC §8.5), whether or not it was taken.
+fn offer_made(firings: &[FiringRecord], record: &FiringRecord, offer_id: &str) -> bool {
+    let key = record.decision.key();
+    firings.iter().any(|other| {
+        other.decision.key() != key
+            && (record.decision.date - other.decision.date).num_days().abs() < 365
+            && other.decision.plan.as_deref().is_some_and(|plan| {
+                plan.actions.iter().enumerate().any(|(i, a)| {
+                    matches!(a, Action::Offer { offer_id: o, .. } if o == offer_id)
+                        && (other.deliveries.iter().any(|d| d.action == i)
+                            || other.unconfirmed.contains(&i))
+                })
+            })
+    })
+}
+
+/// The `until` (local date) and `cancel_at` (instant) of the hold a `hold_cancellation` was
+/// decided for, derived as the rule derived them; `None` when the clock is no longer known.
+fn hold_of(
+    customer: Option<&CustomerState>,
+    record: &FiringRecord,
+    hold_days: u16,
+    calendar: &crate::domain::TenantCalendar,
+) -> Option<Vec<(&'static str, serde_json::Value)>> {
+    let d = &record.decision;
+    let holds = customer?.cancellations.as_ref()?.holds(hold_days, calendar);
+    let hold = holds.iter().find(|h| {
+        h.start == &d.episode && Some(h.subscription_id()) == d.clock_id.as_deref()
+    })?;
+    Some(vec![
+        ("until", json!(hold.until.to_string())),
+        (
+            "cancel_at",
+            json!(crate::domain::event::format_instant(hold.cancel_at)),
+        ),
+    ])
 }
 
 /// Why a `retry_payment` on a running clock may not be sent (SPEC §8.5), or `None`: the

@@ -3,13 +3,17 @@
 //! view of a customer that the API (`GET /v1/customers/{id}`) and `rulekit explain` show.
 
 use super::evaluate::history;
+use crate::domain::automation::Action;
 use crate::domain::calendar::days_between;
+use crate::domain::cancellation::Fact;
+use crate::domain::clock::ClockKind;
 use crate::domain::event::format_instant;
 use crate::domain::quiet::PromiseStatus;
 use crate::domain::rule::RunContext;
 use crate::domain::step::{Step, StepForm};
 use crate::domain::{
-    Automation, Continuity, CustomerId, CustomerState, Decision, Outcome, TenantId, TenantSettings,
+    Automation, Continuity, CustomerId, CustomerState, Decision, Mode, Outcome, TenantId,
+    TenantSettings,
 };
 use crate::ports::{
     AutomationStore, CustomerStore, DecisionStore, FiringRecord, FiringStatus, StoreError,
@@ -68,7 +72,8 @@ where
             })
         })
     };
-    let automations = store.tenant_automations(tenant).await?;
+    let mut automations = store.tenant_automations(tenant).await?;
+    automations.retain(|a| !a.archived);
     let firings = store.customer_firings(tenant, customer_id).await?;
     let explanations =
         explain_customer(store, &settings, &automations, &customer, &firings, date).await?;
@@ -87,6 +92,7 @@ where
         },
         "quiet": quiet_view(&customer, as_of),
         "payment_clocks": payment_clocks_view(&customer, &settings, date),
+        "cancellations": cancellations_view(&customer),
         "active_subscriptions": customer.subscriptions.iter()
             .filter(|s| s.status.is_active())
             .map(|s| json!({"id": s.id, "status": s.status.as_str()}))
@@ -163,6 +169,7 @@ pub async fn explain_customer<S: DecisionStore>(
             why.push(step);
         }
         why.extend(payment_paths(&ctx, customer, recorded, date));
+        why.extend(hold_paths(&ctx, customer, recorded, date));
         if !on_the_date.is_empty() {
             let told: Vec<String> = on_the_date
                 .iter()
@@ -189,7 +196,12 @@ pub async fn explain_customer<S: DecisionStore>(
             for candidate in &candidates {
                 let before = decisions.len();
                 ctx.decide(customer, candidate, &settled, &messaged, &mut decisions);
-                let clock = clock_words(candidate.clock_id(), candidate.days_past_due, date);
+                let clock = clock_words(
+                    trigger.clock,
+                    candidate.clock_id(),
+                    candidate.days_past_due,
+                    date,
+                );
                 if decisions.len() > before {
                     let told: Vec<String> = decisions[before..]
                         .iter()
@@ -203,7 +215,7 @@ pub async fn explain_customer<S: DecisionStore>(
                 }
             }
             let mut running = Vec::new();
-            trigger.clock.clocks(customer, |c| {
+            trigger.clock.clocks(customer, trigger.terms(calendar), |c| {
                 if !candidates.iter().any(|k| k.start == c.start) {
                     running.push((c.id().map(str::to_owned), c.start.occurred_at));
                 }
@@ -216,7 +228,7 @@ pub async fn explain_customer<S: DecisionStore>(
                 };
                 why.push(format!(
                     "{} ({how}): no {} window is open ({windows}, catch-up {} days)",
-                    clock_words(id.as_deref(), days_between(since, date), date),
+                    clock_words(trigger.clock, id.as_deref(), days_between(since, date), date),
                     match automation.step_form {
                         StepForm::Thresholds => "threshold",
                         StepForm::Named => "step",
@@ -225,9 +237,10 @@ pub async fn explain_customer<S: DecisionStore>(
                 ));
             }
             if candidates.is_empty() && running.is_empty() {
-                why.push(match trigger.clock.continuity() {
-                    Some(c) => format!("not past due on {date} under {}", c.as_str()),
-                    None => format!("no failed payment outstanding on {date}"),
+                why.push(match (trigger.clock.continuity(), automation.holds()) {
+                    (Some(c), _) => format!("not past due on {date} under {}", c.as_str()),
+                    (None, true) => format!("no request to cancel is held on {date}"),
+                    (None, false) => format!("no failed payment outstanding on {date}"),
                 });
             }
         }
@@ -240,13 +253,132 @@ pub async fn explain_customer<S: DecisionStore>(
     Ok(out)
 }
 
-/// A clock and its day count in words: "12 days past due on D", or for a payment clock
-/// "invoice in_1 failed 3 days before D".
-fn clock_words(invoice: Option<&str>, days: i64, date: NaiveDate) -> String {
-    match invoice {
-        None => format!("{days} days past due on {date}"),
-        Some(i) => format!("invoice {i} failed {days} days before {date}"),
+/// A clock and its day count in words: "12 days past due on D", for a payment clock
+/// "invoice in_1 failed 3 days before D", for a cancellation clock "subscription s1 asked
+/// to cancel 3 days before D".
+fn clock_words(kind: ClockKind, id: Option<&str>, days: i64, date: NaiveDate) -> String {
+    match (id, kind) {
+        (None, _) => format!("{days} days past due on {date}"),
+        (Some(s), ClockKind::CancellationRequested) => {
+            format!("subscription {s} asked to cancel {days} days before {date}")
+        }
+        (Some(i), _) => format!("invoice {i} failed {days} days before {date}"),
     }
+}
+
+/// Where each cancellation clock stands on `date` (SPEC §8.6): "subscription s1: hold until
+/// 2026-11-09; offered downgrade-basic on 2026-11-02; proceeds on 2026-11-09 unless
+/// withdrawn".
+fn hold_paths(
+    ctx: &RunContext<'_>,
+    customer: &CustomerState,
+    recorded: &[FiringRecord],
+    date: NaiveDate,
+) -> Vec<String> {
+    let automation = ctx.automation;
+    let (true, Some(facts)) = (automation.holds(), &customer.cancellations) else {
+        return Vec::new();
+    };
+    let calendar = ctx.calendar;
+    let mut out = Vec::new();
+    for hold in facts.holds(automation.trigger.hold_days, calendar) {
+        if hold.start.occurred_at > calendar.run_instant(date) {
+            continue;
+        }
+        let mine: Vec<&FiringRecord> = recorded
+            .iter()
+            .filter(|r| r.decision.automation_id == automation.id && r.decision.date <= date)
+            .filter(|r| {
+                r.decision
+                    .settled()
+                    .is_for(Some(hold.subscription_id()), hold.start)
+            })
+            .collect();
+        let ends = calendar.local_date(hold.ends_at);
+        let mut parts = Vec::new();
+        match mine.iter().find(|r| r.decision.threshold_days == 0) {
+            None => parts.push(format!(
+                "the hold is decided at the first run that sees the request ({})",
+                calendar.first_due(0, hold.start.occurred_at, hold.since)
+            )),
+            Some(r) if r.decision.settled().went_on => {
+                let would = if r.decision.mode == Mode::DryRun {
+                    " (dry run: nothing was sent)"
+                } else {
+                    ""
+                };
+                parts.push(format!("hold until {}{would}", hold.until));
+            }
+            Some(r) => parts.push(format!(
+                "no hold: {} on {}",
+                describe(&r.decision, true),
+                r.decision.date
+            )),
+        }
+        for r in &mine {
+            let actions = r.decision.plan.as_deref().map_or(&[][..], |p| &p.actions[..]);
+            for (i, action) in actions.iter().enumerate() {
+                let Action::Offer { offer_id, .. } = action else {
+                    continue;
+                };
+                let verb = if r.cancelled.iter().any(|c| c.action == i) {
+                    "offer cancelled:"
+                } else if r.decision.mode == Mode::DryRun {
+                    "would have offered"
+                } else {
+                    "offered"
+                };
+                parts.push(format!("{verb} {offer_id} on {}", r.decision.date));
+            }
+        }
+        match hold.stop {
+            Some((stop, key)) => parts.push(format!(
+                "stopped {} on {}",
+                stop.as_str(),
+                calendar.local_date(key.occurred_at)
+            )),
+            None if date >= ends && mine.iter().any(|r| r.decision.threshold_days == automation.trigger.hold_days) => {
+                parts.push(format!("proceeded on {ends} (hold_ended)"));
+            }
+            None => parts.push(format!("proceeds on {ends} unless withdrawn")),
+        }
+        out.push(format!(
+            "subscription {}: {}",
+            hold.subscription_id(),
+            parts.join("; ")
+        ));
+    }
+    out
+}
+
+/// The customer's cancellation facts as received: requests, answers and cancellations.
+fn cancellations_view(customer: &CustomerState) -> Value {
+    let entries = customer.cancellations.iter().flat_map(|c| c.entries.iter());
+    Value::Array(
+        entries
+            .map(|e| {
+                let mut v = json!({
+                    "subscription_id": e.subscription_id,
+                    "occurred_at": format_instant(e.key.occurred_at),
+                });
+                match &e.fact {
+                    Fact::Requested(r) => {
+                        v["type"] = json!("requested");
+                        v["reason"] = json!(r.reason);
+                        v["effective"] = json!(r.effective.as_str());
+                        v["period_end"] = json!(r.period_end.map(format_instant));
+                    }
+                    Fact::Withdrawn { offer_id } => {
+                        v["type"] = json!("withdrawn");
+                        v["offer_id"] = json!(offer_id);
+                    }
+                    Fact::Confirmed => v["type"] = json!("confirmed"),
+                    Fact::Canceled => v["type"] = json!("subscription_canceled"),
+                }
+                v
+            })
+            .collect(),
+    )
 }
 
 /// Where each payment clock of a segmented automation stands on `date` (SPEC §8.3): "invoice
@@ -260,7 +392,8 @@ fn payment_paths(
 ) -> Vec<String> {
     let automation = ctx.automation;
     let mut out = Vec::new();
-    automation.trigger.clock.clocks(customer, |clock| {
+    let terms = automation.trigger.terms(ctx.calendar);
+    automation.trigger.clock.clocks(customer, terms, |clock| {
         let Some(invoice) = clock.invoice else {
             return;
         };
@@ -410,10 +543,13 @@ fn current_step(
         return None;
     }
     let mut start = None;
+    // A past-due clock ignores the terms of a hold.
+    let calendar = crate::domain::TenantCalendar::default();
+    let terms = automation.trigger.terms(&calendar);
     automation
         .trigger
         .clock
-        .clocks(customer, |c| start = Some(c.start.clone()));
+        .clocks(customer, terms, |c| start = Some(c.start.clone()));
     let start = start?;
     let last = recorded
         .iter()

@@ -2,6 +2,7 @@
 //! order and late data (SPEC §2). The SQS Lambda, the API and the CLI all call [`ingest_event`],
 //! and read what arrives live with [`live_event`].
 
+use crate::domain::clock::StartIndex;
 use crate::domain::customer::{ApplyError, Change};
 use crate::domain::{CustomerState, Event, FieldError, FieldErrors};
 use crate::ports::{CommitOutcome, CustomerStore, StateCommit, StoreError};
@@ -112,7 +113,7 @@ pub async fn ingest_event<S: CustomerStore>(
             ),
         };
         let was_past_due = before.is_past_due();
-        let payment_clocks_before = before.payment_clock_starts();
+        let started_before = StartIndex::of(&before);
         let (after, change) = if before.can_apply_in_place(event) {
             // The state read is this attempt's own copy: it is applied to in place.
             let mut after = before;
@@ -140,7 +141,7 @@ pub async fn ingest_event<S: CustomerStore>(
             event,
             state: after,
             was_past_due,
-            payment_clocks_before,
+            started_before,
             expected_version,
         };
         match store.commit(commit).await? {

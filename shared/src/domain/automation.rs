@@ -5,7 +5,7 @@
 //! every problem reported by field path.
 
 use super::calendar::{DEFAULT_EVALUATION_HOUR, TenantCalendar};
-use super::clock::ClockKind;
+use super::clock::{ClockKind, HoldTerms};
 use super::customer::Continuity;
 use super::decline::{DeclineOverrides, FailureCategory, parse_overrides};
 use super::fields::{self, FieldErrors, Reader, index, join};
@@ -52,7 +52,21 @@ pub struct Trigger {
     pub require_active_subscription: bool,
     /// How many days after a step is first due a missed or blocked firing may still happen.
     pub catch_up_days: u16,
+    /// A cancellation clock's longest hold (1–30 days, SPEC §8.6); 0 for the other clocks.
+    pub hold_days: u16,
 }
+
+impl Trigger {
+    /// The terms the automation's clocks are derived under.
+    pub fn terms<'a>(&self, calendar: &'a super::calendar::TenantCalendar) -> HoldTerms<'a> {
+        HoldTerms {
+            hold_days: self.hold_days,
+            calendar,
+        }
+    }
+}
+
+pub const MAX_HOLD_DAYS: i64 = 30;
 
 /// Comparisons for numeric condition fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +147,8 @@ pub enum CodeField {
     FailureCode,
     /// `payment.failure_category`, from the decline table and the tenant's overrides.
     FailureCategory,
+    /// `cancellation.reason`, as the cancellation request gave it (cancellation clocks).
+    CancellationReason,
 }
 
 impl CodeField {
@@ -140,6 +156,7 @@ impl CodeField {
         match self {
             Self::FailureCode => "payment.failure_code",
             Self::FailureCategory => "payment.failure_category",
+            Self::CancellationReason => "cancellation.reason",
         }
     }
 }
@@ -259,6 +276,43 @@ pub enum Action {
     /// A command to the tenant's billing system to retry the invoice's payment (commands
     /// topic), re-checked before it is sent (SPEC §8.5).
     RetryPayment,
+    /// A recovery offer for a customer asking to cancel (customer-messages topic), sent once
+    /// per customer and `offer_id` in 365 days.
+    Offer {
+        offer_id: String,
+        kind: OfferKind,
+        template_id: String,
+    },
+    /// The built-in `hold` step's command (SPEC §8.6): hold the requested cancellation
+    /// until the hold's end, computed from the clock under `hold_days` when it is sent.
+    HoldCancellation { hold_days: u16 },
+    /// The built-in `proceed` step's command: the hold is over, cancel if not already.
+    ProceedCancellation,
+}
+
+/// What an offer proposes instead of cancelling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OfferKind {
+    Downgrade,
+    Pause,
+    Deferral,
+    Discount,
+}
+
+impl OfferKind {
+    pub const ALL: [(&'static str, OfferKind); 4] = [
+        ("downgrade", Self::Downgrade),
+        ("pause", Self::Pause),
+        ("deferral", Self::Deferral),
+        ("discount", Self::Discount),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, k)| *k == self)
+            .map_or("", |(n, _)| n)
+    }
 }
 
 impl Action {
@@ -267,18 +321,34 @@ impl Action {
             Self::Notify { .. } => "notify",
             Self::Message { .. } => "message",
             Self::RetryPayment => "retry_payment",
+            Self::Offer { .. } => "offer",
+            Self::HoldCancellation { .. } => "hold_cancellation",
+            Self::ProceedCancellation => "proceed_cancellation",
         }
     }
 
     /// Whether the action is a command to the billing system: sent at most once, even when
     /// an executor stopped before it knew whether the command went out.
     pub fn is_command(&self) -> bool {
-        matches!(self, Self::RetryPayment)
+        matches!(
+            self,
+            Self::RetryPayment | Self::HoldCancellation { .. } | Self::ProceedCancellation
+        )
     }
 
-    /// Whether the action reaches the customer (a message), rather than a team.
+    /// Whether the action reaches the customer (a message or an offer), rather than a team
+    /// or the billing system.
     pub fn reaches_the_customer(&self) -> bool {
-        matches!(self, Self::Message { .. })
+        matches!(self, Self::Message { .. } | Self::Offer { .. })
+    }
+
+    /// Whether RuleKit adds the action to the built-in steps of a cancellation hold (an
+    /// automation may not list it).
+    pub fn is_built_in(&self) -> bool {
+        matches!(
+            self,
+            Self::HoldCancellation { .. } | Self::ProceedCancellation
+        )
     }
 }
 
@@ -300,6 +370,9 @@ pub struct Automation {
     /// First local date whose threshold crossings the automation acts on; when absent, the
     /// caller supplies it (the creation date, or `--from` in a simulation).
     pub active_from: Option<NaiveDate>,
+    /// Archived: no longer run, except for the `proceed` steps of the holds it began (SPEC
+    /// §8.6). Set by the store, never part of the automation's JSON.
+    pub archived: bool,
 }
 
 /// A path of an automation (SPEC §8.3): the clocks whose first run finds `when` holding take
@@ -606,6 +679,7 @@ const TRIGGER_FIELDS: &[&str] = &[
     "require_active_subscription",
     "continuity",
     "catch_up_days",
+    "hold_days",
 ];
 
 /// Reads and validates one automation, reporting every problem under `path`.
@@ -668,10 +742,30 @@ pub fn parse_automation(r: &mut Reader, path: &str, v: &Value) -> Option<Automat
     {
         check_fields(r, path, trigger.clock, conditions, (steps, *form), segments);
     }
+    let holds = trigger
+        .as_ref()
+        .filter(|t| t.clock == ClockKind::CancellationRequested)
+        .map(|t| t.hold_days);
+    if let (Some(hold_days), Some((steps, _)), Some(segments)) = (holds, &steps, &segments) {
+        check_hold_steps(r, &join(path, "steps"), hold_days, steps);
+        for (i, segment) in segments.iter().enumerate() {
+            let at = join(&index(&join(path, "segments"), i), "steps");
+            check_hold_steps(r, &at, hold_days, &segment.steps);
+        }
+    }
     if r.error_count() > errors_before {
         return None;
     }
-    let (steps, step_form) = steps?;
+    let (mut steps, step_form) = steps?;
+    let mut segments = segments?;
+    if let Some(hold_days) = holds {
+        if segments.is_empty() {
+            add_hold_steps(&mut steps, hold_days);
+        }
+        for segment in &mut segments {
+            add_hold_steps(&mut segment.steps, hold_days);
+        }
+    }
     Some(Automation {
         id: id?,
         tenant_id: tenant_id?,
@@ -682,9 +776,72 @@ pub fn parse_automation(r: &mut Reader, path: &str, v: &Value) -> Option<Automat
         conditions: conditions?,
         steps,
         step_form,
-        segments: segments?,
+        segments,
         active_from: active_from?,
+        archived: false,
     })
+}
+
+/// A cancellation hold's steps (SPEC §8.6): the built-in `hold` at day 0 (a step named
+/// `hold` there adds its actions to it) and `proceed` on the hold's last day are RuleKit's;
+/// the automation's own steps fall inside the hold. The hold is sent at its first run or
+/// never, so it takes no approval.
+fn check_hold_steps(r: &mut Reader, path: &str, hold_days: u16, steps: &[Step]) {
+    for (i, step) in steps.iter().enumerate() {
+        let at = index(path, i);
+        if step.name == "proceed" {
+            r.error(
+                join(&at, "name"),
+                "proceed is the built-in step on the hold's last day: an automation does not list it",
+            );
+        } else if step.name == "hold" && step.day != 0 {
+            r.error(join(&at, "day"), "the hold step is at day 0");
+        } else if step.name != "hold" && step.day == 0 {
+            r.error(
+                join(&at, "day"),
+                "day 0 is the built-in hold step's: name the step \"hold\" to add its actions to it",
+            );
+        } else if step.day >= hold_days {
+            r.error(
+                join(&at, "day"),
+                format!(
+                    "must be before hold_days ({hold_days}): nothing fires after the hold, and its \
+                     last day is the built-in proceed step's"
+                ),
+            );
+        }
+        if step.name == "hold" && step.approval.is_some() {
+            r.error(
+                join(&at, "approval"),
+                "the hold is sent at its first run or never: it takes no approval",
+            );
+        }
+    }
+}
+
+/// Adds the built-in `hold` and `proceed` steps to a validated list.
+fn add_hold_steps(steps: &mut Vec<Step>, hold_days: u16) {
+    let hold = Action::HoldCancellation { hold_days };
+    match steps.first_mut() {
+        Some(first) if first.day == 0 => first.actions.insert(0, hold),
+        _ => steps.insert(
+            0,
+            Step {
+                name: "hold".to_owned(),
+                day: 0,
+                owner: None,
+                approval: None,
+                actions: vec![hold],
+            },
+        ),
+    }
+    steps.push(Step {
+        name: "proceed".to_owned(),
+        day: hold_days,
+        owner: None,
+        approval: None,
+        actions: vec![Action::ProceedCancellation],
+    });
 }
 
 /// Refuses a condition on a field the automation's clock does not have (SPEC §8.4): it would
@@ -722,34 +879,39 @@ fn check_fields(
         check(r, join(&at, "when"), &segment.when);
         approvals(r, &join(&at, "steps"), &segment.steps, &mut check);
     }
-    // A retry needs an invoice: only a payment clock has one.
-    if clock != ClockKind::PaymentFailed {
-        // The short form's steps all take the automation's own actions: named once.
-        let own = match form {
-            StepForm::Thresholds => (path.to_owned(), &steps[..steps.len().min(1)]),
-            StepForm::Named => (join(path, "steps"), steps),
-        };
-        let lists = std::iter::once(own).chain(segments.iter().enumerate().map(|(i, s)| {
-            (
-                join(&index(&join(path, "segments"), i), "steps"),
-                &s.steps[..],
-            )
-        }));
-        for (at, steps) in lists {
-            for (i, step) in steps.iter().enumerate() {
-                let step_at = match form {
-                    StepForm::Thresholds if at == path => path.to_owned(),
-                    _ => index(&at, i),
-                };
-                for (j, action) in step.actions.iter().enumerate() {
-                    if action.is_command() {
-                        let field = join(&index(&join(&step_at, "actions"), j), "type");
-                        r.error(
-                            field,
-                            "retry_payment is only for a payment_failed trigger: it retries the clock's invoice",
-                        );
+    // A retry needs an invoice, an offer a cancellation request; the hold's commands are
+    // RuleKit's own.
+    // The short form's steps all take the automation's own actions: named once.
+    let own = match form {
+        StepForm::Thresholds => (path.to_owned(), &steps[..steps.len().min(1)]),
+        StepForm::Named => (join(path, "steps"), steps),
+    };
+    let lists = std::iter::once(own).chain(segments.iter().enumerate().map(|(i, s)| {
+        (
+            join(&index(&join(path, "segments"), i), "steps"),
+            &s.steps[..],
+        )
+    }));
+    for (at, steps) in lists {
+        for (i, step) in steps.iter().enumerate() {
+            let step_at = match form {
+                StepForm::Thresholds if at == path => path.to_owned(),
+                _ => index(&at, i),
+            };
+            for (j, action) in step.actions.iter().enumerate() {
+                let why = match action {
+                    Action::RetryPayment if clock != ClockKind::PaymentFailed => {
+                        "retry_payment is only for a payment_failed trigger: it retries the clock's invoice"
                     }
-                }
+                    Action::Offer { .. } if clock != ClockKind::CancellationRequested => {
+                        "offer is only for a cancellation_requested trigger: it answers a request to cancel"
+                    }
+                    a if a.is_built_in() => {
+                        "is added by RuleKit to the built-in hold and proceed steps: an automation does not list it"
+                    }
+                    _ => continue,
+                };
+                r.error(join(&index(&join(&step_at, "actions"), j), "type"), why);
             }
         }
     }
@@ -818,6 +980,35 @@ fn parse_step_form(
 ) -> Option<(Vec<Step>, StepForm)> {
     let trigger = obj.get("trigger").and_then(Value::as_object);
     let thresholds = trigger.and_then(|t| r.optional(t, "thresholds_days"));
+    let holds = trigger.and_then(|t| t.get("type")).and_then(Value::as_str)
+        == Some("cancellation_requested");
+    if holds {
+        // A hold's steps are named: its built-in ones are, and a threshold means nothing there.
+        let mut both = false;
+        for (key, field) in [
+            ("actions", "actions"),
+            ("thresholds_days", "trigger.thresholds_days"),
+        ] {
+            let given = match key {
+                "actions" => r.optional(obj, key).is_some(),
+                _ => thresholds.is_some(),
+            };
+            if given {
+                r.error(
+                    join(path, field),
+                    "a cancellation_requested automation names its steps (steps or segments), \
+                     beside the built-in hold and proceed",
+                );
+                both = true;
+            }
+        }
+        if both {
+            return None;
+        }
+        if !obj.contains_key("steps") && !obj.contains_key("segments") {
+            return Some((Vec::new(), StepForm::Named));
+        }
+    }
     if obj.contains_key("segments") {
         let mut both = false;
         for (key, field) in [
@@ -904,20 +1095,25 @@ fn parse_trigger(r: &mut Reader, path: &str, v: &Value) -> Option<Trigger> {
         r.choice(
             &join(path, "type"),
             t,
-            &[("past_due", true), ("payment_failed", false)],
+            &[
+                ("past_due", ClockKind::PastDue(Continuity::NegativeBalance)),
+                ("payment_failed", ClockKind::PaymentFailed),
+                ("cancellation_requested", ClockKind::CancellationRequested),
+            ],
         )
     });
+    let past_due = kind.is_none_or(ClockKind::is_past_due);
     // Only a past-due clock needs an active subscription by default (SPEC §8.1).
     let require_active_subscription = match r.optional(obj, "require_active_subscription") {
-        None => Some(kind.unwrap_or(true)),
+        None => Some(past_due),
         Some(b) => r.boolean(&join(path, "require_active_subscription"), b),
     };
     let continuity = match r.optional(obj, "continuity") {
         None => Some(Continuity::NegativeBalance),
-        Some(_) if kind == Some(false) => {
+        Some(_) if !past_due => {
             r.error(
                 join(path, "continuity"),
-                "is only for a past_due trigger: a payment clock runs until its invoice is paid or voided",
+                "is only for a past_due trigger: the other clocks run until their own events stop them",
             );
             None
         }
@@ -929,17 +1125,39 @@ fn parse_trigger(r: &mut Reader, path: &str, v: &Value) -> Option<Trigger> {
             .integer(&join(path, "catch_up_days"), c, 0, MAX_CATCH_UP_DAYS)
             .map(|c| c as u16),
     };
+    let holds = kind == Some(ClockKind::CancellationRequested);
+    let hold_days = match r.optional(obj, "hold_days") {
+        None if holds => {
+            r.error(
+                join(path, "hold_days"),
+                "is required for a cancellation_requested trigger: the days (1-30) a cancellation is held",
+            );
+            None
+        }
+        None => Some(0),
+        Some(_) if !holds && kind.is_some() => {
+            r.error(
+                join(path, "hold_days"),
+                "is only for a cancellation_requested trigger",
+            );
+            None
+        }
+        Some(d) => r
+            .integer(&join(path, "hold_days"), d, 1, MAX_HOLD_DAYS)
+            .map(|d| d as u16),
+    };
     let clock = match (kind, continuity) {
-        (Some(true), Some(continuity)) => Some(ClockKind::PastDue(continuity)),
+        (Some(ClockKind::PastDue(_)), Some(continuity)) => Some(ClockKind::PastDue(continuity)),
         // The clock is known even when a continuity was wrongly given, so the fields of the
         // conditions are still checked against it and every problem is reported at once.
-        (Some(false), _) => Some(ClockKind::PaymentFailed),
+        (Some(k), _) if !k.is_past_due() => Some(k),
         _ => None,
     };
     Some(Trigger {
         clock: clock?,
         require_active_subscription: require_active_subscription?,
         catch_up_days: catch_up_days?,
+        hold_days: hold_days?,
     })
 }
 
@@ -1018,6 +1236,7 @@ pub(crate) fn parse_condition(r: &mut Reader, path: &str, v: &Value) -> Option<C
     let code_field = match field {
         "payment.failure_code" => Some(CodeField::FailureCode),
         "payment.failure_category" => Some(CodeField::FailureCategory),
+        "cancellation.reason" => Some(CodeField::CancellationReason),
         _ => None,
     };
     if let Some(field) = code_field {
@@ -1032,7 +1251,7 @@ pub(crate) fn parse_condition(r: &mut Reader, path: &str, v: &Value) -> Option<C
                     CodeField::FailureCategory => r
                         .choice(p, item, &FailureCategory::ALL)
                         .map(|c| c.as_str().to_owned()),
-                    CodeField::FailureCode => {
+                    CodeField::FailureCode | CodeField::CancellationReason => {
                         let code = r.text(p, item, super::decline::MAX_CODE_LEN)?;
                         if !super::decline::is_code(code) {
                             r.error(p, super::decline::CODE_RULE);
@@ -1166,31 +1385,83 @@ fn membership<T>(
 }
 
 pub(crate) fn parse_action(r: &mut Reader, path: &str, v: &Value) -> Option<Action> {
-    let obj = r.object(path, v, &["type", "channel", "template_id", "variables"])?;
+    let obj = r.object(
+        path,
+        v,
+        &[
+            "type",
+            "channel",
+            "template_id",
+            "variables",
+            "offer_id",
+            "kind",
+            "hold_days",
+        ],
+    )?;
     let kind = r.required(obj, path, "type").and_then(|t| {
         r.choice(
             &join(path, "type"),
             t,
-            &[("notify", 0), ("message", 1), ("retry_payment", 2)],
+            &[
+                ("notify", 0),
+                ("message", 1),
+                ("retry_payment", 2),
+                ("offer", 3),
+                ("hold_cancellation", 4),
+                ("proceed_cancellation", 5),
+            ],
         )
     })?;
-    if kind == 2 {
-        for key in ["channel", "template_id", "variables"] {
-            if obj.contains_key(key) {
-                r.error(
-                    join(path, key),
-                    "is not allowed on a \"retry_payment\" action: it retries the clock's invoice",
-                );
-            }
+    // Each type takes only its own fields.
+    let own: &[&str] = match kind {
+        0 => &["channel"],
+        1 => &["channel", "template_id", "variables"],
+        3 => &["offer_id", "kind", "template_id"],
+        4 => &["hold_days"],
+        _ => &[],
+    };
+    let type_name = ["notify", "message", "retry_payment", "offer", "hold_cancellation",
+        "proceed_cancellation"][kind];
+    for key in obj.keys().filter(|k| *k != "type" && !own.contains(&k.as_str())) {
+        r.error(
+            join(path, key),
+            format!("is not allowed on a {type_name:?} action"),
+        );
+    }
+    match kind {
+        3 => {
+            let offer_id = r
+                .required(obj, path, "offer_id")
+                .and_then(|o| r.id(&join(path, "offer_id"), o))
+                .map(str::to_owned);
+            let offer_kind = r
+                .required(obj, path, "kind")
+                .and_then(|k| r.choice(&join(path, "kind"), k, &OfferKind::ALL));
+            let template_id = r
+                .required(obj, path, "template_id")
+                .and_then(|t| r.text(&join(path, "template_id"), t, MAX_ID_LEN))
+                .map(str::to_owned);
+            return Some(Action::Offer {
+                offer_id: offer_id?,
+                kind: offer_kind?,
+                template_id: template_id?,
+            });
         }
+        4 => {
+            let days = r
+                .required(obj, path, "hold_days")
+                .and_then(|d| r.integer(&join(path, "hold_days"), d, 1, MAX_HOLD_DAYS))?;
+            return Some(Action::HoldCancellation {
+                hold_days: days as u16,
+            });
+        }
+        5 => return Some(Action::ProceedCancellation),
+        _ => {}
+    }
+    if kind == 2 {
         return Some(Action::RetryPayment);
     }
     if kind == 0 {
-        for key in ["template_id", "variables"] {
-            if obj.contains_key(key) {
-                r.error(join(path, key), "is only allowed on a \"message\" action");
-            }
-        }
         let channel = r
             .required(obj, path, "channel")
             .and_then(|c| r.choice(&join(path, "channel"), c, &Channel::ALL))?;
@@ -1267,6 +1538,9 @@ impl Automation {
         if let Some(continuity) = t.clock.continuity() {
             obj["trigger"]["continuity"] = json!(continuity.as_str());
         }
+        if t.clock == ClockKind::CancellationRequested {
+            obj["trigger"]["hold_days"] = json!(t.hold_days);
+        }
         match self.step_form {
             _ if !self.segments.is_empty() => {
                 obj["segments"] = json!(
@@ -1275,7 +1549,7 @@ impl Automation {
                         .map(|s| {
                             let mut v = json!({
                                 "name": s.name,
-                                "steps": s.steps.iter().map(Step::to_json).collect::<Vec<_>>(),
+                                "steps": own_steps_json(&s.steps),
                             });
                             if !s.when.is_empty() {
                                 v["when"] = json!(
@@ -1300,7 +1574,11 @@ impl Automation {
                 );
             }
             StepForm::Named => {
-                obj["steps"] = json!(self.steps.iter().map(Step::to_json).collect::<Vec<_>>());
+                let steps = own_steps_json(&self.steps);
+                // A hold with no steps of its own has only the built-in ones.
+                if !steps.is_empty() || t.clock != ClockKind::CancellationRequested {
+                    obj["steps"] = json!(steps);
+                }
             }
         }
         if let Some(d) = self.active_from {
@@ -1309,12 +1587,31 @@ impl Automation {
         obj
     }
 
+    /// Whether the automation's clocks are cancellation holds.
+    pub fn holds(&self) -> bool {
+        self.trigger.clock == ClockKind::CancellationRequested
+    }
+
     /// Reads an automation in the canonical (or file) form.
     pub fn from_json(v: &Value) -> Result<Automation, FieldErrors> {
         let mut r = Reader::new();
         let a = parse_automation(&mut r, "", v);
         r.finish(a)
     }
+}
+
+/// A step list as the automation wrote it: without the built-in actions of a hold, and
+/// without a built-in step left with none.
+fn own_steps_json(steps: &[Step]) -> Vec<Value> {
+    steps
+        .iter()
+        .filter(|s| s.actions.iter().any(|a| !a.is_built_in()))
+        .map(|s| {
+            let mut own = s.clone();
+            own.actions.retain(|a| !a.is_built_in());
+            own.to_json()
+        })
+        .collect()
 }
 
 impl Condition {
@@ -1327,15 +1624,26 @@ impl Condition {
             Self::Metadata { .. } | Self::Tag { .. } => return None,
         };
         let payment_only = field.starts_with("payment.");
+        let cancellation_only = field.starts_with("cancellation.");
         match clock {
-            ClockKind::PastDue(_) if payment_only => Some(format!(
-                "{field} exists only for a payment_failed trigger: a past_due clock has no failed payment"
+            _ if payment_only && clock != ClockKind::PaymentFailed => Some(format!(
+                "{field} exists only for a payment_failed trigger: a {} clock has no failed payment",
+                clock.trigger_type()
             )),
-            ClockKind::PaymentFailed if field == "days_past_due" => Some(
-                "days_past_due exists only for a past_due trigger; use clock_days for the days \
-                 since the payment failed"
-                    .to_owned(),
-            ),
+            _ if cancellation_only && clock != ClockKind::CancellationRequested => Some(format!(
+                "{field} exists only for a cancellation_requested trigger: a {} clock has no \
+                 cancellation request",
+                clock.trigger_type()
+            )),
+            ClockKind::PaymentFailed | ClockKind::CancellationRequested
+                if field == "days_past_due" =>
+            {
+                Some(format!(
+                    "days_past_due exists only for a past_due trigger; use clock_days for the days \
+                     on the {} clock",
+                    clock.trigger_type()
+                ))
+            }
             _ => None,
         }
     }
@@ -1402,7 +1710,17 @@ impl serde::Serialize for Action {
                 map.serialize_entry("template_id", template_id)?;
                 map.serialize_entry("variables", variables)?;
             }
-            Self::RetryPayment => {}
+            Self::RetryPayment | Self::ProceedCancellation => {}
+            Self::Offer {
+                offer_id,
+                kind,
+                template_id,
+            } => {
+                map.serialize_entry("offer_id", offer_id)?;
+                map.serialize_entry("kind", kind.as_str())?;
+                map.serialize_entry("template_id", template_id)?;
+            }
+            Self::HoldCancellation { hold_days } => map.serialize_entry("hold_days", hold_days)?,
         }
         map.end()
     }

@@ -64,6 +64,20 @@ impl TenantCalendar {
         self.first_instant_at_or_after(d, time)
     }
 
+    /// The date a step at day `day` of a clock that started at `start` (local date `since`)
+    /// is first due (SPEC §8.1): the run of `since + day`, except that a day-0 step of a clock
+    /// that started at or after its day's run is first due at the next day's run.
+    pub fn first_due(&self, day: u16, start: DateTime<Utc>, since: NaiveDate) -> NaiveDate {
+        let due = since
+            .checked_add_days(chrono::Days::new(u64::from(day)))
+            .unwrap_or(NaiveDate::MAX);
+        if day == 0 && start >= self.run_instant(since) {
+            due.succ_opt().unwrap_or(due)
+        } else {
+            due
+        }
+    }
+
     /// The instant local date `d` begins (its first existing local time).
     pub fn start_of_day(&self, d: NaiveDate) -> DateTime<Utc> {
         self.first_instant_at_or_after(d, NaiveTime::MIN)

@@ -4,8 +4,12 @@
 //! kind. The past-due clock runs while the customer is continuously past due under a
 //! continuity policy (SPEC §3): its two policies are two clocks of one kind, one per
 //! customer. The payment clock runs per invoice whose payment failed, so a customer may have
-//! several at once, each named by its invoice.
+//! several at once, each named by its invoice. The cancellation clock runs per subscription
+//! whose customer asked to cancel, for the hold the automation gives (`hold_days`), so it is
+//! derived from the customer's facts under the automation's terms ([`HoldTerms`]).
 
+use super::calendar::TenantCalendar;
+use super::cancellation::Hold;
 use super::customer::{Continuity, CustomerState};
 use super::event::EventKey;
 use super::invoice::Invoice;
@@ -16,6 +20,16 @@ pub enum ClockKind {
     PastDue(Continuity),
     /// An invoice's failed payment, until it is paid or voided.
     PaymentFailed,
+    /// A subscription's cancellation request, until it is answered or its hold ends.
+    CancellationRequested,
+}
+
+/// What a cancellation clock depends on besides the events: the automation's `hold_days`
+/// and the tenant's calendar (the other clocks ignore them).
+#[derive(Debug, Clone, Copy)]
+pub struct HoldTerms<'a> {
+    pub hold_days: u16,
+    pub calendar: &'a TenantCalendar,
 }
 
 /// One running clock of a customer.
@@ -25,13 +39,51 @@ pub struct Clock<'s> {
     pub start: &'s EventKey,
     /// The invoice of a payment clock.
     pub invoice: Option<&'s Invoice>,
+    /// The hold of a cancellation clock.
+    pub hold: Option<Hold<'s>>,
 }
 
 impl Clock<'_> {
-    /// The id a clock is named by besides its start (`clock_id`): the invoice, for a payment
-    /// clock; none for past due.
+    /// The id a clock is named by besides its start (`clock_id`): the invoice of a payment
+    /// clock, the subscription of a cancellation clock; none for past due.
     pub fn id(&self) -> Option<&str> {
-        self.invoice.map(|i| i.id.as_str())
+        match (self.invoice, &self.hold) {
+            (Some(invoice), _) => Some(invoice.id.as_str()),
+            (None, Some(hold)) => Some(hold.subscription_id()),
+            (None, None) => None,
+        }
+    }
+}
+
+/// The customer's entries in the stores' indexes of clock starts beside the past-due
+/// episodes (payment clocks, cancellation requests), and whether the customer counts in each
+/// kind's guardrail count: what a commit moves when they change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StartIndex {
+    pub starts: [std::collections::BTreeSet<chrono::DateTime<chrono::Utc>>; 2],
+    pub counted: [bool; 2],
+}
+
+impl StartIndex {
+    /// The kinds indexed, in the order of `starts` and `counted`.
+    pub const KINDS: [ClockKind; 2] = [ClockKind::PaymentFailed, ClockKind::CancellationRequested];
+
+    pub fn of(customer: &CustomerState) -> Self {
+        Self {
+            starts: Self::KINDS.map(|k| k.indexed_starts(customer)),
+            counted: [
+                !customer.payment_clock_starts().is_empty(),
+                customer
+                    .cancellations
+                    .as_ref()
+                    .is_some_and(|c| c.is_waiting()),
+            ],
+        }
+    }
+
+    /// Where a kind's entries are, if it is indexed here.
+    pub fn slot(kind: ClockKind) -> Option<usize> {
+        Self::KINDS.iter().position(|k| *k == kind)
     }
 }
 
@@ -41,19 +93,40 @@ impl ClockKind {
         match self {
             Self::PastDue(_) => "past_due",
             Self::PaymentFailed => "payment_failed",
+            Self::CancellationRequested => "cancellation_requested",
         }
     }
 
     /// The customer's running clocks of this kind, in the order of their id: what steps count
     /// days on.
-    pub fn clocks<'s>(self, customer: &'s CustomerState, mut each: impl FnMut(Clock<'s>)) {
+    pub fn clocks<'s>(
+        self,
+        customer: &'s CustomerState,
+        terms: HoldTerms<'_>,
+        mut each: impl FnMut(Clock<'s>),
+    ) {
         match self {
             Self::PastDue(continuity) => {
                 if let Some(e) = customer.episode(continuity) {
                     each(Clock {
                         start: &e.start,
                         invoice: None,
+                        hold: None,
                     });
+                }
+            }
+            Self::CancellationRequested => {
+                let Some(facts) = &customer.cancellations else {
+                    return;
+                };
+                for hold in facts.holds(terms.hold_days, terms.calendar) {
+                    if hold.stop.is_none() {
+                        each(Clock {
+                            start: hold.start,
+                            invoice: None,
+                            hold: Some(hold),
+                        });
+                    }
                 }
             }
             Self::PaymentFailed => {
@@ -62,6 +135,7 @@ impl ClockKind {
                         each(Clock {
                             start,
                             invoice: Some(invoice),
+                            hold: None,
                         });
                     }
                 }
@@ -88,6 +162,28 @@ impl ClockKind {
                 .and_then(|i| i.get(id.unwrap_or_default()))
                 .and_then(|i| i.clock.as_ref())
                 .is_some_and(|s| s <= start),
+            // Any answer after the request stops it, whatever the hold's length.
+            Self::CancellationRequested => customer.cancellations.as_ref().is_some_and(|c| {
+                c.entries.iter().any(|e| e.key == *start)
+                    && c.stopped_after(id.unwrap_or_default(), start).is_none()
+            }),
+        }
+    }
+
+    /// The start instants the stores index the customer's clocks of this kind by: a superset
+    /// of the running clocks' starts (the rule decides).
+    pub fn indexed_starts(
+        self,
+        customer: &CustomerState,
+    ) -> std::collections::BTreeSet<chrono::DateTime<chrono::Utc>> {
+        match self {
+            Self::PastDue(continuity) => customer
+                .episode(continuity)
+                .map(|e| e.start.occurred_at)
+                .into_iter()
+                .collect(),
+            Self::PaymentFailed => customer.payment_clock_starts(),
+            Self::CancellationRequested => customer.cancellation_starts(),
         }
     }
 
@@ -95,7 +191,7 @@ impl ClockKind {
     pub fn continuity(self) -> Option<Continuity> {
         match self {
             Self::PastDue(continuity) => Some(continuity),
-            Self::PaymentFailed => None,
+            Self::PaymentFailed | Self::CancellationRequested => None,
         }
     }
 
@@ -105,7 +201,7 @@ impl ClockKind {
         match self {
             Self::PastDue(Continuity::NegativeBalance) => None,
             Self::PastDue(c) => Some(c.as_str()),
-            Self::PaymentFailed => Some(self.trigger_type()),
+            Self::PaymentFailed | Self::CancellationRequested => Some(self.trigger_type()),
         }
     }
 
@@ -114,6 +210,7 @@ impl ClockKind {
         match code {
             None => Some(Self::PastDue(Continuity::NegativeBalance)),
             Some("payment_failed") => Some(Self::PaymentFailed),
+            Some("cancellation_requested") => Some(Self::CancellationRequested),
             Some(c) => Continuity::ALL
                 .iter()
                 .find(|(n, _)| *n == c)

@@ -11,6 +11,7 @@
 
 use super::event::{CustomerProfile, Event, EventBody, EventKey, SubscriptionStatus};
 use super::ids::{CustomerId, TenantId};
+use super::cancellation::{self, Cancellations, Fact};
 use super::invoice::{Invoices, PaymentStop};
 use super::money::Money;
 use super::quiet::{Quiet, QuietAt};
@@ -171,6 +172,9 @@ pub struct CustomerState {
     /// Invoices whose payment failed: their payment clocks (SPEC §8.1). Boxed: most
     /// customers have none.
     pub invoices: Option<Box<Invoices>>,
+    /// Cancellation requests, their answers and subscription cancellations: what the
+    /// cancellation clocks are derived from (SPEC §8.6). Boxed: most customers have none.
+    pub cancellations: Option<Box<Cancellations>>,
 }
 
 impl CustomerState {
@@ -186,6 +190,7 @@ impl CustomerState {
             profile: None,
             quiet: None,
             invoices: None,
+            cancellations: None,
         }
     }
 
@@ -236,6 +241,9 @@ impl CustomerState {
                 status,
             } => {
                 self.apply_subscription(&event.key, subscription_id, *status)?;
+                if *status == SubscriptionStatus::Canceled {
+                    self.record_cancellation(&event.key, subscription_id, Fact::Canceled);
+                }
                 Ok(Change::default())
             }
             EventBody::CustomerUpdated(profile) => {
@@ -265,7 +273,37 @@ impl CustomerState {
             EventBody::PaymentFailed(_)
             | EventBody::PaymentSucceeded { .. }
             | EventBody::InvoiceVoided { .. } => self.apply_payment(event),
+            EventBody::CancellationRequested(request) => {
+                let fact = Fact::Requested(request.clone());
+                self.record_cancellation(&event.key, &request.subscription_id, fact);
+                Ok(Change::default())
+            }
+            EventBody::CancellationWithdrawn {
+                subscription_id,
+                offer_id,
+            } => {
+                let fact = Fact::Withdrawn {
+                    offer_id: offer_id.clone(),
+                };
+                self.record_cancellation(&event.key, subscription_id, fact);
+                Ok(Change::default())
+            }
+            EventBody::CancellationConfirmed { subscription_id } => {
+                self.record_cancellation(&event.key, subscription_id, Fact::Confirmed);
+                Ok(Change::default())
+            }
         }
+    }
+
+    /// Cancellation facts are kept sorted by key, so they apply in place in any order.
+    fn record_cancellation(&mut self, key: &EventKey, subscription_id: &str, fact: Fact) {
+        self.cancellations
+            .get_or_insert_with(Box::default)
+            .insert(cancellation::Entry {
+                key: key.clone(),
+                subscription_id: subscription_id.to_owned(),
+                fact,
+            });
     }
 
     /// The fold step for balances: the one place the episode rules of SPEC §3 live.
@@ -398,6 +436,16 @@ impl CustomerState {
             .flat_map(|i| i.open())
             .filter_map(|i| i.clock.as_ref().map(|k| k.occurred_at))
             .collect()
+    }
+
+    /// The request instants the stores' cancellation index holds for the customer.
+    pub fn cancellation_starts(
+        &self,
+    ) -> std::collections::BTreeSet<chrono::DateTime<chrono::Utc>> {
+        self.cancellations
+            .as_ref()
+            .map(|c| c.request_starts())
+            .unwrap_or_default()
     }
 
     pub fn is_past_due(&self) -> bool {

@@ -79,9 +79,14 @@ impl Plan {
                 .and_then(|n| r.text("automation_name", n, super::automation::MAX_NAME_LEN))
                 .map(str::to_owned);
             let clock = match r.optional(obj, "clock") {
-                Some(c) => r
-                    .choice("clock", c, &[("payment_failed", ())])
-                    .map(|()| ClockKind::PaymentFailed),
+                Some(c) => r.choice(
+                    "clock",
+                    c,
+                    &[
+                        ("payment_failed", ClockKind::PaymentFailed),
+                        ("cancellation_requested", ClockKind::CancellationRequested),
+                    ],
+                ),
                 None => r
                     .required(obj, "", "continuity")
                     .and_then(|c| r.choice("continuity", c, &Continuity::ALL))
@@ -138,6 +143,8 @@ pub enum SkipReason {
     /// No segment of the automation matched the clock at its first run (SPEC §8.3): nothing
     /// of it ever fires.
     NoSegment,
+    /// The step falls after the hold of its cancellation clock (SPEC §8.6).
+    HoldEnded,
 }
 
 impl SkipReason {
@@ -151,10 +158,11 @@ impl SkipReason {
             Self::TooSoon => "too_soon",
             Self::Quiet => "quiet",
             Self::NoSegment => "no_segment",
+            Self::HoldEnded => "hold_ended",
         }
     }
 
-    pub const ALL: [SkipReason; 8] = [
+    pub const ALL: [SkipReason; 9] = [
         Self::Superseded,
         Self::MissedWindow,
         Self::BeforeActiveFrom,
@@ -163,6 +171,7 @@ impl SkipReason {
         Self::TooSoon,
         Self::Quiet,
         Self::NoSegment,
+        Self::HoldEnded,
     ];
 
     pub fn from_code(code: &str) -> Option<Self> {
@@ -174,7 +183,11 @@ impl SkipReason {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            Self::Superseded | Self::MissedWindow | Self::BeforeActiveFrom | Self::NoSegment
+            Self::Superseded
+                | Self::MissedWindow
+                | Self::BeforeActiveFrom
+                | Self::NoSegment
+                | Self::HoldEnded
         )
     }
 }
@@ -262,6 +275,13 @@ impl Decision {
                 .is_some_and(|p| p.actions.iter().any(Action::reaches_the_customer))
     }
 
+    /// Whether it carries a hold's `proceed_cancellation` (never held, SPEC §8.6).
+    pub fn proceeds(&self) -> bool {
+        self.plan
+            .as_deref()
+            .is_some_and(|p| p.actions.contains(&Action::ProceedCancellation))
+    }
+
     /// Whether the firing waits for an admin's approval: a live one at a step whose approval
     /// threshold held (a dry run's only says it would have).
     pub fn awaits_approval(&self) -> bool {
@@ -294,6 +314,10 @@ impl Decision {
             episode: self.episode.clone(),
             clock_id: self.clock_id.clone(),
             segment: self.segment.clone(),
+            went_on: matches!(
+                self.outcome,
+                Outcome::Fired | Outcome::Held | Outcome::AwaitingApproval
+            ),
         }
     }
 
@@ -402,6 +426,9 @@ pub struct Settled {
     /// The segment the clock was put on (`None` for `no_segment`, and for steps of an
     /// automation without segments).
     pub segment: Option<Arc<str>>,
+    /// Whether it went on (fired, even as a dry run; held; awaiting approval) rather than
+    /// being skipped: a hold's later steps need its `hold` step to have gone on (SPEC §8.6).
+    pub went_on: bool,
 }
 
 impl Settled {

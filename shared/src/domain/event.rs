@@ -113,6 +113,53 @@ pub enum EventBody {
     InvoiceVoided {
         invoice_id: String,
     },
+    /// The customer asked to cancel a subscription (SPEC §8.6): starts its cancellation
+    /// clock, unless one runs or the request takes effect at once. Shared, as a failure is.
+    CancellationRequested(Arc<CancellationRequest>),
+    /// The customer withdrew the request (`withdrawn`), or accepted an offer
+    /// (`offer_accepted`, when `offer_id` names it).
+    CancellationWithdrawn {
+        subscription_id: String,
+        offer_id: Option<String>,
+    },
+    /// The customer insisted: the billing system cancels at once (`confirmed`).
+    CancellationConfirmed {
+        subscription_id: String,
+    },
+}
+
+/// When a requested cancellation takes effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Effective {
+    /// At the end of the paid period: the time before it is the hold.
+    PeriodEnd,
+    /// At once: nothing is held.
+    Immediate,
+}
+
+impl Effective {
+    pub const ALL: [(&'static str, Effective); 2] = [
+        ("period_end", Self::PeriodEnd),
+        ("immediate", Self::Immediate),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PeriodEnd => "period_end",
+            Self::Immediate => "immediate",
+        }
+    }
+}
+
+/// What a `cancellation.requested` event says.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CancellationRequest {
+    pub subscription_id: String,
+    /// Why, as the billing system's cancel flow recorded it (`too_expensive`).
+    pub reason: Option<String>,
+    pub effective: Effective,
+    /// The end of the paid period, when the billing system says: the hold never reaches past it.
+    pub period_end: Option<DateTime<Utc>>,
 }
 
 /// What a `payment.failed` event says.
@@ -141,6 +188,9 @@ impl EventBody {
             Self::PaymentFailed(_) => "payment.failed",
             Self::PaymentSucceeded { .. } => "payment.succeeded",
             Self::InvoiceVoided { .. } => "invoice.voided",
+            Self::CancellationRequested(_) => "cancellation.requested",
+            Self::CancellationWithdrawn { .. } => "cancellation.withdrawn",
+            Self::CancellationConfirmed { .. } => "cancellation.confirmed",
         }
     }
 }
@@ -268,6 +318,35 @@ impl Event {
             EventBody::InvoiceVoided { invoice_id } => {
                 obj.insert("invoice".into(), json!({"id": invoice_id}));
             }
+            EventBody::CancellationRequested(c) => {
+                let mut m = Map::new();
+                m.insert("subscription_id".into(), json!(c.subscription_id));
+                if let Some(reason) = &c.reason {
+                    m.insert("reason".into(), json!(reason));
+                }
+                m.insert("effective".into(), json!(c.effective.as_str()));
+                if let Some(end) = c.period_end {
+                    m.insert("period_end".into(), json!(format_instant(end)));
+                }
+                obj.insert("cancellation".into(), Value::Object(m));
+            }
+            EventBody::CancellationWithdrawn {
+                subscription_id,
+                offer_id,
+            } => {
+                let mut m = Map::new();
+                m.insert("subscription_id".into(), json!(subscription_id));
+                if let Some(offer) = offer_id {
+                    m.insert("offer_id".into(), json!(offer));
+                }
+                obj.insert("cancellation".into(), Value::Object(m));
+            }
+            EventBody::CancellationConfirmed { subscription_id } => {
+                obj.insert(
+                    "cancellation".into(),
+                    json!({"subscription_id": subscription_id}),
+                );
+            }
             EventBody::CustomerUpdated(p) => {
                 let mut c = Map::new();
                 if let Some(t) = p.created_at {
@@ -305,6 +384,7 @@ const TOP_FIELDS: &[&str] = &[
     "dispute",
     "payment",
     "invoice",
+    "cancellation",
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -318,9 +398,12 @@ enum EventType {
     PaymentFailed,
     PaymentSucceeded,
     InvoiceVoided,
+    CancellationRequested,
+    CancellationWithdrawn,
+    CancellationConfirmed,
 }
 
-const EVENT_TYPES: [(&str, EventType); 9] = [
+const EVENT_TYPES: [(&str, EventType); 12] = [
     ("balance.changed", EventType::Balance),
     ("subscription.updated", EventType::Subscription),
     ("customer.updated", EventType::Customer),
@@ -330,6 +413,9 @@ const EVENT_TYPES: [(&str, EventType); 9] = [
     ("payment.failed", EventType::PaymentFailed),
     ("payment.succeeded", EventType::PaymentSucceeded),
     ("invoice.voided", EventType::InvoiceVoided),
+    ("cancellation.requested", EventType::CancellationRequested),
+    ("cancellation.withdrawn", EventType::CancellationWithdrawn),
+    ("cancellation.confirmed", EventType::CancellationConfirmed),
 ];
 
 fn parse_event(v: &Value) -> Result<Event, FieldErrors> {
@@ -371,6 +457,9 @@ fn parse_event(v: &Value) -> Result<Event, FieldErrors> {
         EventType::DisputeOpened | EventType::DisputeClosed => "dispute",
         EventType::PaymentFailed | EventType::PaymentSucceeded => "payment",
         EventType::InvoiceVoided => "invoice",
+        EventType::CancellationRequested
+        | EventType::CancellationWithdrawn
+        | EventType::CancellationConfirmed => "cancellation",
     };
     let body = kind.and_then(|kind| {
         let own = payload_field(kind);
@@ -405,6 +494,26 @@ fn parse_event(v: &Value) -> Result<Event, FieldErrors> {
                     .map(|id| EventBody::InvoiceVoided {
                         invoice_id: id.to_owned(),
                     })
+            }
+            EventType::CancellationRequested => cancellation_requested_body(&mut r, payload),
+            EventType::CancellationWithdrawn => {
+                let obj = r.object("cancellation", payload, &["subscription_id", "offer_id"])?;
+                let subscription_id = cancellation_subscription(&mut r, obj);
+                let offer_id = match r.optional(obj, "offer_id") {
+                    None => Some(None),
+                    Some(o) => r
+                        .id("cancellation.offer_id", o)
+                        .map(|o| Some(o.to_owned())),
+                };
+                Some(EventBody::CancellationWithdrawn {
+                    subscription_id: subscription_id?,
+                    offer_id: offer_id?,
+                })
+            }
+            EventType::CancellationConfirmed => {
+                let obj = r.object("cancellation", payload, &["subscription_id"])?;
+                cancellation_subscription(&mut r, obj)
+                    .map(|subscription_id| EventBody::CancellationConfirmed { subscription_id })
             }
         }
     });
@@ -610,6 +719,48 @@ fn payment_succeeded_body(r: &mut Reader, v: &Value) -> Option<EventBody> {
         invoice_id: invoice_id?,
         amount: amount?,
     })
+}
+
+fn cancellation_subscription(r: &mut Reader, obj: &Map<String, Value>) -> Option<String> {
+    r.required(obj, "cancellation", "subscription_id")
+        .and_then(|id| r.text("cancellation.subscription_id", id, MAX_ID_LEN))
+        .map(str::to_owned)
+}
+
+fn cancellation_requested_body(r: &mut Reader, v: &Value) -> Option<EventBody> {
+    let obj = r.object(
+        "cancellation",
+        v,
+        &["subscription_id", "reason", "effective", "period_end"],
+    )?;
+    let subscription_id = cancellation_subscription(r, obj);
+    // Reasons are codes a condition tests (`cancellation.reason`): the decline codes' shape.
+    let reason = match r.optional(obj, "reason") {
+        None => Some(None),
+        Some(v) => match r.text("cancellation.reason", v, super::decline::MAX_CODE_LEN) {
+            Some(c) if super::decline::is_code(c) => Some(Some(c.to_owned())),
+            Some(_) => {
+                r.error("cancellation.reason", super::decline::CODE_RULE);
+                None
+            }
+            None => None,
+        },
+    };
+    let effective = r
+        .required(obj, "cancellation", "effective")
+        .and_then(|e| r.choice("cancellation.effective", e, &Effective::ALL));
+    let period_end = match r.optional(obj, "period_end") {
+        None => Some(None),
+        Some(t) => instant(r, "cancellation.period_end", t).map(Some),
+    };
+    Some(EventBody::CancellationRequested(Arc::new(
+        CancellationRequest {
+            subscription_id: subscription_id?,
+            reason: reason?,
+            effective: effective?,
+            period_end: period_end?,
+        },
+    )))
 }
 
 fn dispute_id(r: &mut Reader, v: &Value) -> Option<String> {

@@ -3,6 +3,7 @@
 
 pub mod automation;
 pub mod calendar;
+pub mod cancellation;
 pub mod clock;
 pub mod customer;
 pub mod decision;

@@ -2,6 +2,7 @@
 //! plain-language summary for people. Attributes for routing are built by the executor and
 //! never carry customer data; these bodies may, because they go only to the tenant's topics.
 
+use super::clock::ClockKind;
 use super::decision::{Decision, Plan};
 use super::money::Money;
 use serde_json::{Value, json};
@@ -78,6 +79,10 @@ pub fn finance_notice(decision: &Decision, plan: &Plan, balance: Option<Money>) 
             "Past due {} days: {}",
             decision.threshold_days, automation_name
         ),
+        Some(_) if decision.clock == ClockKind::CancellationRequested => format!(
+            "Cancellation requested {} days ago: {}",
+            decision.days_past_due, automation_name
+        ),
         Some(_) => format!(
             "Payment failed {} days ago: {}",
             decision.days_past_due, automation_name
@@ -99,8 +104,12 @@ fn with_step(body: &mut Value, decision: &Decision, plan: &Plan) {
     if let Some(segment) = &decision.segment {
         body["segment"] = json!(segment);
     }
-    if let Some(invoice) = &decision.clock_id {
-        body["invoice_id"] = json!(invoice);
+    if let Some(id) = &decision.clock_id {
+        let name = match decision.clock {
+            ClockKind::CancellationRequested => "subscription_id",
+            _ => "invoice_id",
+        };
+        body[name] = json!(id);
     }
     if let Some(owner) = &plan.owner {
         body["owner"] = json!(owner);
@@ -141,7 +150,13 @@ pub fn customer_message(
 /// A command to the tenant's billing system (commands topic, SPEC §8.5): `command` and its
 /// arguments, with the ids a consumer routes and de-duplicates on (`firing_id` is stable:
 /// the same firing's command always carries the same one).
-pub fn command(decision: &Decision, plan: &Plan, command: &str, firing_id: &str) -> Notice {
+pub fn command(
+    decision: &Decision,
+    plan: &Plan,
+    command: &str,
+    firing_id: &str,
+    args: &[(&str, Value)],
+) -> Notice {
     let mut body = json!({
         "command": command,
         "tenant_id": decision.tenant_id,
@@ -151,16 +166,53 @@ pub fn command(decision: &Decision, plan: &Plan, command: &str, firing_id: &str)
         "date": decision.date,
     });
     with_step(&mut body, decision, plan);
+    for (name, value) in args {
+        body[*name] = value.clone();
+    }
+    let what = match decision.clock {
+        ClockKind::CancellationRequested => "subscription",
+        _ => "invoice",
+    };
     let on = decision
         .clock_id
         .as_deref()
-        .map(|i| format!(" invoice {i}"))
+        .map(|i| format!(" {what} {i}"))
         .unwrap_or_default();
     Notice {
         subject: format!("RuleKit command {command}"),
         summary: format!(
             "{command} for{on} of customer {}, asked by automation {} on {}.",
             decision.customer_id, decision.automation_id, decision.date
+        ),
+        body,
+    }
+}
+
+/// A recovery offer for a customer asking to cancel (customer-messages topic, SPEC §8.5).
+pub fn offer(
+    decision: &Decision,
+    plan: &Plan,
+    (offer_id, kind, template_id): (&str, &str, &str),
+    firing_id: &str,
+) -> Notice {
+    let mut body = json!({
+        "type": "cancellation.offer",
+        "tenant_id": decision.tenant_id,
+        "automation_id": decision.automation_id,
+        "customer_id": decision.customer_id,
+        "firing_id": firing_id,
+        "offer_id": offer_id,
+        "kind": kind,
+        "template_id": template_id,
+        "date": decision.date,
+        "clock_days": decision.days_past_due,
+    });
+    with_step(&mut body, decision, plan);
+    Notice {
+        subject: format!("Recovery offer {offer_id}"),
+        summary: format!(
+            "Offer {offer_id} ({kind}) for customer {}, template {template_id}.",
+            decision.customer_id
         ),
         body,
     }

@@ -8,6 +8,7 @@
 //! the same test for every store (see [`RunContext::candidate_windows`]).
 
 use super::automation::{Automation, CodeField, Condition, CurrencyField, NumberField};
+use super::cancellation::Hold;
 use super::calendar::{TenantCalendar, days_between};
 use super::customer::CustomerState;
 use super::decision::{Decision, Outcome, Plan, SEGMENT_DAY, Settled, SkipReason};
@@ -69,6 +70,9 @@ pub struct RunContext<'a> {
     segment_names: Vec<Arc<str>>,
     /// The tenant's decline overrides, for `payment.failure_category`.
     declines: &'a DeclineOverrides,
+    /// Only the `proceed` steps of holds already begun: the run of a cancellation automation
+    /// disabled or archived since (SPEC §8.6: a hold always proceeds).
+    proceeds_only: bool,
 }
 
 /// The pseudo-step a segmented automation's assignment is windowed as: a day-0 step, so a
@@ -90,6 +94,8 @@ pub struct Candidate<'s> {
     pub start: &'s EventKey,
     /// The invoice of a payment clock.
     pub invoice: Option<&'s Invoice>,
+    /// The hold of a cancellation clock.
+    pub hold: Option<Hold<'s>>,
     /// Local date the clock started.
     pub since: NaiveDate,
     /// Days on the clock (days past due, for the past-due clock).
@@ -99,7 +105,11 @@ pub struct Candidate<'s> {
 impl Candidate<'_> {
     /// The clock's id besides its start (`clock_id`).
     pub fn clock_id(&self) -> Option<&str> {
-        self.invoice.map(|i| i.id.as_str())
+        match (self.invoice, &self.hold) {
+            (Some(invoice), _) => Some(invoice.id.as_str()),
+            (None, Some(hold)) => Some(hold.subscription_id()),
+            (None, None) => None,
+        }
     }
 }
 
@@ -127,6 +137,7 @@ impl<'a> RunContext<'a> {
                 .map(|s| Arc::from(s.name.as_str()))
                 .collect(),
             declines: &NO_OVERRIDES,
+            proceeds_only: false,
         };
         ctx.windows = ctx.start_windows();
         ctx.release_window = ctx.release_window();
@@ -175,11 +186,33 @@ impl<'a> RunContext<'a> {
         self
     }
 
+    /// The run of a cancellation automation that no longer runs (disabled or archived):
+    /// only the `proceed` steps of the holds it began.
+    pub fn proceeds_only(mut self) -> Self {
+        self.proceeds_only = true;
+        self.windows = self.start_windows();
+        self.release_window = self.release_window();
+        self
+    }
+
     /// The steps whose windows make a clock a candidate: every list's, and for a segmented
     /// automation the assignment's.
     fn window_steps(&self) -> impl Iterator<Item = &Step> {
-        let assignment = (!self.automation.segments.is_empty()).then_some(&ASSIGNMENT);
-        self.automation.all_steps().chain(assignment)
+        let assignment = (!self.automation.segments.is_empty() && !self.proceeds_only)
+            .then_some(&ASSIGNMENT);
+        self.automation
+            .all_steps()
+            .filter(|s| !self.proceeds_only || s.is_proceed())
+            .chain(assignment)
+    }
+
+    /// The day a step is due on for a clock: its own, but a `proceed` step's is the hold's
+    /// last day, which the end of the paid period may bring forward.
+    fn due_day(step: &Step, hold: Option<&Hold<'_>>) -> u16 {
+        match hold {
+            Some(hold) if step.is_proceed() => hold.until_day,
+            _ => step.day,
+        }
     }
 
     /// The run with the tenant's message spacing: a step that reaches the customer is not
@@ -203,7 +236,7 @@ impl<'a> RunContext<'a> {
         let reach = self
             .automation
             .all_steps()
-            .filter(|s| s.reaches_the_customer())
+            .filter(|s| self.spaced(s))
             .map(|s| self.reach(s))
             .max()?;
         let first = self.date.checked_sub_days(Days::new(reach + 1))?;
@@ -226,14 +259,21 @@ impl<'a> RunContext<'a> {
 
     /// Whether the run needs the dates of the messages sent to each candidate.
     pub fn spaces_messages(&self) -> bool {
-        self.spacing > 0 && self.automation.all_steps().any(Step::reaches_the_customer)
+        self.spacing > 0 && self.automation.all_steps().any(|s| self.spaced(s))
+    }
+
+    /// Whether quiet periods and message spacing hold the step back: a step that reaches the
+    /// customer, unless it answers the customer's own request to cancel (SPEC §8.2: a hold
+    /// cannot wait, and its offers are not unasked-for messages).
+    fn spaced(&self, step: &Step) -> bool {
+        step.reaches_the_customer() && !self.automation.holds()
     }
 
     /// Days past its first due date a step may still become due: `catch_up_days`, and for a
     /// step that reaches the customer, up to `spacing − 1` more while the last message's gap
     /// runs out.
     fn reach(&self, step: &Step) -> u64 {
-        let spaced = if step.reaches_the_customer() {
+        let spaced = if self.spaced(step) {
             self.spacing.saturating_sub(1)
         } else {
             0
@@ -245,7 +285,7 @@ impl<'a> RunContext<'a> {
     /// sent before that date (`messaged`, ascending) left less than the spacing, the date the
     /// gap allows (the step is then due again whatever `catch_up_days` says, and late).
     fn window_start(&self, step: &Step, first_due: NaiveDate, messaged: &[NaiveDate]) -> NaiveDate {
-        if self.spacing == 0 || !step.reaches_the_customer() {
+        if self.spacing == 0 || !self.spaced(step) {
             return first_due;
         }
         messaged
@@ -258,15 +298,7 @@ impl<'a> RunContext<'a> {
 
     /// The date a step is first due for a clock that started at `start` (local date `since`).
     pub fn first_due(&self, step: &Step, start: DateTime<Utc>, since: NaiveDate) -> NaiveDate {
-        let due = since
-            .checked_add_days(Days::new(u64::from(step.day)))
-            .unwrap_or(NaiveDate::MAX);
-        if step.day == 0 && start >= self.calendar.run_instant(since) {
-            // The day's run had passed when the clock started: the next run is the first.
-            due.succ_opt().unwrap_or(due)
-        } else {
-            due
-        }
+        self.calendar.first_due(step.day, start, since)
     }
 
     /// The customer's clocks with something to decide today (some step N with
@@ -280,7 +312,8 @@ impl<'a> RunContext<'a> {
                 .and_then(|q| q.last_end())
                 .is_some_and(|end| (from..to).contains(&end))
         });
-        self.automation.trigger.clock.clocks(customer, |clock| {
+        let terms = self.automation.trigger.terms(self.calendar);
+        self.automation.trigger.clock.clocks(customer, terms, |clock| {
             let start = clock.start.occurred_at;
             // Most clocks are ruled out here, by comparing instants: no time-zone conversion.
             if !released
@@ -297,13 +330,15 @@ impl<'a> RunContext<'a> {
             let open = released
                 || self.window_steps().any(|step| {
                     let reach = i64::try_from(self.reach(step)).unwrap_or(i64::MAX);
-                    (0..=reach)
-                        .contains(&days_between(self.first_due(step, start, since), self.date))
+                    let day = Self::due_day(step, clock.hold.as_ref());
+                    let first_due = self.calendar.first_due(day, start, since);
+                    (0..=reach).contains(&days_between(first_due, self.date))
                 });
             if open {
                 out.push(Candidate {
                     start: clock.start,
                     invoice: clock.invoice,
+                    hold: clock.hold,
                     since,
                     days_past_due: days_between(since, self.date),
                 });
@@ -326,12 +361,17 @@ impl<'a> RunContext<'a> {
         let catch_up = |step: &Step| Days::new(self.reach(step));
         let windows: Vec<(DateTime<Utc>, DateTime<Utc>)> = self
             .window_steps()
-            .filter_map(|step| {
-                if step.day == 0 {
+            .flat_map(|step| {
+                // A proceed step may fall on any day of the hold: the windows of them all.
+                let days = if step.is_proceed() { 0..=step.day } else { step.day..=step.day };
+                days.map(move |day| (step, day))
+            })
+            .filter_map(|(step, day)| {
+                if day == 0 {
                     let first = self.date.checked_sub_days(catch_up(step))?.pred_opt()?;
                     return Some((cal.run_instant(first), cal.run_instant(self.date)));
                 }
-                let latest = self.date.checked_sub_days(Days::new(u64::from(step.day)))?;
+                let latest = self.date.checked_sub_days(Days::new(u64::from(day)))?;
                 let earliest = latest.checked_sub_days(catch_up(step))?;
                 let end = latest.succ_opt().unwrap_or(latest);
                 Some((cal.start_of_day(earliest), cal.start_of_day(end)))
@@ -382,6 +422,8 @@ impl<'a> RunContext<'a> {
                     };
                     (i, Some(name.clone()))
                 }
+                // A hold not begun has nothing to proceed.
+                None if self.proceeds_only => return,
                 None => match self.assign(customer, candidate, out) {
                     Some(i) => (i, Some(self.segment_names[i].clone())),
                     None => return,
@@ -411,12 +453,35 @@ impl<'a> RunContext<'a> {
             StepForm::Named => format!("step {:?}", step.name),
         };
 
+        // A hold's later steps need its `hold` step to have gone on (SPEC §8.6): not yet
+        // decided, they wait for it; skipped for good, nothing more of the clock fires.
+        let hold = candidate.hold.as_ref();
+        let mut hold_on = match hold {
+            None => true,
+            Some(_) => match settled.iter().filter(mine).find(|s| s.threshold_days == 0) {
+                Some(s) if s.went_on => true,
+                Some(_) => return,
+                None => false,
+            },
+        };
+        // The date of the run the hold ends at: no other step fires after it.
+        let hold_ends = hold.map(|h| self.calendar.local_date(h.ends_at));
+
         // The due steps, as (index, first due date), in ascending order of day.
         let mut due: Vec<(usize, NaiveDate)> = Vec::new();
         let last_message = messaged.iter().rev().find(|d| **d < self.date).copied();
-        let quiet_now = customer.quiet_at(start, self.calendar.run_instant(self.date));
+        let quiet_now = match hold {
+            None => customer.quiet_at(start, self.calendar.run_instant(self.date)),
+            Some(_) => QuietAt::Not,
+        };
         for (i, step) in steps.iter().enumerate() {
-            let first_due = self.first_due(step, start.occurred_at, candidate.since);
+            if self.proceeds_only && !step.is_proceed() {
+                continue;
+            }
+            let day = Self::due_day(step, hold);
+            let first_due = self
+                .calendar
+                .first_due(day, start.occurred_at, candidate.since);
             if self.date < first_due
                 || settled
                     .iter()
@@ -424,6 +489,22 @@ impl<'a> RunContext<'a> {
                     .any(|s| s.threshold_days == step.day)
             {
                 continue;
+            }
+            if let (Some(hold), Some(ends)) = (hold, hold_ends) {
+                if !step.is_proceed() && (day > hold.until_day || self.date > ends) {
+                    out.push(decision(
+                        i,
+                        first_due,
+                        skipped(
+                            SkipReason::HoldEnded,
+                            format!(
+                                "{} falls after the hold, which ends on {ends}",
+                                named(step)
+                            ),
+                        ),
+                    ));
+                    continue;
+                }
             }
             let window_start = self.window_start(step, first_due, messaged);
             let window_start = self.after_quiet(customer, start, step, window_start);
@@ -487,33 +568,56 @@ impl<'a> RunContext<'a> {
                 due.push((i, first_due));
             }
         }
-        let Some(&(highest, highest_due)) = due.last() else {
-            return;
-        };
-        if let Err((reason, detail)) = self.check_conditions(customer, candidate) {
-            for (i, first_due) in due {
-                out.push(decision(i, first_due, skipped(reason, detail.clone())));
+        // The built-in steps are never superseded, and `proceed` is subject to nothing but
+        // the hold having begun (SPEC §8.6).
+        let proceed = due
+            .iter()
+            .position(|(i, _)| steps[*i].is_proceed())
+            .map(|p| due.remove(p));
+        let begin = due
+            .iter()
+            .position(|(i, _)| steps[*i].is_hold())
+            .map(|p| due.remove(p));
+        if begin.is_some() || !due.is_empty() {
+            match self.check_conditions(customer, candidate) {
+                Err((reason, detail)) => {
+                    for &(i, first_due) in begin.iter().chain(&due) {
+                        out.push(decision(i, first_due, skipped(reason, detail.clone())));
+                    }
+                }
+                Ok(()) => {
+                    if let Some((i, first_due)) = begin {
+                        out.push(decision(i, first_due, Outcome::Fired));
+                        hold_on = true;
+                    }
+                    if let Some(&(highest, highest_due)) = due.last().filter(|_| hold_on) {
+                        let instead = named(&steps[highest]);
+                        for &(i, first_due) in &due[..due.len() - 1] {
+                            out.push(decision(
+                                i,
+                                first_due,
+                                skipped(
+                                    SkipReason::Superseded,
+                                    format!("{instead} fired instead in the same run"),
+                                ),
+                            ));
+                        }
+                        let outcome = match &steps[highest].approval {
+                            Some(approval)
+                                if self.all_hold(&approval.when, customer, candidate) =>
+                            {
+                                Outcome::AwaitingApproval
+                            }
+                            _ => Outcome::Fired,
+                        };
+                        out.push(decision(highest, highest_due, outcome));
+                    }
+                }
             }
-            return;
         }
-        let instead = named(&steps[highest]);
-        for &(i, first_due) in &due[..due.len() - 1] {
-            out.push(decision(
-                i,
-                first_due,
-                skipped(
-                    SkipReason::Superseded,
-                    format!("{instead} fired instead in the same run"),
-                ),
-            ));
+        if let Some((i, first_due)) = proceed.filter(|_| hold_on) {
+            out.push(decision(i, first_due, Outcome::Fired));
         }
-        let outcome = match &steps[highest].approval {
-            Some(approval) if self.all_hold(&approval.when, customer, candidate) => {
-                Outcome::AwaitingApproval
-            }
-            _ => Outcome::Fired,
-        };
-        out.push(decision(highest, highest_due, outcome));
     }
 
     /// A decision of this run for the candidate's clock, at step day `day`, with no step,
@@ -537,7 +641,7 @@ impl<'a> RunContext<'a> {
             past_due_since: candidate.since,
             episode: candidate.start.clone(),
             clock: self.automation.trigger.clock,
-            clock_id: candidate.invoice.map(|i| Arc::from(i.id.as_str())),
+            clock_id: candidate.clock_id().map(Arc::from),
             segment: None,
             mode: self.automation.mode,
             plan: None,
@@ -552,6 +656,8 @@ impl<'a> RunContext<'a> {
     fn owed(&self, customer: &CustomerState, candidate: &Candidate<'_>) -> Option<Money> {
         match candidate.invoice {
             Some(invoice) => invoice.amount(),
+            // A request to cancel is not a debt.
+            None if candidate.hold.is_some() => None,
             None => customer
                 .balance
                 .as_ref()
@@ -603,7 +709,7 @@ impl<'a> RunContext<'a> {
         step: &Step,
         window_start: NaiveDate,
     ) -> NaiveDate {
-        if !step.reaches_the_customer() {
+        if !self.spaced(step) {
             return window_start;
         }
         match customer.quiet_at(episode, self.calendar.run_instant(window_start)) {
@@ -724,6 +830,15 @@ impl<'a> RunContext<'a> {
                 field,
                 values,
                 negate,
+            } if *field == CodeField::CancellationReason => {
+                let hold = candidate.hold.ok_or("the clock has no cancellation request")?;
+                let reason = hold.request.reason.as_deref();
+                reason.is_some_and(|r| values.iter().any(|v| v == r)) != *negate
+            }
+            Condition::Code {
+                field,
+                values,
+                negate,
             } => {
                 let invoice = invoice()?;
                 let found = match field {
@@ -732,6 +847,7 @@ impl<'a> RunContext<'a> {
                         .as_ref()
                         .and_then(|f| f.failure_code.as_deref()),
                     CodeField::FailureCategory => Some(self.category(invoice).as_str()),
+                    CodeField::CancellationReason => unreachable!("read above"),
                 };
                 found.is_some_and(|f| values.iter().any(|v| v == f)) != *negate
             }

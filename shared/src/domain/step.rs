@@ -80,6 +80,19 @@ impl Step {
         self.actions.iter().any(Action::reaches_the_customer)
     }
 
+    /// Whether this is a cancellation hold's built-in `hold` step (SPEC §8.6).
+    pub fn is_hold(&self) -> bool {
+        self.actions
+            .iter()
+            .any(|a| matches!(a, Action::HoldCancellation { .. }))
+    }
+
+    /// Whether this is a cancellation hold's built-in `proceed` step, whose day is the hold's
+    /// last, whatever its `day` (which keys it: no step of the automation can have it).
+    pub fn is_proceed(&self) -> bool {
+        self.actions.contains(&Action::ProceedCancellation)
+    }
+
     pub fn to_json(&self) -> Value {
         let mut obj = json!({
             "name": self.name,

@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use e2e::{Env, emulator_endpoint, proxy};
 use serde_json::json;
-use shared::adapters::dynamodb::items::{CustomerItem, PaymentClockItem};
+use shared::adapters::dynamodb::items::{CustomerItem, StartedItem};
 use shared::app::evaluate::evaluate_tenant_day;
 use shared::domain::customer::{BalancePoint, Episode, SubscriptionState};
 use shared::domain::event::{PaymentFailure, SubscriptionStatus};
@@ -114,8 +114,8 @@ async fn seed_states(env: &Env, states: impl Iterator<Item = CustomerState>) {
             ))
             .unwrap())];
             for start in state.payment_clock_starts() {
-                items.push(put(serde_dynamo::to_item(PaymentClockItem::new(
-                    &state, start, shards,
+                items.push(put(serde_dynamo::to_item(StartedItem::new(
+                    &state, 0, start, shards,
                 ))
                 .unwrap()));
             }

@@ -121,7 +121,7 @@ pub async fn when_events_are_committed_should_apply_each_once_at_the_version_rea
         event: &balance("t1", "e2", "c1", "2026-11-02T10:00:00Z", -6000),
         state: loaded.value.clone(),
         was_past_due: true,
-        payment_clocks_before: Default::default(),
+        started_before: Default::default(),
         expected_version: None,
     };
     assert_eq!(
@@ -132,7 +132,7 @@ pub async fn when_events_are_committed_should_apply_each_once_at_the_version_rea
         event: &balance("t1", "e1", "c2", "2026-11-01T10:00:00Z", -1),
         state: shared::domain::CustomerState::new(t("t1"), c("c2")),
         was_past_due: false,
-        payment_clocks_before: Default::default(),
+        started_before: Default::default(),
         expected_version: None,
     };
     match store.commit(again).await.unwrap() {

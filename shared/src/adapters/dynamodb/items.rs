@@ -3,10 +3,13 @@
 //! toward the item size (a typical customer item stays well under 1 KB).
 
 use super::keys;
+use crate::domain::cancellation::{self, Cancellations, Fact};
 use crate::domain::clock::ClockKind;
 use crate::domain::customer::{BalancePoint, EndReason, EndedEpisode, Episode, SubscriptionState};
 use crate::domain::decision::{Decision, Outcome, Plan, SkipReason};
-use crate::domain::event::{CustomerProfile, PaymentFailure, SubscriptionStatus};
+use crate::domain::event::{
+    CancellationRequest, CustomerProfile, Effective, PaymentFailure, SubscriptionStatus,
+};
 use crate::domain::invoice::{Invoice, Invoices, PaymentStop, StoppedClock};
 use crate::domain::quiet::{Dispute, Promise, Quiet};
 use crate::domain::{
@@ -127,6 +130,81 @@ pub struct CustomerItem {
     /// Invoices whose payment failed, with their clocks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inv: Vec<InvoiceAttr>,
+    /// Cancellation facts, in key order (`domain::cancellation`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cx: Vec<CancellationAttr>,
+}
+
+/// One cancellation fact: `f` is `r` (requested), `w` (withdrawn), `c` (confirmed) or `x`
+/// (the subscription became canceled).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CancellationAttr {
+    pub k: String,
+    pub s: String,
+    pub f: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rs: Option<String>,
+    /// `i` when the request took effect at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ef: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pe: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub o: Option<String>,
+}
+
+impl CancellationAttr {
+    fn of(e: &cancellation::Entry) -> Self {
+        let mut attr = Self {
+            k: keys::event_key(&e.key),
+            s: e.subscription_id.clone(),
+            f: String::new(),
+            rs: None,
+            ef: None,
+            pe: None,
+            o: None,
+        };
+        attr.f = match &e.fact {
+            Fact::Requested(r) => {
+                attr.rs = r.reason.clone();
+                attr.ef = (r.effective == Effective::Immediate).then(|| "i".to_owned());
+                attr.pe = r.period_end;
+                "r"
+            }
+            Fact::Withdrawn { offer_id } => {
+                attr.o = offer_id.clone();
+                "w"
+            }
+            Fact::Confirmed => "c",
+            Fact::Canceled => "x",
+        }
+        .to_owned();
+        attr
+    }
+
+    fn into_entry(self) -> Result<cancellation::Entry, StoreError> {
+        let fact = match self.f.as_str() {
+            "r" => Fact::Requested(Arc::new(CancellationRequest {
+                subscription_id: self.s.clone(),
+                reason: self.rs,
+                effective: match self.ef.as_deref() {
+                    None => Effective::PeriodEnd,
+                    Some("i") => Effective::Immediate,
+                    Some(_) => return Err(corrupt("cancellation effective")),
+                },
+                period_end: self.pe,
+            })),
+            "w" => Fact::Withdrawn { offer_id: self.o },
+            "c" => Fact::Confirmed,
+            "x" => Fact::Canceled,
+            _ => return Err(corrupt("cancellation fact")),
+        };
+        Ok(cancellation::Entry {
+            key: key(&self.k)?,
+            subscription_id: self.s,
+            fact,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -160,23 +238,25 @@ pub struct FailureAttr {
     pub ac: Option<String>,
 }
 
-/// The customer's items in the payment-clock index (`keys::payment_clock_sk`): one per
-/// running clock's start instant, keys only.
+/// The customer's items in the payment-clock and cancellation indexes (`keys::started_sk`):
+/// one per start instant, keys only.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PaymentClockItem {
+pub struct StartedItem {
     pub pk: String,
     pub sk: String,
     pub ck_pk: String,
     pub ck_sk: String,
 }
 
-impl PaymentClockItem {
-    pub fn new(state: &CustomerState, start: DateTime<Utc>, shards: u16) -> Self {
+impl StartedItem {
+    /// The entry of `StartIndex` slot `slot` at `start`.
+    pub fn new(state: &CustomerState, slot: usize, start: DateTime<Utc>, shards: u16) -> Self {
         let shard = keys::shard(&state.customer_id, shards);
+        let month = keys::month_bucket(start);
         Self {
             pk: keys::customer_pk(&state.tenant_id, &state.customer_id),
-            sk: keys::payment_clock_sk(start),
-            ck_pk: keys::payment_index_pk(&state.tenant_id, &keys::month_bucket(start), shard),
+            sk: keys::started_sk(slot, start),
+            ck_pk: keys::started_index_pk(&state.tenant_id, slot, &month, shard),
             ck_sk: keys::episode_index_sk(start, &state.customer_id),
         }
     }
@@ -299,6 +379,12 @@ impl CustomerItem {
                     }),
                 })
                 .collect(),
+            cx: state
+                .cancellations
+                .iter()
+                .flat_map(|c| c.entries.iter())
+                .map(CancellationAttr::of)
+                .collect(),
         }
     }
 
@@ -393,8 +479,19 @@ impl CustomerItem {
                 }))
             }
         };
+        let cancellations = if self.cx.is_empty() {
+            None
+        } else {
+            let entries = self
+                .cx
+                .into_iter()
+                .map(CancellationAttr::into_entry)
+                .collect::<Result<Vec<_>, _>>()?;
+            Some(Box::new(Cancellations { entries }))
+        };
         let state = CustomerState {
             invoices,
+            cancellations,
             tenant_id: TenantId::new(self.t),
             customer_id: CustomerId::new(self.c),
             balance,

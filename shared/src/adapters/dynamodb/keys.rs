@@ -107,12 +107,13 @@ pub fn past_due_counter_sk(shard: u16) -> String {
 
 pub const PAST_DUE_COUNTER_PREFIX: &str = "PASTDUE#";
 
-/// The tenant's count of customers with a running payment clock, per shard.
-pub fn paying_counter_sk(shard: u16) -> String {
-    format!("{PAYING_COUNTER_PREFIX}{shard:03}")
+/// The tenant's count of customers with a running payment clock (`PAYFAIL#`), or with a
+/// request to cancel unanswered (`CANCEL#`), per shard: by `StartIndex` slot.
+pub fn started_counter_sk(slot: usize, shard: u16) -> String {
+    format!("{}{shard:03}", STARTED_COUNTER_PREFIXES[slot])
 }
 
-pub const PAYING_COUNTER_PREFIX: &str = "PAYFAIL#";
+pub const STARTED_COUNTER_PREFIXES: [&str; 2] = ["PAYFAIL#", "CANCEL#"];
 
 /// An instant as fixed-width text that sorts in time order.
 pub fn instant(t: DateTime<Utc>) -> String {
@@ -185,19 +186,20 @@ pub fn episode_index_sk(start: DateTime<Utc>, customer: &CustomerId) -> String {
     format!("{}#{}", instant(start), escape(customer.as_str()))
 }
 
-/// The customer's entry in the payment-clock index for the clocks that started at `start`
-/// (one per instant, however many invoices): an item of its own under the customer, since
-/// a customer has up to 20 clocks and an item is indexed once.
-pub fn payment_clock_sk(start: DateTime<Utc>) -> String {
-    format!("{PAYMENT_CLOCK_SK_PREFIX}{}", instant(start))
+/// The customer's entry in the index of payment clocks (`PC#`, `StartIndex` slot 0) or
+/// cancellation requests (`CR#`, slot 1) that started at `start` (one per instant, however
+/// many invoices or subscriptions): an item of its own under the customer, since a customer
+/// has up to 20 clocks and an item is indexed once.
+pub fn started_sk(slot: usize, start: DateTime<Utc>) -> String {
+    format!("{}{}", STARTED_SK_PREFIXES[slot], instant(start))
 }
 
-pub const PAYMENT_CLOCK_SK_PREFIX: &str = "PC#";
+pub const STARTED_SK_PREFIXES: [&str; 2] = ["PC#", "CR#"];
 
-/// Partition of the payment-clock index (in the clocks index, beside `no_improvement`'s
-/// `NI` partitions): per tenant, UTC month and shard.
-pub fn payment_index_pk(tenant: &TenantId, month: &str, shard: u16) -> String {
-    episode_index_pk(tenant, "PF", month, shard)
+/// Partition of the payment-clock (`PF`) or cancellation (`CR`) index, in the clocks index
+/// beside `no_improvement`'s `NI` partitions: per tenant, UTC month and shard.
+pub fn started_index_pk(tenant: &TenantId, slot: usize, month: &str, shard: u16) -> String {
+    episode_index_pk(tenant, ["PF", "CR"][slot], month, shard)
 }
 
 /// Partition of the dates index that holds the tenant's quiet releases (customers, by the

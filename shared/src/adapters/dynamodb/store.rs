@@ -1,12 +1,12 @@
 //! `DynamoStore`: the ports over one DynamoDB table (layout in `docs/data-model.md`).
 
 use super::items::{
-    CustomerItem, DocumentItem, EventItem, FiringItem, PaymentClockItem, TenantItem, policy_code,
+    CustomerItem, DocumentItem, EventItem, FiringItem, StartedItem, TenantItem, policy_code,
 };
 use super::keys;
 use crate::adapters::aws::{ResourceNames, store_error};
 use crate::domain::automation::{Automation, TenantSettings};
-use crate::domain::clock::ClockKind;
+use crate::domain::clock::{ClockKind, StartIndex};
 use crate::domain::decision::Settled;
 use crate::domain::{
     AutomationId, Continuity, CustomerId, CustomerState, Event, EventId, TenantId,
@@ -419,27 +419,30 @@ impl CustomerStore for DynamoStore {
             .transact_items(TransactWriteItem::builder().put(by_id).build())
             .transact_items(TransactWriteItem::builder().put(in_log).build())
             .transact_items(TransactWriteItem::builder().put(state_put).build());
-        // The payment-clock index: an item per running clock's start instant, moved with the
-        // state in the same transaction.
-        let starts = state.payment_clock_starts();
-        for gone in commit.payment_clocks_before.difference(&starts) {
-            let delete = Delete::builder()
-                .table_name(&self.table)
-                .key(
-                    keys::PK,
-                    s(keys::customer_pk(&state.tenant_id, &state.customer_id)),
-                )
-                .key(keys::SK, s(keys::payment_clock_sk(*gone)))
-                .build()
-                .map_err(|e| StoreError::failed(e.to_string()))?;
-            request = request.transact_items(TransactWriteItem::builder().delete(delete).build());
-        }
-        for start in starts.difference(&commit.payment_clocks_before) {
-            let put = self
-                .put_request(to_item(&PaymentClockItem::new(state, *start, self.shards))?)
-                .build()
-                .map_err(|e| StoreError::failed(e.to_string()))?;
-            request = request.transact_items(TransactWriteItem::builder().put(put).build());
+        // The payment-clock and cancellation indexes: an item per start instant, moved with
+        // the state in the same transaction.
+        let started = StartIndex::of(state);
+        let before = &commit.started_before;
+        let customer_pk = keys::customer_pk(&state.tenant_id, &state.customer_id);
+        for slot in 0..StartIndex::KINDS.len() {
+            for gone in before.starts[slot].difference(&started.starts[slot]) {
+                let delete = Delete::builder()
+                    .table_name(&self.table)
+                    .key(keys::PK, s(customer_pk.clone()))
+                    .key(keys::SK, s(keys::started_sk(slot, *gone)))
+                    .build()
+                    .map_err(|e| StoreError::failed(e.to_string()))?;
+                request =
+                    request.transact_items(TransactWriteItem::builder().delete(delete).build());
+            }
+            for start in started.starts[slot].difference(&before.starts[slot]) {
+                let item = StartedItem::new(state, slot, *start, self.shards);
+                let put = self
+                    .put_request(to_item(&item)?)
+                    .build()
+                    .map_err(|e| StoreError::failed(e.to_string()))?;
+                request = request.transact_items(TransactWriteItem::builder().put(put).build());
+            }
         }
         // The guardrail's counters move only when a customer starts or stops being counted.
         let shard = keys::shard(&state.customer_id, self.shards);
@@ -450,9 +453,14 @@ impl CustomerStore for DynamoStore {
                 keys::past_due_counter_sk(shard),
             ),
             (
-                !commit.payment_clocks_before.is_empty(),
-                !starts.is_empty(),
-                keys::paying_counter_sk(shard),
+                before.counted[0],
+                started.counted[0],
+                keys::started_counter_sk(0, shard),
+            ),
+            (
+                before.counted[1],
+                started.counted[1],
+                keys::started_counter_sk(1, shard),
             ),
         ];
         for (before, after, sk) in moves.into_iter().filter(|(b, a, _)| b != a) {
@@ -542,8 +550,9 @@ impl CandidateSource for DynamoStore {
                 self.instants_in(index, (pk_name, sk_name), pk, windows)
                     .await?
             }
-            ClockKind::PaymentFailed => {
-                let pk = |bucket: &str, shard| keys::payment_index_pk(tenant, bucket, shard);
+            ClockKind::PaymentFailed | ClockKind::CancellationRequested => {
+                let slot = StartIndex::slot(kind).unwrap_or_default();
+                let pk = |bucket: &str, shard| keys::started_index_pk(tenant, slot, bucket, shard);
                 self.instants_in(
                     keys::CLOCKS_INDEX,
                     (keys::CLOCKS_PK, keys::CLOCKS_SK),
@@ -555,13 +564,9 @@ impl CandidateSource for DynamoStore {
         };
         // The index may lag the table: the state read now decides.
         self.states_where(keys_found, |state| {
-            let mut started = false;
-            kind.clocks(state, |c| {
-                started |= windows
-                    .iter()
-                    .any(|(from, to)| (*from..*to).contains(&c.start.occurred_at));
-            });
-            started
+            kind.indexed_starts(state)
+                .iter()
+                .any(|t| windows.iter().any(|(from, to)| (*from..*to).contains(t)))
         })
         .await
     }
@@ -594,7 +599,9 @@ impl CandidateSource for DynamoStore {
     async fn clock_count(&self, tenant: &TenantId, kind: ClockKind) -> Result<u64, StoreError> {
         let prefix = match kind {
             ClockKind::PastDue(_) => keys::PAST_DUE_COUNTER_PREFIX,
-            ClockKind::PaymentFailed => keys::PAYING_COUNTER_PREFIX,
+            ClockKind::PaymentFailed | ClockKind::CancellationRequested => {
+                keys::STARTED_COUNTER_PREFIXES[StartIndex::slot(kind).unwrap_or_default()]
+            }
         };
         let counters = self.query_prefix(keys::tenant_pk(tenant), prefix).await?;
         let total: i64 = counters
@@ -626,9 +633,13 @@ impl AutomationStore for DynamoStore {
         self.query_prefix(keys::tenant_pk(tenant), keys::AUTOMATION_SK_PREFIX)
             .await?
             .into_iter()
-            .map(from_item::<DocumentItem>)
-            .filter(|item| item.as_ref().map_or(true, |i| !i.arch))
-            .map(|item| automation_from_doc(&item?.doc))
+            .map(|item| {
+                let item = from_item::<DocumentItem>(item)?;
+                Ok(Automation {
+                    archived: item.arch,
+                    ..automation_from_doc(&item.doc)?
+                })
+            })
             .collect()
     }
 }
