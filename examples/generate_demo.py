@@ -36,6 +36,13 @@ Writes two files next to this script:
   insufficient funds to a stolen card), and was paid when the spell ended (a few are voided
   instead). One failure is reported two days late.
 
+* ``playbooks/cancellation-hold.events.jsonl``: gym-chain's events plus requests to cancel
+  (SPEC section 8.6) from members in good standing: each with a reason and the end of its paid
+  period (the next billing date), answered by withdrawing (most often by accepting the offer
+  made), by insisting, or not at all (the billing system then cancels at the hold's end). A few
+  take effect at once, one member asks twice in one hold, one asks again after a hold ended,
+  one asks two days before the paid period ends, and one request is reported a day late.
+
 The simulation window 2026-09-01..2026-11-30 crosses the daylight-saving changes of all three
 zones (NZ starts 2026-09-27, EU ends 2026-10-25, US ends 2026-11-01).
 
@@ -62,6 +69,7 @@ EVENTS_FILE = HERE / "demo-events.jsonl"
 AUTOMATIONS_FILE = HERE / "demo-automations.json"
 PLAYBOOK_EVENTS_FILE = HERE / "playbooks" / "aging-ladder.events.jsonl"
 DUNNING_EVENTS_FILE = HERE / "playbooks" / "dunning.events.jsonl"
+HOLD_EVENTS_FILE = HERE / "playbooks" / "cancellation-hold.events.jsonl"
 
 UTC = timezone.utc
 FIRST_DAY = date(2026, 8, 1)
@@ -665,6 +673,121 @@ def dunning_events(lines: list[str]) -> list[str]:
     return [line for _, line in out]
 
 
+CANCEL_REASONS = [("too_expensive", 4), ("not_using", 3), ("moving", 2), ("missing_features", 1)]
+# What the member does after asking: the offer the playbook makes them is the one its
+# segment gives (see cancellation-hold.json), so an accepted offer names it.
+ANSWERS = [("accept", 4), ("withdraw", 1), ("confirm", 2), ("none", 4)]
+
+
+def hold_events(lines: list[str]) -> list[str]:
+    """Requests to cancel from gym-chain members whose subscription is active and who owe
+    nothing, with their answers; deterministic from the demo's own events."""
+    rng = random.Random(SEED + 2)
+    tid = "gym-chain"
+    tz = ZoneInfo(next(t["timezone"] for t in TENANTS if t["tenant_id"] == tid))
+    subs: dict[str, tuple[str, str]] = {}  # customer -> (subscription, latest status)
+    profiles: dict[str, dict] = {}
+    troubled: set[str] = set()
+    for line in sorted(lines, key=lambda x: json.loads(x)["occurred_at"]):
+        e = json.loads(line)
+        if e["tenant_id"] != tid:
+            continue
+        cid = e["customer_id"]
+        if e["type"] == "subscription.updated":
+            subs[cid] = (e["subscription"]["id"], e["subscription"]["status"])
+            if e["subscription"]["status"] != "active":
+                troubled.add(cid)
+        elif e["type"] == "customer.updated":
+            profiles[cid] = e["customer"]
+    # Members who pay each charge within days are in good standing.
+    for (t, cid), runs in past_due_spells(lines).items():
+        if t == tid and any(end is None or end - start > timedelta(days=5) for start, end in runs):
+            troubled.add(cid)
+    members = sorted(c for c, (_, status) in subs.items()
+                     if status == "active" and c not in troubled)
+    chosen = rng.sample(members, min(36, len(members)))
+    out: list[tuple[datetime, str]] = []
+    n = 0
+
+    def add(cid: str, kind: str, at: datetime, payload: dict, late: timedelta | None = None):
+        nonlocal n
+        n += 1
+        key = "subscription" if kind == "subscription.updated" else "cancellation"
+        obj = {"event_id": f"{tid}-cx-{n:05d}", "tenant_id": tid, "customer_id": cid,
+               "type": kind, "occurred_at": rfc3339(at)}
+        if late is not None:
+            obj["received_at"] = rfc3339(at + late)
+        obj[key] = payload
+        out.append((at, json.dumps(obj, separators=(",", ":"))))
+
+    def offer_of(cid: str, reason: str) -> str | None:
+        p = profiles.get(cid, {})
+        plan = p.get("metadata", {}).get("plan")
+        created = datetime.fromisoformat(p.get("created_at", "2026-01-01T00:00:00+00:00")
+                                         .replace("Z", "+00:00"))
+        if "corporate" in p.get("tags", []):
+            return None  # an assisted call, not an offer
+        if plan in ("gold", "platinum") and created <= datetime(2025, 9, 1, tzinfo=UTC):
+            return "pause-1-month"
+        if reason == "too_expensive" and plan != "basic":
+            return "downgrade-basic"
+        return "skip-a-month"
+
+    short_period = None
+    for i, cid in enumerate(chosen):
+        sub = subs[cid][0]
+        day = date(2026, 9, 3) + timedelta(days=rng.randrange(0, 78))
+        if short_period is None and i > 11 and offer_of(cid, "") == "pause-1-month":
+            # Asks two days before the paid period ends: the hold ends with it, before the
+            # reminder of day 3 (and the billing system reports its cancellation late).
+            day, short_period = date(2026, 10, 30), cid
+        # Members ask in the gym's opening hours: some before the 06:00 run, most after it.
+        at = at_local(tz, day, rng.choice([5, 9, 12, 18, 21]), rng.randrange(60))
+        reason = weighted(rng, CANCEL_REASONS)[0]
+        # The paid period ends at the next billing run (00:30 local on the 1st).
+        first = date(day.year + (day.month == 12), day.month % 12 + 1, 1)
+        period_end = at_local(tz, first, 0, 30)
+        request = {"subscription_id": sub, "reason": reason, "effective": "period_end",
+                   "period_end": rfc3339(period_end)}
+        if i % 12 == 11:
+            request["effective"] = "immediate"
+            del request["period_end"]
+            add(cid, "cancellation.requested", at, request)
+            add(cid, "subscription.updated", at + timedelta(minutes=2),
+                {"id": sub, "status": "canceled"})
+            continue
+        late = timedelta(days=1, hours=2) if i == 4 else None
+        add(cid, "cancellation.requested", at, request, late)
+        if i == 7:  # asks again while the hold runs: the same hold
+            add(cid, "cancellation.requested", at + timedelta(days=2), request)
+        answer = weighted(rng, ANSWERS)[0]
+        offer = offer_of(cid, reason)
+        when = at + timedelta(days=rng.randint(1, 5), hours=rng.randint(1, 8))
+        until = min(period_end, at_local(tz, local_date(tz, at) + timedelta(days=7), 6, 0))
+        if when >= until:
+            answer = "none"
+        if answer == "accept" and offer is not None:
+            add(cid, "cancellation.withdrawn", when, {"subscription_id": sub, "offer_id": offer})
+        elif answer in ("accept", "withdraw"):
+            add(cid, "cancellation.withdrawn", when, {"subscription_id": sub})
+        elif answer == "confirm":
+            add(cid, "cancellation.confirmed", when, {"subscription_id": sub})
+            add(cid, "subscription.updated", when + timedelta(minutes=2),
+                {"id": sub, "status": "canceled"})
+        else:
+            # Nobody answered: the billing system cancels at the hold's end by itself.
+            reported = timedelta(days=3) if cid == short_period else None
+            add(cid, "subscription.updated", max(until, at) + timedelta(hours=1),
+                {"id": sub, "status": "canceled"}, reported)
+            if i == 2:  # back and subscribed again, then asks again: a new hold
+                back = until + timedelta(days=3)
+                add(cid, "subscription.updated", back, {"id": sub, "status": "active"})
+                again = dict(request, period_end=rfc3339(period_end + timedelta(days=30)))
+                add(cid, "cancellation.requested", back + timedelta(days=2), again)
+    out.sort()
+    return [line for _, line in out]
+
+
 def main() -> None:
     rng = random.Random(SEED)
     rows: list[tuple] = []  # (occurred, tenant index, line)
@@ -741,11 +864,18 @@ def main() -> None:
         # saas-eu's own events: the playbook runs for it alone.
         for line in [x for x in shuffled if '"tenant_id":"saas-eu"' in x] + payments:
             f.write(line + "\n")
+    cancellations = hold_events(shuffled)
+    with open(HOLD_EVENTS_FILE, "w", encoding="utf-8", newline="\n") as f:
+        # gym-chain's own events: the playbook runs for it alone.
+        for line in [x for x in shuffled if '"tenant_id":"gym-chain"' in x] + cancellations:
+            f.write(line + "\n")
     print(f"wrote {AUTOMATIONS_FILE.name}: {len(automations()['automations'])} automations")
     print(f"wrote {PLAYBOOK_EVENTS_FILE.name}: the demo's events and {len(collections)} "
           "promises and disputes")
     print(f"wrote {DUNNING_EVENTS_FILE.name}: the demo's events and {len(payments)} payment "
           "and invoice events")
+    print(f"wrote {HOLD_EVENTS_FILE.name}: the demo's events and {len(cancellations)} "
+          "cancellation and subscription events")
 
 
 if __name__ == "__main__":

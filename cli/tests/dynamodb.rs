@@ -163,6 +163,42 @@ fn when_the_dunning_playbook_is_simulated_on_dynamodb_should_print_what_the_memo
 }
 
 #[test]
+fn when_the_cancellation_hold_playbook_is_simulated_on_dynamodb_should_print_what_the_memory_run_prints()
+ {
+    // Cancellation clocks derived from each member's facts, the built-in hold and proceed
+    // steps, offers by segment: the rows and the summary, the same on both stores.
+    let prefix = format!("cli-holds-{}", std::process::id());
+    assert!(rulekit(&prefix, &["setup"]).status.success());
+    let playbooks = workspace().join("examples/playbooks");
+    let (events, automations) = (
+        playbooks.join("cancellation-hold.events.jsonl"),
+        playbooks.join("cancellation-hold.json"),
+    );
+    let run = |store: &str| {
+        simulate_explained(
+            &prefix,
+            store,
+            (&events, &automations),
+            ("2026-09-01", "2026-11-30"),
+        )
+    };
+    let (memory, memory_summary) = run("memory");
+    for expected in [
+        r#""step":"hold""#,
+        r#""step":"proceed""#,
+        r#""segment":"loyal-premium""#,
+        r#""segment":"corporate""#,
+        r#""type":"offer""#,
+        r#"{"type":"proceed_cancellation"}"#,
+    ] {
+        assert!(memory.contains(expected), "{expected} in {memory}");
+    }
+    let (dynamo, dynamo_summary) = run("dynamodb");
+    assert_eq!(dynamo, memory);
+    assert_eq!(dynamo_summary, memory_summary);
+}
+
+#[test]
 fn when_the_table_was_never_set_up_should_say_to_run_setup() {
     let prefix = format!("cli-missing-{}", std::process::id());
     let fixtures = workspace().join("tests/fixtures");

@@ -14,8 +14,8 @@ use shared::app::simulate::store_config;
 use shared::domain::cancellation::Stop;
 use shared::domain::{AutomationId, AutomationsFile, TenantCalendar, TenantId};
 use shared::ports::{
-    AdminStore, AuditEntry, CustomerStore, DecisionStore, Destination, StoreOnly,
-    StoredAutomation, WriteOutcome,
+    AdminStore, AuditEntry, CustomerStore, DecisionStore, Destination, StoreOnly, StoredAutomation,
+    WriteOutcome,
 };
 
 fn requested(id: &str, customer: &str, at: &str, sub: &str, extra: Value) -> Value {
@@ -143,7 +143,13 @@ fn stops(run: &Run, customer: &str) -> Vec<Option<&'static str>> {
 fn when_the_customer_accepts_an_offer_should_stop_offer_accepted_and_never_proceed() {
     let events = [
         requested("r1", "c1", "2026-11-02T05:00:00Z", "s1", json!({})),
-        withdrawn("w1", "c1", "2026-11-04T12:00:00Z", "s1", Some("downgrade-basic")),
+        withdrawn(
+            "w1",
+            "c1",
+            "2026-11-04T12:00:00Z",
+            "s1",
+            Some("downgrade-basic"),
+        ),
     ];
     let run = run(&events, &with_offer(), "2026-11-01", "2026-11-20");
     // Accepted on day 2: neither the reminder of day 3 nor proceed fires.
@@ -199,17 +205,37 @@ fn when_the_customer_confirms_before_the_executor_sends_should_cancel_what_was_d
     let day = "2026-11-02".parse().unwrap();
     block_on(async {
         store_config(&store, &config, day).await.unwrap();
-        let e = &parse_events(&[requested("r1", "c1", "2026-11-02T05:00:00Z", "s1", json!({}))]);
+        let e = &parse_events(&[requested(
+            "r1",
+            "c1",
+            "2026-11-02T05:00:00Z",
+            "s1",
+            json!({}),
+        )]);
         ingest_event(&store, &e[0]).await.unwrap();
-        evaluate_tenant_day(&store, &tenant, day, None).await.unwrap();
+        evaluate_tenant_day(&store, &tenant, day, None)
+            .await
+            .unwrap();
         let e = &parse_events(&[confirmed("x1", "c1", "2026-11-02T06:00:30Z", "s1")]);
         ingest_event(&store, &e[0]).await.unwrap();
         let publisher = MemoryPublisher::new();
-        let report = execute_pending(&store, &publisher, &StoreOnly, at("2026-11-02T06:01:00Z"), 10)
-            .await
-            .unwrap();
-        assert_eq!(report.actions_cancelled, 2, "the hold command and the offer");
-        assert!(publisher.published().is_empty(), "nothing is sent after confirmed");
+        let report = execute_pending(
+            &store,
+            &publisher,
+            &StoreOnly,
+            at("2026-11-02T06:01:00Z"),
+            10,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            report.actions_cancelled, 2,
+            "the hold command and the offer"
+        );
+        assert!(
+            publisher.published().is_empty(),
+            "nothing is sent after confirmed"
+        );
         let reasons: Vec<String> = store
             .customer_firings(&tenant, &"c1".into())
             .await
@@ -223,7 +249,13 @@ fn when_the_customer_confirms_before_the_executor_sends_should_cancel_what_was_d
 
 #[test]
 fn when_nobody_answers_should_proceed_on_the_hold_s_last_day_exactly_once() {
-    let events = [requested("r1", "c1", "2026-11-02T05:00:00Z", "s1", json!({}))];
+    let events = [requested(
+        "r1",
+        "c1",
+        "2026-11-02T05:00:00Z",
+        "s1",
+        json!({}),
+    )];
     let run = run(&events, &with_offer(), "2026-11-01", "2026-11-30");
     assert_eq!(
         fired(&run),
@@ -339,7 +371,13 @@ fn when_the_billing_system_cancels_meanwhile_should_stop_canceled() {
 
 #[test]
 fn when_the_request_comes_after_the_day_s_run_should_hold_at_the_next_run_not_late() {
-    let events = [requested("r1", "c1", "2026-11-02T07:00:00Z", "s1", json!({}))];
+    let events = [requested(
+        "r1",
+        "c1",
+        "2026-11-02T07:00:00Z",
+        "s1",
+        json!({}),
+    )];
     let run = run(&events, &with_offer(), "2026-11-01", "2026-11-20");
     assert_eq!(
         fired(&run),
@@ -354,7 +392,13 @@ fn when_the_request_comes_after_the_day_s_run_should_hold_at_the_next_run_not_la
 #[test]
 fn when_the_run_is_a_dry_run_should_show_the_hold_and_send_nothing() {
     let config = holds(json!({"mode": "dry_run"}));
-    let events = [requested("r1", "c1", "2026-11-02T05:00:00Z", "s1", json!({}))];
+    let events = [requested(
+        "r1",
+        "c1",
+        "2026-11-02T05:00:00Z",
+        "s1",
+        json!({}),
+    )];
     let run = run(&events, &config, "2026-11-01", "2026-11-20");
     assert_eq!(
         fired(&run),
@@ -394,7 +438,13 @@ fn when_the_hold_did_not_fire_should_fire_nothing_later_of_the_clock() {
     // retroactive, so nothing of the clock fires, not even proceed.
     let mut config = with_offer();
     config["automations"][0]["active_from"] = json!("2026-11-03");
-    let events = [requested("r1", "c1", "2026-11-02T05:00:00Z", "s1", json!({}))];
+    let events = [requested(
+        "r1",
+        "c1",
+        "2026-11-02T05:00:00Z",
+        "s1",
+        json!({}),
+    )];
     let run = run(&events, &config, "2026-11-01", "2026-11-20");
     assert!(fired(&run).is_empty(), "{:?}", fired(&run));
     assert_eq!(
@@ -439,9 +489,7 @@ fn when_the_guardrail_holds_a_run_should_still_proceed() {
 
 #[test]
 fn when_segments_read_the_profile_should_offer_each_customer_its_own_path() {
-    let offer = |id: &str, kind: &str| {
-        json!({"type": "offer", "offer_id": id, "kind": kind, "template_id": format!("offer-{id}")})
-    };
+    let offer = |id: &str, kind: &str| json!({"type": "offer", "offer_id": id, "kind": kind, "template_id": format!("offer-{id}")});
     let config = holds(json!({"segments": [
         {"name": "strategic", "when": [{"field": "customer.tags", "op": "contains", "value": "strategic"}],
          "steps": [{"name": "assisted-call", "day": 1, "owner": "account-managers",
@@ -469,7 +517,13 @@ fn when_segments_read_the_profile_should_offer_each_customer_its_own_path() {
         requested("r1", "c1", "2026-11-02T05:00:00Z", "s1", json!({})),
         requested("r2", "c2", "2026-11-02T05:00:00Z", "s2", json!({})),
         requested("r3", "c3", "2026-11-02T05:00:00Z", "s3", json!({})),
-        requested("r4", "c4", "2026-11-02T05:00:00Z", "s4", json!({"reason": "missing_features"})),
+        requested(
+            "r4",
+            "c4",
+            "2026-11-02T05:00:00Z",
+            "s4",
+            json!({"reason": "missing_features"}),
+        ),
     ];
     let run = run(&events, &config, "2026-11-01", "2026-11-03");
     let paths: Vec<(String, String)> = run
@@ -559,10 +613,18 @@ fn when_the_automation_is_archived_mid_hold_should_still_proceed() {
         store_config(&store, &config, "2026-11-01".parse().unwrap())
             .await
             .unwrap();
-        let e = parse_events(&[requested("r1", "c1", "2026-11-02T05:00:00Z", "s1", json!({}))]);
+        let e = parse_events(&[requested(
+            "r1",
+            "c1",
+            "2026-11-02T05:00:00Z",
+            "s1",
+            json!({}),
+        )]);
         ingest_event(&store, &e[0]).await.unwrap();
         for day in days(1, 3) {
-            evaluate_tenant_day(&store, &tenant, day, None).await.unwrap();
+            evaluate_tenant_day(&store, &tenant, day, None)
+                .await
+                .unwrap();
         }
         // Archived on 11-04, with the hold running.
         let current = store
@@ -589,7 +651,9 @@ fn when_the_automation_is_archived_mid_hold_should_still_proceed() {
         assert_eq!(written.await.unwrap(), WriteOutcome::Written);
         let mut decided = Vec::new();
         for day in days(4, 20) {
-            let report = evaluate_tenant_day(&store, &tenant, day, None).await.unwrap();
+            let report = evaluate_tenant_day(&store, &tenant, day, None)
+                .await
+                .unwrap();
             decided.extend(
                 report
                     .decisions
@@ -600,9 +664,15 @@ fn when_the_automation_is_archived_mid_hold_should_still_proceed() {
         // The reminder of day 3 (11-05) is the automation's and stopped with it; proceed
         // is the customer's hold and did not.
         assert_eq!(decided, [("2026-11-09".to_owned(), "proceed".to_owned())]);
-        execute_pending(&store, &publisher, &StoreOnly, at("2026-11-09T06:05:00Z"), 10)
-            .await
-            .unwrap();
+        execute_pending(
+            &store,
+            &publisher,
+            &StoreOnly,
+            at("2026-11-09T06:05:00Z"),
+            10,
+        )
+        .await
+        .unwrap();
     });
     let commands: Vec<String> = publisher
         .published()
@@ -692,19 +762,30 @@ fn when_a_hold_is_misconfigured_should_name_each_field_and_why() {
         .as_object_mut()
         .unwrap()
         .remove("hold_days");
-    let err = AutomationsFile::from_json(&missing).unwrap_err().to_string();
-    assert!(err.contains("is required for a cancellation_requested trigger"), "{err}");
+    let err = AutomationsFile::from_json(&missing)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("is required for a cancellation_requested trigger"),
+        "{err}"
+    );
     // An offer answers a request to cancel: a past-due automation cannot make one.
     let mut offer = default_config();
     offer["automations"][0]["actions"] = json!([{"type": "offer", "offer_id": "o",
         "kind": "pause", "template_id": "t"}]);
     let err = AutomationsFile::from_json(&offer).unwrap_err().to_string();
-    assert!(err.contains("offer is only for a cancellation_requested trigger"), "{err}");
+    assert!(
+        err.contains("offer is only for a cancellation_requested trigger"),
+        "{err}"
+    );
     let mut reason = default_config();
     reason["automations"][0]["conditions"] =
         json!([{"field": "cancellation.reason", "op": "eq", "value": "too_expensive"}]);
     let err = AutomationsFile::from_json(&reason).unwrap_err().to_string();
-    assert!(err.contains("exists only for a cancellation_requested trigger"), "{err}");
+    assert!(
+        err.contains("exists only for a cancellation_requested trigger"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -731,4 +812,50 @@ fn when_written_back_should_leave_out_the_built_in_steps() {
     assert_eq!(json["trigger"]["hold_days"], 7);
     let again = shared::domain::Automation::from_json(&json).unwrap();
     assert_eq!(&again, a);
+}
+
+#[test]
+fn when_a_customer_is_explained_should_say_where_the_hold_stands() {
+    let events = [
+        requested("r1", "c1", "2026-11-02T05:00:00Z", "s1", json!({})),
+        withdrawn(
+            "w1",
+            "c1",
+            "2026-11-04T12:00:00Z",
+            "s1",
+            Some("downgrade-basic"),
+        ),
+    ];
+    let run = run(&events, &with_offer(), "2026-11-01", "2026-11-06");
+    let view = |date: &str, now: &str| {
+        block_on(shared::app::explain::customer_view(
+            &run.store,
+            &"t1".into(),
+            &"c1".into(),
+            Some(date.parse().unwrap()),
+            now.parse().unwrap(),
+        ))
+        .unwrap()
+        .unwrap()
+    };
+    let before = view("2026-11-03", "2026-11-06T12:00:00Z");
+    let why = before["explanations"][0]["why"].as_str().unwrap();
+    assert!(
+        why.starts_with(
+            "subscription s1: hold until 2026-11-09; offered downgrade-basic on 2026-11-02; \
+             proceeds on 2026-11-09 unless withdrawn"
+        ),
+        "{why}"
+    );
+    assert_eq!(before["cancellations"].as_array().unwrap().len(), 1);
+    assert_eq!(before["cancellations"][0]["type"], "requested");
+    assert_eq!(before["cancellations"][0]["reason"], "too_expensive");
+    let after = view("2026-11-06", "2026-11-06T12:00:00Z");
+    let why = after["explanations"][0]["why"].as_str().unwrap();
+    assert!(
+        why.contains("stopped offer_accepted on 2026-11-04"),
+        "{why}"
+    );
+    assert_eq!(after["cancellations"][1]["type"], "withdrawn");
+    assert_eq!(after["cancellations"][1]["offer_id"], "downgrade-basic");
 }

@@ -1034,3 +1034,89 @@ async fn when_a_dunning_automation_is_created_should_validate_its_fields_by_cloc
         "{why}"
     );
 }
+
+#[tokio::test]
+async fn when_a_cancellation_hold_is_created_should_validate_it_hold_and_proceed_even_once_archived()
+ {
+    let store = MemoryStore::new();
+    let api = lambda_router(store.clone());
+    let mut hold = automation("hold");
+    hold["trigger"] = json!({"type": "cancellation_requested", "hold_days": 7, "catch_up_days": 1});
+    hold.as_object_mut().unwrap().remove("actions");
+    hold["steps"] = json!([
+        {"name": "hold", "day": 0, "actions": [{"type": "offer", "offer_id": "downgrade-basic",
+            "kind": "downgrade", "template_id": "offer-downgrade"}]}]);
+    let mut wrong = hold.clone();
+    wrong["steps"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "late", "day": 8,
+        "actions": [{"type": "message", "template_id": "late"}]}));
+    wrong["conditions"] = json!([{"field": "payment.attempt", "op": "gte", "value": 2}]);
+    let refused = send(&api, call("POST", "/v1/automations").json(wrong)).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        refused.fields(),
+        ["conditions[0].field", "steps[1].day"],
+        "{}",
+        refused.body
+    );
+    let created = send(&api, call("POST", "/v1/automations").json(hold.clone())).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(
+        created.body["steps"], hold["steps"],
+        "the built-in steps are not shown"
+    );
+    assert_eq!(created.body["trigger"]["hold_days"], 7);
+
+    let request = json!({"event_id": "r1", "tenant_id": "t1", "customer_id": "c1",
+        "type": "cancellation.requested", "occurred_at": "2026-11-02T05:00:00Z",
+        "cancellation": {"subscription_id": "s1", "reason": "too_expensive",
+                         "effective": "period_end"}});
+    let posted = send(
+        &api,
+        call("POST", "/v1/events").json(json!({"events": [request]})),
+    )
+    .await;
+    assert_eq!(posted.status, StatusCode::OK, "{}", posted.body);
+    let t1 = TenantId::new("t1");
+    evaluate_tenant_day(&store, &t1, "2026-11-02".parse().unwrap(), None)
+        .await
+        .unwrap();
+    let firings = send(&api, call("GET", "/v1/firings?date=2026-11-02")).await;
+    let fired: Vec<(&Value, &Value)> = firings.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (&i["step"], &i["clock_id"]))
+        .collect();
+    assert_eq!(fired, [(&json!("hold"), &json!("s1"))], "{}", firings.body);
+    let customer = send(&api, call("GET", "/v1/customers/c1?date=2026-11-02")).await;
+    assert_eq!(customer.status, StatusCode::OK);
+    assert_eq!(customer.body["cancellations"][0]["subscription_id"], "s1");
+    let why = customer.body["explanations"][0]["why"].as_str().unwrap();
+    assert!(
+        why.starts_with("subscription s1: hold until 2026-11-09"),
+        "{why}"
+    );
+
+    // Archived mid-hold: the customer's cancellation still proceeds on 11-09.
+    let archived = send(
+        &api,
+        call("DELETE", "/v1/automations/hold").header("if-match", "\"1\""),
+    )
+    .await;
+    assert_eq!(archived.status, StatusCode::NO_CONTENT, "{}", archived.body);
+    for d in 3..=9 {
+        let day = format!("2026-11-{d:02}").parse().unwrap();
+        evaluate_tenant_day(&store, &t1, day, None).await.unwrap();
+    }
+    let firings = send(&api, call("GET", "/v1/firings?date=2026-11-09")).await;
+    let items = firings.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{}", firings.body);
+    assert_eq!(items[0]["step"], "proceed");
+    assert_eq!(
+        items[0]["actions"],
+        json!([{"type": "proceed_cancellation"}])
+    );
+}

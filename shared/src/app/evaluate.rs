@@ -189,7 +189,9 @@ where
             let mut ctx = RunContext::new(a, active_from, &calendar, date)
                 .with_message_spacing(settings.min_days_between_messages)
                 .with_declines(&settings.decline_overrides);
-            if a.archived || !a.enabled {
+            // A preview is a what-if of the automation as if it ran.
+            let runs = matches!(purpose, Purpose::Run { .. });
+            if runs && (a.archived || !a.enabled) {
                 ctx = ctx.proceeds_only();
             }
             match purpose {

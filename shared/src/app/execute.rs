@@ -144,15 +144,17 @@ where
                 // A customer is never messaged twice, nor a command sent twice; finance may be
                 // notified twice.
                 let maybe_sent = next.unconfirmed.contains(&i)
-                    && (matches!(action, Action::Message { .. }) || action.is_command());
+                    && (action.reaches_the_customer() || action.is_command());
                 let cancelled = next.cancelled.iter().any(|c| c.action == i);
                 if delivered || maybe_sent || cancelled {
                     continue;
                 }
                 // Only a retry and a hold read the tenant's settings: once per tenant and pass.
                 let tenant = &d.tenant_id;
-                if matches!(action, Action::RetryPayment | Action::HoldCancellation { .. })
-                    && !settings.contains_key(tenant)
+                if matches!(
+                    action,
+                    Action::RetryPayment | Action::HoldCancellation { .. }
+                ) && !settings.contains_key(tenant)
                 {
                     let s = store.tenant_settings(tenant).await?;
                     settings.insert(tenant.clone(), s);
@@ -169,7 +171,8 @@ where
                             Action::Offer { offer_id, .. } => {
                                 // Once per customer and offer in 365 days, whichever automation.
                                 let others = store.customer_firings(tenant, &d.customer_id).await?;
-                                offer_made(&others, &record, offer_id).then_some("offer_already_made")
+                                offer_made(&others, &record, offer_id)
+                                    .then_some("offer_already_made")
                             }
                             Action::HoldCancellation { hold_days } => {
                                 let calendar = &settings[tenant].calendar;
@@ -354,7 +357,10 @@ fn offer_made(firings: &[FiringRecord], record: &FiringRecord, offer_id: &str) -
     let key = record.decision.key();
     firings.iter().any(|other| {
         other.decision.key() != key
-            && (record.decision.date - other.decision.date).num_days().abs() < 365
+            && (record.decision.date - other.decision.date)
+                .num_days()
+                .abs()
+                < 365
             && other.decision.plan.as_deref().is_some_and(|plan| {
                 plan.actions.iter().enumerate().any(|(i, a)| {
                     matches!(a, Action::Offer { offer_id: o, .. } if o == offer_id)
@@ -375,9 +381,9 @@ fn hold_of(
 ) -> Option<Vec<(&'static str, serde_json::Value)>> {
     let d = &record.decision;
     let holds = customer?.cancellations.as_ref()?.holds(hold_days, calendar);
-    let hold = holds.iter().find(|h| {
-        h.start == &d.episode && Some(h.subscription_id()) == d.clock_id.as_deref()
-    })?;
+    let hold = holds
+        .iter()
+        .find(|h| h.start == &d.episode && Some(h.subscription_id()) == d.clock_id.as_deref())?;
     Some(vec![
         ("until", json!(hold.until.to_string())),
         (

@@ -215,11 +215,13 @@ pub async fn explain_customer<S: DecisionStore>(
                 }
             }
             let mut running = Vec::new();
-            trigger.clock.clocks(customer, trigger.terms(calendar), |c| {
-                if !candidates.iter().any(|k| k.start == c.start) {
-                    running.push((c.id().map(str::to_owned), c.start.occurred_at));
-                }
-            });
+            trigger
+                .clock
+                .clocks(customer, trigger.terms(calendar), |c| {
+                    if !candidates.iter().any(|k| k.start == c.start) {
+                        running.push((c.id().map(str::to_owned), c.start.occurred_at));
+                    }
+                });
             for (id, start) in &running {
                 let since = calendar.local_date(*start);
                 let how = match trigger.clock.continuity() {
@@ -228,7 +230,12 @@ pub async fn explain_customer<S: DecisionStore>(
                 };
                 why.push(format!(
                     "{} ({how}): no {} window is open ({windows}, catch-up {} days)",
-                    clock_words(trigger.clock, id.as_deref(), days_between(since, date), date),
+                    clock_words(
+                        trigger.clock,
+                        id.as_deref(),
+                        days_between(since, date),
+                        date
+                    ),
                     match automation.step_form {
                         StepForm::Thresholds => "threshold",
                         StepForm::Named => "step",
@@ -316,7 +323,11 @@ fn hold_paths(
             )),
         }
         for r in &mine {
-            let actions = r.decision.plan.as_deref().map_or(&[][..], |p| &p.actions[..]);
+            let actions = r
+                .decision
+                .plan
+                .as_deref()
+                .map_or(&[][..], |p| &p.actions[..]);
             for (i, action) in actions.iter().enumerate() {
                 let Action::Offer { offer_id, .. } = action else {
                     continue;
@@ -337,7 +348,11 @@ fn hold_paths(
                 stop.as_str(),
                 calendar.local_date(key.occurred_at)
             )),
-            None if date >= ends && mine.iter().any(|r| r.decision.threshold_days == automation.trigger.hold_days) => {
+            None if date >= ends
+                && mine
+                    .iter()
+                    .any(|r| r.decision.threshold_days == automation.trigger.hold_days) =>
+            {
                 parts.push(format!("proceeded on {ends} (hold_ended)"));
             }
             None => parts.push(format!("proceeds on {ends} unless withdrawn")),

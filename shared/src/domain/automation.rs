@@ -1157,7 +1157,9 @@ fn parse_trigger(r: &mut Reader, path: &str, v: &Value) -> Option<Trigger> {
         clock: clock?,
         require_active_subscription: require_active_subscription?,
         catch_up_days: catch_up_days?,
-        hold_days: hold_days?,
+        // A wrong hold_days is reported; the rest is still checked, steps against no limit
+        // (the automation is refused anyway).
+        hold_days: hold_days.unwrap_or(u16::MAX),
     })
 }
 
@@ -1420,9 +1422,18 @@ pub(crate) fn parse_action(r: &mut Reader, path: &str, v: &Value) -> Option<Acti
         4 => &["hold_days"],
         _ => &[],
     };
-    let type_name = ["notify", "message", "retry_payment", "offer", "hold_cancellation",
-        "proceed_cancellation"][kind];
-    for key in obj.keys().filter(|k| *k != "type" && !own.contains(&k.as_str())) {
+    let type_name = [
+        "notify",
+        "message",
+        "retry_payment",
+        "offer",
+        "hold_cancellation",
+        "proceed_cancellation",
+    ][kind];
+    for key in obj
+        .keys()
+        .filter(|k| *k != "type" && !own.contains(&k.as_str()))
+    {
         r.error(
             join(path, key),
             format!("is not allowed on a {type_name:?} action"),

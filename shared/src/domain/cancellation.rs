@@ -25,7 +25,9 @@ pub const MAX_FACTS: usize = 40;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fact {
     Requested(Arc<CancellationRequest>),
-    Withdrawn { offer_id: Option<String> },
+    Withdrawn {
+        offer_id: Option<String>,
+    },
     Confirmed,
     /// The subscription became `canceled` (a `subscription.updated` event).
     Canceled,
@@ -179,9 +181,7 @@ impl Cancellations {
             }
         }
         done.extend(open);
-        done.sort_by(|a, b| {
-            (a.subscription_id(), a.start).cmp(&(b.subscription_id(), b.start))
-        });
+        done.sort_by(|a, b| (a.subscription_id(), a.start).cmp(&(b.subscription_id(), b.start)));
         done
     }
 

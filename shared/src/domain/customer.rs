@@ -9,9 +9,9 @@
 //! customer's log can tell, so the caller replays the log ([`CustomerState::replay`]). Both paths
 //! run the same fold step, which is why any arrival order gives the state of the sorted log.
 
+use super::cancellation::{self, Cancellations, Fact};
 use super::event::{CustomerProfile, Event, EventBody, EventKey, SubscriptionStatus};
 use super::ids::{CustomerId, TenantId};
-use super::cancellation::{self, Cancellations, Fact};
 use super::invoice::{Invoices, PaymentStop};
 use super::money::Money;
 use super::quiet::{Quiet, QuietAt};
@@ -439,9 +439,7 @@ impl CustomerState {
     }
 
     /// The request instants the stores' cancellation index holds for the customer.
-    pub fn cancellation_starts(
-        &self,
-    ) -> std::collections::BTreeSet<chrono::DateTime<chrono::Utc>> {
+    pub fn cancellation_starts(&self) -> std::collections::BTreeSet<chrono::DateTime<chrono::Utc>> {
         self.cancellations
             .as_ref()
             .map(|c| c.request_starts())

@@ -501,9 +501,7 @@ fn parse_event(v: &Value) -> Result<Event, FieldErrors> {
                 let subscription_id = cancellation_subscription(&mut r, obj);
                 let offer_id = match r.optional(obj, "offer_id") {
                     None => Some(None),
-                    Some(o) => r
-                        .id("cancellation.offer_id", o)
-                        .map(|o| Some(o.to_owned())),
+                    Some(o) => r.id("cancellation.offer_id", o).map(|o| Some(o.to_owned())),
                 };
                 Some(EventBody::CancellationWithdrawn {
                     subscription_id: subscription_id?,

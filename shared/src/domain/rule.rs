@@ -8,8 +8,8 @@
 //! the same test for every store (see [`RunContext::candidate_windows`]).
 
 use super::automation::{Automation, CodeField, Condition, CurrencyField, NumberField};
-use super::cancellation::Hold;
 use super::calendar::{TenantCalendar, days_between};
+use super::cancellation::Hold;
 use super::customer::CustomerState;
 use super::decision::{Decision, Outcome, Plan, SEGMENT_DAY, Settled, SkipReason};
 use super::decline::{DeclineOverrides, FailureCategory};
@@ -198,8 +198,8 @@ impl<'a> RunContext<'a> {
     /// The steps whose windows make a clock a candidate: every list's, and for a segmented
     /// automation the assignment's.
     fn window_steps(&self) -> impl Iterator<Item = &Step> {
-        let assignment = (!self.automation.segments.is_empty() && !self.proceeds_only)
-            .then_some(&ASSIGNMENT);
+        let assignment =
+            (!self.automation.segments.is_empty() && !self.proceeds_only).then_some(&ASSIGNMENT);
         self.automation
             .all_steps()
             .filter(|s| !self.proceeds_only || s.is_proceed())
@@ -313,37 +313,40 @@ impl<'a> RunContext<'a> {
                 .is_some_and(|end| (from..to).contains(&end))
         });
         let terms = self.automation.trigger.terms(self.calendar);
-        self.automation.trigger.clock.clocks(customer, terms, |clock| {
-            let start = clock.start.occurred_at;
-            // Most clocks are ruled out here, by comparing instants: no time-zone conversion.
-            if !released
-                && !self
-                    .windows
-                    .iter()
-                    .any(|(from, to)| (*from..*to).contains(&start))
-            {
-                return;
-            }
-            let since = self.calendar.local_date(start);
-            // A step held back by a quiet period that ended lately is due again whatever its
-            // window says: the rule decides.
-            let open = released
-                || self.window_steps().any(|step| {
-                    let reach = i64::try_from(self.reach(step)).unwrap_or(i64::MAX);
-                    let day = Self::due_day(step, clock.hold.as_ref());
-                    let first_due = self.calendar.first_due(day, start, since);
-                    (0..=reach).contains(&days_between(first_due, self.date))
-                });
-            if open {
-                out.push(Candidate {
-                    start: clock.start,
-                    invoice: clock.invoice,
-                    hold: clock.hold,
-                    since,
-                    days_past_due: days_between(since, self.date),
-                });
-            }
-        });
+        self.automation
+            .trigger
+            .clock
+            .clocks(customer, terms, |clock| {
+                let start = clock.start.occurred_at;
+                // Most clocks are ruled out here, by comparing instants: no time-zone conversion.
+                if !released
+                    && !self
+                        .windows
+                        .iter()
+                        .any(|(from, to)| (*from..*to).contains(&start))
+                {
+                    return;
+                }
+                let since = self.calendar.local_date(start);
+                // A step held back by a quiet period that ended lately is due again whatever its
+                // window says: the rule decides.
+                let open = released
+                    || self.window_steps().any(|step| {
+                        let reach = i64::try_from(self.reach(step)).unwrap_or(i64::MAX);
+                        let day = Self::due_day(step, clock.hold.as_ref());
+                        let first_due = self.calendar.first_due(day, start, since);
+                        (0..=reach).contains(&days_between(first_due, self.date))
+                    });
+                if open {
+                    out.push(Candidate {
+                        start: clock.start,
+                        invoice: clock.invoice,
+                        hold: clock.hold,
+                        since,
+                        days_past_due: days_between(since, self.date),
+                    });
+                }
+            });
     }
 
     /// The instants `[from, to)` an episode must have started in to be a candidate, disjoint
@@ -363,7 +366,11 @@ impl<'a> RunContext<'a> {
             .window_steps()
             .flat_map(|step| {
                 // A proceed step may fall on any day of the hold: the windows of them all.
-                let days = if step.is_proceed() { 0..=step.day } else { step.day..=step.day };
+                let days = if step.is_proceed() {
+                    0..=step.day
+                } else {
+                    step.day..=step.day
+                };
                 days.map(move |day| (step, day))
             })
             .filter_map(|(step, day)| {
@@ -497,10 +504,7 @@ impl<'a> RunContext<'a> {
                         first_due,
                         skipped(
                             SkipReason::HoldEnded,
-                            format!(
-                                "{} falls after the hold, which ends on {ends}",
-                                named(step)
-                            ),
+                            format!("{} falls after the hold, which ends on {ends}", named(step)),
                         ),
                     ));
                     continue;
@@ -831,7 +835,9 @@ impl<'a> RunContext<'a> {
                 values,
                 negate,
             } if *field == CodeField::CancellationReason => {
-                let hold = candidate.hold.ok_or("the clock has no cancellation request")?;
+                let hold = candidate
+                    .hold
+                    .ok_or("the clock has no cancellation request")?;
                 let reason = hold.request.reason.as_deref();
                 reason.is_some_and(|r| values.iter().any(|v| v == r)) != *negate
             }

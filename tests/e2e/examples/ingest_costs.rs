@@ -164,6 +164,49 @@ async fn main() {
         ))
         .unwrap();
 
+    // The same customer after a year of asking to cancel: four requests, each answered (an
+    // offer accepted, a withdrawal, a confirmation, a cancellation by the billing system).
+    let mut holding = typical.value.clone();
+    let answers = [
+        (
+            "cancellation.withdrawn",
+            json!({"offer_id": "downgrade-basic"}),
+        ),
+        ("cancellation.withdrawn", json!({})),
+        ("cancellation.confirmed", json!({})),
+        ("cancellation.withdrawn", json!({})),
+    ];
+    for (n, (kind, extra)) in answers.into_iter().enumerate() {
+        let sub = json!("sub_2026_ABCDEFGH");
+        let asked = event(
+            format!("cx{n}"),
+            1,
+            60 * 24 * (30 + 60 * n as i64),
+            json!({"type": "cancellation.requested", "cancellation": {
+                "subscription_id": sub, "reason": "too_expensive", "effective": "period_end",
+                "period_end": "2026-12-01T00:00:00Z"}}),
+        );
+        let mut answer = json!({"subscription_id": sub});
+        for (k, v) in extra.as_object().cloned().unwrap_or_default() {
+            answer[k] = v;
+        }
+        let answered = event(
+            format!("cx{n}-answer"),
+            1,
+            60 * 24 * (32 + 60 * n as i64),
+            json!({"type": kind, "cancellation": answer}),
+        );
+        holding.apply(&asked).unwrap();
+        holding.apply(&answered).unwrap();
+    }
+    let holding_item: HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
+        serde_dynamo::to_item(CustomerItem::from_state(
+            &holding,
+            typical.version,
+            env.names.index_shards,
+        ))
+        .unwrap();
+
     let balance_events = CUSTOMERS * EVENTS_PER_CUSTOMER;
     let report = json!({
         "events_in_order": in_order.len(),
@@ -176,6 +219,7 @@ async fn main() {
         "typical_customer_item_bytes": item_size(&item),
         "typical_customer_past_due": typical.value.is_past_due(),
         "customer_with_two_failing_invoices_item_bytes": item_size(&dunning_item),
+        "customer_with_four_answered_cancellations_item_bytes": item_size(&holding_item),
         "ingest_events_per_sec_against_moto": (in_order.len() as f64 / elapsed.as_secs_f64()).round(),
     });
     println!("{report:#}");

@@ -322,8 +322,120 @@ pub async fn when_payment_clocks_start_and_stop_should_be_found_by_window<S: Sto
     );
 }
 
+fn cancellation(id: &str, customer: &str, kind: &str, occurred_at: &str, extra: Value) -> Event {
+    let mut c = json!({"subscription_id": format!("s-{customer}")});
+    for (k, x) in extra.as_object().cloned().unwrap_or_default() {
+        c[k] = x;
+    }
+    Event::from_json(
+        &json!({"event_id": id, "tenant_id": "t1", "customer_id": customer,
+        "type": kind, "occurred_at": occurred_at, "cancellation": c}),
+    )
+    .expect("a valid cancellation event")
+}
+
+/// Requests to cancel are indexed by instant (every one that takes effect at period end,
+/// kept in the state, whatever became of it: the rule derives the clocks), in any arrival
+/// order; the guardrail counts the customers whose request has no answer.
+pub async fn when_cancellations_are_requested_should_be_found_by_window_and_counted<S: Store>(
+    store: S,
+) {
+    let period_end = json!({"effective": "period_end"});
+    ingest_all(
+        &store,
+        &[
+            cancellation(
+                "r1",
+                "c1",
+                "cancellation.requested",
+                "2026-11-02T10:00:00Z",
+                period_end.clone(),
+            ),
+            cancellation(
+                "r2",
+                "c2",
+                "cancellation.requested",
+                "2026-11-02T11:00:00Z",
+                period_end.clone(),
+            ),
+            cancellation(
+                "r3",
+                "c3",
+                "cancellation.requested",
+                "2026-11-02T12:00:00Z",
+                json!({"effective": "immediate"}),
+            ),
+            // Learned of before the request it answers.
+            cancellation(
+                "w2",
+                "c2",
+                "cancellation.withdrawn",
+                "2026-11-03T10:00:00Z",
+                json!({}),
+            ),
+            cancellation(
+                "r4",
+                "c4",
+                "cancellation.requested",
+                "2026-11-04T10:00:00Z",
+                period_end.clone(),
+            ),
+            cancellation(
+                "r5",
+                "c4",
+                "cancellation.requested",
+                "2026-11-02T09:00:00Z",
+                period_end,
+            ),
+        ],
+    )
+    .await;
+    let found = |from: &str, to: &str| {
+        let (store, window) = (&store, vec![(at(from), at(to))]);
+        async move {
+            store
+                .clocks_started(&t("t1"), ClockKind::CancellationRequested, &window)
+                .await
+                .unwrap()
+                .iter()
+                .map(|s| s.customer_id.to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        found("2026-11-02T00:00:00Z", "2026-11-03T00:00:00Z").await,
+        ["c1", "c2", "c4"],
+        "an immediate request holds nothing; c2's answered request is still read"
+    );
+    assert_eq!(
+        found("2026-11-04T00:00:00Z", "2026-11-05T00:00:00Z").await,
+        ["c4"]
+    );
+    assert_eq!(
+        store
+            .clock_count(&t("t1"), ClockKind::CancellationRequested)
+            .await
+            .unwrap(),
+        2,
+        "c1 and c4 wait for an answer; c2 withdrew"
+    );
+    let state = store
+        .load_customer(&t("t1"), &c("c4"))
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    let facts = state.cancellations.as_ref().unwrap();
+    assert_eq!(
+        facts.entries.len(),
+        2,
+        "both of c4's requests, in key order"
+    );
+    assert!(facts.entries[0].key < facts.entries[1].key);
+}
+
 /// The daily run visits every tenant with settings or automations stored (archived ones
-/// included: it finds nothing to run there), and no other.
+/// included: only an archived hold's proceed runs there), and no other.
 pub async fn when_tenants_store_settings_or_automations_should_be_the_ones_visited<S: Store>(
     store: S,
 ) {
@@ -376,13 +488,16 @@ pub async fn when_tenants_store_settings_or_automations_should_be_the_ones_visit
         .collect();
     tenants.sort();
     assert_eq!(tenants, ["archived", "settings-only", "with-automation"]);
-    assert!(
-        store
-            .tenant_automations(&t("archived"))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    // The archived automation is read with `archived` set: it runs no more (but a hold it
+    // began still proceeds).
+    let archived = store.tenant_automations(&t("archived")).await.unwrap();
+    assert_eq!(archived.len(), 1);
+    assert!(archived[0].archived);
+    let live = store
+        .tenant_automations(&t("with-automation"))
+        .await
+        .unwrap();
+    assert!(live.iter().all(|a| !a.archived));
 }
 
 /// Versioned writes go through only at the version expected, each with its audit entry;

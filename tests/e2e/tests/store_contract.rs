@@ -29,6 +29,7 @@ contract!(
     when_events_are_committed_should_apply_each_once_at_the_version_read,
     when_episodes_start_should_be_found_by_window_and_counted,
     when_payment_clocks_start_and_stop_should_be_found_by_window,
+    when_cancellations_are_requested_should_be_found_by_window_and_counted,
     when_tenants_store_settings_or_automations_should_be_the_ones_visited,
     when_documents_are_written_should_check_versions_and_audit_each_change,
     when_decisions_are_recorded_should_be_kept_once_and_claimed_by_compare_and_set,
