@@ -859,3 +859,32 @@ fn when_a_customer_is_explained_should_say_where_the_hold_stands() {
     assert_eq!(after["cancellations"][1]["type"], "withdrawn");
     assert_eq!(after["cancellations"][1]["offer_id"], "downgrade-basic");
 }
+
+#[test]
+fn when_an_earlier_request_is_reported_late_should_keep_the_hold_and_end_it_as_the_first_request_says()
+ {
+    // Asked on 11-02 (reported on 11-05) and again on 11-04: one clock, from 11-02. The hold
+    // sent on 11-04 is kept, not sent again, and the hold ends on the first request's day 7.
+    let events = [
+        received(
+            requested("r1", "c1", "2026-11-02T05:00:00Z", "s1", json!({})),
+            "2026-11-05T12:00:00Z",
+        ),
+        requested("r2", "c1", "2026-11-04T05:00:00Z", "s1", json!({})),
+    ];
+    let run = run(&events, &holds(json!({})), "2026-11-01", "2026-11-20");
+    assert_eq!(
+        fired(&run),
+        [
+            row("2026-11-04", "s1", "hold", false),
+            row("2026-11-09", "s1", "proceed", false)
+        ]
+    );
+    assert_eq!(
+        commands(&run),
+        [
+            cmd("hold_cancellation", "s1"),
+            cmd("proceed_cancellation", "s1")
+        ]
+    );
+}

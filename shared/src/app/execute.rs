@@ -381,9 +381,12 @@ fn hold_of(
 ) -> Option<Vec<(&'static str, serde_json::Value)>> {
     let d = &record.decision;
     let holds = customer?.cancellations.as_ref()?.holds(hold_days, calendar);
+    // The clock the firing was decided on, or the one that took its place when a request
+    // reported late moved its start earlier (as the rule's settled decisions count).
     let hold = holds
         .iter()
-        .find(|h| h.start == &d.episode && Some(h.subscription_id()) == d.clock_id.as_deref())?;
+        .filter(|h| Some(h.subscription_id()) == d.clock_id.as_deref() && *h.start <= d.episode)
+        .next_back()?;
     Some(vec![
         ("until", json!(hold.until.to_string())),
         (

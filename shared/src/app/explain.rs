@@ -183,7 +183,9 @@ pub async fn explain_customer<S: DecisionStore>(
                 .collect();
             why.push(format!("the run of {date} recorded: {}", told.join("; ")));
         }
-        if !automation.enabled {
+        if !automation.enabled && automation.holds() {
+            why.push("the automation is disabled: the holds it began still proceed".to_owned());
+        } else if !automation.enabled {
             why.push("the automation is disabled".to_owned());
         } else {
             let mut candidates = Vec::new();
