@@ -12,11 +12,8 @@ use shared::app::execute::execute_pending;
 use shared::app::ingest::ingest_event;
 use shared::app::simulate::store_config;
 use shared::domain::cancellation::Stop;
-use shared::domain::{AutomationId, AutomationsFile, TenantCalendar, TenantId};
-use shared::ports::{
-    AdminStore, AuditEntry, CustomerStore, DecisionStore, Destination, StoreOnly, StoredAutomation,
-    WriteOutcome,
-};
+use shared::domain::{AutomationsFile, TenantCalendar, TenantId};
+use shared::ports::{CustomerStore, Destination, StoreOnly};
 
 fn requested(id: &str, customer: &str, at: &str, sub: &str, extra: Value) -> Value {
     let mut c = json!({"subscription_id": sub, "reason": "too_expensive",
@@ -112,6 +109,18 @@ fn published(run: &Run, destination: Destination) -> Vec<Value> {
         .iter()
         .filter(|(_, m)| m.destination == destination)
         .map(|(_, m)| m.body.clone())
+        .collect()
+}
+
+/// `(customer_id, field)` of each row or message.
+fn pairs<'v>(items: impl Iterator<Item = &'v Value>, field: &str) -> Vec<(&'v str, &'v str)> {
+    items
+        .map(|v| {
+            (
+                v["customer_id"].as_str().unwrap(),
+                v[field].as_str().unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -236,14 +245,10 @@ fn when_the_customer_confirms_before_the_executor_sends_should_cancel_what_was_d
             publisher.published().is_empty(),
             "nothing is sent after confirmed"
         );
-        let reasons: Vec<String> = store
-            .customer_firings(&tenant, &"c1".into())
-            .await
-            .unwrap()
-            .iter()
-            .flat_map(|r| r.cancelled.iter().map(|c| c.reason.clone()))
-            .collect();
-        assert_eq!(reasons, ["clock_stopped", "clock_stopped"]);
+        assert_eq!(
+            cancelled(&store, "c1").await,
+            ["clock_stopped", "clock_stopped"]
+        );
     });
 }
 
@@ -526,42 +531,24 @@ fn when_segments_read_the_profile_should_offer_each_customer_its_own_path() {
         ),
     ];
     let run = run(&events, &config, "2026-11-01", "2026-11-03");
-    let paths: Vec<(String, String)> = run
-        .rows()
-        .iter()
-        .filter(|r| r["decision"] == "segmented")
-        .map(|r| {
-            (
-                r["customer_id"].as_str().unwrap().to_owned(),
-                r["segment"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let rows = run.rows();
+    let segmented = rows.iter().filter(|r| r["decision"] == "segmented");
     assert_eq!(
-        paths,
+        pairs(segmented, "segment"),
         [
-            ("c1".to_owned(), "strategic".to_owned()),
-            ("c2".to_owned(), "loyal-premium".to_owned()),
-            ("c3".to_owned(), "price-sensitive".to_owned()),
-            ("c4".to_owned(), "everyone-else".to_owned())
+            ("c1", "strategic"),
+            ("c2", "loyal-premium"),
+            ("c3", "price-sensitive"),
+            ("c4", "everyone-else")
         ]
     );
-    let offers: Vec<(String, String)> = published(&run, Destination::CustomerMessages)
+    let messages = published(&run, Destination::CustomerMessages);
+    let offers = messages
         .iter()
-        .filter(|b| b["type"] == "cancellation.offer")
-        .map(|b| {
-            (
-                b["customer_id"].as_str().unwrap().to_owned(),
-                b["offer_id"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+        .filter(|b| b["type"] == "cancellation.offer");
     assert_eq!(
-        offers,
-        [
-            ("c2".to_owned(), "pause-1m".to_owned()),
-            ("c3".to_owned(), "downgrade-basic".to_owned())
-        ]
+        pairs(offers, "offer_id"),
+        [("c2", "pause-1m"), ("c3", "downgrade-basic")]
     );
     // The strategic account's call goes to its owners on day 1; every hold was sent.
     let finance = published(&run, Destination::Finance);
@@ -592,12 +579,10 @@ fn when_the_offer_was_made_within_a_year_should_not_make_it_again() {
         .filter(|b| b["type"] == "cancellation.offer")
         .count();
     assert_eq!(offers, 1);
-    let reasons: Vec<String> = block_on(run.store.customer_firings(&"t1".into(), &"c1".into()))
-        .unwrap()
-        .iter()
-        .flat_map(|r| r.cancelled.iter().map(|c| c.reason.clone()))
-        .collect();
-    assert_eq!(reasons, ["offer_already_made"]);
+    assert_eq!(
+        block_on(cancelled(&run.store, "c1")),
+        ["offer_already_made"]
+    );
 }
 
 #[test]
@@ -627,28 +612,7 @@ fn when_the_automation_is_archived_mid_hold_should_still_proceed() {
                 .unwrap();
         }
         // Archived on 11-04, with the hold running.
-        let current = store
-            .automation(&tenant, &AutomationId::new("hold"))
-            .await
-            .unwrap()
-            .unwrap();
-        let archived = StoredAutomation {
-            archived: true,
-            version: current.version + 1,
-            ..current.clone()
-        };
-        let audit = AuditEntry {
-            tenant_id: tenant.clone(),
-            id: "20261104T120000.000000Z-test".to_owned(),
-            at: at("2026-11-04T12:00:00Z"),
-            actor: "test".to_owned(),
-            action: "automation.archived".to_owned(),
-            resource: "automations/hold".to_owned(),
-            before: None,
-            after: None,
-        };
-        let written = store.write_automation(&archived, Some(current.version), &audit);
-        assert_eq!(written.await.unwrap(), WriteOutcome::Written);
+        archive(&store, &tenant, "hold", "2026-11-04T12:00:00Z").await;
         let mut decided = Vec::new();
         for day in days(4, 20) {
             let report = evaluate_tenant_day(&store, &tenant, day, None)

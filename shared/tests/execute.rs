@@ -16,10 +16,9 @@ use shared::domain::{
     TenantSettings,
 };
 use shared::ports::{
-    ActionPublisher, AdminStore, AuditEntry, AutomationAdmin, AutomationStore, CommitOutcome,
-    CustomerStore, DecisionStore, Destination, FailedFirings, FiringRecord, FiringStatus,
-    OutgoingMessage, PublishError, RecordOutcome, StateCommit, StoreError, StoreOnly,
-    StoredAutomation, Versioned, WriteOutcome,
+    ActionPublisher, AutomationAdmin, AutomationStore, CommitOutcome, CustomerStore, DecisionStore,
+    Destination, FailedFirings, FiringRecord, FiringStatus, OutgoingMessage, PublishError,
+    RecordOutcome, StateCommit, StoreError, StoreOnly, Versioned,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
 use synthetic::PastDueTenant;
@@ -211,26 +210,12 @@ fn when_the_automation_is_replaced_after_the_decision_should_carry_out_what_was_
 fn when_the_automation_is_archived_after_the_decision_should_still_carry_out_its_firings() {
     let store = pending_firings(json!([{"type": "notify", "channel": "finance"}]), 2);
     let tenant = PastDueTenant::tenant();
-    let current = block_on(store.automation(&tenant, &AutomationId::new("a1")))
-        .unwrap()
-        .unwrap();
-    let archived = StoredAutomation {
-        archived: true,
-        version: current.version + 1,
-        ..current.clone()
-    };
-    let audit = AuditEntry {
-        tenant_id: tenant.clone(),
-        id: "20261115T065900.000000Z-test".to_owned(),
-        at: at("2026-11-15T06:59:00Z"),
-        actor: "test".to_owned(),
-        action: "automation.archived".to_owned(),
-        resource: "automations/a1".to_owned(),
-        before: None,
-        after: None,
-    };
-    let written = block_on(store.write_automation(&archived, Some(current.version), &audit));
-    assert_eq!(written.unwrap(), WriteOutcome::Written);
+    block_on(common::archive(
+        &store,
+        &tenant,
+        "a1",
+        "2026-11-15T06:59:00Z",
+    ));
     let publisher = MemoryPublisher::new();
     let report = block_on(execute_pending(
         &store,

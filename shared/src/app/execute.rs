@@ -385,8 +385,7 @@ fn hold_of(
     // reported late moved its start earlier (as the rule's settled decisions count).
     let hold = holds
         .iter()
-        .filter(|h| Some(h.subscription_id()) == d.clock_id.as_deref() && *h.start <= d.episode)
-        .next_back()?;
+        .rfind(|h| Some(h.subscription_id()) == d.clock_id.as_deref() && *h.start <= d.episode)?;
     Some(vec![
         ("until", json!(hold.until.to_string())),
         (

@@ -7,7 +7,8 @@ use shared::adapters::{MemoryPublisher, MemoryStore};
 use shared::app::simulate::{
     SimulationPlan, SimulationReport, in_arrival_order, simulate, store_config,
 };
-use shared::domain::{AutomationsFile, Decision, Event};
+use shared::domain::{AutomationId, AutomationsFile, Decision, Event, TenantId};
+use shared::ports::{AdminStore, AuditEntry, DecisionStore, StoredAutomation, WriteOutcome};
 
 /// A `balance.changed` event; `amount` is the balance after the change, in cents.
 pub fn balance(id: &str, customer: &str, occurred_at: &str, amount: i64) -> Value {
@@ -104,6 +105,18 @@ impl Run {
     }
 }
 
+/// The reasons the executor cancelled actions of tenant t1's firings for `customer`.
+pub async fn cancelled<S: DecisionStore>(store: &S, customer: &str) -> Vec<String> {
+    let records = store
+        .customer_firings(&TenantId::new("t1"), &customer.into())
+        .await
+        .unwrap();
+    records
+        .iter()
+        .flat_map(|r| r.cancelled.iter().map(|c| c.reason.clone()))
+        .collect()
+}
+
 pub fn parse_events(events: &[Value]) -> Vec<Event> {
     events
         .iter()
@@ -139,6 +152,33 @@ pub fn run_parsed(events: &[Event], config: &Value, from: &str, to: &str) -> Run
         store,
         publisher,
     }
+}
+
+/// Archives automation `id` of `tenant` as the API does (a new version, with its audit entry).
+pub async fn archive<S: AdminStore>(store: &S, tenant: &TenantId, id: &str, at: &str) {
+    let current = store
+        .automation(tenant, &AutomationId::new(id))
+        .await
+        .unwrap()
+        .expect("the automation exists");
+    let archived = StoredAutomation {
+        archived: true,
+        version: current.version + 1,
+        ..current.clone()
+    };
+    let at: chrono::DateTime<chrono::Utc> = at.parse().unwrap();
+    let audit = AuditEntry {
+        tenant_id: tenant.clone(),
+        id: format!("{}-test", at.format("%Y%m%dT%H%M%S%.6fZ")),
+        at,
+        actor: "test".to_owned(),
+        action: "automation.archived".to_owned(),
+        resource: format!("automations/{id}"),
+        before: None,
+        after: None,
+    };
+    let written = store.write_automation(&archived, Some(current.version), &audit);
+    assert_eq!(written.await.unwrap(), WriteOutcome::Written);
 }
 
 /// Runs a future to completion on a current-thread runtime.

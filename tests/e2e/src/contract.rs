@@ -248,16 +248,7 @@ pub async fn when_payment_clocks_start_and_stop_should_be_found_by_window<S: Sto
     )
     .await;
     let found = |windows: Vec<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>| {
-        let store = &store;
-        async move {
-            store
-                .clocks_started(&t("t1"), ClockKind::PaymentFailed, &windows)
-                .await
-                .unwrap()
-                .iter()
-                .map(|s| s.customer_id.to_string())
-                .collect::<Vec<_>>()
-        }
+        started(&store, ClockKind::PaymentFailed, windows)
     };
     assert_eq!(
         found(vec![(
@@ -320,6 +311,21 @@ pub async fn when_payment_clocks_start_and_stop_should_be_found_by_window<S: Sto
         2,
         "c1 (in_2) and c4 have a failed payment outstanding; c2 and c3 no longer"
     );
+}
+
+/// The customers of t1 with a clock of `kind` started in `windows`, as the daily run reads them.
+async fn started<S: Store>(
+    store: &S,
+    kind: ClockKind,
+    windows: Vec<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
+) -> Vec<String> {
+    store
+        .clocks_started(&t("t1"), kind, &windows)
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.customer_id.to_string())
+        .collect()
 }
 
 fn cancellation(id: &str, customer: &str, kind: &str, occurred_at: &str, extra: Value) -> Event {
@@ -391,16 +397,11 @@ pub async fn when_cancellations_are_requested_should_be_found_by_window_and_coun
     )
     .await;
     let found = |from: &str, to: &str| {
-        let (store, window) = (&store, vec![(at(from), at(to))]);
-        async move {
-            store
-                .clocks_started(&t("t1"), ClockKind::CancellationRequested, &window)
-                .await
-                .unwrap()
-                .iter()
-                .map(|s| s.customer_id.to_string())
-                .collect::<Vec<_>>()
-        }
+        started(
+            &store,
+            ClockKind::CancellationRequested,
+            vec![(at(from), at(to))],
+        )
     };
     assert_eq!(
         found("2026-11-02T00:00:00Z", "2026-11-03T00:00:00Z").await,
