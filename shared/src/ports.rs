@@ -172,8 +172,9 @@ pub trait AutomationStore: Send + Sync {
         tenant: &TenantId,
     ) -> impl Future<Output = Result<TenantSettings, StoreError>> + Send;
 
-    /// Every automation of the tenant, archived ones included with `archived` set: an
-    /// archived cancellation automation still proceeds with the holds it began (SPEC §8.6).
+    /// The tenant's automations that are not archived, and its archived cancellation
+    /// automations with `archived` set: those still proceed with the holds they began (SPEC
+    /// §8.6).
     fn tenant_automations(
         &self,
         tenant: &TenantId,

@@ -490,6 +490,12 @@ fn when_the_guardrail_holds_a_run_should_still_proceed() {
     };
     assert_eq!(by("held", "hold"), 3);
     assert_eq!(by("fired", "proceed"), 3);
+    // No hold reached the billing system (they wait for an operator): no proceed may hurry
+    // a cancellation it never held.
+    assert!(commands(&run).is_empty());
+    for c in ["c1", "c2", "c3"] {
+        assert_eq!(block_on(cancelled(&run.store, c)), ["no_hold"], "{c}");
+    }
 }
 
 #[test]
@@ -610,6 +616,10 @@ fn when_the_automation_is_archived_mid_hold_should_still_proceed() {
             evaluate_tenant_day(&store, &tenant, day, None)
                 .await
                 .unwrap();
+            let now = at(&format!("{day}T06:05:00Z"));
+            execute_pending(&store, &publisher, &StoreOnly, now, 10)
+                .await
+                .unwrap();
         }
         // Archived on 11-04, with the hold running.
         archive(&store, &tenant, "hold", "2026-11-04T12:00:00Z").await;
@@ -701,6 +711,13 @@ fn when_a_hold_is_misconfigured_should_name_each_field_and_why() {
             json!({"actions": [{"type": "notify", "channel": "finance"}]}),
             "automations[0].actions",
             "names its steps",
+        ),
+        (
+            steps(json!([{"name": "hold", "day": 0, "actions":
+                (0..10).map(|n| json!({"type": "message", "template_id": format!("m{n}")}))
+                    .collect::<Vec<_>>()}])),
+            "automations[0].steps[0].actions",
+            "at most 9 actions of its own",
         ),
         (
             json!({"conditions": [{"field": "payment.attempt", "op": "gte", "value": 2}]}),
@@ -850,5 +867,142 @@ fn when_an_earlier_request_is_reported_late_should_keep_the_hold_and_end_it_as_t
             cmd("hold_cancellation", "s1"),
             cmd("proceed_cancellation", "s1")
         ]
+    );
+}
+
+#[test]
+fn when_an_older_request_of_the_subscription_is_reported_after_a_newer_hold_should_not_proceed_it()
+{
+    // r1 (11-01) is learned of on 11-09, when its hold would long have ended; r2 (11-08,
+    // after that day's run) has its own hold since 11-09. r1 is a clock of its own whose hold
+    // never fired: nothing of it fires, and r2 proceeds once, on its day 7.
+    let mut config = holds(json!({}));
+    config["automations"][0]["trigger"]["catch_up_days"] = json!(2);
+    let events = [
+        received(
+            requested("r1", "c1", "2026-11-01T10:00:00Z", "s1", json!({})),
+            "2026-11-09T12:00:00Z",
+        ),
+        requested("r2", "c1", "2026-11-08T10:00:00Z", "s1", json!({})),
+    ];
+    let run = run(&events, &config, "2026-11-01", "2026-11-20");
+    assert_eq!(
+        fired(&run),
+        [
+            row("2026-11-09", "s1", "hold", false),
+            row("2026-11-15", "s1", "proceed", false)
+        ]
+    );
+    assert_eq!(
+        commands(&run),
+        [
+            cmd("hold_cancellation", "s1"),
+            cmd("proceed_cancellation", "s1")
+        ]
+    );
+}
+
+#[test]
+fn when_a_dry_run_hold_is_made_live_mid_hold_should_not_proceed_live() {
+    let store = MemoryStore::new();
+    let config = AutomationsFile::from_json(&holds(json!({"mode": "dry_run"}))).unwrap();
+    let tenant = TenantId::new("t1");
+    let publisher = MemoryPublisher::new();
+    block_on(async {
+        store_config(&store, &config, "2026-11-01".parse().unwrap())
+            .await
+            .unwrap();
+        let e = parse_events(&[requested(
+            "r1",
+            "c1",
+            "2026-11-02T05:00:00Z",
+            "s1",
+            json!({}),
+        )]);
+        ingest_event(&store, &e[0]).await.unwrap();
+        let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
+        let first = evaluate_tenant_day(&store, &tenant, day(2), None)
+            .await
+            .unwrap();
+        assert_eq!(first.decisions.len(), 1, "the dry-run hold");
+        let mut live = config.automations[0].clone();
+        live.mode = shared::domain::Mode::Live;
+        shared::ports::AutomationAdmin::put_automation(&store, &live)
+            .await
+            .unwrap();
+        for d in 3..=20 {
+            let report = evaluate_tenant_day(&store, &tenant, day(d), None)
+                .await
+                .unwrap();
+            assert!(report.decisions.is_empty(), "{:?}", report.decisions);
+        }
+        execute_pending(
+            &store,
+            &publisher,
+            &StoreOnly,
+            at("2026-11-20T07:00:00Z"),
+            10,
+        )
+        .await
+        .unwrap();
+    });
+    assert!(publisher.published().is_empty(), "no hold was ever sent");
+}
+
+#[test]
+fn when_a_hold_is_carried_out_after_its_end_should_send_nothing_but_say_why() {
+    // The executor was down from the hold's decision until after the paid period ended.
+    let store = MemoryStore::new();
+    let config = AutomationsFile::from_json(&with_offer()).unwrap();
+    let tenant = TenantId::new("t1");
+    let publisher = MemoryPublisher::new();
+    block_on(async {
+        store_config(&store, &config, "2026-11-01".parse().unwrap())
+            .await
+            .unwrap();
+        let e = parse_events(&[requested(
+            "r1",
+            "c1",
+            "2026-11-02T05:00:00Z",
+            "s1",
+            json!({"period_end": "2026-11-04T00:00:00Z"}),
+        )]);
+        ingest_event(&store, &e[0]).await.unwrap();
+        evaluate_tenant_day(&store, &tenant, "2026-11-02".parse().unwrap(), None)
+            .await
+            .unwrap();
+        execute_pending(
+            &store,
+            &publisher,
+            &StoreOnly,
+            at("2026-11-04T01:00:00Z"),
+            10,
+        )
+        .await
+        .unwrap();
+        assert_eq!(cancelled(&store, "c1").await, ["hold_ended", "hold_ended"]);
+    });
+    assert!(publisher.published().is_empty());
+}
+
+#[test]
+fn when_two_subscriptions_ask_at_once_should_make_the_offer_once() {
+    let events = [
+        requested("r1", "c1", "2026-11-02T05:00:00Z", "s1", json!({})),
+        requested("r2", "c1", "2026-11-02T05:00:00Z", "s2", json!({})),
+    ];
+    let run = run(&events, &with_offer(), "2026-11-01", "2026-11-02");
+    assert_eq!(
+        commands(&run),
+        [
+            cmd("hold_cancellation", "s1"),
+            cmd("hold_cancellation", "s2")
+        ]
+    );
+    let offers = published(&run, Destination::CustomerMessages);
+    assert_eq!(offers.len(), 1, "{offers:?}");
+    assert_eq!(
+        block_on(cancelled(&run.store, "c1")),
+        ["offer_already_made"]
     );
 }

@@ -570,6 +570,7 @@ impl AutomationStore for MemoryStore {
             .map(|t| {
                 t.automations
                     .values()
+                    .filter(|a| !a.archived || a.automation.holds())
                     .map(|a| Automation {
                         archived: a.archived,
                         ..a.automation.clone()

@@ -10,20 +10,19 @@
 //! customer messages and commands to the billing system are never sent again (a retried
 //! command could charge a card twice).
 //!
-//! Before a customer message or a command goes out, the executor checks that it still
-//! applies (SPEC §8.5): the clock still runs, and for `retry_payment` the invoice's latest
-//! failure may be retried and the tenant's cap on failures in 30 days is not reached. An
-//! action that no longer applies is cancelled with its reason and never sent.
+//! Before a customer message, an offer or a command goes out, the executor checks that it
+//! still applies (SPEC §8.5, §8.6; `recheck`): the clock still runs, a retry may be made, an
+//! offer was not made before, a hold has not ended. An action that no longer applies is
+//! cancelled with its reason and never sent.
 //!
 //! A firing whose publishing fails waits [`backoff`] before its next attempt; after
 //! [`MAX_ATTEMPTS`] it is sent to the failed-firings queue and marked `failed`.
 
 use super::evaluate::GuardrailHold;
+use super::recheck::{Firing, Rechecks, Verdict};
 use crate::domain::automation::Action;
 use crate::domain::decision::Plan;
-use crate::domain::decline::FailureCategory;
 use crate::domain::notice::{self, Notice};
-use crate::domain::{CustomerState, TenantId, TenantSettings};
 use crate::ports::{
     ActionPublisher, AutomationStore, CancelledAction, CustomerStore, DecisionStore, Delivery,
     Destination, FailedFirings, FiringRecord, FiringStatus, OutgoingMessage, PublishError,
@@ -103,8 +102,7 @@ where
     F: FailedFirings,
 {
     let mut report = ExecuteReport::default();
-    // The settings the re-checks read (decline overrides, the retry cap), once per tenant.
-    let mut settings: BTreeMap<TenantId, TenantSettings> = BTreeMap::new();
+    let mut checks = Rechecks::default();
     // The claimed firings, and per firing the messages to publish, tagged with the action.
     let mut claimed: Vec<FiringRecord> = Vec::new();
     let mut outgoing: Vec<(usize, usize, OutgoingMessage)> = Vec::new();
@@ -139,6 +137,12 @@ where
         }
         let mut messages = Vec::new();
         if let Some(plan) = plan {
+            let mut firing = Firing {
+                record: &record,
+                plan,
+                customer: customer.as_ref(),
+                ledger: None,
+            };
             for (i, action) in plan.actions.iter().enumerate() {
                 let delivered = next.deliveries.iter().any(|del| del.action == i);
                 // A customer is never messaged twice, nor a command sent twice; finance may be
@@ -149,45 +153,9 @@ where
                 if delivered || maybe_sent || cancelled {
                     continue;
                 }
-                // Only a retry and a hold read the tenant's settings: once per tenant and pass.
-                let tenant = &d.tenant_id;
-                if matches!(
-                    action,
-                    Action::RetryPayment | Action::HoldCancellation { .. }
-                ) && !settings.contains_key(tenant)
-                {
-                    let s = store.tenant_settings(tenant).await?;
-                    settings.insert(tenant.clone(), s);
-                }
-                let mut hold_args = Vec::new();
-                if !matches!(action, Action::Notify { .. }) {
-                    let reason = if !still_running(customer.as_ref(), plan, &record) {
-                        Some("clock_stopped")
-                    } else {
-                        match action {
-                            Action::RetryPayment => {
-                                retry_refused(customer.as_ref(), &record, &settings[tenant], now)
-                            }
-                            Action::Offer { offer_id, .. } => {
-                                // Once per customer and offer in 365 days, whichever automation.
-                                let others = store.customer_firings(tenant, &d.customer_id).await?;
-                                offer_made(&others, &record, offer_id)
-                                    .then_some("offer_already_made")
-                            }
-                            Action::HoldCancellation { hold_days } => {
-                                let calendar = &settings[tenant].calendar;
-                                match hold_of(customer.as_ref(), &record, *hold_days, calendar) {
-                                    Some(args) => {
-                                        hold_args = args;
-                                        None
-                                    }
-                                    None => Some("clock_stopped"),
-                                }
-                            }
-                            _ => None,
-                        }
-                    };
-                    if let Some(reason) = reason {
+                let hold_args = match checks.check(store, &mut firing, action, now).await? {
+                    Verdict::Send(args) => args,
+                    Verdict::Cancel(reason) => {
                         next.cancelled.push(CancelledAction {
                             action: i,
                             reason: reason.to_owned(),
@@ -195,7 +163,7 @@ where
                         report.actions_cancelled += 1;
                         continue;
                     }
-                }
+                };
                 let firing_id = d.key().firing_id();
                 let (destination, notice) = match action {
                     Action::Notify { .. } => (
@@ -218,7 +186,7 @@ where
                         notice::offer(d, plan, (offer_id, kind.as_str(), template_id), &firing_id),
                     ),
                     Action::RetryPayment
-                    | Action::HoldCancellation { .. }
+                    | Action::HoldCancellation
                     | Action::ProceedCancellation => (
                         Destination::Commands,
                         notice::command(d, plan, action.type_name(), &firing_id, &hold_args),
@@ -338,92 +306,6 @@ where
         store.replace_firing(claim, &done).await?;
     }
     Ok(report)
-}
-
-/// Whether the clock a customer message or a command was decided on still runs (or one that
-/// began earlier and still runs, after late data moved its start): a customer who paid since
-/// is not chased (SPEC §8.5).
-fn still_running(customer: Option<&CustomerState>, plan: &Plan, record: &FiringRecord) -> bool {
-    let d = &record.decision;
-    customer.is_some_and(|c| {
-        plan.clock
-            .still_running(c, d.clock_id.as_deref(), &d.episode)
-    })
-}
-
-/// Whether the customer was made the offer `offer_id` by another firing (any automation)
-/// within 365 days of this one: an offer is made once (SPEC §8.5), whether or not it was taken.
-fn offer_made(firings: &[FiringRecord], record: &FiringRecord, offer_id: &str) -> bool {
-    let key = record.decision.key();
-    firings.iter().any(|other| {
-        other.decision.key() != key
-            && (record.decision.date - other.decision.date)
-                .num_days()
-                .abs()
-                < 365
-            && other.decision.plan.as_deref().is_some_and(|plan| {
-                plan.actions.iter().enumerate().any(|(i, a)| {
-                    matches!(a, Action::Offer { offer_id: o, .. } if o == offer_id)
-                        && (other.deliveries.iter().any(|d| d.action == i)
-                            || other.unconfirmed.contains(&i))
-                })
-            })
-    })
-}
-
-/// The `until` (local date) and `cancel_at` (instant) of the hold a `hold_cancellation` was
-/// decided for, derived as the rule derived them; `None` when the clock is no longer known.
-fn hold_of(
-    customer: Option<&CustomerState>,
-    record: &FiringRecord,
-    hold_days: u16,
-    calendar: &crate::domain::TenantCalendar,
-) -> Option<Vec<(&'static str, serde_json::Value)>> {
-    let d = &record.decision;
-    let holds = customer?.cancellations.as_ref()?.holds(hold_days, calendar);
-    // The clock the firing was decided on, or the one that took its place when a request
-    // reported late moved its start earlier (as the rule's settled decisions count).
-    let hold = holds
-        .iter()
-        .rfind(|h| Some(h.subscription_id()) == d.clock_id.as_deref() && *h.start <= d.episode)?;
-    Some(vec![
-        ("until", json!(hold.until.to_string())),
-        (
-            "cancel_at",
-            json!(crate::domain::event::format_instant(hold.cancel_at)),
-        ),
-    ])
-}
-
-/// Why a `retry_payment` on a running clock may not be sent (SPEC §8.5), or `None`: the
-/// invoice's latest failure is not one a retry can mend, or it failed
-/// `max_retries_per_30_days` times in the last 30 days.
-fn retry_refused(
-    customer: Option<&CustomerState>,
-    record: &FiringRecord,
-    settings: &TenantSettings,
-    now: DateTime<Utc>,
-) -> Option<&'static str> {
-    let d = &record.decision;
-    // A retry is only ever decided on a payment clock (validation refuses it elsewhere); an
-    // invoice no longer known has no clock to retry.
-    let Some(invoice) = customer
-        .and_then(|c| c.invoices.as_ref())
-        .and_then(|i| i.get(d.clock_id.as_deref()?))
-    else {
-        return Some("clock_stopped");
-    };
-    match invoice.category(&settings.decline_overrides) {
-        FailureCategory::Hard => Some("hard_decline"),
-        FailureCategory::ActionRequired => Some("action_required"),
-        FailureCategory::Soft | FailureCategory::Unknown
-            if invoice.failures_in_30_days(now)
-                >= usize::from(settings.max_retries_per_30_days) =>
-        {
-            Some("retry_cap")
-        }
-        FailureCategory::Soft | FailureCategory::Unknown => None,
-    }
 }
 
 fn message(

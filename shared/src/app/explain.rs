@@ -220,7 +220,11 @@ pub async fn explain_customer<S: DecisionStore>(
             trigger
                 .clock
                 .clocks(customer, trigger.terms(calendar), |c| {
-                    if !candidates.iter().any(|k| k.start == c.start) {
+                    // A hold that ended is over, not waiting for a window.
+                    let ended = c
+                        .hold
+                        .is_some_and(|h| calendar.local_date(h.ends_at) < date);
+                    if !ended && !candidates.iter().any(|k| k.start == c.start) {
                         running.push((c.id().map(str::to_owned), c.start.occurred_at));
                     }
                 });
@@ -290,10 +294,17 @@ fn hold_paths(
     };
     let calendar = ctx.calendar;
     let mut out = Vec::new();
-    for hold in facts.holds(automation.trigger.hold_days, calendar) {
-        if hold.start.occurred_at > calendar.run_instant(date) {
-            continue;
-        }
+    let holds = facts.holds(automation.trigger.hold_days, calendar);
+    let seen = holds
+        .iter()
+        .filter(|h| h.start.occurred_at <= calendar.run_instant(date));
+    // Each subscription's latest hold.
+    let latest = seen.clone().filter(|h| {
+        !seen
+            .clone()
+            .any(|l| l.subscription_id() == h.subscription_id() && l.start > h.start)
+    });
+    for hold in latest {
         let mine: Vec<&FiringRecord> = recorded
             .iter()
             .filter(|r| r.decision.automation_id == automation.id && r.decision.date <= date)
@@ -301,6 +312,7 @@ fn hold_paths(
                 r.decision
                     .settled()
                     .is_for(Some(hold.subscription_id()), hold.start)
+                    && r.decision.episode.occurred_at < hold.ends_at
             })
             .collect();
         let ends = calendar.local_date(hold.ends_at);
@@ -350,12 +362,15 @@ fn hold_paths(
                 stop.as_str(),
                 calendar.local_date(key.occurred_at)
             )),
-            None if date >= ends
-                && mine
-                    .iter()
-                    .any(|r| r.decision.threshold_days == automation.trigger.hold_days) =>
-            {
-                parts.push(format!("proceeded on {ends} (hold_ended)"));
+            None if date >= ends => {
+                let proceeded = mine.iter().any(|r| {
+                    r.decision.threshold_days == automation.trigger.hold_days
+                        && r.decision.settled().went_on
+                });
+                parts.push(match proceeded {
+                    true => format!("proceeded on {ends} (hold_ended)"),
+                    false => format!("the hold ended on {ends} (hold_ended)"),
+                });
             }
             None => parts.push(format!("proceeds on {ends} unless withdrawn")),
         }

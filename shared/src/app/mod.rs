@@ -5,5 +5,6 @@ pub mod evaluate;
 pub mod execute;
 pub mod explain;
 pub mod ingest;
+pub mod recheck;
 pub mod schedule;
 pub mod simulate;

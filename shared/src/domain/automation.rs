@@ -284,8 +284,8 @@ pub enum Action {
         template_id: String,
     },
     /// The built-in `hold` step's command (SPEC §8.6): hold the requested cancellation
-    /// until the hold's end, computed from the clock under `hold_days` when it is sent.
-    HoldCancellation { hold_days: u16 },
+    /// until the hold's end, computed from the clock under the plan's `hold_days` when sent.
+    HoldCancellation,
     /// The built-in `proceed` step's command: the hold is over, cancel if not already.
     ProceedCancellation,
 }
@@ -322,7 +322,7 @@ impl Action {
             Self::Message { .. } => "message",
             Self::RetryPayment => "retry_payment",
             Self::Offer { .. } => "offer",
-            Self::HoldCancellation { .. } => "hold_cancellation",
+            Self::HoldCancellation => "hold_cancellation",
             Self::ProceedCancellation => "proceed_cancellation",
         }
     }
@@ -332,7 +332,7 @@ impl Action {
     pub fn is_command(&self) -> bool {
         matches!(
             self,
-            Self::RetryPayment | Self::HoldCancellation { .. } | Self::ProceedCancellation
+            Self::RetryPayment | Self::HoldCancellation | Self::ProceedCancellation
         )
     }
 
@@ -345,10 +345,7 @@ impl Action {
     /// Whether RuleKit adds the action to the built-in steps of a cancellation hold (an
     /// automation may not list it).
     pub fn is_built_in(&self) -> bool {
-        matches!(
-            self,
-            Self::HoldCancellation { .. } | Self::ProceedCancellation
-        )
+        matches!(self, Self::HoldCancellation | Self::ProceedCancellation)
     }
 }
 
@@ -810,6 +807,16 @@ fn check_hold_steps(r: &mut Reader, path: &str, hold_days: u16, steps: &[Step]) 
                 ),
             );
         }
+        if step.name == "hold" && step.actions.len() >= MAX_ACTIONS {
+            r.error(
+                join(&at, "actions"),
+                format!(
+                    "the hold step takes at most {} actions of its own: its hold_cancellation is \
+                     one of its {MAX_ACTIONS}",
+                    MAX_ACTIONS - 1
+                ),
+            );
+        }
         if step.name == "hold" && step.approval.is_some() {
             r.error(
                 join(&at, "approval"),
@@ -821,7 +828,7 @@ fn check_hold_steps(r: &mut Reader, path: &str, hold_days: u16, steps: &[Step]) 
 
 /// Adds the built-in `hold` and `proceed` steps to a validated list.
 fn add_hold_steps(steps: &mut Vec<Step>, hold_days: u16) {
-    let hold = Action::HoldCancellation { hold_days };
+    let hold = Action::HoldCancellation;
     match steps.first_mut() {
         Some(first) if first.day == 0 => first.actions.insert(0, hold),
         _ => steps.insert(
@@ -1397,7 +1404,6 @@ pub(crate) fn parse_action(r: &mut Reader, path: &str, v: &Value) -> Option<Acti
             "variables",
             "offer_id",
             "kind",
-            "hold_days",
         ],
     )?;
     let kind = r.required(obj, path, "type").and_then(|t| {
@@ -1419,7 +1425,6 @@ pub(crate) fn parse_action(r: &mut Reader, path: &str, v: &Value) -> Option<Acti
         0 => &["channel"],
         1 => &["channel", "template_id", "variables"],
         3 => &["offer_id", "kind", "template_id"],
-        4 => &["hold_days"],
         _ => &[],
     };
     let type_name = [
@@ -1458,14 +1463,7 @@ pub(crate) fn parse_action(r: &mut Reader, path: &str, v: &Value) -> Option<Acti
                 template_id: template_id?,
             });
         }
-        4 => {
-            let days = r
-                .required(obj, path, "hold_days")
-                .and_then(|d| r.integer(&join(path, "hold_days"), d, 1, MAX_HOLD_DAYS))?;
-            return Some(Action::HoldCancellation {
-                hold_days: days as u16,
-            });
-        }
+        4 => return Some(Action::HoldCancellation),
         5 => return Some(Action::ProceedCancellation),
         _ => {}
     }
@@ -1721,7 +1719,7 @@ impl serde::Serialize for Action {
                 map.serialize_entry("template_id", template_id)?;
                 map.serialize_entry("variables", variables)?;
             }
-            Self::RetryPayment | Self::ProceedCancellation => {}
+            Self::RetryPayment | Self::HoldCancellation | Self::ProceedCancellation => {}
             Self::Offer {
                 offer_id,
                 kind,
@@ -1731,7 +1729,6 @@ impl serde::Serialize for Action {
                 map.serialize_entry("kind", kind.as_str())?;
                 map.serialize_entry("template_id", template_id)?;
             }
-            Self::HoldCancellation { hold_days } => map.serialize_entry("hold_days", hold_days)?,
         }
         map.end()
     }

@@ -137,15 +137,24 @@ pub struct Cancellations {
 }
 
 impl Cancellations {
-    /// Adds a fact in key order (a key already there changes nothing); the oldest goes when
-    /// the list is full.
+    /// Adds a fact in key order (a key already there changes nothing). When the list is
+    /// full, a cancellation that repeats the one before it (a billing system reporting a
+    /// canceled subscription again) goes first, else the oldest fact.
     pub fn insert(&mut self, entry: Entry) {
         let Err(at) = self.entries.binary_search_by(|e| e.key.cmp(&entry.key)) else {
             return;
         };
         self.entries.insert(at, entry);
         if self.entries.len() > MAX_FACTS {
-            self.entries.remove(0);
+            let repeated = (0..self.entries.len()).find(|&i| {
+                let e = &self.entries[i];
+                e.fact == Fact::Canceled
+                    && self.entries[..i]
+                        .iter()
+                        .rfind(|p| p.subscription_id == e.subscription_id)
+                        .is_some_and(|p| p.fact == Fact::Canceled)
+            });
+            self.entries.remove(repeated.unwrap_or(0));
         }
     }
 
@@ -214,5 +223,88 @@ impl Cancellations {
         self.entries.iter().filter(
             |e| matches!(&e.fact, Fact::Requested(r) if r.effective == Effective::PeriodEnd),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::EventId;
+
+    fn entry(n: u32, sub: &str, fact: Fact) -> Entry {
+        Entry {
+            key: EventKey {
+                occurred_at: DateTime::from_timestamp(1_790_000_000 + i64::from(n) * 3600, 0)
+                    .unwrap(),
+                event_id: EventId::new(format!("e{n:03}")),
+            },
+            subscription_id: sub.to_owned(),
+            fact,
+        }
+    }
+
+    fn request(sub: &str) -> Fact {
+        Fact::Requested(Arc::new(CancellationRequest {
+            subscription_id: sub.to_owned(),
+            reason: None,
+            effective: Effective::PeriodEnd,
+            period_end: None,
+        }))
+    }
+
+    #[test]
+    fn when_a_canceled_subscription_is_reported_again_and_again_should_keep_the_open_request() {
+        let mut facts = Cancellations::default();
+        facts.insert(entry(0, "s1", Fact::Canceled));
+        facts.insert(entry(1, "s2", request("s2")));
+        for n in 2..100 {
+            facts.insert(entry(n, "s1", Fact::Canceled));
+        }
+        assert_eq!(facts.entries.len(), MAX_FACTS);
+        let holds = facts.holds(7, &TenantCalendar::default());
+        assert_eq!(holds.len(), 1, "s2's request is kept");
+        assert_eq!(holds[0].subscription_id(), "s2");
+        assert!(holds[0].stop.is_none());
+    }
+
+    #[test]
+    fn when_facts_arrive_in_any_order_should_give_the_same_clocks() {
+        let all = [
+            entry(0, "s1", request("s1")),
+            entry(30, "s1", Fact::Withdrawn { offer_id: None }),
+            entry(40, "s1", request("s1")),
+            entry(50, "s1", request("s1")),
+            entry(300, "s1", request("s1")),
+            entry(310, "s2", request("s2")),
+            entry(320, "s2", Fact::Confirmed),
+        ];
+        let derive = |order: &[usize]| {
+            let mut facts = Cancellations::default();
+            for &i in order {
+                facts.insert(all[i].clone());
+            }
+            let holds = facts.holds(7, &TenantCalendar::default());
+            holds
+                .iter()
+                .map(|h| (h.start.clone(), h.stop.map(|(s, k)| (s, k.clone()))))
+                .collect::<Vec<_>>()
+        };
+        let sorted = derive(&[0, 1, 2, 3, 4, 5, 6]);
+        assert_eq!(derive(&[6, 4, 2, 0, 5, 3, 1, 1, 4]), sorted);
+        // s1: answered, then asked again (a repeat inside that hold), then again after its end;
+        // s2: confirmed.
+        let stops: Vec<Option<Stop>> = sorted
+            .iter()
+            .map(|(_, s)| s.as_ref().map(|s| s.0))
+            .collect();
+        assert_eq!(
+            stops,
+            [Some(Stop::Withdrawn), None, None, Some(Stop::Confirmed)]
+        );
+        assert_eq!(
+            sorted[1].0, all[2].key,
+            "the repeat at 50 is part of the hold from 40"
+        );
+        assert_eq!(sorted[2].0, all[4].key);
     }
 }

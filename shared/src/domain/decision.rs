@@ -24,6 +24,9 @@ pub struct Plan {
     pub automation_name: String,
     /// Stored as the past-due clock's `continuity`.
     pub clock: ClockKind,
+    /// A cancellation clock's `hold_days`: what its hold's end is derived under when the
+    /// executor re-checks and sends (SPEC §8.6).
+    pub hold_days: Option<u16>,
     /// The step's owner (SPEC §8.2), sent as the `owner` message attribute.
     pub owner: Option<String>,
     /// When the step asks for approvals: the last tenant-local date one may be given,
@@ -49,6 +52,9 @@ impl Plan {
             Some(c) => v["continuity"] = json!(c.as_str()),
             None => v["clock"] = json!(self.clock.trigger_type()),
         }
+        if let Some(days) = self.hold_days {
+            v["hold_days"] = json!(days);
+        }
         if let Some(owner) = &self.owner {
             v["owner"] = json!(owner);
         }
@@ -69,6 +75,7 @@ impl Plan {
                     "automation_name",
                     "continuity",
                     "clock",
+                    "hold_days",
                     "owner",
                     "approval_expires_on",
                     "actions",
@@ -96,6 +103,12 @@ impl Plan {
                 .optional(obj, "owner")
                 .and_then(|o| r.text("owner", o, super::step::MAX_OWNER_LEN))
                 .map(str::to_owned);
+            let hold_days = match r.optional(obj, "hold_days") {
+                None => Some(None),
+                Some(d) => r
+                    .integer("hold_days", d, 1, super::automation::MAX_HOLD_DAYS)
+                    .map(|d| Some(d as u16)),
+            };
             let expiry = match r.optional(obj, "approval_expires_on") {
                 None => Some(None),
                 Some(d) => match d.as_str().and_then(super::calendar::parse_date) {
@@ -112,6 +125,7 @@ impl Plan {
             Some(Plan {
                 automation_name: name?,
                 clock: clock?,
+                hold_days: hold_days?,
                 owner,
                 approval_expires_on: expiry?,
                 actions: actions?,
@@ -318,6 +332,7 @@ impl Decision {
                 self.outcome,
                 Outcome::Fired | Outcome::Held | Outcome::AwaitingApproval
             ),
+            live: self.mode == Mode::Live,
         }
     }
 
@@ -429,6 +444,8 @@ pub struct Settled {
     /// Whether it went on (fired, even as a dry run; held; awaiting approval) rather than
     /// being skipped: a hold's later steps need its `hold` step to have gone on (SPEC §8.6).
     pub went_on: bool,
+    /// Whether it was decided live (a dry run's decisions carry nothing out).
+    pub live: bool,
 }
 
 impl Settled {

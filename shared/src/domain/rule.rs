@@ -7,7 +7,7 @@
 //! the daily work grow with the customers at a step rather than with all customers, and it is
 //! the same test for every store (see [`RunContext::candidate_windows`]).
 
-use super::automation::{Automation, CodeField, Condition, CurrencyField, NumberField};
+use super::automation::{Automation, CodeField, Condition, CurrencyField, Mode, NumberField};
 use super::calendar::{TenantCalendar, days_between};
 use super::cancellation::Hold;
 use super::customer::CustomerState;
@@ -159,6 +159,7 @@ impl<'a> RunContext<'a> {
                 let plan = Arc::new(Plan {
                     automation_name: automation.name.clone(),
                     clock: automation.trigger.clock,
+                    hold_days: automation.holds().then_some(automation.trigger.hold_days),
                     owner: step.owner.clone(),
                     approval_expires_on: step.approval.as_ref().and_then(|a| {
                         asked_on.checked_add_days(Days::new(u64::from(a.expires_after_days)))
@@ -410,7 +411,12 @@ impl<'a> RunContext<'a> {
     ) {
         let id = candidate.clock_id();
         let start = candidate.start;
-        let mine = |s: &&Settled| s.is_for(id, start);
+        // A subscription's later holds are other clocks: a hold's own decisions are those of
+        // its request and the repeats of it, before its end.
+        let ends = candidate.hold.map(|h| h.ends_at);
+        let mine = |s: &&Settled| {
+            s.is_for(id, start) && ends.is_none_or(|end| s.episode.occurred_at < end)
+        };
         let (list, segment) = if self.automation.segments.is_empty() {
             (0, None)
         } else {
@@ -463,10 +469,13 @@ impl<'a> RunContext<'a> {
         // A hold's later steps need its `hold` step to have gone on (SPEC §8.6): not yet
         // decided, they wait for it; skipped for good, nothing more of the clock fires.
         let hold = candidate.hold.as_ref();
+        // A dry-run hold holds nothing: the live steps of an automation made live since find
+        // no hold.
+        let dry = self.automation.mode == Mode::DryRun;
         let mut hold_on = match hold {
             None => true,
             Some(_) => match settled.iter().filter(mine).find(|s| s.threshold_days == 0) {
-                Some(s) if s.went_on => true,
+                Some(s) if s.went_on && (s.live || dry) => true,
                 Some(_) => return,
                 None => false,
             },

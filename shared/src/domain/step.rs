@@ -84,7 +84,7 @@ impl Step {
     pub fn is_hold(&self) -> bool {
         self.actions
             .iter()
-            .any(|a| matches!(a, Action::HoldCancellation { .. }))
+            .any(|a| matches!(a, Action::HoldCancellation))
     }
 
     /// Whether this is a cancellation hold's built-in `proceed` step, whose day is the hold's

@@ -489,11 +489,49 @@ pub async fn when_tenants_store_settings_or_automations_should_be_the_ones_visit
         .collect();
     tenants.sort();
     assert_eq!(tenants, ["archived", "settings-only", "with-automation"]);
-    // The archived automation is read with `archived` set: it runs no more (but a hold it
-    // began still proceeds).
-    let archived = store.tenant_automations(&t("archived")).await.unwrap();
-    assert_eq!(archived.len(), 1);
-    assert!(archived[0].archived);
+    // An archived automation runs no more; an archived hold is read, flagged, for the holds
+    // it began to proceed.
+    assert!(
+        store
+            .tenant_automations(&t("archived"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let hold = Automation::from_json(&json!({"id": "hold", "tenant_id": "archived",
+        "name": "Hold", "trigger": {"type": "cancellation_requested", "hold_days": 7}}))
+    .unwrap();
+    let created = StoredAutomation {
+        automation: hold,
+        version: 1,
+        archived: false,
+    };
+    let entry = audit(
+        "archived",
+        "20261115T070000.000000Z-0003",
+        "automation.created",
+    );
+    store
+        .write_automation(&created, None, &entry)
+        .await
+        .unwrap();
+    let archived = StoredAutomation {
+        archived: true,
+        version: 2,
+        ..created
+    };
+    let entry = audit(
+        "archived",
+        "20261115T070000.000000Z-0004",
+        "automation.archived",
+    );
+    store
+        .write_automation(&archived, Some(1), &entry)
+        .await
+        .unwrap();
+    let read = store.tenant_automations(&t("archived")).await.unwrap();
+    assert_eq!(read.len(), 1);
+    assert!(read[0].archived && read[0].holds());
     let live = store
         .tenant_automations(&t("with-automation"))
         .await

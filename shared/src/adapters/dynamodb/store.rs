@@ -633,8 +633,17 @@ impl AutomationStore for DynamoStore {
         self.query_prefix(keys::tenant_pk(tenant), keys::AUTOMATION_SK_PREFIX)
             .await?
             .into_iter()
+            .map(from_item::<DocumentItem>)
+            // Of the archived ones only holds are validated and read: their holds proceed.
+            .filter(|item| {
+                item.as_ref().map_or(true, |i| {
+                    !i.arch
+                        || serde_json::from_str::<serde_json::Value>(&i.doc)
+                            .is_ok_and(|d| d["trigger"]["type"] == "cancellation_requested")
+                })
+            })
             .map(|item| {
-                let item = from_item::<DocumentItem>(item)?;
+                let item = item?;
                 Ok(Automation {
                     archived: item.arch,
                     ..automation_from_doc(&item.doc)?
