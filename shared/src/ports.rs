@@ -424,7 +424,8 @@ pub struct FiringRecord {
 pub struct CancelledAction {
     /// Index of the action in the firing's plan.
     pub action: usize,
-    /// `clock_stopped`, `hard_decline`, `action_required` or `retry_cap`.
+    /// `clock_stopped`, `hard_decline`, `action_required`, `retry_cap`, `offer_already_made`,
+    /// `hold_ended` or `no_hold` (`app::recheck`).
     pub reason: String,
 }
 

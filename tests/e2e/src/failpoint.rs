@@ -110,9 +110,21 @@ where
     S: CustomerStore + DecisionStore + AutomationStore,
     P: shared::ports::ActionPublisher,
 {
+    stop_and_recover_at(store, publisher, times, chrono::Utc::now()).await;
+}
+
+/// [`stop_and_recover`], the first executor starting at `now` (a simulated instant).
+pub async fn stop_and_recover_at<S, P>(
+    store: &StopsAfterPublishing<S>,
+    publisher: &P,
+    times: usize,
+    mut now: chrono::DateTime<chrono::Utc>,
+) where
+    S: CustomerStore + DecisionStore + AutomationStore,
+    P: shared::ports::ActionPublisher,
+{
     use shared::app::execute::{LEASE, execute_pending};
     use shared::ports::StoreOnly;
-    let mut now = chrono::Utc::now();
     for _ in 0..times {
         store.arm(true);
         assert!(

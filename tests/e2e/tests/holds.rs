@@ -14,6 +14,11 @@ use shared::domain::{AutomationsFile, Event, TenantId};
 use shared::ports::{DecisionStore, StoreOnly};
 use std::collections::BTreeMap;
 
+/// The tenant's daily run (UTC, 06:00).
+fn run_instant(day: chrono::NaiveDate) -> chrono::DateTime<chrono::Utc> {
+    day.and_hms_opt(6, 0, 0).unwrap().and_utc()
+}
+
 fn event(v: Value) -> Event {
     Event::from_json(&v).unwrap()
 }
@@ -126,16 +131,18 @@ async fn when_holds_run_through_reruns_concurrent_runs_and_executor_stops_should
             rerun.decisions.is_empty(),
             "{day}: a rerun decides nothing new"
         );
+        // The executor runs minutes after the day's run.
+        let now = run_instant(day) + chrono::Duration::minutes(5);
         if d == 2 {
             assert_eq!(decided, 8, "one hold per request");
             // The executor stops after publishing, twice, and is recovered.
-            e2e::failpoint::stop_and_recover(&stops, &publisher, 2).await;
+            e2e::failpoint::stop_and_recover_at(&stops, &publisher, 2, now).await;
         }
         if d == 9 {
             assert_eq!(decided, 5, "a proceed for each hold not answered");
-            e2e::failpoint::stop_and_recover(&stops, &publisher, 1).await;
+            e2e::failpoint::stop_and_recover_at(&stops, &publisher, 1, now).await;
         }
-        let now = chrono::Utc::now();
+        let now = now + chrono::Duration::minutes(20);
         execute_pending(store, &publisher, &StoreOnly, now, 100)
             .await
             .unwrap();
@@ -184,16 +191,17 @@ async fn when_the_customer_withdraws_after_the_proceed_was_decided_should_not_se
     );
     ingest_event(&store, &request).await.unwrap();
     let publisher = env.publisher();
-    let now = chrono::Utc::now();
     for d in 2..=9 {
         let day = format!("2026-11-{d:02}").parse().unwrap();
         evaluate_tenant_day(&store, &t1, day, None).await.unwrap();
         if d < 9 {
+            let now = run_instant(day) + chrono::Duration::minutes(5);
             execute_pending(&store, &publisher, &StoreOnly, now, 100)
                 .await
                 .unwrap();
         }
     }
+    let now = "2026-11-09T06:05:00Z".parse().unwrap();
     // The proceed of 11-09 is decided at 06:00; the customer withdraws at 06:00:10, before
     // the executor gets to it.
     let withdrawn = cancellation(
