@@ -58,7 +58,7 @@ pub struct Trigger {
 
 impl Trigger {
     /// The terms the automation's clocks are derived under.
-    pub fn terms<'a>(&self, calendar: &'a super::calendar::TenantCalendar) -> HoldTerms<'a> {
+    pub fn terms<'a>(&self, calendar: &'a TenantCalendar) -> HoldTerms<'a> {
         HoldTerms {
             hold_days: self.hold_days,
             calendar,
