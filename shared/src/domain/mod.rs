@@ -14,6 +14,7 @@ pub mod ids;
 pub mod invoice;
 pub mod json;
 pub mod money;
+pub mod normalize;
 pub mod notice;
 pub mod quiet;
 pub mod rule;
