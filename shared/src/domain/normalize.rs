@@ -582,10 +582,17 @@ mod tests {
             .collect()
     }
 
-    /// `(rule, key, from_key, before, after, outcome)` of each change.
-    fn log(
-        changes: &[Change],
-    ) -> Vec<(usize, &str, Option<&str>, Option<&str>, Option<&str>, &str)> {
+    /// `(rule, key, from_key, before, after, outcome)` of a change.
+    type Logged<'a> = (
+        usize,
+        &'a str,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<&'a str>,
+        &'a str,
+    );
+
+    fn log(changes: &[Change]) -> Vec<Logged<'_>> {
         changes
             .iter()
             .map(|c| {
