@@ -6,7 +6,7 @@ use super::evaluate::history;
 use crate::domain::automation::Action;
 use crate::domain::calendar::days_between;
 use crate::domain::cancellation::Fact;
-use crate::domain::clock::ClockKind;
+use crate::domain::clock::{Clock, ClockKind};
 use crate::domain::event::format_instant;
 use crate::domain::quiet::PromiseStatus;
 use crate::domain::rule::RunContext;
@@ -200,7 +200,7 @@ pub async fn explain_customer<S: DecisionStore>(
                 ctx.decide(customer, candidate, &settled, &messaged, &mut decisions);
                 let clock = clock_words(
                     trigger.clock,
-                    candidate.clock_id(),
+                    candidate.clock.id(),
                     candidate.days_past_due,
                     date,
                 );
@@ -224,7 +224,7 @@ pub async fn explain_customer<S: DecisionStore>(
                     let ended = c
                         .hold
                         .is_some_and(|h| calendar.local_date(h.ends_at) < date);
-                    if !ended && !candidates.iter().any(|k| k.start == c.start) {
+                    if !ended && !candidates.iter().any(|k| k.clock.start == c.start) {
                         running.push((c.id().map(str::to_owned), c.start.occurred_at));
                     }
                 });
@@ -305,15 +305,15 @@ fn hold_paths(
             .any(|l| l.subscription_id() == h.subscription_id() && l.start > h.start)
     });
     for hold in latest {
+        let clock = Clock {
+            start: hold.start,
+            invoice: None,
+            hold: Some(*hold),
+        };
         let mine: Vec<&FiringRecord> = recorded
             .iter()
             .filter(|r| r.decision.automation_id == automation.id && r.decision.date <= date)
-            .filter(|r| {
-                r.decision
-                    .settled()
-                    .is_for(Some(hold.subscription_id()), hold.start)
-                    && r.decision.episode.occurred_at < hold.ends_at
-            })
+            .filter(|r| clock.owns(&r.decision.settled()))
             .collect();
         let ends = calendar.local_date(hold.ends_at);
         let mut parts = Vec::new();
@@ -432,7 +432,7 @@ fn payment_paths(
         let mine: Vec<&FiringRecord> = recorded
             .iter()
             .filter(|r| r.decision.automation_id == automation.id && r.decision.date <= date)
-            .filter(|r| r.decision.settled().is_for(clock.id(), clock.start))
+            .filter(|r| clock.owns(&r.decision.settled()))
             .collect();
         let mut parts = Vec::new();
         let assigned = mine.iter().find(|r| r.decision.is_assignment());

@@ -93,17 +93,17 @@ pub struct Hold<'s> {
     pub stop: Option<(Stop, &'s EventKey)>,
 }
 
-impl Hold<'_> {
-    pub fn subscription_id(&self) -> &str {
+impl<'s> Hold<'s> {
+    pub fn subscription_id(&self) -> &'s str {
         &self.request.subscription_id
     }
 
-    fn new<'s>(
+    fn new(
         start: &'s EventKey,
         request: &'s CancellationRequest,
         hold_days: u16,
         calendar: &TenantCalendar,
-    ) -> Hold<'s> {
+    ) -> Self {
         let since = calendar.local_date(start.occurred_at);
         let last = since
             .checked_add_days(Days::new(u64::from(hold_days)))

@@ -11,6 +11,7 @@
 use super::calendar::TenantCalendar;
 use super::cancellation::Hold;
 use super::customer::{Continuity, CustomerState};
+use super::decision::Settled;
 use super::event::EventKey;
 use super::invoice::Invoice;
 
@@ -43,15 +44,25 @@ pub struct Clock<'s> {
     pub hold: Option<Hold<'s>>,
 }
 
-impl Clock<'_> {
+impl<'s> Clock<'s> {
     /// The id a clock is named by besides its start (`clock_id`): the invoice of a payment
     /// clock, the subscription of a cancellation clock; none for past due.
-    pub fn id(&self) -> Option<&str> {
+    pub fn id(&self) -> Option<&'s str> {
         match (self.invoice, &self.hold) {
             (Some(invoice), _) => Some(invoice.id.as_str()),
             (None, Some(hold)) => Some(hold.subscription_id()),
             (None, None) => None,
         }
+    }
+
+    /// Whether an earlier run's decision was for this clock: for its id and a start at or
+    /// after its own (a late event may have moved the start earlier since), and for a hold
+    /// before its end (a subscription's later hold is another clock).
+    pub fn owns(&self, settled: &Settled) -> bool {
+        settled.is_for(self.id(), self.start)
+            && self
+                .hold
+                .is_none_or(|h| settled.episode.occurred_at < h.ends_at)
     }
 }
 

@@ -10,6 +10,7 @@
 use super::automation::{Automation, CodeField, Condition, CurrencyField, Mode, NumberField};
 use super::calendar::{TenantCalendar, days_between};
 use super::cancellation::Hold;
+use super::clock::Clock;
 use super::customer::CustomerState;
 use super::decision::{Decision, Outcome, Plan, SEGMENT_DAY, Settled, SkipReason};
 use super::decline::{DeclineOverrides, FailureCategory};
@@ -90,27 +91,11 @@ static NO_OVERRIDES: DeclineOverrides = DeclineOverrides(std::collections::BTree
 /// A customer's clock with a step's window open on the run's date.
 #[derive(Debug, Clone, Copy)]
 pub struct Candidate<'s> {
-    /// The clock's start: its identity.
-    pub start: &'s EventKey,
-    /// The invoice of a payment clock.
-    pub invoice: Option<&'s Invoice>,
-    /// The hold of a cancellation clock.
-    pub hold: Option<Hold<'s>>,
+    pub clock: Clock<'s>,
     /// Local date the clock started.
     pub since: NaiveDate,
     /// Days on the clock (days past due, for the past-due clock).
     pub days_past_due: i64,
-}
-
-impl Candidate<'_> {
-    /// The clock's id besides its start (`clock_id`).
-    pub fn clock_id(&self) -> Option<&str> {
-        match (self.invoice, &self.hold) {
-            (Some(invoice), _) => Some(invoice.id.as_str()),
-            (None, Some(hold)) => Some(hold.subscription_id()),
-            (None, None) => None,
-        }
-    }
 }
 
 impl<'a> RunContext<'a> {
@@ -340,9 +325,7 @@ impl<'a> RunContext<'a> {
                     });
                 if open {
                     out.push(Candidate {
-                        start: clock.start,
-                        invoice: clock.invoice,
-                        hold: clock.hold,
+                        clock,
                         since,
                         days_past_due: days_between(since, self.date),
                     });
@@ -409,14 +392,8 @@ impl<'a> RunContext<'a> {
         messaged: &[NaiveDate],
         out: &mut Vec<Decision>,
     ) {
-        let id = candidate.clock_id();
-        let start = candidate.start;
-        // A subscription's later holds are other clocks: a hold's own decisions are those of
-        // its request and the repeats of it, before its end.
-        let ends = candidate.hold.map(|h| h.ends_at);
-        let mine = |s: &&Settled| {
-            s.is_for(id, start) && ends.is_none_or(|end| s.episode.occurred_at < end)
-        };
+        let start = candidate.clock.start;
+        let mine = |s: &&Settled| candidate.clock.owns(s);
         let (list, segment) = if self.automation.segments.is_empty() {
             (0, None)
         } else {
@@ -468,7 +445,7 @@ impl<'a> RunContext<'a> {
 
         // A hold's later steps need its `hold` step to have gone on (SPEC §8.6): not yet
         // decided, they wait for it; skipped for good, nothing more of the clock fires.
-        let hold = candidate.hold.as_ref();
+        let hold = candidate.clock.hold.as_ref();
         // A dry-run hold holds nothing: the live steps of an automation made live since find
         // no hold.
         let dry = self.automation.mode == Mode::DryRun;
@@ -652,9 +629,9 @@ impl<'a> RunContext<'a> {
             step: None,
             days_past_due: candidate.days_past_due,
             past_due_since: candidate.since,
-            episode: candidate.start.clone(),
+            episode: candidate.clock.start.clone(),
             clock: self.automation.trigger.clock,
-            clock_id: candidate.clock_id().map(Arc::from),
+            clock_id: candidate.clock.id().map(Arc::from),
             segment: None,
             mode: self.automation.mode,
             plan: None,
@@ -667,10 +644,10 @@ impl<'a> RunContext<'a> {
     /// What the customer owes on the clock: the negative balance (as a positive amount) for
     /// past due, what the latest failed payment tried to collect for a payment clock.
     fn owed(&self, customer: &CustomerState, candidate: &Candidate<'_>) -> Option<Money> {
-        match candidate.invoice {
+        match candidate.clock.invoice {
             Some(invoice) => invoice.amount(),
             // A request to cancel is not a debt.
-            None if candidate.hold.is_some() => None,
+            None if candidate.clock.hold.is_some() => None,
             None => customer
                 .balance
                 .as_ref()
@@ -796,7 +773,12 @@ impl<'a> RunContext<'a> {
         candidate: &Candidate<'_>,
     ) -> Result<bool, &'static str> {
         let profile = customer.profile();
-        let invoice = || candidate.invoice.ok_or("the clock has no failed payment");
+        let invoice = || {
+            candidate
+                .clock
+                .invoice
+                .ok_or("the clock has no failed payment")
+        };
         Ok(match condition {
             Condition::Number { field, op, value } => {
                 let left = match field {
@@ -845,6 +827,7 @@ impl<'a> RunContext<'a> {
                 negate,
             } if *field == CodeField::CancellationReason => {
                 let hold = candidate
+                    .clock
                     .hold
                     .ok_or("the clock has no cancellation request")?;
                 let reason = hold.request.reason.as_deref();
