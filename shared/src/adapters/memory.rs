@@ -406,6 +406,7 @@ impl CustomerStore for MemoryStore {
             event,
             state,
             expected_version,
+            started_before,
             ..
         } = commit;
         let mut guard = self.lock();
@@ -441,10 +442,8 @@ impl CustomerStore for MemoryStore {
                 }
             }
         }
-        let (old, new) = (
-            before.map(StartIndex::of).unwrap_or_default(),
-            StartIndex::of(&state),
-        );
+        // What the state read at `expected_version` indexed, as the caller computed it.
+        let (old, new) = (started_before, StartIndex::of(&state));
         for slot in 0..StartIndex::KINDS.len() {
             for gone in old.starts[slot].difference(&new.starts[slot]) {
                 tenant.started[slot].remove(&(*gone, state.customer_id.clone()));

@@ -80,16 +80,17 @@ impl StartIndex {
     pub const KINDS: [ClockKind; 2] = [ClockKind::PaymentFailed, ClockKind::CancellationRequested];
 
     pub fn of(customer: &CustomerState) -> Self {
-        Self {
-            starts: Self::KINDS.map(|k| k.indexed_starts(customer)),
-            counted: [
-                !customer.payment_clock_starts().is_empty(),
-                customer
-                    .cancellations
-                    .as_ref()
-                    .is_some_and(|c| c.is_waiting()),
-            ],
-        }
+        let starts = Self::KINDS.map(|k| k.indexed_starts(customer));
+        // A customer with a running payment clock has its start indexed; a request indexed
+        // may have been answered, so that count asks the facts.
+        let counted = [
+            !starts[0].is_empty(),
+            customer
+                .cancellations
+                .as_ref()
+                .is_some_and(|c| c.is_waiting()),
+        ];
+        Self { starts, counted }
     }
 
     /// Where a kind's entries are, if it is indexed here.
