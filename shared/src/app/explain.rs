@@ -571,22 +571,17 @@ fn current_step(
     recorded: &[FiringRecord],
     date: NaiveDate,
 ) -> Option<String> {
-    if automation.step_form != StepForm::Named || !automation.trigger.clock.is_past_due() {
+    if automation.step_form != StepForm::Named {
         return None;
     }
-    let mut start = None;
-    // A past-due clock ignores the terms of a hold.
-    let calendar = crate::domain::TenantCalendar::default();
-    let terms = automation.trigger.terms(&calendar);
-    automation
-        .trigger
-        .clock
-        .clocks(customer, terms, |c| start = Some(c.start.clone()));
-    let start = start?;
+    // The past-due clock: the customer's episode under the automation's continuity.
+    let start = &customer
+        .episode(automation.trigger.clock.continuity()?)?
+        .start;
     let last = recorded
         .iter()
         .filter(|r| r.decision.automation_id == automation.id && r.decision.date <= date)
-        .filter(|r| r.decision.episode >= start)
+        .filter(|r| r.decision.episode >= *start)
         .filter(|r| {
             !matches!(
                 r.decision.outcome,
