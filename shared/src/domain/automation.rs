@@ -1393,6 +1393,16 @@ fn membership<T>(
     Some((values, negate))
 }
 
+/// The action types, by the index `parse_action` reads them with.
+const ACTION_TYPES: [(&str, usize); 6] = [
+    ("notify", 0),
+    ("message", 1),
+    ("retry_payment", 2),
+    ("offer", 3),
+    ("hold_cancellation", 4),
+    ("proceed_cancellation", 5),
+];
+
 pub(crate) fn parse_action(r: &mut Reader, path: &str, v: &Value) -> Option<Action> {
     let obj = r.object(
         path,
@@ -1406,20 +1416,10 @@ pub(crate) fn parse_action(r: &mut Reader, path: &str, v: &Value) -> Option<Acti
             "kind",
         ],
     )?;
-    let kind = r.required(obj, path, "type").and_then(|t| {
-        r.choice(
-            &join(path, "type"),
-            t,
-            &[
-                ("notify", 0),
-                ("message", 1),
-                ("retry_payment", 2),
-                ("offer", 3),
-                ("hold_cancellation", 4),
-                ("proceed_cancellation", 5),
-            ],
-        )
-    })?;
+    let kind = r
+        .required(obj, path, "type")
+        .and_then(|t| r.choice(&join(path, "type"), t, &ACTION_TYPES))?;
+    let type_name = ACTION_TYPES[kind].0;
     // Each type takes only its own fields.
     let own: &[&str] = match kind {
         0 => &["channel"],
@@ -1427,14 +1427,6 @@ pub(crate) fn parse_action(r: &mut Reader, path: &str, v: &Value) -> Option<Acti
         3 => &["offer_id", "kind", "template_id"],
         _ => &[],
     };
-    let type_name = [
-        "notify",
-        "message",
-        "retry_payment",
-        "offer",
-        "hold_cancellation",
-        "proceed_cancellation",
-    ][kind];
     for key in obj
         .keys()
         .filter(|k| *k != "type" && !own.contains(&k.as_str()))
