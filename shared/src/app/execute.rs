@@ -142,6 +142,7 @@ where
                 plan,
                 customer: customer.as_ref(),
                 ledger: None,
+                hold: None,
             };
             for (i, action) in plan.actions.iter().enumerate() {
                 let delivered = next.deliveries.iter().any(|del| del.action == i);

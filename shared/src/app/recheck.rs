@@ -39,13 +39,15 @@ pub struct Rechecks {
     offered: BTreeSet<(TenantId, CustomerId, String)>,
 }
 
-/// One firing's view for its re-checks: its customer's state now, and (read the first time
-/// an action needs them) the customer's other firings.
+/// One firing's view for its re-checks: its customer's state now, and (read or derived the
+/// first time an action needs them) the customer's other firings and the clock's hold.
 pub struct Firing<'a> {
     pub record: &'a FiringRecord,
     pub plan: &'a Plan,
     pub customer: Option<&'a CustomerState>,
     pub ledger: Option<Vec<FiringRecord>>,
+    /// The hold of a cancellation clock, derived the first time an action needs it.
+    pub hold: Option<Option<Hold<'a>>>,
 }
 
 impl Rechecks {
@@ -85,8 +87,11 @@ impl Rechecks {
         }
         let mut args = Vec::new();
         if let Some(hold_days) = firing.plan.hold_days {
-            let calendar = self.settings(store, &d.tenant_id).await?.calendar;
-            let Some(hold) = hold_of(firing.customer, record, hold_days, &calendar) else {
+            if firing.hold.is_none() {
+                let calendar = self.settings(store, &d.tenant_id).await?.calendar;
+                firing.hold = Some(hold_of(firing.customer, record, hold_days, &calendar));
+            }
+            let Some(hold) = firing.hold.flatten() else {
                 return Ok(Verdict::Cancel("clock_stopped"));
             };
             match action {
