@@ -14,7 +14,7 @@ use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use e2e::{Env, emulator_endpoint, proxy};
 use serde_json::json;
 use shared::adapters::dynamodb::items::{CustomerItem, StartedItem};
-use shared::app::evaluate::evaluate_tenant_day;
+use shared::app::evaluate::{DayReport, evaluate_tenant_day};
 use shared::domain::customer::{BalancePoint, Episode, SubscriptionState};
 use shared::domain::event::{PaymentFailure, SubscriptionStatus};
 use shared::domain::{
@@ -139,6 +139,26 @@ async fn seed_states(env: &Env, states: impl Iterator<Item = CustomerState>) {
     }
 }
 
+/// Tenant `bench`'s run of `day` through a proxy counting its requests: the proxy, the
+/// report and how many fired.
+async fn counted_run(env: &Env, day: NaiveDate) -> (proxy::Proxy, DayReport, usize) {
+    let counting = proxy::start(&emulator_endpoint(), proxy::Faults::default()).await;
+    let report = evaluate_tenant_day(
+        &env.store_via(&counting.endpoint),
+        &TenantId::new("bench"),
+        day,
+        None,
+    )
+    .await
+    .unwrap();
+    let fired = report
+        .decisions
+        .iter()
+        .filter(|d| d.outcome == Outcome::Fired)
+        .count();
+    (counting, report, fired)
+}
+
 async fn measure(customers: usize) -> serde_json::Value {
     let env = Env::new(&format!("eval-costs-{customers}")).await;
     let day: NaiveDate = "2026-11-15".parse().unwrap();
@@ -153,21 +173,8 @@ async fn measure(customers: usize) -> serde_json::Value {
     store.put_automation(&automation).await.unwrap();
     seed(&env, customers, day).await;
 
-    let counting = proxy::start(&emulator_endpoint(), proxy::Faults::default()).await;
-    let report = evaluate_tenant_day(
-        &env.store_via(&counting.endpoint),
-        &TenantId::new("bench"),
-        day,
-        None,
-    )
-    .await
-    .unwrap();
+    let (counting, report, fired) = counted_run(&env, day).await;
     let index_reads = counting.stats.requests();
-    let fired = report
-        .decisions
-        .iter()
-        .filter(|d| d.outcome == Outcome::Fired)
-        .count();
 
     // The same day by Scan: every item of the table is read.
     counting.stats.reset();
@@ -226,20 +233,7 @@ async fn measure_payments(customers: usize) -> serde_json::Value {
     store.put_automation(&automation).await.unwrap();
     seed_states(&env, (0..customers).map(|n| payer(n, day))).await;
 
-    let counting = proxy::start(&emulator_endpoint(), proxy::Faults::default()).await;
-    let report = evaluate_tenant_day(
-        &env.store_via(&counting.endpoint),
-        &TenantId::new("bench"),
-        day,
-        None,
-    )
-    .await
-    .unwrap();
-    let fired = report
-        .decisions
-        .iter()
-        .filter(|d| d.outcome == Outcome::Fired)
-        .count();
+    let (counting, report, fired) = counted_run(&env, day).await;
     json!({
         "customers": customers,
         "payment_clocks_running": customers / 100 + customers * 19 / 100,
