@@ -57,9 +57,16 @@ pub(super) fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError
 
 /// A stored automation document, read back.
 pub(super) fn automation_from_doc(doc: &str) -> Result<Automation, StoreError> {
-    let value: serde_json::Value = serde_json::from_str(doc)
-        .map_err(|_| StoreError::failed("stored automation is not JSON".to_owned()))?;
-    Automation::from_json(&value)
+    automation_from_json(&doc_json(doc)?)
+}
+
+fn doc_json(doc: &str) -> Result<serde_json::Value, StoreError> {
+    serde_json::from_str(doc)
+        .map_err(|_| StoreError::failed("stored automation is not JSON".to_owned()))
+}
+
+fn automation_from_json(value: &serde_json::Value) -> Result<Automation, StoreError> {
+    Automation::from_json(value)
         .map_err(|e| StoreError::failed(format!("stored automation is not valid: {e}")))
 }
 
@@ -633,21 +640,21 @@ impl AutomationStore for DynamoStore {
         self.query_prefix(keys::tenant_pk(tenant), keys::AUTOMATION_SK_PREFIX)
             .await?
             .into_iter()
-            .map(from_item::<DocumentItem>)
-            // Of the archived ones only holds are validated and read: their holds proceed.
-            .filter(|item| {
-                item.as_ref().map_or(true, |i| {
-                    !i.arch
-                        || serde_json::from_str::<serde_json::Value>(&i.doc)
-                            .is_ok_and(|d| d["trigger"]["type"] == "cancellation_requested")
-                })
-            })
-            .map(|item| {
-                let item = item?;
-                Ok(Automation {
-                    archived: item.arch,
-                    ..automation_from_doc(&item.doc)?
-                })
+            .filter_map(|item| {
+                let read = || -> Result<Option<Automation>, StoreError> {
+                    let item = from_item::<DocumentItem>(item)?;
+                    let doc = doc_json(&item.doc)?;
+                    // Of the archived ones only holds are validated and read: their holds
+                    // proceed.
+                    if item.arch && doc["trigger"]["type"] != "cancellation_requested" {
+                        return Ok(None);
+                    }
+                    Ok(Some(Automation {
+                        archived: item.arch,
+                        ..automation_from_json(&doc)?
+                    }))
+                };
+                read().transpose()
             })
             .collect()
     }
