@@ -414,21 +414,27 @@ fn parse_rule(r: &mut Reader, path: &str, v: &Value) -> Option<Rule> {
         r.required(obj, path, name)
             .and_then(|v| meta_value(r, &join(path, name), v))
     };
-    let keys = |r: &mut Reader, name: &str| -> Option<Vec<String>> {
+    // A list of 1 to MAX_RULE_ENTRIES keys or values, each read by `item`.
+    let list = |r: &mut Reader,
+                name: &str,
+                empty: &str,
+                item: fn(&mut Reader, &str, &Value) -> Option<String>|
+     -> Option<Vec<String>> {
         let at = join(path, name);
         let list = r.required(obj, path, name)?;
         let items = r.array(&at, list, MAX_RULE_ENTRIES)?;
         if items.is_empty() {
-            r.error(&at, "must name at least one key");
+            r.error(&at, empty);
             return None;
         }
         let parsed: Vec<Option<String>> = items
             .iter()
             .enumerate()
-            .map(|(i, k)| meta_key(r, &index(&at, i), k))
+            .map(|(i, v)| item(r, &index(&at, i), v))
             .collect();
         parsed.into_iter().collect()
     };
+    let keys = |r: &mut Reader, name: &str| list(r, name, "must name at least one key", meta_key);
     let kind = match kind {
         0 => r
             .required(obj, path, "case")
@@ -472,22 +478,7 @@ fn parse_rule(r: &mut Reader, path: &str, v: &Value) -> Option<Rule> {
         }
         5 => {
             let key = key(r, "key");
-            let at = join(path, "values");
-            let values = r
-                .required(obj, path, "values")
-                .and_then(|v| r.array(&at, v, MAX_RULE_ENTRIES))
-                .and_then(|items| {
-                    if items.is_empty() {
-                        r.error(&at, "must allow at least one value");
-                        return None;
-                    }
-                    let parsed: Vec<Option<String>> = items
-                        .iter()
-                        .enumerate()
-                        .map(|(i, v)| meta_value(r, &index(&at, i), v))
-                        .collect();
-                    parsed.into_iter().collect::<Option<Vec<_>>>()
-                });
+            let values = list(r, "values", "must allow at least one value", meta_value);
             let otherwise = match r.optional(obj, "otherwise") {
                 None => Some(None),
                 Some(_) => value(r, "otherwise").map(Some),
