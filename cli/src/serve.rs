@@ -7,6 +7,8 @@ use crate::simulate::StoreKind;
 use crate::transport::ProblemListener;
 use api::identity::IdentitySource;
 use shared::adapters::MemoryStore;
+use shared::app::normalize::{Budget, renormalize_tenants};
+use shared::ports::{AutomationStore, CustomerStore, NormalizationStore};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -43,14 +45,20 @@ pub fn run(args: Args) -> Result<(), Failure> {
         // The store first: a missing table or an unreachable endpoint fails here, before
         // anything says the API is up.
         let (router, kept) = match args.store {
-            StoreKind::Memory => (
-                api::router(MemoryStore::new(), identity),
-                "the embedded store: nothing is kept when the command stops",
-            ),
+            StoreKind::Memory => {
+                let store = MemoryStore::new();
+                tokio::spawn(renormalize_in_background(store.clone()));
+                (
+                    api::router(store, identity),
+                    "the embedded store: nothing is kept when the command stops",
+                )
+            }
             StoreKind::Dynamodb => {
                 let aws = Aws::from_env().await?;
+                let store = aws.store().await?;
+                tokio::spawn(renormalize_in_background(store.clone()));
                 (
-                    api::router(aws.store().await?, identity),
+                    api::router(store, identity),
                     "the DynamoDB table the AWS environment names",
                 )
             }
@@ -72,4 +80,31 @@ pub fn run(args: Args) -> Result<(), Failure> {
             .await
             .map_err(|e| Failure::Runtime(format!("the server stopped: {e}")))
     })
+}
+
+/// While serving, what the scheduled function does after its daily runs: a tenant's
+/// re-normalization after a rules change goes on, a page per segment every second, so a rules
+/// change made through the API reaches the stored customers without waiting for a schedule.
+async fn renormalize_in_background<S>(store: S)
+where
+    S: AutomationStore + CustomerStore + NormalizationStore,
+{
+    let budget = Budget {
+        pages: 1,
+        ..Budget::UNBOUNDED
+    };
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        match renormalize_tenants(&store, chrono::Utc::now(), budget).await {
+            Ok(done) => {
+                for (tenant, result) in done {
+                    if let Err(e) = result {
+                        tracing::warn!(tenant_id = %tenant, error = %e, "re-normalization failed");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "re-normalization could not list the tenants"),
+        }
+    }
 }

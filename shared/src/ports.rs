@@ -8,6 +8,7 @@
 
 use crate::domain::clock::ClockKind;
 use crate::domain::decision::{Decision, Settled};
+use crate::domain::normalize::ChangeRecord;
 use crate::domain::{
     Automation, AutomationId, CustomerId, CustomerState, Event, EventId, FieldErrors, TenantId,
     TenantSettings,
@@ -86,6 +87,9 @@ pub struct StateCommit<'a> {
     pub started_before: crate::domain::clock::StartIndex,
     /// The version the state was read at; `None` when the customer had no state.
     pub expected_version: Option<u64>,
+    /// What normalizing the event's profile changed (SPEC §8.7): the change-log entry,
+    /// written with the state.
+    pub normalization: Option<ChangeRecord>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -304,6 +308,90 @@ pub trait AdminStore: Send + Sync {
 /// Firings moved per transaction when held firings are released or discarded (DynamoDB takes
 /// 100 writes per transaction: these and the audit entry).
 pub const RESOLVE_CHUNK: usize = 99;
+
+/// One of the parts a re-normalization reads the stored customers in, each on its own and
+/// resumed from its own checkpoint (a DynamoDB parallel Scan's segment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Segment {
+    pub index: u16,
+    pub total: u16,
+}
+
+/// One page of a segment's customers.
+#[derive(Debug, Clone)]
+pub struct ScanPage {
+    pub customers: Vec<Versioned<CustomerState>>,
+    /// Where the next page starts; `None` after the segment's last page.
+    pub next: Option<String>,
+    /// Items the store read for the page (DynamoDB: every item of the table it scanned,
+    /// the customers' or not), for the cost report.
+    pub items_read: u64,
+}
+
+/// How far the re-normalization to a rules version got in one segment: its checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentProgress {
+    pub segment: Segment,
+    /// The rules version this progress is for; a checkpoint of an older one starts over.
+    pub version: u64,
+    /// Where the segment resumes; `None` before its first page and after its last.
+    pub cursor: Option<String>,
+    pub done: bool,
+    /// Customers read, and those whose normalized profile changed (each written once).
+    pub customers: u64,
+    pub changed: u64,
+    pub items_read: u64,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The metadata change log and what the re-normalization reads and writes (SPEC §8.7).
+pub trait NormalizationStore: Send + Sync {
+    /// The change-log entries listed under the tenant-local `date`, by instant, then customer.
+    fn changes_on(
+        &self,
+        tenant: &TenantId,
+        date: NaiveDate,
+    ) -> impl Future<Output = Result<Vec<ChangeRecord>, StoreError>> + Send;
+
+    /// One customer's change-log entries, oldest first.
+    fn customer_changes(
+        &self,
+        tenant: &TenantId,
+        customer: &CustomerId,
+    ) -> impl Future<Output = Result<Vec<ChangeRecord>, StoreError>> + Send;
+
+    /// One page of the tenant's stored customers in `segment`, from `cursor` (`None`: the
+    /// segment's start); `limit` bounds the items read for the page. Every customer is in
+    /// exactly one segment of a given total.
+    fn scan_customers(
+        &self,
+        tenant: &TenantId,
+        segment: Segment,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<ScanPage, StoreError>> + Send;
+
+    /// Stores `state` (its normalized profile changed) as version `expected + 1` if the
+    /// customer is still at `expected`, with `record`, atomically.
+    fn write_normalized(
+        &self,
+        state: &CustomerState,
+        expected: u64,
+        record: &ChangeRecord,
+    ) -> impl Future<Output = Result<WriteOutcome, StoreError>> + Send;
+
+    /// The re-normalization's checkpoints, one per segment it has started.
+    fn renormalization(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<Vec<SegmentProgress>, StoreError>> + Send;
+
+    fn save_progress(
+        &self,
+        tenant: &TenantId,
+        progress: &SegmentProgress,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
 
 /// The last local date each tenant's daily run completed, so missed dates are caught up.
 pub trait RunCheckpoints: Send + Sync {

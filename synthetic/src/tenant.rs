@@ -63,7 +63,7 @@ impl PastDueTenant {
     }
 
     /// Writes the settings and the automation, and ingests each customer's balance event.
-    pub async fn seed<S: CustomerStore + AutomationAdmin>(&self, store: &S) {
+    pub async fn seed<S: CustomerStore + AutomationAdmin + AutomationStore>(&self, store: &S) {
         let mut settings = self.settings.clone();
         settings["tenant_id"] = json!("t1");
         let settings = TenantSettings::from_json(&settings).expect("valid tenant settings");

@@ -14,17 +14,31 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use identity::{Caller, IdentitySource};
 use problem::Problem;
-use shared::ports::{AdminStore, AutomationStore, CandidateSource, CustomerStore, DecisionStore};
+use shared::ports::{
+    AdminStore, AutomationStore, CandidateSource, CustomerStore, DecisionStore, NormalizationStore,
+};
 use std::sync::Arc;
 
 /// What the API needs from the store.
 pub trait ApiStore:
-    AdminStore + AutomationStore + CustomerStore + CandidateSource + DecisionStore + 'static
+    AdminStore
+    + AutomationStore
+    + CustomerStore
+    + CandidateSource
+    + DecisionStore
+    + NormalizationStore
+    + 'static
 {
 }
 
 impl<T> ApiStore for T where
-    T: AdminStore + AutomationStore + CustomerStore + CandidateSource + DecisionStore + 'static
+    T: AdminStore
+        + AutomationStore
+        + CustomerStore
+        + CandidateSource
+        + DecisionStore
+        + NormalizationStore
+        + 'static
 {
 }
 

@@ -9,10 +9,12 @@ use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use shared::adapters::emf;
 use shared::app::execute::publish_guardrail_alerts;
+use shared::app::normalize::{Budget, renormalize_tenants};
 use shared::app::schedule::run_scheduled;
 use shared::domain::Outcome;
 use shared::ports::{
-    ActionPublisher, AutomationStore, CandidateSource, DecisionStore, RunCheckpoints,
+    ActionPublisher, AutomationStore, CandidateSource, CustomerStore, DecisionStore,
+    NormalizationStore, RunCheckpoints,
 };
 
 #[derive(Debug, Clone, Deserialize)]
@@ -37,6 +39,10 @@ pub struct RunSummary {
     /// Tenants whose run failed (each logged): the invocation then fails, so the scheduler
     /// retries it, and the retry finds only their dates still due.
     pub failed_tenants: usize,
+    /// Profiles the re-normalization after a rules change wrote (SPEC §8.7), and the tenants
+    /// whose re-normalization is still going on (the next invocations resume it).
+    pub profiles_renormalized: u64,
+    pub renormalizations_running: usize,
 }
 
 pub struct Deps<S, P> {
@@ -50,7 +56,12 @@ pub async fn handle<S, P>(
     event: LambdaEvent<ScheduledEvent>,
 ) -> Result<RunSummary, lambda_runtime::Error>
 where
-    S: CandidateSource + AutomationStore + DecisionStore + RunCheckpoints,
+    S: CandidateSource
+        + AutomationStore
+        + CustomerStore
+        + DecisionStore
+        + NormalizationStore
+        + RunCheckpoints,
     P: ActionPublisher,
 {
     let scheduled = run_scheduled(
@@ -90,6 +101,37 @@ where
         }
     }
     summary.alerts = publish_guardrail_alerts(&deps.alerts, &holds).await?;
+    // After the daily runs, which never wait for it (they normalize a stale profile
+    // themselves): the re-normalizations, until shortly before the invocation's deadline.
+    let budget = match event.context.deadline {
+        // Invoked in-process (tests, by hand), with no deadline: until done.
+        0 => Budget::UNBOUNDED,
+        deadline => Budget::until(work_deadline(deadline)),
+    };
+    let renormalized = match renormalize_tenants(&deps.store, event.payload.scheduled_time, budget)
+        .await
+    {
+        Ok(done) => done,
+        Err(e) => {
+            tracing::error!(error = %e, "the re-normalizations could not start");
+            Vec::new()
+        }
+    };
+    let mut renormalize_failed = 0;
+    for (tenant, result) in &renormalized {
+        match result {
+            Ok(status) => {
+                summary.profiles_renormalized += status.segments.iter().map(|s| s.changed).sum::<u64>();
+                if !status.is_done() {
+                    summary.renormalizations_running += 1;
+                }
+            }
+            Err(e) => {
+                renormalize_failed += 1;
+                tracing::error!(tenant_id = %tenant, error = %e, "a tenant's re-normalization failed");
+            }
+        }
+    }
     // `GuardrailHolds` is the one to alarm on (each hold also sends an alert).
     emf::emit(
         "evaluate",
@@ -103,6 +145,8 @@ where
             ("DatesCaughtUp", summary.dates_caught_up),
             ("CandidatesRead", summary.candidates_read),
             ("TenantRunsFailed", summary.failed_tenants),
+            ("RenormalizationsRunning", summary.renormalizations_running),
+            ("RenormalizationsFailed", renormalize_failed),
         ],
     );
     tracing::info!(
@@ -116,6 +160,7 @@ where
         approvals_expired = summary.approvals_expired,
         candidates_read = summary.candidates_read,
         failed_tenants = summary.failed_tenants,
+        renormalizations_running = summary.renormalizations_running,
         "daily run"
     );
     for (tenant, e) in &scheduled.failed {
@@ -130,4 +175,12 @@ where
         .into());
     }
     Ok(summary)
+}
+
+/// Time left for the re-normalizations: until two minutes before the invocation's deadline
+/// (milliseconds since the epoch), so the last page's writes and checkpoint land in time.
+fn work_deadline(deadline_ms: u64) -> std::time::Instant {
+    let now_ms = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
+    let left = deadline_ms.saturating_sub(now_ms).saturating_sub(120_000);
+    std::time::Instant::now() + std::time::Duration::from_millis(left)
 }

@@ -13,7 +13,7 @@ use serde_json::Value;
 use shared::app::ingest::{IngestError, IngestOutcome, ingest_batch, live_event};
 use shared::domain::json::{self, JsonError};
 use shared::domain::{Event, FieldError, FieldErrors};
-use shared::ports::{CustomerStore, DeadLetters};
+use shared::ports::{AutomationStore, CustomerStore, DeadLetters};
 
 pub struct Deps<S, D> {
     pub store: S,
@@ -36,7 +36,7 @@ pub async fn handle<S, D>(
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error>
 where
-    S: CustomerStore,
+    S: CustomerStore + AutomationStore,
     D: DeadLetters,
 {
     let mut response = SqsBatchResponse::default();
@@ -56,7 +56,7 @@ pub async fn process<'m, S, D>(
     messages: &'m [SqsMessage],
 ) -> Vec<(&'m SqsMessage, MessageOutcome)>
 where
-    S: CustomerStore,
+    S: CustomerStore + AutomationStore,
     D: DeadLetters,
 {
     let mut outcomes = Vec::with_capacity(messages.len());

@@ -6,8 +6,12 @@ use ingest::config::Config;
 use ingest::handler::{Deps, handle};
 use lambda_runtime::{Context, LambdaEvent};
 use shared::adapters::{MemoryDeadLetters, MemoryStore};
-use shared::domain::{CustomerId, CustomerState, Event, EventId, TenantId};
-use shared::ports::{CommitOutcome, CustomerStore, StateCommit, StoreError, Versioned};
+use shared::domain::{
+    Automation, CustomerId, CustomerState, Event, EventId, TenantId, TenantSettings,
+};
+use shared::ports::{
+    AutomationStore, CommitOutcome, CustomerStore, StateCommit, StoreError, Versioned,
+};
 
 /// The in-memory store, except that commits for customer `c-flaky` fail as if DynamoDB were
 /// throttling.
@@ -36,6 +40,18 @@ impl CustomerStore for FlakyStore {
             return Err(StoreError::Unavailable("throttled".into()));
         }
         self.0.commit(commit).await
+    }
+}
+
+impl AutomationStore for FlakyStore {
+    async fn tenants(&self) -> Result<Vec<TenantId>, StoreError> {
+        self.0.tenants().await
+    }
+    async fn tenant_settings(&self, t: &TenantId) -> Result<TenantSettings, StoreError> {
+        self.0.tenant_settings(t).await
+    }
+    async fn tenant_automations(&self, t: &TenantId) -> Result<Vec<Automation>, StoreError> {
+        self.0.tenant_automations(t).await
     }
 }
 

@@ -9,7 +9,9 @@
 
 use crate::domain::clock::{ClockKind, StartIndex};
 use crate::domain::decision::Settled;
+use crate::adapters::dynamodb::keys::shard;
 use crate::domain::event::EventBody;
+use crate::domain::normalize::ChangeRecord;
 use crate::domain::{
     Automation, AutomationId, Continuity, CustomerId, CustomerState, Event, EventId, EventKey,
     FieldErrors, TenantId, TenantSettings,
@@ -17,8 +19,9 @@ use crate::domain::{
 use crate::ports::{
     ActionPublisher, AdminStore, AuditEntry, AutomationAdmin, AutomationStore, CandidateSource,
     CommitOutcome, CustomerStore, DeadLetters, DecisionStore, FailedFirings, FiringRecord,
-    FiringStatus, OutgoingMessage, PublishError, RESOLVE_CHUNK, RecordOutcome, RunCheckpoints,
-    StateCommit, StoreError, StoredAutomation, Versioned, WriteOutcome,
+    FiringStatus, NormalizationStore, OutgoingMessage, PublishError, RESOLVE_CHUNK, RecordOutcome,
+    RunCheckpoints, ScanPage, Segment, SegmentProgress, StateCommit, StoreError,
+    StoredAutomation, Versioned, WriteOutcome,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use fnv::FnvHashMap as HashMap;
@@ -127,6 +130,27 @@ struct Tenant {
     /// Firings awaiting approval, by run date (as the table's approvals partition).
     awaiting: BTreeSet<(NaiveDate, CustomerId, FiringKey)>,
     checkpoint: Option<NaiveDate>,
+    /// The metadata change log by customer, each entry by instant and cause, and the
+    /// tenant-local dates it is listed under (as the dates index's `N#` partitions).
+    changes: HashMap<CustomerId, BTreeMap<ChangeKey, ChangeRecord>>,
+    change_dates: BTreeSet<(NaiveDate, ChangeKey, CustomerId)>,
+    /// The re-normalization's checkpoints by segment.
+    renormalization: BTreeMap<Segment, SegmentProgress>,
+}
+
+/// A change-log entry's key under its customer: its instant and cause.
+type ChangeKey = (DateTime<Utc>, String);
+
+impl Tenant {
+    fn log_change(&mut self, record: ChangeRecord) {
+        let key = (record.at, record.cause_id());
+        self.change_dates
+            .insert((record.date, key.clone(), record.customer_id.clone()));
+        self.changes
+            .entry(record.customer_id.clone())
+            .or_default()
+            .insert(key, record);
+    }
 }
 
 /// Which customer's log holds each of a tenant's event ids, by a 64-bit fingerprint of the
@@ -407,6 +431,7 @@ impl CustomerStore for MemoryStore {
             state,
             expected_version,
             started_before,
+            normalization,
             ..
         } = commit;
         let mut guard = self.lock();
@@ -500,7 +525,122 @@ impl CustomerStore for MemoryStore {
                 }));
             }
         }
+        if let Some(record) = normalization {
+            tenant.log_change(record);
+        }
         Ok(CommitOutcome::Committed)
+    }
+}
+
+impl NormalizationStore for MemoryStore {
+    async fn changes_on(
+        &self,
+        tenant: &TenantId,
+        date: NaiveDate,
+    ) -> Result<Vec<ChangeRecord>, StoreError> {
+        let inner = self.lock();
+        let Some(t) = inner.tenant(tenant) else {
+            return Ok(Vec::new());
+        };
+        let next = date.succ_opt().unwrap_or(date);
+        let from = (date, (DateTime::<Utc>::MIN_UTC, String::new()), CustomerId::new(""));
+        let to = (next, (DateTime::<Utc>::MIN_UTC, String::new()), CustomerId::new(""));
+        Ok(t.change_dates
+            .range(from..to)
+            .filter_map(|(_, key, customer)| t.changes.get(customer)?.get(key).cloned())
+            .collect())
+    }
+
+    async fn customer_changes(
+        &self,
+        tenant: &TenantId,
+        customer: &CustomerId,
+    ) -> Result<Vec<ChangeRecord>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .tenant(tenant)
+            .and_then(|t| t.changes.get(customer))
+            .map(|c| c.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn scan_customers(
+        &self,
+        tenant: &TenantId,
+        segment: Segment,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<ScanPage, StoreError> {
+        let inner = self.lock();
+        let Some(t) = inner.tenant(tenant) else {
+            return Ok(ScanPage {
+                customers: Vec::new(),
+                next: None,
+                items_read: 0,
+            });
+        };
+        // The segment's customers after the cursor, in id order: a customer is in the
+        // segment its id's shard names, as stable as the table's hash.
+        let mut ids: Vec<&CustomerId> = t
+            .customers
+            .keys()
+            .filter(|c| cursor.is_none_or(|after| c.as_str() > after))
+            .filter(|c| shard(c, segment.total) == segment.index)
+            .collect();
+        ids.sort_unstable();
+        let more = ids.len() > limit.max(1);
+        ids.truncate(limit.max(1));
+        let customers: Vec<Versioned<CustomerState>> =
+            ids.iter().map(|c| t.customers[*c].state.clone()).collect();
+        Ok(ScanPage {
+            next: more
+                .then(|| ids.last().map(|c| c.as_str().to_owned()))
+                .flatten(),
+            items_read: customers.len() as u64,
+            customers,
+        })
+    }
+
+    async fn write_normalized(
+        &self,
+        state: &CustomerState,
+        expected: u64,
+        record: &ChangeRecord,
+    ) -> Result<WriteOutcome, StoreError> {
+        let mut inner = self.lock();
+        let tenant = inner.tenant_mut(&state.tenant_id);
+        let Some(customer) = tenant.customers.get_mut(&state.customer_id) else {
+            return Ok(WriteOutcome::Conflict);
+        };
+        if customer.state.version != expected {
+            return Ok(WriteOutcome::Conflict);
+        }
+        customer.state = Versioned {
+            value: state.clone(),
+            version: expected + 1,
+        };
+        tenant.log_change(record.clone());
+        Ok(WriteOutcome::Written)
+    }
+
+    async fn renormalization(&self, tenant: &TenantId) -> Result<Vec<SegmentProgress>, StoreError> {
+        Ok(self
+            .lock()
+            .tenant(tenant)
+            .map(|t| t.renormalization.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn save_progress(
+        &self,
+        tenant: &TenantId,
+        progress: &SegmentProgress,
+    ) -> Result<(), StoreError> {
+        self.lock()
+            .tenant_mut(tenant)
+            .renormalization
+            .insert(progress.segment, progress.clone());
+        Ok(())
     }
 }
 

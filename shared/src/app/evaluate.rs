@@ -241,6 +241,14 @@ where
             );
         }
         report.candidates_read += customers.len();
+        // A profile normalized by older rules (the re-normalization has not reached it yet,
+        // or an event was normalized just before the rules changed) is normalized again
+        // here, from its raw profile: no rule ever reads a stale one (SPEC §8.7).
+        for customer in &mut customers {
+            if !customer.is_normalized_under(&settings.normalization) {
+                customer.normalize_profile(&settings.normalization);
+            }
+        }
         customers.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
         candidates_by_kind.push((kind, customers));
     }

@@ -48,7 +48,7 @@ where
         None => (calendar.local_date(now), now),
         Some(d) => (d, calendar.run_instant(d).min(now)),
     };
-    let customer = if as_of < now {
+    let mut customer = if as_of < now {
         let log = store.customer_events(tenant, customer_id).await?;
         CustomerState::replay(
             tenant.clone(),
@@ -61,6 +61,12 @@ where
     } else {
         current
     };
+    // As the daily run reads it: normalized by the rules in force (SPEC §8.7), also a past
+    // date's profile and one the re-normalization has not reached yet.
+    if !customer.is_normalized_under(&settings.normalization) {
+        customer.normalize_profile(&settings.normalization);
+    }
+    let customer = customer;
 
     let episode = |continuity: Continuity| -> Value {
         customer.episode(continuity).map_or(Value::Null, |e| {
@@ -90,6 +96,7 @@ where
             "negative_balance": episode(Continuity::NegativeBalance),
             "no_improvement": episode(Continuity::NoImprovement),
         },
+        "profile": profile_view(&customer),
         "quiet": quiet_view(&customer, as_of),
         "payment_clocks": payment_clocks_view(&customer, &settings, date),
         "cancellations": cancellations_view(&customer),
@@ -106,6 +113,23 @@ where
             "why": e.why,
         })).collect::<Vec<_>>(),
     })))
+}
+
+/// The profile as the tenant's systems sent it (`metadata`), and its metadata as the
+/// normalization rules made it (`normalized`), which is what conditions and segments read.
+fn profile_view(customer: &CustomerState) -> Value {
+    let Some(profile) = customer.profile() else {
+        return Value::Null;
+    };
+    json!({
+        "created_at": profile.created_at.map(format_instant),
+        "tags": profile.tags,
+        "metadata": profile.metadata,
+        "normalized": {
+            "metadata": customer.metadata(),
+            "rules_version": customer.normalized.as_ref().map_or(0, |n| n.version),
+        },
+    })
 }
 
 /// One automation's verdict for the customer on the date.

@@ -4,8 +4,9 @@
 
 use crate::domain::clock::StartIndex;
 use crate::domain::customer::{ApplyError, Change};
-use crate::domain::{CustomerState, Event, FieldError, FieldErrors};
-use crate::ports::{CommitOutcome, CustomerStore, StateCommit, StoreError};
+use crate::domain::normalize::{Cause, ChangeRecord};
+use crate::domain::{CustomerState, Event, EventBody, FieldError, FieldErrors, TenantSettings};
+use crate::ports::{AutomationStore, CommitOutcome, CustomerStore, StateCommit, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use futures_util::StreamExt;
 use serde_json::Value;
@@ -96,10 +97,25 @@ impl IngestError {
     }
 }
 
-/// Applies `event` to its customer's state and stores both, exactly once.
-pub async fn ingest_event<S: CustomerStore>(
+/// Applies `event` to its customer's state and stores both, exactly once. A profile event
+/// is normalized under the tenant's rules (SPEC §8.7), read for it.
+pub async fn ingest_event<S: CustomerStore + AutomationStore>(
     store: &S,
     event: &Event,
+) -> Result<IngestOutcome, IngestError> {
+    let settings = match event.body {
+        EventBody::CustomerUpdated(_) => Some(store.tenant_settings(&event.tenant_id).await?),
+        _ => None,
+    };
+    ingest_under(store, event, settings.as_ref()).await
+}
+
+/// [`ingest_event`] with the tenant's settings read already (`None`: the event is not a
+/// profile event, which alone needs them).
+async fn ingest_under<S: CustomerStore>(
+    store: &S,
+    event: &Event,
+    settings: Option<&TenantSettings>,
 ) -> Result<IngestOutcome, IngestError> {
     for _ in 0..MAX_COMMIT_ATTEMPTS {
         let current = store
@@ -114,7 +130,8 @@ pub async fn ingest_event<S: CustomerStore>(
         };
         let was_past_due = before.is_past_due();
         let started_before = StartIndex::of(&before);
-        let (after, change) = if before.can_apply_in_place(event) {
+        let profile_before = before.profile.as_ref().map(|p| p.0.clone());
+        let (mut after, change) = if before.can_apply_in_place(event) {
             // The state read is this attempt's own copy: it is applied to in place.
             let mut after = before;
             let change = after.apply(event).map_err(rejection)?;
@@ -128,14 +145,22 @@ pub async fn ingest_event<S: CustomerStore>(
             if let Some(existing) = log.iter().find(|e| e.event_id() == event.event_id()) {
                 return same_or_conflict(existing, event);
             }
-            let after = CustomerState::replay(
+            let mut after = CustomerState::replay(
                 event.tenant_id.clone(),
                 event.customer_id.clone(),
                 log.iter().chain([event]),
             )
             .map_err(rejection)?;
+            // A balance event moves no profile: the normalized one stays as it was.
+            after.normalized = before.normalized.clone();
             let change = Change::between(&before, &after);
             (after, change)
+        };
+        let normalization = match settings {
+            Some(settings) if after.profile.as_ref().map(|p| &p.0) != profile_before.as_ref() => {
+                normalize_new_profile(&mut after, event, settings)
+            }
+            _ => None,
         };
         let commit = StateCommit {
             event,
@@ -143,6 +168,7 @@ pub async fn ingest_event<S: CustomerStore>(
             was_past_due,
             started_before,
             expected_version,
+            normalization,
         };
         match store.commit(commit).await? {
             CommitOutcome::Committed => return Ok(IngestOutcome::Accepted(change)),
@@ -151,6 +177,26 @@ pub async fn ingest_event<S: CustomerStore>(
         }
     }
     Err(IngestError::Contention)
+}
+
+/// Normalizes the profile `event` just set, returning the change-log entry when the rules
+/// changed (or would change) anything.
+fn normalize_new_profile(
+    state: &mut CustomerState,
+    event: &Event,
+    settings: &TenantSettings,
+) -> Option<ChangeRecord> {
+    let rules = &settings.normalization;
+    let changes = state.normalize_profile(rules);
+    (!changes.is_empty()).then(|| ChangeRecord {
+        tenant_id: event.tenant_id.clone(),
+        customer_id: event.customer_id.clone(),
+        at: event.received_at,
+        date: settings.calendar.local_date(event.received_at),
+        rules_version: rules.version,
+        cause: Cause::Event(event.event_id().clone()),
+        changes,
+    })
 }
 
 /// Customers of one batch applied at once. Events of one customer are applied one after
@@ -163,7 +209,7 @@ pub const BATCH_CONCURRENCY: usize = 16;
 /// batch (a duplicate, or a conflict when the payload differs), and redeliveries of stored
 /// events from one read of the store per tenant; the rest are grouped by customer, each
 /// group applied in log order, up to [`BATCH_CONCURRENCY`] customers at a time.
-pub async fn ingest_batch<S: CustomerStore>(
+pub async fn ingest_batch<S: CustomerStore + AutomationStore>(
     store: &S,
     events: &[Event],
 ) -> Vec<Result<IngestOutcome, IngestError>> {
@@ -221,6 +267,34 @@ pub async fn ingest_batch<S: CustomerStore>(
         }
     }
 
+    // The settings of each tenant with a profile event to apply (their normalization rules),
+    // read once for the batch. A tenant whose settings cannot be read has its profile events
+    // answered "retry": nothing of them is written.
+    let mut settings: HashMap<&crate::domain::TenantId, TenantSettings> = HashMap::new();
+    for (tenant, indexes) in &by_tenant {
+        let profiles: Vec<usize> = indexes
+            .iter()
+            .copied()
+            .filter(|&i| results[i].is_none())
+            .filter(|&i| matches!(events[i].body, EventBody::CustomerUpdated(_)))
+            .collect();
+        if profiles.is_empty() {
+            continue;
+        }
+        match store.tenant_settings(tenant).await {
+            Ok(s) => {
+                settings.insert(tenant, s);
+            }
+            Err(e) => {
+                let failed = IngestError::Store(e);
+                for i in profiles {
+                    results[i] = Some(Err(failed.again()));
+                }
+            }
+        }
+    }
+    let settings = &settings;
+
     // The rest, by customer, each customer's events in log order.
     let mut by_customer: BTreeMap<
         (&crate::domain::TenantId, &crate::domain::CustomerId),
@@ -250,7 +324,15 @@ pub async fn ingest_batch<S: CustomerStore>(
                         out.push((i, Err(not_tried())));
                         continue;
                     }
-                    let result = ingest_event(store, &events[i]).await;
+                    let event = &events[i];
+                    let result = match event.body {
+                        EventBody::CustomerUpdated(_) => match settings.get(&event.tenant_id) {
+                            Some(s) => ingest_under(store, event, Some(s)).await,
+                            // Answered above: its tenant's settings could not be read.
+                            None => Err(IngestError::Contention),
+                        },
+                        _ => ingest_under(store, event, None).await,
+                    };
                     if matches!(&result, Err(IngestError::Store(e)) if e.is_unreachable()) {
                         unavailable.store(true, std::sync::atomic::Ordering::Relaxed);
                     }
@@ -339,6 +421,25 @@ mod tests {
         }
         async fn commit(&self, _: StateCommit<'_>) -> Result<CommitOutcome, StoreError> {
             unreachable!("no state was read")
+        }
+    }
+
+    /// Balance events read no settings.
+    impl AutomationStore for StallsAfterLookup {
+        async fn tenants(&self) -> Result<Vec<crate::domain::TenantId>, StoreError> {
+            unreachable!("not read by ingest")
+        }
+        async fn tenant_settings(
+            &self,
+            _: &crate::domain::TenantId,
+        ) -> Result<TenantSettings, StoreError> {
+            unreachable!("balance events read no settings")
+        }
+        async fn tenant_automations(
+            &self,
+            _: &crate::domain::TenantId,
+        ) -> Result<Vec<crate::domain::Automation>, StoreError> {
+            unreachable!("not read by ingest")
         }
     }
 

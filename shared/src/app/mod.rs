@@ -5,6 +5,7 @@ pub mod evaluate;
 pub mod execute;
 pub mod explain;
 pub mod ingest;
+pub mod normalize;
 pub mod recheck;
 pub mod schedule;
 pub mod simulate;

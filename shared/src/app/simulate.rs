@@ -223,7 +223,7 @@ impl<A: Iterator<Item = (usize, Event)>> Ordered<A> {
     }
 }
 
-async fn ingest_one<S: CustomerStore>(
+async fn ingest_one<S: CustomerStore + AutomationStore>(
     store: &S,
     number: usize,
     event: &Event,

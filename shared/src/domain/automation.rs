@@ -11,6 +11,7 @@ use super::decline::{DeclineOverrides, FailureCategory, parse_overrides};
 use super::fields::{self, FieldErrors, Reader, index, join};
 use super::ids::{AutomationId, MAX_ID_LEN, TenantId};
 use super::money::{Currency, MAX_ABS_AMOUNT_MINOR};
+use super::normalize::{Normalization, parse_normalization};
 use super::step::{Step, StepForm, parse_actions, parse_steps};
 use chrono::NaiveDate;
 use chrono_tz::Tz;
@@ -439,6 +440,8 @@ pub struct TenantSettings {
     pub max_retries_per_30_days: u8,
     /// The tenant's moves of failure codes between decline classes (SPEC §8.1).
     pub decline_overrides: DeclineOverrides,
+    /// The rules every profile is normalized by before anything reads it (SPEC §8.7).
+    pub normalization: Normalization,
 }
 
 impl TenantSettings {
@@ -451,6 +454,7 @@ impl TenantSettings {
             min_days_between_messages: 0,
             max_retries_per_30_days: DEFAULT_MAX_RETRIES_PER_30_DAYS,
             decline_overrides: DeclineOverrides::default(),
+            normalization: Normalization::default(),
         }
     }
 }
@@ -535,6 +539,7 @@ const TENANT_FIELDS: &[&str] = &[
     "min_days_between_messages",
     "max_retries_per_30_days",
     "decline_overrides",
+    "normalization",
 ];
 
 pub const MAX_DAYS_BETWEEN_MESSAGES: i64 = 365;
@@ -597,13 +602,18 @@ pub fn parse_tenant_settings(r: &mut Reader, path: &str, v: &Value) -> Option<Te
         None => Some(DeclineOverrides::default()),
         Some(o) => parse_overrides(r, &join(path, "decline_overrides"), o),
     };
-    match (tenant_id, guardrail, spacing, retries, overrides, ok) {
+    let normalization = match r.optional(obj, "normalization") {
+        None => Some(Normalization::default()),
+        Some(n) => parse_normalization(r, &join(path, "normalization"), n),
+    };
+    match (tenant_id, guardrail, spacing, retries, overrides, normalization, ok) {
         (
             Some(tenant_id),
             Some(guardrail),
             Some(min_days_between_messages),
             Some(max_retries_per_30_days),
             Some(decline_overrides),
+            Some(normalization),
             true,
         ) => Some(TenantSettings {
             tenant_id,
@@ -612,6 +622,7 @@ pub fn parse_tenant_settings(r: &mut Reader, path: &str, v: &Value) -> Option<Te
             min_days_between_messages,
             max_retries_per_30_days,
             decline_overrides,
+            normalization,
         }),
         _ => None,
     }
@@ -1740,6 +1751,7 @@ impl TenantSettings {
             "min_days_between_messages": self.min_days_between_messages,
             "max_retries_per_30_days": self.max_retries_per_30_days,
             "decline_overrides": self.decline_overrides.to_json(),
+            "normalization": self.normalization.to_json(),
         })
     }
 

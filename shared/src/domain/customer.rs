@@ -14,6 +14,7 @@ use super::event::{CustomerProfile, Event, EventBody, EventKey, SubscriptionStat
 use super::ids::{CustomerId, TenantId};
 use super::invoice::{Invoices, PaymentStop};
 use super::money::Money;
+use super::normalize::{Change as NormalizationChange, Metadata, Normalization, Normalized};
 use super::quiet::{Quiet, QuietAt};
 use std::sync::Arc;
 use thiserror::Error;
@@ -165,8 +166,13 @@ pub struct CustomerState {
     /// Sorted by id. Shared until changed (`Arc::make_mut`): a state is copied on every read
     /// of the store, and most events leave the subscriptions as they are.
     pub subscriptions: Arc<Vec<SubscriptionState>>,
-    /// The latest profile and the event that set it, shared with that event.
+    /// The latest profile and the event that set it, shared with that event: the raw
+    /// profile, as the tenant's systems sent it.
     pub profile: Option<(EventKey, Arc<CustomerProfile>)>,
+    /// The profile's metadata under the tenant's normalization rules (SPEC §8.7), with the
+    /// rules' version; `None` while the tenant has never set rules. Boxed: most reads never
+    /// look at it.
+    pub normalized: Option<Box<Normalized>>,
     /// Promises to pay and disputes (SPEC §8.2). Boxed: most customers have none.
     pub quiet: Option<Box<Quiet>>,
     /// Invoices whose payment failed: their payment clocks (SPEC §8.1). Boxed: most
@@ -188,6 +194,7 @@ impl CustomerState {
             last_ended: None,
             subscriptions: Arc::new(Vec::new()),
             profile: None,
+            normalized: None,
             quiet: None,
             invoices: None,
             cancellations: None,
@@ -463,6 +470,39 @@ impl CustomerState {
 
     pub fn profile(&self) -> Option<&CustomerProfile> {
         self.profile.as_ref().map(|p| &*p.1)
+    }
+
+    /// The metadata conditions, segments and reports read: normalized when the tenant has
+    /// rules, the raw profile's otherwise.
+    pub fn metadata(&self) -> Option<&Metadata> {
+        match &self.normalized {
+            Some(n) => Some(&n.metadata),
+            None => self.profile().map(|p| &p.metadata),
+        }
+    }
+
+    /// Whether the normalized profile is the one `rules` make (a customer without a profile
+    /// has nothing to normalize).
+    pub fn is_normalized_under(&self, rules: &Normalization) -> bool {
+        self.profile.is_none() || self.normalized.as_ref().map_or(0, |n| n.version) == rules.version
+    }
+
+    /// Normalizes the raw profile under `rules`, returning every change made or reported.
+    pub fn normalize_profile(&mut self, rules: &Normalization) -> Vec<NormalizationChange> {
+        let Some(profile) = self.profile() else {
+            self.normalized = None;
+            return Vec::new();
+        };
+        if rules.version == 0 {
+            self.normalized = None;
+            return Vec::new();
+        }
+        let (metadata, changes) = rules.apply(&profile.metadata);
+        self.normalized = Some(Box::new(Normalized {
+            version: rules.version,
+            metadata,
+        }));
+        changes
     }
 
     fn quiet_mut(&mut self) -> &mut Quiet {

@@ -9,6 +9,8 @@
 
 use super::event::{MAX_METADATA_ENTRIES, MAX_METADATA_KEY_LEN, MAX_METADATA_VALUE_LEN};
 use super::fields::{Reader, index, join};
+use super::ids::{CustomerId, EventId, TenantId};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -101,13 +103,16 @@ pub struct Change {
     pub outcome: Outcome,
 }
 
-/// A tenant's rules, in order.
+/// A tenant's rules, in order, and the settings version they were last changed at (0: never
+/// set). A normalized profile carries the version it was normalized under, so a reader knows
+/// when it is stale.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Normalization {
     pub rules: Vec<Rule>,
+    pub version: u64,
 }
 
-type Metadata = BTreeMap<String, String>;
+pub type Metadata = BTreeMap<String, String>;
 
 impl Normalization {
     /// The normalized metadata of `raw`, and every change the rules made or would make.
@@ -132,7 +137,123 @@ impl Normalization {
     }
 
     pub fn to_json(&self) -> Value {
-        json!({"rules": self.rules.iter().map(Rule::to_json).collect::<Vec<_>>()})
+        json!({
+            "rules": self.rules.iter().map(Rule::to_json).collect::<Vec<_>>(),
+            "version": self.version,
+        })
+    }
+
+    /// Whether the rules change anything at all: without rules a profile is its raw self.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+}
+
+/// A customer's metadata as the rules of `version` made it from the raw profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Normalized {
+    pub version: u64,
+    pub metadata: Metadata,
+}
+
+/// What made a change-log entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cause {
+    /// A `customer.updated` event, normalized at ingest.
+    Event(EventId),
+    /// The re-normalization of the stored customers after the rules changed to
+    /// `ChangeRecord::rules_version`.
+    Renormalization,
+}
+
+/// Days a change-log entry is kept (the table's TTL removes it after).
+pub const CHANGE_LOG_DAYS: i64 = 400;
+
+/// One entry of the change log: the changes the rules made to one customer's profile, for
+/// one cause.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeRecord {
+    pub tenant_id: TenantId,
+    pub customer_id: CustomerId,
+    /// When: the event's `received_at`, or when the re-normalization read the customer.
+    pub at: DateTime<Utc>,
+    /// `at`'s date in the tenant's time zone: the date the log lists it under.
+    pub date: NaiveDate,
+    pub rules_version: u64,
+    pub cause: Cause,
+    pub changes: Vec<Change>,
+}
+
+impl ChangeRecord {
+    /// What the record is unique by, under its customer: the instant and the cause.
+    pub fn cause_id(&self) -> String {
+        match &self.cause {
+            Cause::Event(id) => format!("event:{id}"),
+            Cause::Renormalization => format!("renormalization:{}", self.rules_version),
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        let mut cause = json!({"type": match self.cause {
+            Cause::Event(_) => "event",
+            Cause::Renormalization => "renormalization",
+        }});
+        if let Cause::Event(id) = &self.cause {
+            cause["event_id"] = json!(id);
+        }
+        json!({
+            "customer_id": self.customer_id,
+            "at": super::event::format_instant(self.at),
+            "date": self.date.to_string(),
+            "rules_version": self.rules_version,
+            "cause": cause,
+            "changes": self.changes.iter().map(Change::to_json).collect::<Vec<_>>(),
+        })
+    }
+}
+
+impl Change {
+    pub fn to_json(&self) -> Value {
+        let mut v = json!({
+            "rule": self.rule,
+            "rule_type": self.rule_type,
+            "key": self.key,
+            "outcome": self.outcome.as_str(),
+            "before": self.before,
+            "after": self.after,
+        });
+        if let Some(from) = &self.from_key {
+            v["from_key"] = json!(from);
+        }
+        v
+    }
+
+    /// The change as stored: `rule_type` is the rule's, so it is read back from the type name.
+    pub fn from_parts(
+        rule: usize,
+        rule_type: &str,
+        key: String,
+        from_key: Option<String>,
+        before: Option<String>,
+        after: Option<String>,
+        outcome: &str,
+    ) -> Option<Self> {
+        Some(Self {
+            rule,
+            rule_type: RULE_TYPES.iter().find(|(t, _)| *t == rule_type)?.0,
+            key,
+            from_key,
+            before,
+            after,
+            outcome: [
+                Outcome::Changed,
+                Outcome::WouldChange,
+                Outcome::Conflict,
+                Outcome::LimitReached,
+            ]
+            .into_iter()
+            .find(|o| o.as_str() == outcome)?,
+        })
     }
 }
 
@@ -349,9 +470,15 @@ const RULE_TYPES: [(&str, u8); 7] = [
     ("default", 6),
 ];
 
-/// Reads `normalization` (`{"rules": [...]}`), reporting every problem under `path`.
+/// Reads `normalization` (`{"rules": [...], "version": n}`), reporting every problem under
+/// `path`. `version` is what the store wrote (the API sets it: a client's is ignored there);
+/// without it, rules count as version 1, so a file's rules are never mistaken for none.
 pub fn parse_normalization(r: &mut Reader, path: &str, v: &Value) -> Option<Normalization> {
-    let obj = r.object(path, v, &["rules"])?;
+    let obj = r.object(path, v, &["rules", "version"])?;
+    let version = match r.optional(obj, "version") {
+        None => None,
+        Some(n) => Some(r.integer(&join(path, "version"), n, 0, i64::MAX)? as u64),
+    };
     let at = join(path, "rules");
     let list = r.required(obj, path, "rules")?;
     let items = r.array(&at, list, MAX_RULES)?;
@@ -361,9 +488,9 @@ pub fn parse_normalization(r: &mut Reader, path: &str, v: &Value) -> Option<Norm
         .enumerate()
         .map(|(i, item)| parse_rule(r, &index(&at, i), item))
         .collect();
-    (r.error_count() == errors_before).then(|| Normalization {
-        rules: rules.into_iter().flatten().collect(),
-    })
+    let rules: Vec<Rule> = rules.into_iter().flatten().collect();
+    let version = version.unwrap_or(u64::from(!rules.is_empty()));
+    (r.error_count() == errors_before).then_some(Normalization { rules, version })
 }
 
 fn parse_rule(r: &mut Reader, path: &str, v: &Value) -> Option<Rule> {

@@ -850,7 +850,7 @@ impl<'a> RunContext<'a> {
                 found.is_some_and(|f| values.iter().any(|v| v == f)) != *negate
             }
             Condition::Metadata { key, value, negate } => {
-                let found = profile.and_then(|p| p.metadata.get(key));
+                let found = customer.metadata().and_then(|m| m.get(key));
                 let matched = match value {
                     Some(v) => found == Some(v),
                     None => found.is_some(),

@@ -12,13 +12,15 @@ use shared::domain::clock::ClockKind;
 
 const PAST_DUE: ClockKind = ClockKind::PastDue(shared::domain::Continuity::NegativeBalance);
 use shared::domain::decision::Settled;
+use shared::domain::normalize::ChangeRecord;
 use shared::domain::{
     Automation, AutomationId, Continuity, CustomerId, Event, EventId, TenantId, TenantSettings,
 };
 use shared::ports::{
     AdminStore, AuditEntry, AutomationAdmin, AutomationStore, CandidateSource, CommitOutcome,
-    CustomerStore, DecisionStore, FiringRecord, FiringStatus, RESOLVE_CHUNK, RecordOutcome,
-    RunCheckpoints, StateCommit, StoreError, StoreOnly, StoredAutomation, Versioned, WriteOutcome,
+    CustomerStore, DecisionStore, FiringRecord, FiringStatus, NormalizationStore, RESOLVE_CHUNK,
+    RecordOutcome, RunCheckpoints, ScanPage, Segment, SegmentProgress, StateCommit, StoreError,
+    StoreOnly, StoredAutomation, Versioned, WriteOutcome,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -31,6 +33,7 @@ pub trait Store:
     + AdminStore
     + DecisionStore
     + RunCheckpoints
+    + NormalizationStore
     + Clone
     + 'static
 {
@@ -44,6 +47,7 @@ impl<T> Store for T where
         + AdminStore
         + DecisionStore
         + RunCheckpoints
+        + NormalizationStore
         + Clone
         + 'static
 {
@@ -123,6 +127,7 @@ pub async fn when_events_are_committed_should_apply_each_once_at_the_version_rea
         was_past_due: true,
         started_before: Default::default(),
         expected_version: None,
+        normalization: None,
     };
     assert_eq!(
         store.commit(stale).await.unwrap(),
@@ -134,6 +139,7 @@ pub async fn when_events_are_committed_should_apply_each_once_at_the_version_rea
         was_past_due: false,
         started_before: Default::default(),
         expected_version: None,
+        normalization: None,
     };
     match store.commit(again).await.unwrap() {
         CommitOutcome::EventExists(existing) => assert_eq!(*existing, e1),
@@ -1041,6 +1047,46 @@ impl<S: Store> AutomationStore for ArchivedMeanwhile<S> {
     }
     async fn tenant_automations(&self, t: &TenantId) -> Result<Vec<Automation>, StoreError> {
         self.inner.tenant_automations(t).await
+    }
+}
+
+impl<S: Store> NormalizationStore for ArchivedMeanwhile<S> {
+    async fn changes_on(
+        &self,
+        t: &TenantId,
+        date: chrono::NaiveDate,
+    ) -> Result<Vec<ChangeRecord>, StoreError> {
+        self.inner.changes_on(t, date).await
+    }
+    async fn customer_changes(
+        &self,
+        t: &TenantId,
+        c: &CustomerId,
+    ) -> Result<Vec<ChangeRecord>, StoreError> {
+        self.inner.customer_changes(t, c).await
+    }
+    async fn scan_customers(
+        &self,
+        t: &TenantId,
+        segment: Segment,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<ScanPage, StoreError> {
+        self.inner.scan_customers(t, segment, cursor, limit).await
+    }
+    async fn write_normalized(
+        &self,
+        state: &shared::domain::CustomerState,
+        expected: u64,
+        record: &ChangeRecord,
+    ) -> Result<WriteOutcome, StoreError> {
+        self.inner.write_normalized(state, expected, record).await
+    }
+    async fn renormalization(&self, t: &TenantId) -> Result<Vec<SegmentProgress>, StoreError> {
+        self.inner.renormalization(t).await
+    }
+    async fn save_progress(&self, t: &TenantId, p: &SegmentProgress) -> Result<(), StoreError> {
+        self.inner.save_progress(t, p).await
     }
 }
 

@@ -113,13 +113,15 @@ async fn when_ingest_handles_its_batches_should_need_exactly_its_table_entry() {
 }
 
 /// Tenant t1 (New York, 06:00) with automation a1 that notifies finance and messages the
-/// customer, a guardrail that holds everything, and three customers past due since 11-01;
-/// the last completed run is 11-14.
+/// customer, a guardrail that holds everything, normalization rules its stored customers are
+/// still to be re-normalized by, and three customers past due since 11-01; the last completed
+/// run is 11-14.
 async fn tenant(env: &Env) -> shared::adapters::DynamoStore {
     let store = env.store();
     PastDueTenant::new(3, "2026-11-01T17:00:00Z")
         .settings(json!({"timezone": "America/New_York", "evaluation_hour": 6,
-            "guardrail": {"min_count": 1, "max_share": 0.01}}))
+            "guardrail": {"min_count": 1, "max_share": 0.01},
+            "normalization": {"rules": [{"type": "trim_values"}]}}))
         .actions(json!([{"type": "notify", "channel": "finance"},
                         {"type": "message", "template_id": "reminder-1"}]))
         .seed(&store)
@@ -246,6 +248,14 @@ async fn when_the_api_serves_every_route_should_need_exactly_its_table_entry() {
             "/v1/settings",
             Some(json!({"timezone": "America/New_York", "evaluation_hour": 6})),
         ),
+        (
+            "POST",
+            "/v1/normalization/preview",
+            Some(json!({"rules": [{"type": "key_case", "case": "snake_case"}]})),
+        ),
+        ("GET", "/v1/normalization/changes?date=2026-11-15", None),
+        ("GET", "/v1/normalization/changes?customer_id=c9", None),
+        ("GET", "/v1/normalization/status", None),
         ("DELETE", "/v1/automations/a9", None),
     ];
     for (method, path, body) in calls {

@@ -5,6 +5,7 @@ mod automations;
 mod customers;
 mod events;
 mod firings;
+mod normalization;
 mod settings;
 
 use crate::identity::Caller;
@@ -39,6 +40,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/audit"),
     ("get", "/v1/settings"),
     ("put", "/v1/settings"),
+    ("get", "/v1/normalization/changes"),
+    ("post", "/v1/normalization/preview"),
+    ("get", "/v1/normalization/status"),
 ];
 
 pub fn router<S: ApiStore>(state: State<S>) -> Router {
@@ -70,6 +74,15 @@ pub fn router<S: ApiStore>(state: State<S>) -> Router {
             "/v1/settings",
             get(settings::get_one::<S>).put(settings::replace::<S>),
         )
+        .route(
+            "/v1/normalization/changes",
+            get(normalization::changes::<S>),
+        )
+        .route(
+            "/v1/normalization/preview",
+            post(normalization::preview::<S>),
+        )
+        .route("/v1/normalization/status", get(normalization::status::<S>))
         .fallback(|| async { Problem::not_found("route") })
         .method_not_allowed_fallback(|| async {
             Problem::new(

@@ -1,5 +1,5 @@
-//! `/v1/settings`: the tenant's time zone, evaluation hour and guardrail; the defaults until
-//! set. A replace names the version it read in `If-Match` (428 without, 412 when stale).
+//! `/v1/settings`: the tenant's time zone, evaluation hour, guardrail and metadata
+//! normalization rules; the defaults until set. A replace names the version it read in `If-Match` (428 without, 412 when stale).
 
 use super::{audit_entry, json, tenant_object, with_etag};
 use crate::identity::Caller;
@@ -51,8 +51,17 @@ pub async fn replace<S: ApiStore>(
     }
     let mut obj = tenant_object(&caller, body, "the tenant's settings")?;
     take_read_only_version(&mut obj, Some(current.version))?;
-    let settings =
+    let mut settings =
         TenantSettings::from_json(&Value::Object(obj)).map_err(|e| Problem::invalid(&e))?;
+    // The rules' version is the settings version they changed at: the same rules keep
+    // theirs, so a change of time zone starts no re-normalization (SPEC §8.7).
+    settings.normalization.version = if settings.normalization.rules
+        == current.value.normalization.rules
+    {
+        current.value.normalization.version
+    } else {
+        current.version + 1
+    };
     let next = Versioned {
         value: settings,
         version: current.version + 1,

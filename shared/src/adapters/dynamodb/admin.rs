@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use chrono::NaiveDate;
 use futures_util::{StreamExt, stream};
 
-fn build(
+pub(super) fn build(
     put: aws_sdk_dynamodb::types::builders::PutBuilder,
 ) -> Result<TransactWriteItem, StoreError> {
     let put = put.build().map_err(|e| StoreError::failed(e.to_string()))?;
@@ -74,7 +74,7 @@ impl DynamoStore {
     }
 
     /// Runs one transaction; a failed condition (or a conflicting transaction) is a conflict.
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<WriteOutcome, StoreError> {
+    pub(super) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<WriteOutcome, StoreError> {
         match self
             .client
             .transact_write_items()

@@ -11,6 +11,7 @@ use crate::domain::event::{
     CancellationRequest, CustomerProfile, Effective, PaymentFailure, SubscriptionStatus,
 };
 use crate::domain::invoice::{Invoice, Invoices, PaymentStop, StoppedClock};
+use crate::domain::normalize::Normalized;
 use crate::domain::quiet::{Dispute, Promise, Quiet};
 use crate::domain::{
     AutomationId, Continuity, Currency, CustomerId, CustomerState, EventKey, Mode, Money, TenantId,
@@ -65,6 +66,13 @@ pub struct ProfileAttr {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NormalizedAttr {
+    pub v: u64,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub m: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PromiseAttr {
     pub k: String,
     pub u: DateTime<Utc>,
@@ -106,6 +114,9 @@ pub struct CustomerItem {
     pub subs: Vec<SubscriptionAttr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prof: Option<ProfileAttr>,
+    /// The normalized metadata and the rules' version (SPEC §8.7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nm: Option<NormalizedAttr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ep_pk: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -332,6 +343,10 @@ impl CustomerItem {
                 meta: p.1.metadata.clone(),
                 tags: p.1.tags.clone(),
             }),
+            nm: state.normalized.as_ref().map(|n| NormalizedAttr {
+                v: n.version,
+                m: n.metadata.clone(),
+            }),
             ep_pk,
             ep_sk,
             ck_pk,
@@ -500,6 +515,12 @@ impl CustomerItem {
             last_ended,
             subscriptions: Arc::new(subscriptions),
             profile,
+            normalized: self.nm.map(|n| {
+                Box::new(Normalized {
+                    version: n.v,
+                    metadata: n.m,
+                })
+            }),
             quiet,
         };
         Ok((state, self.v))

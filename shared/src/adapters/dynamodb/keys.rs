@@ -214,6 +214,36 @@ pub fn release_sk(end: DateTime<Utc>, customer: &CustomerId) -> String {
     episode_index_sk(end, customer)
 }
 
+/// A change-log entry's sort key under its customer: the instant, then the cause.
+pub fn change_sk(at: DateTime<Utc>, cause: &str) -> String {
+    format!("{CHANGE_SK_PREFIX}{}#{}", instant(at), escape(cause))
+}
+
+pub const CHANGE_SK_PREFIX: &str = "N#";
+
+/// Partition of the dates index holding one shard of a tenant-local date's change-log
+/// entries (beside the firings' `D#` partitions).
+pub fn changes_pk(tenant: &TenantId, date: NaiveDate, shard: u16) -> String {
+    format!("T#{}#N#{date}#{shard:03}", escape(tenant.as_str()))
+}
+
+/// Sort key of a change-log entry in the dates index: the instant, the customer, the cause.
+pub fn changes_sk(at: DateTime<Utc>, customer: &CustomerId, cause: &str) -> String {
+    format!(
+        "{}#{}#{}",
+        instant(at),
+        escape(customer.as_str()),
+        escape(cause)
+    )
+}
+
+/// The re-normalization's checkpoint of one segment, under the tenant.
+pub fn renormalization_sk(segment: u16) -> String {
+    format!("{RENORMALIZATION_SK_PREFIX}{segment:03}")
+}
+
+pub const RENORMALIZATION_SK_PREFIX: &str = "RENORM#";
+
 /// Partition of the outbox index.
 pub fn outbox_pk(shard: u16) -> String {
     format!("OUTBOX#{shard:03}")

@@ -426,6 +426,17 @@ impl CustomerStore for DynamoStore {
             .transact_items(TransactWriteItem::builder().put(by_id).build())
             .transact_items(TransactWriteItem::builder().put(in_log).build())
             .transact_items(TransactWriteItem::builder().put(state_put).build());
+        // The change log of the event's profile, written with the state it describes.
+        if let Some(record) = &commit.normalization {
+            let put = self
+                .put_request(to_item(&super::normalization::ChangeItem::from_record(
+                    record,
+                    self.shards,
+                ))?)
+                .build()
+                .map_err(|e| StoreError::failed(e.to_string()))?;
+            request = request.transact_items(TransactWriteItem::builder().put(put).build());
+        }
         // The payment-clock and cancellation indexes: an item per start instant, moved with
         // the state in the same transaction.
         let started = StartIndex::of(state);
