@@ -108,20 +108,20 @@ where
         0 => Budget::UNBOUNDED,
         deadline => Budget::until(work_deadline(deadline)),
     };
-    let renormalized = match renormalize_tenants(&deps.store, event.payload.scheduled_time, budget)
-        .await
-    {
-        Ok(done) => done,
-        Err(e) => {
-            tracing::error!(error = %e, "the re-normalizations could not start");
-            Vec::new()
-        }
-    };
+    let renormalized =
+        match renormalize_tenants(&deps.store, event.payload.scheduled_time, budget).await {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::error!(error = %e, "the re-normalizations could not start");
+                Vec::new()
+            }
+        };
     let mut renormalize_failed = 0;
     for (tenant, result) in &renormalized {
         match result {
             Ok(status) => {
-                summary.profiles_renormalized += status.segments.iter().map(|s| s.changed).sum::<u64>();
+                summary.profiles_renormalized +=
+                    status.segments.iter().map(|s| s.changed).sum::<u64>();
                 if !status.is_done() {
                     summary.renormalizations_running += 1;
                 }

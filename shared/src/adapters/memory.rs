@@ -7,9 +7,9 @@
 //! its decisions; an event-id index per tenant; the episode-start indexes, the dates index and
 //! the outbox as ordered sets, kept as the table's indexes are (on each write that moves them).
 
+use crate::adapters::dynamodb::keys::shard;
 use crate::domain::clock::{ClockKind, StartIndex};
 use crate::domain::decision::Settled;
-use crate::adapters::dynamodb::keys::shard;
 use crate::domain::event::EventBody;
 use crate::domain::normalize::ChangeRecord;
 use crate::domain::{
@@ -20,8 +20,8 @@ use crate::ports::{
     ActionPublisher, AdminStore, AuditEntry, AutomationAdmin, AutomationStore, CandidateSource,
     CommitOutcome, CustomerStore, DeadLetters, DecisionStore, FailedFirings, FiringRecord,
     FiringStatus, NormalizationStore, OutgoingMessage, PublishError, RESOLVE_CHUNK, RecordOutcome,
-    RunCheckpoints, ScanPage, Segment, SegmentProgress, StateCommit, StoreError,
-    StoredAutomation, Versioned, WriteOutcome,
+    RunCheckpoints, ScanPage, Segment, SegmentProgress, StateCommit, StoreError, StoredAutomation,
+    Versioned, WriteOutcome,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use fnv::FnvHashMap as HashMap;
@@ -133,7 +133,7 @@ struct Tenant {
     /// The metadata change log by customer, each entry by instant and cause, and the
     /// tenant-local dates it is listed under (as the dates index's `N#` partitions).
     changes: HashMap<CustomerId, BTreeMap<ChangeKey, ChangeRecord>>,
-    change_dates: BTreeSet<(NaiveDate, ChangeKey, CustomerId)>,
+    change_dates: BTreeSet<(NaiveDate, DateTime<Utc>, CustomerId, String)>,
     /// The re-normalization's checkpoints by segment.
     renormalization: BTreeMap<Segment, SegmentProgress>,
 }
@@ -144,8 +144,12 @@ type ChangeKey = (DateTime<Utc>, String);
 impl Tenant {
     fn log_change(&mut self, record: ChangeRecord) {
         let key = (record.at, record.cause_id());
-        self.change_dates
-            .insert((record.date, key.clone(), record.customer_id.clone()));
+        self.change_dates.insert((
+            record.date,
+            record.at,
+            record.customer_id.clone(),
+            key.1.clone(),
+        ));
         self.changes
             .entry(record.customer_id.clone())
             .or_default()
@@ -543,11 +547,19 @@ impl NormalizationStore for MemoryStore {
             return Ok(Vec::new());
         };
         let next = date.succ_opt().unwrap_or(date);
-        let from = (date, (DateTime::<Utc>::MIN_UTC, String::new()), CustomerId::new(""));
-        let to = (next, (DateTime::<Utc>::MIN_UTC, String::new()), CustomerId::new(""));
+        let bound = |d| {
+            (
+                d,
+                DateTime::<Utc>::MIN_UTC,
+                CustomerId::new(""),
+                String::new(),
+            )
+        };
         Ok(t.change_dates
-            .range(from..to)
-            .filter_map(|(_, key, customer)| t.changes.get(customer)?.get(key).cloned())
+            .range(bound(date)..bound(next))
+            .filter_map(|(_, at, customer, cause)| {
+                t.changes.get(customer)?.get(&(*at, cause.clone())).cloned()
+            })
             .collect())
     }
 

@@ -13,8 +13,8 @@ use super::ingest::MAX_COMMIT_ATTEMPTS;
 use crate::domain::normalize::{Cause, ChangeRecord, Normalization};
 use crate::domain::{CustomerState, TenantId, TenantSettings};
 use crate::ports::{
-    AutomationStore, CustomerStore, NormalizationStore, Segment, SegmentProgress, StoreError, Versioned,
-    WriteOutcome,
+    AutomationStore, CustomerStore, NormalizationStore, Segment, SegmentProgress, StoreError,
+    Versioned, WriteOutcome,
 };
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -67,7 +67,8 @@ pub struct Status {
 
 impl Status {
     pub fn is_done(&self) -> bool {
-        self.version == 0 || self.segments.iter().filter(|s| s.done).count() == usize::from(SEGMENTS)
+        self.version == 0
+            || self.segments.iter().filter(|s| s.done).count() == usize::from(SEGMENTS)
     }
 
     pub fn to_json(&self) -> Value {

@@ -606,7 +606,15 @@ pub fn parse_tenant_settings(r: &mut Reader, path: &str, v: &Value) -> Option<Te
         None => Some(Normalization::default()),
         Some(n) => parse_normalization(r, &join(path, "normalization"), n),
     };
-    match (tenant_id, guardrail, spacing, retries, overrides, normalization, ok) {
+    match (
+        tenant_id,
+        guardrail,
+        spacing,
+        retries,
+        overrides,
+        normalization,
+        ok,
+    ) {
         (
             Some(tenant_id),
             Some(guardrail),

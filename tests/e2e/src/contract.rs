@@ -12,7 +12,7 @@ use shared::domain::clock::ClockKind;
 
 const PAST_DUE: ClockKind = ClockKind::PastDue(shared::domain::Continuity::NegativeBalance);
 use shared::domain::decision::Settled;
-use shared::domain::normalize::ChangeRecord;
+use shared::domain::normalize::{Cause, ChangeRecord};
 use shared::domain::{
     Automation, AutomationId, Continuity, CustomerId, Event, EventId, TenantId, TenantSettings,
 };
@@ -904,6 +904,240 @@ pub async fn when_runs_complete_out_of_order_should_keep_the_latest_checkpoint<S
         Some("2026-11-16".parse().unwrap())
     );
     assert_eq!(store.last_completed(&t("t2")).await.unwrap(), None);
+}
+
+/// A profile event of tenant `tenant`.
+pub fn profile(
+    tenant: &str,
+    id: &str,
+    customer: &str,
+    occurred_at: &str,
+    metadata: Value,
+) -> Event {
+    Event::from_json(
+        &json!({"event_id": id, "tenant_id": tenant, "customer_id": customer,
+        "type": "customer.updated", "occurred_at": occurred_at,
+        "customer": {"metadata": metadata}}),
+    )
+    .expect("a valid profile event")
+}
+
+fn settings_with(tenant: &str, normalization: Value) -> TenantSettings {
+    TenantSettings::from_json(&json!({"tenant_id": tenant, "timezone": "America/New_York",
+        "normalization": normalization}))
+    .expect("valid settings")
+}
+
+/// Every customer of `segment`, read a few items at a time.
+async fn scan_segment<S: Store>(store: &S, tenant: &str, segment: Segment) -> Vec<CustomerId> {
+    let mut found = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store
+            .scan_customers(&t(tenant), segment, cursor.as_deref(), 3)
+            .await
+            .unwrap();
+        assert!(page.items_read >= page.customers.len() as u64);
+        found.extend(page.customers.into_iter().map(|c| c.value.customer_id));
+        cursor = page.next;
+        if cursor.is_none() {
+            return found;
+        }
+    }
+}
+
+/// A profile is normalized at ingest and its changes logged with it, listed by tenant-local
+/// date and by customer; the scan's segments hold each of the tenant's customers once; the
+/// re-normalization after a rules change, stopped after one page and resumed, writes each
+/// changed profile once, conditional on its version, and its checkpoints say it is done.
+pub async fn when_profiles_are_normalized_should_log_changes_and_renormalize_each_once<S: Store>(
+    store: S,
+) {
+    use shared::app::normalize::{Budget, SEGMENTS, renormalize, status};
+    let v1 = settings_with(
+        "t1",
+        json!({"rules": [{"type": "key_case", "case": "snake_case"},
+            {"type": "lowercase_values"}]}),
+    );
+    store.put_settings(&v1).await.unwrap();
+    let customers: Vec<String> = (0..12).map(|n| format!("c{n:02}")).collect();
+    for (n, customer) in customers.iter().enumerate() {
+        // 02:00 UTC is the evening before in New York: listed under 11-01.
+        let e = profile(
+            "t1",
+            &format!("p{n}"),
+            customer,
+            "2026-11-02T02:00:00Z",
+            json!({"Plan Name": "Gold", "region": "eu"}),
+        );
+        ingest_event(&store, &e).await.unwrap();
+    }
+    let other = profile(
+        "t2",
+        "p0",
+        "c00",
+        "2026-11-02T02:00:00Z",
+        json!({"Plan Name": "x"}),
+    );
+    ingest_event(&store, &other).await.unwrap();
+
+    let c00 = store
+        .load_customer(&t("t1"), &c("c00"))
+        .await
+        .unwrap()
+        .unwrap();
+    let normalized: std::collections::BTreeMap<String, String> = [
+        ("plan_name".to_owned(), "gold".to_owned()),
+        ("region".to_owned(), "eu".to_owned()),
+    ]
+    .into();
+    assert_eq!(c00.value.metadata(), Some(&normalized));
+    assert_eq!(
+        c00.value.profile().unwrap().metadata["Plan Name"],
+        "Gold",
+        "raw kept"
+    );
+    let listed = store
+        .changes_on(&t("t1"), "2026-11-01".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|r| r.customer_id.to_string())
+            .collect::<Vec<_>>(),
+        customers,
+        "by instant, then customer; the other tenant's are not listed"
+    );
+    assert!(
+        store
+            .changes_on(&t("t1"), "2026-11-02".parse().unwrap())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let logged = store.customer_changes(&t("t1"), &c("c00")).await.unwrap();
+    assert_eq!(logged.len(), 1);
+    assert_eq!(logged[0].cause, Cause::Event(EventId::new("p0")));
+    assert_eq!(
+        logged[0]
+            .changes
+            .iter()
+            .map(|c| (c.rule_type, c.key.as_str()))
+            .collect::<Vec<_>>(),
+        [("key_case", "plan_name"), ("lowercase_values", "plan_name")]
+    );
+
+    let mut scanned = Vec::new();
+    for index in 0..SEGMENTS {
+        scanned.extend(
+            scan_segment(
+                &store,
+                "t1",
+                Segment {
+                    index,
+                    total: SEGMENTS,
+                },
+            )
+            .await,
+        );
+    }
+    scanned.sort();
+    assert_eq!(
+        scanned.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        customers,
+        "every customer of the tenant in exactly one segment"
+    );
+
+    // The rules change: `plan_name` becomes `plan`. A stale write is refused.
+    let v2 = settings_with(
+        "t1",
+        json!({"version": 2, "rules": [{"type": "key_case", "case": "snake_case"},
+            {"type": "rename_key", "from": ["plan_name"], "to": "plan"},
+            {"type": "lowercase_values"}]}),
+    );
+    store.put_settings(&v2).await.unwrap();
+    let mut stale = c00.value.clone();
+    let changes = stale.normalize_profile(&v2.normalization);
+    let record = |changes| ChangeRecord {
+        tenant_id: t("t1"),
+        customer_id: c("c00"),
+        at: at("2026-11-03T12:00:00Z"),
+        date: "2026-11-03".parse().unwrap(),
+        rules_version: 2,
+        cause: Cause::Renormalization,
+        changes,
+    };
+    assert_eq!(
+        store
+            .write_normalized(&stale, c00.version + 1, &record(changes))
+            .await
+            .unwrap(),
+        WriteOutcome::Conflict
+    );
+    let now = at("2026-11-03T12:00:00Z");
+    let one_page = Budget {
+        pages: 1,
+        page_items: 1,
+        deadline: None,
+    };
+    let first = renormalize(&store, &v2, now, one_page).await.unwrap();
+    assert!(
+        !first.is_done(),
+        "a page of one item per segment is not all"
+    );
+    assert!(first.segments.iter().map(|s| s.customers).sum::<u64>() < 12);
+    let done = renormalize(&store, &v2, now, Budget::UNBOUNDED)
+        .await
+        .unwrap();
+    assert!(done.is_done());
+    let again = renormalize(&store, &v2, now, Budget::UNBOUNDED)
+        .await
+        .unwrap();
+    assert_eq!(
+        again, done,
+        "a finished re-normalization reads nothing more"
+    );
+    let progress = status(&store, &t("t1"), &v2.normalization).await.unwrap();
+    assert_eq!(
+        progress.segments.iter().map(|s| s.customers).sum::<u64>(),
+        12
+    );
+    assert_eq!(progress.segments.iter().map(|s| s.changed).sum::<u64>(), 12);
+    for (n, customer) in customers.iter().enumerate() {
+        let state = store
+            .load_customer(&t("t1"), &c(customer))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            state.value.metadata().unwrap()["plan"],
+            "gold",
+            "{customer}"
+        );
+        let log = store
+            .customer_changes(&t("t1"), &c(customer))
+            .await
+            .unwrap();
+        assert_eq!(
+            log.iter().map(|r| r.cause.clone()).collect::<Vec<_>>(),
+            [
+                Cause::Event(EventId::new(format!("p{n}"))),
+                Cause::Renormalization
+            ],
+            "{customer}: normalized once by the run"
+        );
+    }
+    let t2 = store
+        .load_customer(&t("t2"), &c("c00"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(t2.value.profile().unwrap().metadata["Plan Name"], "x");
+    assert_eq!(
+        t2.value.normalized, None,
+        "another tenant's customers are not touched"
+    );
 }
 
 /// The store, except that the first automation write is preceded by another caller's

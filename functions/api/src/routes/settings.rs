@@ -55,13 +55,12 @@ pub async fn replace<S: ApiStore>(
         TenantSettings::from_json(&Value::Object(obj)).map_err(|e| Problem::invalid(&e))?;
     // The rules' version is the settings version they changed at: the same rules keep
     // theirs, so a change of time zone starts no re-normalization (SPEC §8.7).
-    settings.normalization.version = if settings.normalization.rules
-        == current.value.normalization.rules
-    {
-        current.value.normalization.version
-    } else {
-        current.version + 1
-    };
+    settings.normalization.version =
+        if settings.normalization.rules == current.value.normalization.rules {
+            current.value.normalization.version
+        } else {
+            current.version + 1
+        };
     let next = Versioned {
         value: settings,
         version: current.version + 1,

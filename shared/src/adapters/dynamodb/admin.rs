@@ -74,7 +74,10 @@ impl DynamoStore {
     }
 
     /// Runs one transaction; a failed condition (or a conflicting transaction) is a conflict.
-    pub(super) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<WriteOutcome, StoreError> {
+    pub(super) async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<WriteOutcome, StoreError> {
         match self
             .client
             .transact_write_items()

@@ -2,9 +2,9 @@
 //! automations. `docs/data-model.md` describes every item and index.
 
 mod admin;
-mod normalization;
 pub mod items;
 pub mod keys;
+mod normalization;
 pub mod setup;
 mod store;
 

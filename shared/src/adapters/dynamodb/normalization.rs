@@ -60,11 +60,7 @@ impl ChangeItem {
         Self {
             pk: keys::customer_pk(&r.tenant_id, &r.customer_id),
             sk: keys::change_sk(r.at, &cause),
-            fd_pk: keys::changes_pk(
-                &r.tenant_id,
-                r.date,
-                keys::shard(&r.customer_id, shards),
-            ),
+            fd_pk: keys::changes_pk(&r.tenant_id, r.date, keys::shard(&r.customer_id, shards)),
             fd_sk: keys::changes_sk(r.at, &r.customer_id, &cause),
             t: r.tenant_id.to_string(),
             c: r.customer_id.to_string(),
