@@ -1120,3 +1120,170 @@ async fn when_a_cancellation_hold_is_created_should_validate_it_hold_and_proceed
         json!([{"type": "proceed_cancellation"}])
     );
 }
+
+fn profile(id: &str, customer: &str, metadata: Value) -> Value {
+    json!({"event_id": id, "tenant_id": "t1", "customer_id": customer,
+           "type": "customer.updated", "occurred_at": "2026-11-01T10:00:00Z",
+           "customer": {"metadata": metadata}})
+}
+
+#[tokio::test]
+async fn when_normalization_rules_are_previewed_saved_and_applied_should_log_and_show_both_profiles()
+ {
+    let store = MemoryStore::new();
+    let api = lambda_router(store.clone());
+    let events = [
+        profile("p1", "c1", json!({"Plan Name": " Premium"})),
+        profile("p2", "c2", json!({"tier": "gold"})),
+        profile("p3", "c3", json!({"plan": "basic"})),
+    ];
+    let posted = send(
+        &api,
+        call("POST", "/v1/events").json(json!({"events": events})),
+    )
+    .await;
+    assert_eq!(posted.status, StatusCode::OK);
+    let rules = json!({"rules": [
+        {"type": "key_case", "case": "snake_case"},
+        {"type": "rename_key", "from": ["plan_name", "tier"], "to": "plan"},
+        {"type": "trim_values"},
+        {"type": "lowercase_values", "keys": ["plan"]},
+        {"type": "map_values", "key": "plan", "map": {"premium": "gold"}}]});
+
+    // The preview reads the stored customers and changes nothing.
+    let preview = send(
+        &api,
+        call("POST", "/v1/normalization/preview").json(rules.clone()),
+    )
+    .await;
+    assert_eq!(preview.status, StatusCode::OK);
+    assert_eq!(
+        (
+            preview.body["customers_read"].clone(),
+            preview.body["complete"].clone()
+        ),
+        (json!(3), json!(true))
+    );
+    let per_rule: Vec<u64> = preview.body["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["profiles"].as_u64().unwrap())
+        .collect();
+    assert_eq!(per_rule, [1, 2, 1, 1, 1], "{}", preview.body);
+    assert_eq!(preview.body["profiles_changed"], 2, "c3 is clean already");
+    assert_eq!(preview.body["rules"][4]["sample"][0]["customer_id"], "c1");
+    assert_eq!(preview.body["rules"][4]["sample"][0]["after"], "gold");
+    let bad = send(
+        &api,
+        call("POST", "/v1/normalization/preview")
+            .json(json!({"rules": [{"type": "key_case", "case": "camelCase"}]})),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad.fields(), ["rules[0].case"]);
+    let unchanged = send(&api, call("GET", "/v1/customers/c1")).await;
+    assert_eq!(unchanged.body["profile"]["normalized"]["rules_version"], 0);
+
+    // Saved: the rules take the settings version; a change elsewhere keeps it.
+    let saved = send(
+        &api,
+        call("PUT", "/v1/settings")
+            .header("if-match", "\"0\"")
+            .json(json!({"normalization": rules.clone()})),
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::OK);
+    assert_eq!(saved.body["normalization"]["version"], 1);
+    let pending = send(&api, call("GET", "/v1/normalization/status")).await;
+    assert_eq!(pending.body["state"], "pending");
+    let moved = send(
+        &api,
+        call("PUT", "/v1/settings")
+            .header("if-match", "\"1\"")
+            .json(
+                json!({"timezone": "Europe/Berlin", "normalization": saved.body["normalization"]}),
+            ),
+    )
+    .await;
+    assert_eq!(
+        (
+            moved.body["version"].clone(),
+            moved.body["normalization"]["version"].clone()
+        ),
+        (json!(2), json!(1))
+    );
+    // The customer view normalizes by the saved rules before the re-normalization comes.
+    let before = send(&api, call("GET", "/v1/customers/c1")).await;
+    assert_eq!(
+        before.body["profile"]["normalized"]["metadata"],
+        json!({"plan": "gold"})
+    );
+
+    // The re-normalization, as the scheduled function runs it.
+    let settings = shared::ports::AutomationStore::tenant_settings(&store, &TenantId::new("t1"))
+        .await
+        .unwrap();
+    let now = "2026-11-20T12:00:00Z".parse().unwrap();
+    let budget = shared::app::normalize::Budget::UNBOUNDED;
+    shared::app::normalize::renormalize(&store, &settings, now, budget)
+        .await
+        .unwrap();
+    let done = send(&api, call("GET", "/v1/normalization/status")).await;
+    assert_eq!(
+        (
+            done.body["state"].clone(),
+            done.body["customers_read"].clone(),
+            done.body["profiles_changed"].clone()
+        ),
+        (json!("done"), json!(3), json!(2))
+    );
+    let c1 = send(&api, call("GET", "/v1/customers/c1")).await;
+    assert_eq!(
+        c1.body["profile"]["metadata"],
+        json!({"Plan Name": " Premium"}),
+        "the raw profile is kept"
+    );
+    assert_eq!(
+        c1.body["profile"]["normalized"],
+        json!({"metadata": {"plan": "gold"}, "rules_version": 1})
+    );
+    let by_customer = send(
+        &api,
+        call("GET", "/v1/normalization/changes?customer_id=c1"),
+    )
+    .await;
+    let causes: Vec<&str> = by_customer.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["cause"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(causes, ["renormalization"], "no rules when it was ingested");
+    let by_date = send(
+        &api,
+        call("GET", "/v1/normalization/changes?date=2026-11-20"),
+    )
+    .await;
+    let customers: Vec<&str> = by_date.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["customer_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(customers, ["c1", "c2"]);
+    for query in ["", "?date=2026-11-20&customer_id=c1", "?customer_id=a%2Fb"] {
+        let reply = send(
+            &api,
+            call("GET", format!("/v1/normalization/changes{query}")),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{query}");
+    }
+    let other = send(
+        &api,
+        call("GET", "/v1/normalization/changes?customer_id=c1").by(As::Admin("t2")),
+    )
+    .await;
+    assert_eq!(other.body["items"], json!([]));
+}

@@ -44,7 +44,7 @@ pub async fn changes<S: ApiStore>(
     };
     Ok(json(
         StatusCode::OK,
-        json!({"changes": records.iter().map(ChangeRecord::to_json).collect::<Vec<_>>()}),
+        json!({"items": records.iter().map(ChangeRecord::to_json).collect::<Vec<_>>()}),
     ))
 }
 
