@@ -88,6 +88,8 @@ TENANTS = [
         "first_threshold": 14,
         "charge_hours": (0, 1),  # the nightly billing run, local time (crosses the US DST change)
         "plans": [("basic", 2900, 6), ("gold", 4900, 3), ("platinum", 8900, 1)],
+        # What other systems call a plan: the normalization rules map them back.
+        "plan_synonyms": {"premium": "gold", "prem": "gold", "plat": "platinum"},
         "regions": ["ny-manhattan", "ny-brooklyn", "nj-hoboken", "ct-stamford"],
         "extra_key": "home_club",
         "extra_values": ["club-01", "club-02", "club-03", "club-04", "club-05", "club-06"],
@@ -102,6 +104,7 @@ TENANTS = [
         "first_threshold": 14,
         "charge_hours": (2, 4),
         "plans": [("starter", 4900, 5), ("pro", 14900, 4), ("enterprise", 49900, 1)],
+        "plan_synonyms": {"professional": "pro", "ent": "enterprise"},
         "regions": ["de", "at", "fr", "nl", "es", "it"],
         "extra_key": "billing_contact",
         "extra_values": ["finance", "owner", "it"],
@@ -116,6 +119,7 @@ TENANTS = [
         "first_threshold": 7,
         "charge_hours": (3, 4),  # 03:xx local is the previous day in UTC
         "plans": [("casual", 3500, 3), ("unlimited", 6500, 2)],
+        "plan_synonyms": {"unltd": "unlimited"},
         "regions": ["auckland", "wellington", "christchurch"],
         "extra_key": "studio",
         "extra_values": ["ponsonby", "kingsland", "te-aro"],
@@ -444,7 +448,8 @@ def index_suffix(cid: str) -> str:
 def automations() -> dict:
     return {
         "tenants": [{"tenant_id": t["tenant_id"], "timezone": t["timezone"],
-                     "evaluation_hour": t["evaluation_hour"]} for t in TENANTS],
+                     "evaluation_hour": t["evaluation_hour"],
+                     "normalization": normalization(t)} for t in TENANTS],
         "automations": [
             {
                 "id": "gym-past-due-14-30",
@@ -472,6 +477,20 @@ def automations() -> dict:
                 "actions": [{"type": "notify", "channel": "finance"},
                             {"type": "message", "template_id": "gym-past-due-reminder",
                              "variables": {"brand": "Gym Chain", "support_phone": "+1-212-555-0100"}}],
+            },
+            {
+                "id": "gym-gold-call-14",
+                "tenant_id": "gym-chain",
+                "name": "Gold members past due 14 days: the club manager calls",
+                "enabled": True,
+                "mode": "live",
+                "trigger": {"type": "past_due", "thresholds_days": [14],
+                            "require_active_subscription": True,
+                            "continuity": "negative_balance", "catch_up_days": 3},
+                # Read from the normalized profile: raw, the plan is under six keys and
+                # spelled a dozen ways.
+                "conditions": [{"field": "customer.metadata.plan", "op": "eq", "value": "gold"}],
+                "actions": [{"type": "notify", "channel": "finance"}],
             },
             {
                 "id": "eu-past-due-14-30",
@@ -520,6 +539,51 @@ def automations() -> dict:
             },
         ],
     }
+
+
+def normalization(t: dict) -> dict:
+    """The tenant's metadata normalization rules (SPEC section 8.7): they turn every profile
+    `messy` writes back into the one the generator made."""
+    return {"rules": [
+        {"type": "key_case", "case": "snake_case"},
+        {"type": "rename_key", "from": ["plan_name", "tier"], "to": "plan"},
+        {"type": "trim_values", "keys": ["plan", "region"]},
+        {"type": "lowercase_values", "keys": ["plan", "region"]},
+        {"type": "map_values", "key": "plan", "map": t["plan_synonyms"]},
+        {"type": "allowed_values", "key": "plan", "values": [p[0] for p in t["plans"]],
+         "otherwise": "unknown"},
+    ]}
+
+
+def messy(line: str) -> str:
+    """A profile event as the tenants' systems send it: the plan under several keys
+    (`Plan`, `plan_name`, `PlanName`, `tier`, ...), values in any case, padded, or named by
+    a synonym; regions in capitals; camelCase keys. The same line comes out the same in every
+    file (the choices are drawn from the event id), and the generator's own draws are left
+    alone, so every other line is what it was."""
+    event = json.loads(line)
+    if event["type"] != "customer.updated":
+        return line
+    rng = random.Random(f"{SEED}:{event['event_id']}")
+    tenant = next(t for t in TENANTS if t["tenant_id"] == event["tenant_id"])
+    synonyms = {v: k for k, v in tenant["plan_synonyms"].items()}
+    out = {}
+    for key, value in event["customer"]["metadata"].items():
+        if key == "plan":
+            key = weighted(rng, [("plan", 40), ("Plan", 15), ("plan_name", 15),
+                                 ("PlanName", 10), ("tier", 10), ("Plan Name", 10)])[0]
+            value = weighted(rng, [(value, 45), (value.capitalize(), 20), (f" {value}", 8),
+                                   (f"{value.upper()} ", 10),
+                                   (synonyms.get(value, value), 17)])[0]
+        elif key == "region":
+            key = weighted(rng, [("region", 60), ("Region", 25), ("REGION", 15)])[0]
+            value = weighted(rng, [(value, 70), (value.title(), 20), (f"{value} ", 10)])[0]
+        elif key == tenant["extra_key"]:
+            camel = "".join(w.capitalize() if i else w for i, w in enumerate(key.split("_")))
+            key = weighted(rng, [(key, 60), (camel, 25), (key.replace("_", " ").title(), 15)])[0]
+        out[key] = value
+    event["customer"]["metadata"] = out
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
 
 
 def past_due_spells(lines: list[str]) -> dict[tuple[str, str], list[tuple[datetime, datetime | None]]]:
@@ -847,13 +911,13 @@ def main() -> None:
 
     with open(EVENTS_FILE, "w", encoding="utf-8", newline="\n") as f:
         for line in shuffled:
-            f.write(line + "\n")
+            f.write(messy(line) + "\n")
     with open(AUTOMATIONS_FILE, "w", encoding="utf-8", newline="\n") as f:
         f.write(json.dumps(automations(), indent=2, ensure_ascii=False) + "\n")
     collections = playbook_events(shuffled)
     with open(PLAYBOOK_EVENTS_FILE, "w", encoding="utf-8", newline="\n") as f:
         for line in shuffled + collections:
-            f.write(line + "\n")
+            f.write(messy(line) + "\n")
 
     print(f"wrote {EVENTS_FILE.name}: {len(rows)} events + {duplicates} duplicate lines, "
           f"{late_count} late ({late_count * 100 / len(rows):.1f}%)")
@@ -863,12 +927,12 @@ def main() -> None:
     with open(DUNNING_EVENTS_FILE, "w", encoding="utf-8", newline="\n") as f:
         # saas-eu's own events: the playbook runs for it alone.
         for line in [x for x in shuffled if '"tenant_id":"saas-eu"' in x] + payments:
-            f.write(line + "\n")
+            f.write(messy(line) + "\n")
     cancellations = hold_events(shuffled)
     with open(HOLD_EVENTS_FILE, "w", encoding="utf-8", newline="\n") as f:
         # gym-chain's own events: the playbook runs for it alone.
         for line in [x for x in shuffled if '"tenant_id":"gym-chain"' in x] + cancellations:
-            f.write(line + "\n")
+            f.write(messy(line) + "\n")
     print(f"wrote {AUTOMATIONS_FILE.name}: {len(automations()['automations'])} automations")
     print(f"wrote {PLAYBOOK_EVENTS_FILE.name}: the demo's events and {len(collections)} "
           "promises and disputes")

@@ -141,7 +141,7 @@ struct Facts {
 pub struct EventFile {
     path: PathBuf,
     read: ReadEvent,
-    /// `(received_at in microseconds, line)` of each event, in file order, until an order is
+    /// `(received_at in nanoseconds, line)` of each event, in file order, until an order is
     /// taken.
     events: Vec<(i64, u32)>,
     count: usize,
@@ -255,6 +255,16 @@ impl EventFile {
 
     pub fn is_empty(&self) -> bool {
         self.count == 0
+    }
+
+    /// The first and the last `received_at`, until an order is taken.
+    pub fn received_span(
+        &self,
+    ) -> Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> {
+        let at = |n: i64| Some(chrono::DateTime::from_timestamp_nanos(n));
+        let first = self.events.iter().map(|e| e.0).min()?;
+        let last = self.events.iter().map(|e| e.0).max()?;
+        Some((at(first)?, at(last)?))
     }
 
     /// The line numbers in arrival order (by `received_at`, ties in file order), once: what

@@ -11,7 +11,7 @@ use shared::app::simulate::{
 use shared::domain::{AutomationsFile, Decision, Event, TenantId};
 use shared::ports::{
     ActionPublisher, AutomationAdmin, AutomationStore, CandidateSource, CustomerStore,
-    DecisionStore,
+    DecisionStore, NormalizationStore, StoreError,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufWriter, Write};
@@ -45,6 +45,11 @@ pub struct Args {
     /// (default: one per core). The output does not depend on it. DynamoDB replays as one.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
     threads: Option<u16>,
+    /// Write the metadata change log (SPEC §8.7) to this file, one JSON object per line:
+    /// each profile the tenants' normalization rules changed, with every change, by tenant
+    /// and date.
+    #[arg(long)]
+    changes: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -70,6 +75,16 @@ pub fn run(args: Args) -> Result<(), Failure> {
     let mut file = EventFile::check(&args.events, Arc::new(Event::from_json))
         .map_err(|e| Failure::Input(e.to_string()))?;
     warn_of_mistakes(&args, &config, &file);
+    // The change log is listed by date: the dates events were received on (by the tenants'
+    // clocks, a day either side of UTC's).
+    let change_dates = args
+        .changes
+        .as_ref()
+        .and(file.received_span())
+        .map(|(first, last)| {
+            let day = chrono::Duration::days(1);
+            ((first - day).date_naive(), (last + day).date_naive())
+        });
     let order = file.arrival_order();
     let arrivals = file
         .stream(order)
@@ -130,18 +145,23 @@ pub fn run(args: Args) -> Result<(), Failure> {
                     progress,
                     counted: (0, 0, 0),
                 };
-                crate::block_on(replay(store, &config, plan, &mut observer))
+                crate::block_on(replay(store, &config, plan, &mut observer, change_dates))
             }));
         }
         drop(rows);
         // This thread hands each event to its tenant's group, in arrival order.
         let routed = route(arrivals, &groups, senders, &progress, started);
         let mut total = SimulationReport::default();
+        let mut changes = Vec::new();
         for handle in handles {
-            let report = handle
+            let (report, logged) = handle
                 .join()
                 .unwrap_or_else(|p| std::panic::resume_unwind(p))?;
             add(&mut total, report);
+            changes.extend(logged);
+        }
+        if let Some(path) = &args.changes {
+            write_changes(path, changes)?;
         }
         routed?;
         let printed = printing
@@ -380,12 +400,17 @@ impl<W: Write> Printer<W> {
 }
 
 /// One group's replay, on a store of its own kind.
+/// A change-log entry as `--changes` writes it, with what it sorts by (tenant, then the
+/// store's order: date, instant, customer).
+type LoggedChange = ((TenantId, NaiveDate, usize), String);
+
 async fn replay<A, O>(
     store: StoreKind,
     config: &AutomationsFile,
     plan: SimulationPlan<'_, A>,
     observer: &mut O,
-) -> Result<SimulationReport, Failure>
+    change_dates: Option<(NaiveDate, NaiveDate)>,
+) -> Result<(SimulationReport, Vec<LoggedChange>), Failure>
 where
     A: Iterator<Item = (usize, Event)>,
     O: Observer,
@@ -393,12 +418,13 @@ where
     match store {
         StoreKind::Memory => {
             let publisher = MemoryPublisher::discarding();
-            replay_on(&MemoryStore::new(), &publisher, config, plan, observer).await
+            let store = MemoryStore::new();
+            replay_on(&store, &publisher, config, plan, observer, change_dates).await
         }
         StoreKind::Dynamodb => {
             let aws = Aws::from_env().await?;
             let (store, publisher) = (aws.store().await?, aws.publisher().await?);
-            replay_on(&store, &publisher, config, plan, observer).await
+            replay_on(&store, &publisher, config, plan, observer, change_dates).await
         }
     }
 }
@@ -409,19 +435,62 @@ async fn replay_on<S, P, A, O>(
     config: &AutomationsFile,
     plan: SimulationPlan<'_, A>,
     observer: &mut O,
-) -> Result<SimulationReport, Failure>
+    change_dates: Option<(NaiveDate, NaiveDate)>,
+) -> Result<(SimulationReport, Vec<LoggedChange>), Failure>
 where
-    S: CustomerStore + CandidateSource + AutomationStore + AutomationAdmin + DecisionStore,
+    S: CustomerStore
+        + CandidateSource
+        + AutomationStore
+        + AutomationAdmin
+        + DecisionStore
+        + NormalizationStore,
     P: ActionPublisher,
     A: Iterator<Item = (usize, Event)>,
     O: Observer,
 {
+    let runtime = |e: StoreError| Failure::Runtime(e.to_string());
     store_config(store, config, plan.from)
         .await
-        .map_err(|e| Failure::Runtime(e.to_string()))?;
-    simulate(store, publisher, plan, observer)
+        .map_err(runtime)?;
+    let report = simulate(store, publisher, plan, observer)
         .await
-        .map_err(|e| Failure::Runtime(e.to_string()))
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    let mut changes = Vec::new();
+    if let Some((first, last)) = change_dates {
+        for tenant in config.tenant_ids() {
+            for date in first.iter_days().take_while(|d| *d <= last) {
+                let listed = store.changes_on(&tenant, date).await.map_err(runtime)?;
+                for (n, record) in listed.iter().enumerate() {
+                    let mut line = serde_json::json!({"tenant_id": tenant});
+                    if let (Some(line), serde_json::Value::Object(rest)) =
+                        (line.as_object_mut(), record.to_json())
+                    {
+                        line.extend(rest);
+                    }
+                    changes.push(((tenant.clone(), date, n), line.to_string()));
+                }
+            }
+        }
+    }
+    Ok((report, changes))
+}
+
+/// Writes the change log, by tenant, date and the order the store lists a date in.
+fn write_changes(path: &std::path::Path, mut changes: Vec<LoggedChange>) -> Result<(), Failure> {
+    changes.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut text = String::new();
+    for (_, line) in &changes {
+        text.push_str(line);
+        text.push('\n');
+    }
+    std::fs::write(path, text)
+        .map_err(|e| Failure::Runtime(format!("cannot write {}: {e}", path.display())))?;
+    eprintln!(
+        "rulekit: {} profiles changed by normalization rules, logged in {}",
+        changes.len(),
+        path.display()
+    );
+    Ok(())
 }
 
 /// `total += report`.

@@ -598,3 +598,103 @@ fn when_the_aging_ladder_holds_messages_for_promises_and_disputes_should_send_ea
         );
     }
 }
+
+#[test]
+fn when_simulating_the_demo_should_clean_its_messy_profiles_log_each_and_segment_on_the_clean_value()
+ {
+    let events = workspace().join("examples/demo-events.jsonl");
+    let text = std::fs::read_to_string(&events).unwrap();
+    let plan_keys: std::collections::BTreeSet<String> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["type"] == "customer.updated")
+        .flat_map(|e| {
+            let m = e["customer"]["metadata"].as_object().unwrap().clone();
+            m.keys().cloned().collect::<Vec<_>>()
+        })
+        .filter(|k| k.to_lowercase().contains("plan") || k == "tier")
+        .collect();
+    assert!(
+        plan_keys.len() >= 5,
+        "the demo's profiles are messy: {plan_keys:?}"
+    );
+
+    let dir = temp_file("demo-changes", "placeholder", "");
+    let changes = dir.0.with_file_name("changes.jsonl");
+    let automations = workspace().join("examples/demo-automations.json");
+    let run = |automations: &Path, changes: Option<&Path>| {
+        let mut args = vec![
+            "simulate",
+            "--events",
+            events.to_str().unwrap(),
+            "--automations",
+            automations.to_str().unwrap(),
+            "--from",
+            "2026-09-01",
+            "--to",
+            "2026-11-30",
+        ];
+        if let Some(path) = changes {
+            args.extend(["--changes", path.to_str().unwrap()]);
+        }
+        let out = rulekit(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        out
+    };
+    let gold_calls = |out: &Output| {
+        stdout(out)
+            .lines()
+            .filter(|l| l.contains("\"automation_id\":\"gym-gold-call-14\""))
+            .count()
+    };
+    let cleaned = run(&automations, Some(&changes));
+    assert!(gold_calls(&cleaned) >= 10, "{}", stdout(&cleaned));
+
+    // Every profile event is in the change log, each change naming its rule.
+    let logged: Vec<serde_json::Value> = std::fs::read_to_string(&changes)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let profiles = text
+        .lines()
+        .filter(|l| l.contains("\"type\":\"customer.updated\""))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    assert!(
+        logged.len() * 10 >= profiles * 9,
+        "{} of {profiles}",
+        logged.len()
+    );
+    assert!(logged.iter().all(|r| r["cause"]["type"] == "event"));
+    let rule_types: std::collections::BTreeSet<&str> = logged
+        .iter()
+        .flat_map(|r| r["changes"].as_array().unwrap())
+        .map(|c| c["rule_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        rule_types.into_iter().collect::<Vec<_>>(),
+        [
+            "key_case",
+            "lowercase_values",
+            "map_values",
+            "rename_key",
+            "trim_values"
+        ]
+    );
+    assert!(stderr(&cleaned).contains(&format!("{} profiles changed", logged.len())));
+
+    // Without the rules, the segment reads raw profiles and misses most gold members.
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&automations).unwrap()).unwrap();
+    for tenant in config["tenants"].as_array_mut().unwrap() {
+        tenant.as_object_mut().unwrap().remove("normalization");
+    }
+    let raw = temp_file("demo-raw", "automations.json", config.to_string());
+    let raw_calls = gold_calls(&run(&raw.0, None));
+    assert!(
+        raw_calls * 2 < gold_calls(&cleaned),
+        "raw {raw_calls}, normalized {}",
+        gold_calls(&cleaned)
+    );
+}
