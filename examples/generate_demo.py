@@ -21,7 +21,11 @@ Writes two files next to this script:
   10 days after ``occurred_at``), a few lines are exact duplicates, and the file order is
   shuffled in small blocks: neither changes RuleKit's results.
 
-* ``demo-automations.json``: the three tenants' settings and five automations (SPEC section 4).
+  Profiles come as other systems write them (SPEC section 8.7): the plan under several keys,
+  values in any case, padded or named by a synonym, camelCase keys (``messy``).
+
+* ``demo-automations.json``: the three tenants' settings, with the normalization rules that
+  clean those profiles, and six automations (SPEC section 4).
 
 * ``playbooks/aging-ladder.events.jsonl``: the same events plus what collections teams record
   (SPEC section 8.1): promises to pay, kept (the customer pays before ``until``) and broken (the
