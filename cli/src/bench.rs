@@ -5,7 +5,9 @@
 //!   customer by customer (the budgeted figure) and date by date (for comparison);
 //! - payments: a mix of payment failures (each invoice's clock), retries and successes folded
 //!   into the same customers' states, per second, and their customer-days through a
-//!   segmented dunning automation (segment decided once, then its steps), per second.
+//!   segmented dunning automation (segment decided once, then its steps), per second;
+//! - profiles: one profile event per customer applied, and normalized by SPEC §8.7's example
+//!   rules, each per second, and the replay's rate with them among the balance events.
 //!
 //! Input is synthetic and deterministic (a fixed-seed generator), built outside the timed
 //! regions in batches so memory stays small at a million customers.
@@ -337,6 +339,31 @@ pub fn run(args: Args) -> Result<(), Failure> {
     let dunning_decided = evaluate_customer_major(&states, &dunning_contexts);
     let dunning_time = timer.elapsed();
 
+    // Then one profile per customer, as other systems write them, applied and normalized by
+    // SPEC §8.7's example rules: each timed on its own.
+    let rules = bench_rules()?;
+    let (mut profile_time, mut normalize_time, mut changes) = (Elapsed::ZERO, Elapsed::ZERO, 0);
+    for batch_start in (0..args.customers).step_by(BATCH) {
+        let batch_end = (batch_start + BATCH).min(args.customers);
+        let profiles: Vec<Event> = (batch_start..batch_end)
+            .map(|n| profile_event(&tenant, n, &mut rng))
+            .collect();
+        let states = &mut states[batch_start..batch_end];
+        let timer = Instant::now();
+        for (state, event) in states.iter_mut().zip(&profiles) {
+            state
+                .apply(event)
+                .map_err(|e| Failure::Runtime(format!("profile fold failed: {e}")))?;
+        }
+        profile_time += timer.elapsed();
+        let timer = Instant::now();
+        for state in states.iter_mut() {
+            changes += state.normalize_profile(&rules).len();
+        }
+        normalize_time += timer.elapsed();
+    }
+    let profiles = args.customers;
+
     let replay_rate = replayed as f64 / replay_time.as_secs_f64();
     let evaluate_rate = customer_days as f64 / evaluate_time.as_secs_f64();
     let report = json!({
@@ -359,10 +386,73 @@ pub fn run(args: Args) -> Result<(), Failure> {
         "dunning_decisions": dunning_decided,
         "dunning_customer_days_per_sec":
             (customer_days as f64 / dunning_time.as_secs_f64()).round(),
+        "profile_events": profiles,
+        "profile_events_per_sec": (profiles as f64 / profile_time.as_secs_f64()).round(),
+        "normalizations_per_sec": (profiles as f64 / normalize_time.as_secs_f64()).round(),
+        "normalization_changes": changes,
+        // The replay with each customer's profile among its balance events, normalized.
+        "replay_with_profiles_events_per_sec": ((replayed + profiles) as f64
+            / (replay_time + profile_time + normalize_time).as_secs_f64()).round(),
         "within_budget": replay_rate >= REPLAY_BUDGET_PER_SEC && evaluate_rate >= EVALUATE_BUDGET_PER_SEC,
     });
     println!("{report:#}");
     Ok(())
+}
+
+/// SPEC §8.7's example rules.
+fn bench_rules() -> Result<shared::domain::normalize::Normalization, Failure> {
+    let rules = json!({"rules": [
+        {"type": "key_case", "case": "snake_case"},
+        {"type": "rename_key", "from": ["plan_name", "tier"], "to": "plan"},
+        {"type": "trim_values"},
+        {"type": "lowercase_values", "keys": ["plan", "region"]},
+        {"type": "map_values", "key": "plan", "map": {"premium": "gold", "prem": "gold"}},
+        {"type": "allowed_values", "key": "plan", "values": ["basic", "silver", "gold"],
+         "otherwise": "unknown"},
+        {"type": "default", "key": "segment", "value": "standard"}]});
+    let mut r = shared::domain::fields::Reader::new();
+    let parsed = shared::domain::normalize::parse_normalization(&mut r, "", &rules);
+    r.finish(parsed)
+        .map_err(|e| Failure::Runtime(format!("bench rules: {e}")))
+}
+
+/// A customer's profile as another system writes it: four entries, the plan under one of
+/// several keys and spellings.
+fn profile_event(tenant: &TenantId, n: usize, rng: &mut SplitMix64) -> Event {
+    let pick = |rng: &mut SplitMix64, options: &[&str]| {
+        options[rng.below(options.len() as u64) as usize].to_owned()
+    };
+    let metadata = [
+        (
+            pick(rng, &["plan", "Plan", "plan_name", "PlanName", "tier"]),
+            pick(rng, &["gold", "Gold ", " basic", "PREMIUM", "silver"]),
+        ),
+        (
+            pick(rng, &["region", "Region"]),
+            pick(rng, &["ny", "NJ", " ct"]),
+        ),
+        (pick(rng, &["home_club", "homeClub"]), "club-01".to_owned()),
+        ("contact".to_owned(), format!("member.{n}")),
+    ]
+    .into_iter()
+    .collect();
+    let at = start() + Duration::days(1);
+    Event {
+        tenant_id: tenant.clone(),
+        customer_id: CustomerId::new(format!("c{n}")),
+        key: EventKey {
+            occurred_at: at,
+            event_id: EventId::new(format!("u{n}")),
+        },
+        received_at: at,
+        body: EventBody::CustomerUpdated(std::sync::Arc::new(
+            shared::domain::event::CustomerProfile {
+                created_at: None,
+                metadata,
+                tags: Vec::new(),
+            },
+        )),
+    }
 }
 
 /// Decides one customer-day; `settled` is what the decision store would hold for the
