@@ -116,22 +116,24 @@ pub type Metadata = BTreeMap<String, String>;
 
 impl Normalization {
     /// The normalized metadata of `raw`, and every change the rules made or would make.
+    /// Each rule works in place and allocates only for what it changes: a profile is
+    /// normalized on every `customer.updated` event, inside ingest's budget.
     pub fn apply(&self, raw: &Metadata) -> (Metadata, Vec<Change>) {
         let mut metadata = raw.clone();
-        let mut log = Vec::new();
+        let mut log = Vec::with_capacity(8);
         for (i, rule) in self.rules.iter().enumerate() {
-            let mut changes = Vec::new();
-            let next = rule.kind.apply(&metadata, i, &mut changes);
             if rule.enforce {
-                metadata = next;
+                rule.kind.apply(&mut metadata, i, &mut log);
             } else {
-                for c in &mut changes {
+                // Report only: the rule runs on a copy, thrown away.
+                let first = log.len();
+                rule.kind.apply(&mut metadata.clone(), i, &mut log);
+                for c in &mut log[first..] {
                     if c.outcome == Outcome::Changed {
                         c.outcome = Outcome::WouldChange;
                     }
                 }
             }
-            log.extend(changes);
         }
         (metadata, log)
     }
@@ -258,135 +260,165 @@ impl Change {
 }
 
 impl RuleKind {
-    /// The metadata after this rule, logging each change in `log`.
-    fn apply(&self, before: &Metadata, rule: usize, log: &mut Vec<Change>) -> Metadata {
+    /// Applies this rule to `m`, logging each change in `log`.
+    fn apply(&self, m: &mut Metadata, rule: usize, log: &mut Vec<Change>) {
         let rule_type = self.type_name();
-        let change = |key: &str, from_key: Option<&str>, b: Option<&str>, a: Option<&str>| Change {
+        let change = |key: &str, b: Option<&str>, a: Option<&str>| Change {
             rule,
             rule_type,
             key: key.to_owned(),
-            from_key: from_key.map(str::to_owned),
+            from_key: None,
             before: b.map(str::to_owned),
             after: a.map(str::to_owned),
             outcome: Outcome::Changed,
         };
         match self {
-            Self::KeyCase => rekey(before, |k| Some(snake_case(k)), rule, rule_type, log),
-            Self::RenameKey { from, to } => rekey(
-                before,
-                |k| from.iter().any(|f| f == k).then(|| to.clone()),
-                rule,
-                rule_type,
+            Self::KeyCase => rekey(
+                m,
+                |k| !is_snake_case(k),
+                |k| Some(snake_case(k)).filter(|s| s != k),
+                (rule, rule_type),
                 log,
             ),
+            Self::RenameKey { from, to } => {
+                let named = |k: &str| from.iter().any(|f| f == k);
+                rekey(
+                    m,
+                    named,
+                    |k| named(k).then(|| to.clone()),
+                    (rule, rule_type),
+                    log,
+                );
+            }
             Self::TrimValues { keys } | Self::LowercaseValues { keys } => {
-                let mut out = before.clone();
-                for (k, v) in out.iter_mut() {
+                let trim = matches!(self, Self::TrimValues { .. });
+                for (k, v) in m.iter_mut() {
                     if keys.as_ref().is_some_and(|ks| !ks.contains(k)) {
                         continue;
                     }
-                    let new = match self {
-                        Self::TrimValues { .. } => v.trim().to_owned(),
-                        _ => v.to_lowercase(),
+                    let new = if trim {
+                        let t = v.trim();
+                        (t.len() != v.len()).then(|| t.to_owned())
+                    } else if v.is_ascii() {
+                        v.bytes()
+                            .any(|b| b.is_ascii_uppercase())
+                            .then(|| v.to_ascii_lowercase())
+                    } else {
+                        v.chars()
+                            .any(|c| !c.to_lowercase().eq([c]))
+                            .then(|| v.to_lowercase())
                     };
-                    if new != *v {
-                        log.push(change(k, None, Some(v), Some(&new)));
-                        *v = new;
+                    if let Some(new) = new {
+                        // The value replaced is the change's `before`: moved, not copied.
+                        let after = new.clone();
+                        let before = std::mem::replace(v, new);
+                        log.push(Change {
+                            before: Some(before),
+                            after: Some(after),
+                            ..change(k, None, None)
+                        });
                     }
                 }
-                out
             }
             Self::MapValues { key, map } => {
-                let mut out = before.clone();
-                if let Some(v) = out.get_mut(key) {
+                if let Some(v) = m.get_mut(key) {
                     if let Some(to) = map.get(v.as_str()).filter(|to| *to != v) {
-                        log.push(change(key, None, Some(v), Some(to)));
-                        *v = to.clone();
+                        log.push(change(key, Some(v), Some(to)));
+                        v.clone_from(to);
                     }
                 }
-                out
             }
             Self::AllowedValues {
                 key,
                 values,
                 otherwise,
-            } => {
-                let mut out = before.clone();
-                match out.get(key) {
-                    Some(v) if !values.contains(v) && otherwise.as_ref() != Some(v) => {
-                        log.push(change(key, None, Some(v), otherwise.as_deref()));
-                        match otherwise {
-                            Some(o) => out.insert(key.clone(), o.clone()),
-                            None => out.remove(key),
-                        };
-                    }
-                    _ => {}
+            } => match m.get(key) {
+                Some(v) if !values.contains(v) && otherwise.as_ref() != Some(v) => {
+                    log.push(change(key, Some(v), otherwise.as_deref()));
+                    match otherwise {
+                        Some(o) => m.insert(key.clone(), o.clone()),
+                        None => m.remove(key),
+                    };
                 }
-                out
-            }
+                _ => {}
+            },
             Self::Default { key, value } => {
-                let mut out = before.clone();
-                let current = out.get(key);
+                let current = m.get(key);
                 if current.is_none_or(|v| v.trim().is_empty()) && current != Some(value) {
-                    let mut c = change(key, None, current.map(String::as_str), Some(value));
-                    if current.is_none() && out.len() >= MAX_METADATA_ENTRIES {
+                    let mut c = change(key, current.map(String::as_str), Some(value));
+                    if current.is_none() && m.len() >= MAX_METADATA_ENTRIES {
                         c.outcome = Outcome::LimitReached;
                         c.after = None;
                     } else {
-                        out.insert(key.clone(), value.clone());
+                        m.insert(key.clone(), value.clone());
                     }
                     log.push(c);
                 }
-                out
             }
         }
     }
 }
 
-/// The metadata with each key renamed by `rename` (`None`: kept). When two keys end up as
-/// one, the value of the one that sorts first (as the keys were before) wins, and the other
-/// is logged as a conflict.
+/// Renames the keys of `m` that `rename` names a new key for (`None`: kept); `may_rename`
+/// is the cheap test that `rename` can rename a key at all, so a map the rule renames nothing
+/// of is left as it is. When two keys end up as one, the value of the one that sorts first
+/// (as the keys were before) wins, and the other is logged as a conflict.
 fn rekey(
-    before: &Metadata,
+    m: &mut Metadata,
+    may_rename: impl Fn(&str) -> bool,
     rename: impl Fn(&str) -> Option<String>,
-    rule: usize,
-    rule_type: &'static str,
+    (rule, rule_type): (usize, &'static str),
     log: &mut Vec<Change>,
-) -> Metadata {
-    // Keys the rule leaves alone keep their place; renamed ones join them in key order, so
-    // whichever key sorts first holds the name.
+) {
+    if !m.keys().any(|k| may_rename(k)) {
+        return;
+    }
+    // In the keys' order as they were, so whichever key sorts first holds the name.
     let mut out = Metadata::new();
-    let mut from: BTreeMap<String, String> = BTreeMap::new();
-    for (k, v) in before {
-        let target = rename(k).unwrap_or_else(|| k.clone());
-        match out.get(&target) {
+    for (k, v) in std::mem::take(m) {
+        let target = if may_rename(&k) { rename(&k) } else { None };
+        let name = target.as_deref().unwrap_or(&k);
+        match out.get(name) {
             None => {
-                if target != *k {
+                if let Some(target) = target {
                     log.push(Change {
                         rule,
                         rule_type,
                         key: target.clone(),
-                        from_key: Some(k.clone()),
+                        from_key: Some(k),
                         before: Some(v.clone()),
                         after: Some(v.clone()),
                         outcome: Outcome::Changed,
                     });
+                    out.insert(target, v);
+                } else {
+                    out.insert(k, v);
                 }
-                from.insert(target.clone(), k.clone());
-                out.insert(target, v.clone());
             }
             Some(kept) => log.push(Change {
                 rule,
                 rule_type,
-                key: target.clone(),
+                key: name.to_owned(),
                 from_key: Some(k.clone()),
-                before: Some(v.clone()),
+                before: Some(v),
                 after: Some(kept.clone()),
                 outcome: Outcome::Conflict,
             }),
         }
     }
-    out
+    *m = out;
+}
+
+/// Whether `key` is snake_case already by the cheap test: ASCII lower-case letters, digits
+/// and single `_` between words. (A key that fails it may still be: [`snake_case`] decides.)
+fn is_snake_case(key: &str) -> bool {
+    let b = key.as_bytes();
+    !b.is_empty()
+        && b[0] != b'_'
+        && b[b.len() - 1] != b'_'
+        && !key.contains("__")
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
 }
 
 /// A key in snake_case: words split at separators (any character that is not a letter or a
@@ -397,36 +429,35 @@ fn rekey(
 /// (`plan2` → `plan2`). A key of separators only is kept as it is. Idempotent: the result has
 /// no upper-case letter and no separator but single `_` between words.
 pub fn snake_case(key: &str) -> String {
-    let chars: Vec<char> = key.chars().collect();
-    let mut words: Vec<String> = Vec::new();
-    let mut word = String::new();
-    for (i, &c) in chars.iter().enumerate() {
+    // One pass, one allocation: a profile's keys are normalized on every profile event.
+    let mut out = String::with_capacity(key.len() + 4);
+    let mut in_word = false;
+    let mut prev: Option<char> = None;
+    let mut chars = key.chars().peekable();
+    while let Some(c) = chars.next() {
         if !c.is_alphanumeric() {
-            if !word.is_empty() {
-                words.push(std::mem::take(&mut word));
-            }
+            in_word = false;
+            prev = Some(c);
             continue;
         }
-        let prev = i.checked_sub(1).map(|p| chars[p]);
-        let next = chars.get(i + 1).copied();
+        let next = chars.peek().copied();
         let hump = c.is_uppercase()
             && prev.is_some_and(|p| {
                 p.is_lowercase()
                     || p.is_numeric()
                     || (p.is_uppercase() && next.is_some_and(char::is_lowercase))
             });
-        if hump && !word.is_empty() {
-            words.push(std::mem::take(&mut word));
+        if (!in_word || hump) && !out.is_empty() {
+            out.push('_');
         }
-        word.extend(c.to_lowercase());
+        out.extend(c.to_lowercase());
+        in_word = true;
+        prev = Some(c);
     }
-    if !word.is_empty() {
-        words.push(word);
-    }
-    if words.is_empty() {
+    if out.is_empty() {
         return key.to_owned();
     }
-    words.join("_")
+    out
 }
 
 impl Rule {
