@@ -12,7 +12,6 @@ use crate::ports::{
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use chrono::NaiveDate;
-use futures_util::{StreamExt, stream};
 
 pub(super) fn build(
     put: aws_sdk_dynamodb::types::builders::PutBuilder,
@@ -264,31 +263,11 @@ impl AdminStore for DynamoStore {
         tenant: &TenantId,
         date: NaiveDate,
     ) -> Result<Vec<FiringRecord>, StoreError> {
-        // One query per shard, run concurrently.
-        let pages: Vec<Result<Vec<_>, _>> = stream::iter(0..self.shards)
-            .map(|shard| {
-                self.client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(keys::DATES_INDEX)
-                    .key_condition_expression("#pk = :pk")
-                    .expression_attribute_names("#pk", keys::DATES_PK)
-                    .expression_attribute_values(":pk", s(keys::dates_pk(tenant, date, shard)))
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .buffer_unordered(16)
+        self.query_date_shards(|shard| keys::dates_pk(tenant, date, shard))
+            .await?
+            .into_iter()
+            .map(|item| from_item::<FiringItem>(item)?.into_record())
             .collect()
-            .await;
-        let mut records = Vec::new();
-        for page in pages {
-            for item in page.map_err(|e| sdk("Query", e))? {
-                records.push(from_item::<FiringItem>(item)?.into_record()?);
-            }
-        }
-        Ok(records)
     }
 
     async fn resolve_firings(

@@ -18,7 +18,6 @@ use crate::ports::{
 };
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use futures_util::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -152,30 +151,12 @@ impl NormalizationStore for DynamoStore {
         tenant: &TenantId,
         date: NaiveDate,
     ) -> Result<Vec<ChangeRecord>, StoreError> {
-        // One query per shard, run concurrently.
-        let pages: Vec<Result<Vec<_>, _>> = stream::iter(0..self.shards)
-            .map(|shard| {
-                self.client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(keys::DATES_INDEX)
-                    .key_condition_expression("#pk = :pk")
-                    .expression_attribute_names("#pk", keys::DATES_PK)
-                    .expression_attribute_values(":pk", s(keys::changes_pk(tenant, date, shard)))
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .buffer_unordered(16)
-            .collect()
-            .await;
-        let mut records = Vec::new();
-        for page in pages {
-            for item in page.map_err(|e| sdk("Query", e))? {
-                records.push(from_item::<ChangeItem>(item)?.into_record()?);
-            }
-        }
+        let mut records = self
+            .query_date_shards(|shard| keys::changes_pk(tenant, date, shard))
+            .await?
+            .into_iter()
+            .map(|item| from_item::<ChangeItem>(item)?.into_record())
+            .collect::<Result<Vec<_>, _>>()?;
         records.sort_by(|a, b| (a.at, &a.customer_id).cmp(&(b.at, &b.customer_id)));
         Ok(records)
     }

@@ -212,6 +212,36 @@ impl DynamoStore {
         Ok(states.into_values().collect())
     }
 
+    /// Every item of the dates index's partitions `pk(shard)`, one query per shard, run
+    /// concurrently: a date's decisions or its metadata changes.
+    pub(super) async fn query_date_shards(
+        &self,
+        pk: impl Fn(u16) -> String,
+    ) -> Result<Vec<Item>, StoreError> {
+        let pages: Vec<Result<Vec<_>, _>> = stream::iter(0..self.shards)
+            .map(|shard| {
+                self.client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(keys::DATES_INDEX)
+                    .key_condition_expression("#pk = :pk")
+                    .expression_attribute_names("#pk", keys::DATES_PK)
+                    .expression_attribute_values(":pk", s(pk(shard)))
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        let mut items = Vec::new();
+        for page in pages {
+            items.extend(page.map_err(|e| sdk("Query", e))?);
+        }
+        Ok(items)
+    }
+
     pub(super) async fn query_prefix(
         &self,
         pk: String,
