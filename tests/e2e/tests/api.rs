@@ -134,3 +134,134 @@ async fn when_held_firings_are_released_on_dynamodb_should_move_them_to_the_outb
         .count();
     assert_eq!(releases, 2);
 }
+
+/// SPEC §8.7 through the API on DynamoDB: profiles posted raw, rules previewed and saved, the
+/// re-normalization run as the scheduled function runs it, its progress, the customer's raw
+/// and normalized profile, and the change log by customer and by date.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_normalization_rules_are_previewed_saved_and_applied_on_dynamodb_should_log_each_change()
+ {
+    let env = Env::new("api-normalize").await;
+    let store = env.store();
+    let api = api::router(store.clone(), IdentitySource::DevHeaders);
+    let events: Vec<Value> = (0..6)
+        .map(|n| {
+            json!({"event_id": format!("p{n}"), "tenant_id": "t1",
+                "customer_id": format!("c{n}"), "type": "customer.updated",
+                "occurred_at": "2026-11-01T10:00:00Z",
+                "customer": {"metadata": {"Plan Name": if n % 2 == 0 { " Premium" } else { "basic" }}}})
+        })
+        .collect();
+    let (status, _) = call_api(&api, "POST", "/v1/events", Some(json!({"events": events}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let rules = json!({"rules": [
+        {"type": "key_case", "case": "snake_case"},
+        {"type": "rename_key", "from": ["plan_name"], "to": "plan"},
+        {"type": "trim_values"},
+        {"type": "lowercase_values"},
+        {"type": "map_values", "key": "plan", "map": {"premium": "gold"}}]});
+    let (status, preview) = call_api(
+        &api,
+        "POST",
+        "/v1/normalization/preview",
+        Some(rules.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (
+            preview["customers_read"].clone(),
+            preview["profiles_changed"].clone()
+        ),
+        (json!(6), json!(6))
+    );
+    assert_eq!(preview["rules"][4]["profiles"], 3, "{preview}");
+
+    let (status, saved) = call_api(
+        &api,
+        "PUT",
+        "/v1/settings",
+        Some(json!({"normalization": rules})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(saved["normalization"]["version"], 1);
+    let (_, pending) = call_api(&api, "GET", "/v1/normalization/status", None).await;
+    assert_eq!(pending["state"], "pending");
+
+    // The scheduled function's pass after its daily runs.
+    let now = "2026-11-20T12:00:00Z".parse().unwrap();
+    let passes = shared::app::normalize::renormalize_tenants(
+        &store,
+        now,
+        shared::app::normalize::Budget::UNBOUNDED,
+    )
+    .await
+    .unwrap();
+    assert_eq!(passes.len(), 1);
+    let (_, done) = call_api(&api, "GET", "/v1/normalization/status", None).await;
+    assert_eq!(
+        (
+            done["state"].clone(),
+            done["customers_read"].clone(),
+            done["profiles_changed"].clone()
+        ),
+        (json!("done"), json!(6), json!(6))
+    );
+    let (_, c0) = call_api(&api, "GET", "/v1/customers/c0", None).await;
+    assert_eq!(c0["profile"]["metadata"], json!({"Plan Name": " Premium"}));
+    assert_eq!(
+        c0["profile"]["normalized"],
+        json!({"metadata": {"plan": "gold"}, "rules_version": 1})
+    );
+    let (_, by_customer) = call_api(
+        &api,
+        "GET",
+        "/v1/normalization/changes?customer_id=c0",
+        None,
+    )
+    .await;
+    let types: Vec<&str> = by_customer["items"][0]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["rule_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "key_case",
+            "rename_key",
+            "trim_values",
+            "lowercase_values",
+            "map_values"
+        ]
+    );
+    let (_, by_date) = call_api(
+        &api,
+        "GET",
+        "/v1/normalization/changes?date=2026-11-20",
+        None,
+    )
+    .await;
+    assert_eq!(
+        ids(&by_date, "customer_id"),
+        ["c0", "c1", "c2", "c3", "c4", "c5"]
+    );
+    // A profile posted now is normalized at ingest and logged with its event.
+    let late = json!({"event_id": "p9", "tenant_id": "t1", "customer_id": "c9",
+        "type": "customer.updated", "occurred_at": "2026-11-20T10:00:00Z",
+        "received_at": "2026-11-20T10:00:00Z", "customer": {"metadata": {"PlanName": "PREM "}}});
+    call_api(&api, "POST", "/v1/events", Some(json!({"events": [late]}))).await;
+    let (_, c9) = call_api(
+        &api,
+        "GET",
+        "/v1/normalization/changes?customer_id=c9",
+        None,
+    )
+    .await;
+    assert_eq!(
+        c9["items"][0]["cause"],
+        json!({"type": "event", "event_id": "p9"})
+    );
+}
