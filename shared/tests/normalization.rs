@@ -257,3 +257,66 @@ async fn when_profile_events_arrive_late_or_twice_should_log_only_the_profile_th
         .unwrap();
     assert_eq!(listed, log);
 }
+
+#[tokio::test]
+async fn when_a_report_only_rule_is_added_should_log_what_it_would_change_on_stored_customers_once()
+{
+    let store = MemoryStore::new();
+    let tenant = TenantId::new("t1");
+    let config = AutomationsFile::from_json(&gold_only(Some(
+        json!({"rules": [{"type": "key_case", "case": "snake_case"}]}),
+    )))
+    .unwrap();
+    store_config(&store, &config, "2026-11-15".parse().unwrap())
+        .await
+        .unwrap();
+    let event = profile("p1", "c1", "2026-11-01T10:00:00Z", json!({"plan": "Gold"}));
+    ingest_event(&store, &parse_events(&[event])[0])
+        .await
+        .unwrap();
+    let mut v2: TenantSettings = config.settings(&tenant);
+    let mut r = shared::domain::fields::Reader::new();
+    v2.normalization = shared::domain::normalize::parse_normalization(
+        &mut r,
+        "",
+        &json!({"version": 2, "rules": [{"type": "key_case", "case": "snake_case"},
+            {"type": "lowercase_values", "enforce": false}]}),
+    )
+    .unwrap();
+    store.put_settings(&v2).await.unwrap();
+    let now = "2026-11-15T07:00:00Z".parse().unwrap();
+    for _ in 0..2 {
+        renormalize(&store, &v2, now, Budget::UNBOUNDED)
+            .await
+            .unwrap();
+    }
+    let log = store
+        .customer_changes(&tenant, &CustomerId::new("c1"))
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 1, "the profile was clean: only the run's report");
+    assert_eq!(
+        log[0].changes.iter().map(|c| c.outcome).collect::<Vec<_>>(),
+        [Outcome::WouldChange]
+    );
+    let state = store
+        .load_customer(&tenant, &CustomerId::new("c1"))
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    assert_eq!(
+        state.metadata().unwrap()["plan"],
+        "Gold",
+        "reported, not changed"
+    );
+    // Rules numbered 0 would read as no rules at all.
+    let mut r = shared::domain::fields::Reader::new();
+    let zero = shared::domain::normalize::parse_normalization(
+        &mut r,
+        "normalization",
+        &json!({"version": 0, "rules": [{"type": "trim_values"}]}),
+    );
+    let err = r.finish(zero).unwrap_err();
+    assert_eq!(err.0[0].field, "normalization.version");
+}

@@ -39,9 +39,8 @@ pub struct RunSummary {
     /// Tenants whose run failed (each logged): the invocation then fails, so the scheduler
     /// retries it, and the retry finds only their dates still due.
     pub failed_tenants: usize,
-    /// Profiles the re-normalization after a rules change wrote (SPEC §8.7), and the tenants
-    /// whose re-normalization is still going on (the next invocations resume it).
-    pub profiles_renormalized: u64,
+    /// Tenants whose re-normalization after a rules change (SPEC §8.7) is still going on:
+    /// the next invocations resume it.
     pub renormalizations_running: usize,
 }
 
@@ -120,8 +119,6 @@ where
     for (tenant, result) in &renormalized {
         match result {
             Ok(status) => {
-                summary.profiles_renormalized +=
-                    status.segments.iter().map(|s| s.changed).sum::<u64>();
                 if !status.is_done() {
                     summary.renormalizations_running += 1;
                 }

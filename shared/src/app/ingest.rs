@@ -112,11 +112,12 @@ pub async fn ingest_event<S: CustomerStore + AutomationStore>(
 
 /// [`ingest_event`] with the tenant's settings read already (`None`: the event is not a
 /// profile event, which alone needs them).
-async fn ingest_under<S: CustomerStore>(
+async fn ingest_under<S: CustomerStore + AutomationStore>(
     store: &S,
     event: &Event,
     settings: Option<&TenantSettings>,
 ) -> Result<IngestOutcome, IngestError> {
+    let mut settings = settings.map(std::borrow::Cow::Borrowed);
     for _ in 0..MAX_COMMIT_ATTEMPTS {
         let current = store
             .load_customer(&event.tenant_id, &event.customer_id)
@@ -128,6 +129,19 @@ async fn ingest_under<S: CustomerStore>(
                 None,
             ),
         };
+        // The customer was normalized by newer rules than those read for the batch (they
+        // changed meanwhile): read them again, so a profile is never normalized backwards.
+        let newer = |s: &TenantSettings| {
+            before
+                .normalized
+                .as_ref()
+                .is_some_and(|n| n.version > s.normalization.version)
+        };
+        if settings.as_deref().is_some_and(newer) {
+            settings = Some(std::borrow::Cow::Owned(
+                store.tenant_settings(&event.tenant_id).await?,
+            ));
+        }
         let was_past_due = before.is_past_due();
         let started_before = StartIndex::of(&before);
         let profile_before = before.profile.as_ref().map(|p| p.0.clone());
@@ -156,7 +170,7 @@ async fn ingest_under<S: CustomerStore>(
             let change = Change::between(&before, &after);
             (after, change)
         };
-        let normalization = match settings {
+        let normalization = match settings.as_deref() {
             Some(settings) if after.profile.as_ref().map(|p| &p.0) != profile_before.as_ref() => {
                 normalize_new_profile(&mut after, event, settings)
             }

@@ -10,7 +10,7 @@
 //! every reader of a profile normalizes a stale one itself (`evaluate`, the customer view).
 
 use super::ingest::MAX_COMMIT_ATTEMPTS;
-use crate::domain::normalize::{Cause, ChangeRecord, Normalization};
+use crate::domain::normalize::{Cause, ChangeRecord, Normalization, Outcome};
 use crate::domain::{CustomerState, TenantId, TenantSettings};
 use crate::ports::{
     AutomationStore, CustomerStore, NormalizationStore, Segment, SegmentProgress, StoreError,
@@ -237,7 +237,12 @@ async fn renormalize_customer<S: CustomerStore + NormalizationStore>(
         }
         let mut next = state.clone();
         let changes = next.normalize_profile(rules);
-        if next.metadata() == state.metadata() {
+        // A report-only rule's finding (or a conflict, a default not added) is written even
+        // when the metadata stays as it was: seeing it on the stored customers is what such a
+        // rule is for. The state is written with it, at the new version, so a run started
+        // again does not log it twice.
+        let reports = changes.iter().any(|c| c.outcome != Outcome::Changed);
+        if next.metadata() == state.metadata() && !reports {
             // The new rules make what the old ones made: nothing to write (a reader that
             // sees the old version normalizes it again, to the same).
             return Ok(false);
@@ -274,8 +279,11 @@ async fn renormalize_customer<S: CustomerStore + NormalizationStore>(
     ))
 }
 
-/// Customers a preview reads at most: beyond, it says it saw a part.
+/// Customers a preview reads at most, and items of the table its scan reads at most (the
+/// Scan reads other tenants' items too): beyond either, it says it saw a part, within an API
+/// request's time.
 pub const PREVIEW_CUSTOMERS: usize = 10_000;
+pub const PREVIEW_ITEMS: u64 = 100_000;
 
 /// Changes a preview shows per rule.
 pub const PREVIEW_SAMPLE: usize = 5;
@@ -291,6 +299,7 @@ pub async fn preview<S: NormalizationStore>(
     // Per rule: the profiles it changes, and the sample.
     let mut per_rule: Vec<(usize, Vec<Value>)> = vec![(0, Vec::new()); rules.rules.len()];
     let (mut read, mut profiles, mut differ, mut complete) = (0usize, 0usize, 0usize, true);
+    let mut items_read = 0u64;
     'segments: for index in 0..SEGMENTS {
         let segment = Segment {
             index,
@@ -298,9 +307,14 @@ pub async fn preview<S: NormalizationStore>(
         };
         let mut cursor: Option<String> = None;
         loop {
+            if items_read >= PREVIEW_ITEMS {
+                complete = false;
+                break 'segments;
+            }
             let page = store
                 .scan_customers(tenant, segment, cursor.as_deref(), PAGE_ITEMS)
                 .await?;
+            items_read += page.items_read;
             for customer in &page.customers {
                 if read == PREVIEW_CUSTOMERS {
                     complete = false;

@@ -520,6 +520,12 @@ pub fn parse_normalization(r: &mut Reader, path: &str, v: &Value) -> Option<Norm
         .map(|(i, item)| parse_rule(r, &index(&at, i), item))
         .collect();
     let rules: Vec<Rule> = rules.into_iter().flatten().collect();
+    if version == Some(0) && !rules.is_empty() {
+        r.error(
+            join(path, "version"),
+            "must be at least 1 for rules (0 is the version of no rules)",
+        );
+    }
     let version = version.unwrap_or(u64::from(!rules.is_empty()));
     (r.error_count() == errors_before).then_some(Normalization { rules, version })
 }
