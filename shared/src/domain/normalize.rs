@@ -144,11 +144,6 @@ impl Normalization {
             "version": self.version,
         })
     }
-
-    /// Whether the rules change anything at all: without rules a profile is its raw self.
-    pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
-    }
 }
 
 /// A customer's metadata as the rules of `version` made it from the raw profile.
