@@ -216,6 +216,7 @@ fn bench_automation(tenant: &TenantId) -> Automation {
         step_form: StepForm::Thresholds,
         segments: Vec::new(),
         active_from: None,
+        rollout: None,
         archived: false,
     }
 }

@@ -306,6 +306,8 @@ fn initial_status(decision: &Decision) -> FiringStatus {
         (Outcome::AwaitingApproval, Mode::Live) => FiringStatus::AwaitingApproval,
         (Outcome::Fired | Outcome::AwaitingApproval, Mode::DryRun) => FiringStatus::DryRun,
         (Outcome::Held, _) => FiringStatus::Held,
-        (Outcome::Skipped { .. } | Outcome::Segmented, _) => FiringStatus::Settled,
+        (Outcome::Skipped { .. } | Outcome::Segmented | Outcome::Holdout, _) => {
+            FiringStatus::Settled
+        }
     }
 }

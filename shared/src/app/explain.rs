@@ -9,6 +9,7 @@ use crate::domain::cancellation::Fact;
 use crate::domain::clock::{Clock, ClockKind};
 use crate::domain::event::format_instant;
 use crate::domain::quiet::PromiseStatus;
+use crate::domain::rollout::{Arm, bucket};
 use crate::domain::rule::RunContext;
 use crate::domain::step::{Step, StepForm};
 use crate::domain::{
@@ -105,14 +106,52 @@ where
             .map(|s| json!({"id": s.id, "status": s.status.as_str()}))
             .collect::<Vec<_>>(),
         "firings": firings.iter().map(FiringRecord::to_json).collect::<Vec<_>>(),
-        "explanations": explanations.iter().map(|e| json!({
-            "automation_id": e.automation_id,
-            "decisions": e.decisions.iter()
-                .map(|d| serde_json::to_value(d.row()).unwrap_or_default())
-                .collect::<Vec<_>>(),
-            "why": e.why,
-        })).collect::<Vec<_>>(),
+        "explanations": explanations.iter().zip(&automations).map(|(e, a)| {
+            let mut v = json!({
+                "automation_id": e.automation_id,
+                "decisions": e.decisions.iter()
+                    .map(|d| serde_json::to_value(d.row()).unwrap_or_default())
+                    .collect::<Vec<_>>(),
+                "why": e.why,
+            });
+            if let Some(rollout) = rollout_view(a, &customer, &firings) {
+                v["rollout"] = rollout;
+            }
+            v
+        }).collect::<Vec<_>>(),
     })))
+}
+
+/// The customer's place in an automation's rollout (SPEC §8.8), for systems that join
+/// outcomes themselves: its bucket, the arm a clock starting now would take, and the arm
+/// each of its clocks was given when first seen.
+fn rollout_view(
+    automation: &Automation,
+    customer: &CustomerState,
+    firings: &[FiringRecord],
+) -> Option<Value> {
+    let rollout = automation.rollout?;
+    let b = bucket(&customer.tenant_id, &automation.id, &customer.customer_id);
+    let clocks: Vec<Value> = firings
+        .iter()
+        .map(|r| &r.decision)
+        .filter(|d| d.automation_id == automation.id && d.is_assignment())
+        .filter_map(|d| {
+            Some(json!({
+                "clock_id": d.clock_id.as_deref(),
+                "started_at": format_instant(d.episode.occurred_at),
+                "arm": d.arm?.as_str(),
+                "decided_on": d.date.to_string(),
+            }))
+        })
+        .collect();
+    Some(json!({
+        "bucket": b,
+        "cohort_percent": rollout.cohort_percent,
+        "holdout_percent": rollout.holdout_percent,
+        "arm_for_a_new_clock": rollout.arm(b).as_str(),
+        "clocks": clocks,
+    }))
 }
 
 /// The profile as the tenant's systems sent it (`metadata`), and its metadata as the
@@ -639,6 +678,16 @@ fn describe(d: &Decision, taken: bool) -> String {
         (Outcome::Held, true) => format!("{n} fired, held by the guardrail"),
         (Outcome::AwaitingApproval, false) => format!("{n} fires{late}, awaiting approval"),
         (Outcome::AwaitingApproval, true) => format!("{n} fired{late}, awaiting approval"),
+        (Outcome::Holdout, false) => format!("{n} is due, and held out (holdout){late}"),
+        (Outcome::Holdout, true) => format!("{n} was due, and held out (holdout){late}"),
+        (Outcome::Segmented, false) if d.segment.is_none() => format!(
+            "the clock goes in the rollout's {} arm",
+            d.arm.map_or("treated", Arm::as_str)
+        ),
+        (Outcome::Segmented, true) if d.segment.is_none() => format!(
+            "the clock went in the rollout's {} arm",
+            d.arm.map_or("treated", Arm::as_str)
+        ),
         (Outcome::Segmented, false) => format!(
             "the clock goes on the {} path",
             d.segment.as_deref().unwrap_or_default()

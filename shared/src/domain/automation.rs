@@ -12,6 +12,7 @@ use super::fields::{self, FieldErrors, Reader, index, join};
 use super::ids::{AutomationId, MAX_ID_LEN, TenantId};
 use super::money::{Currency, MAX_ABS_AMOUNT_MINOR};
 use super::normalize::{Normalization, parse_normalization};
+use super::rollout::{Rollout, parse_rollout};
 use super::step::{Step, StepForm, parse_actions, parse_steps};
 use chrono::NaiveDate;
 use chrono_tz::Tz;
@@ -368,6 +369,9 @@ pub struct Automation {
     /// First local date whose threshold crossings the automation acts on; when absent, the
     /// caller supplies it (the creation date, or `--from` in a simulation).
     pub active_from: Option<NaiveDate>,
+    /// Who is treated, held out or left alone (SPEC §8.8); `None`: everyone treated, and no
+    /// clock's arm recorded.
+    pub rollout: Option<Rollout>,
     /// Archived: no longer run, except for the `proceed` steps of the holds it began (SPEC
     /// §8.6). Set by the store, never part of the automation's JSON.
     pub archived: bool,
@@ -687,6 +691,7 @@ const AUTOMATION_FIELDS: &[&str] = &[
     "steps",
     "segments",
     "active_from",
+    "rollout",
 ];
 
 const TRIGGER_FIELDS: &[&str] = &[
@@ -737,6 +742,10 @@ pub fn parse_automation(r: &mut Reader, path: &str, v: &Value) -> Option<Automat
     let active_from = match r.optional(obj, "active_from") {
         None => Some(None),
         Some(d) => date(r, &join(path, "active_from"), d).map(Some),
+    };
+    let rollout = match r.optional(obj, "rollout") {
+        None => Some(None),
+        Some(v) => parse_rollout(r, &join(path, "rollout"), v, Rollout::default()).map(Some),
     };
     if let (Some(trigger), Some((steps, form))) = (&trigger, &steps) {
         check_catch_up(r, path, trigger.catch_up_days, steps, *form);
@@ -794,6 +803,7 @@ pub fn parse_automation(r: &mut Reader, path: &str, v: &Value) -> Option<Automat
         step_form,
         segments,
         active_from: active_from?,
+        rollout: rollout?,
         archived: false,
     })
 }
@@ -1603,6 +1613,9 @@ impl Automation {
         }
         if let Some(d) = self.active_from {
             obj["active_from"] = json!(d.to_string());
+        }
+        if let Some(rollout) = self.rollout {
+            obj["rollout"] = rollout.to_json();
         }
         obj
     }

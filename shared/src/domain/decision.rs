@@ -9,6 +9,7 @@ use super::event::EventKey;
 use super::fields::{FieldErrors, Reader};
 use super::ids::{AutomationId, CustomerId, TenantId};
 use super::money::Money;
+use super::rollout::Arm;
 use chrono::NaiveDate;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -36,8 +37,9 @@ pub struct Plan {
     pub actions: Vec<Action>,
 }
 
-/// The step day an automation's segment assignment is recorded under (SPEC §8.3): no step
-/// has it (steps are at most day 3650), so it settles once per clock like a step.
+/// The step day a clock's assignment (its segment, SPEC §8.3, and its rollout arm, §8.8) is
+/// recorded under: no step has it (steps are at most day 3650), so it settles once per clock
+/// like a step.
 pub const SEGMENT_DAY: u16 = u16::MAX;
 
 impl Plan {
@@ -159,6 +161,8 @@ pub enum SkipReason {
     NoSegment,
     /// The step falls after the hold of its cancellation clock (SPEC §8.6).
     HoldEnded,
+    /// The clock's arm is outside the rollout's cohort (SPEC §8.8): the step never fires.
+    NotInCohort,
 }
 
 impl SkipReason {
@@ -173,10 +177,11 @@ impl SkipReason {
             Self::Quiet => "quiet",
             Self::NoSegment => "no_segment",
             Self::HoldEnded => "hold_ended",
+            Self::NotInCohort => "not_in_cohort",
         }
     }
 
-    pub const ALL: [SkipReason; 9] = [
+    pub const ALL: [SkipReason; 10] = [
         Self::Superseded,
         Self::MissedWindow,
         Self::BeforeActiveFrom,
@@ -186,6 +191,7 @@ impl SkipReason {
         Self::Quiet,
         Self::NoSegment,
         Self::HoldEnded,
+        Self::NotInCohort,
     ];
 
     pub fn from_code(code: &str) -> Option<Self> {
@@ -202,6 +208,7 @@ impl SkipReason {
                 | Self::BeforeActiveFrom
                 | Self::NoSegment
                 | Self::HoldEnded
+                | Self::NotInCohort
         )
     }
 }
@@ -214,8 +221,11 @@ pub enum Outcome {
     /// Fired at a step whose approval threshold held: nothing is carried out until an admin
     /// approves it (a dry run asks no approval: its row says `needs_approval`).
     AwaitingApproval,
-    /// The clock's segment was decided (at [`SEGMENT_DAY`]): its steps are the segment's for
-    /// the clock's life.
+    /// The step went on for a clock in the rollout's holdout (SPEC §8.8): recorded, final,
+    /// and nothing is carried out, so that its outcome can be compared with the treated.
+    Holdout,
+    /// The clock's assignment was decided (at [`SEGMENT_DAY`]): its steps are its segment's,
+    /// and its arm the rollout's, for the clock's life.
     Segmented,
     Skipped {
         reason: SkipReason,
@@ -247,6 +257,8 @@ pub struct Decision {
     pub clock_id: Option<Arc<str>>,
     /// The clock's segment, when the automation has segments.
     pub segment: Option<Arc<str>>,
+    /// The clock's rollout arm, when the automation has a rollout (SPEC §8.8).
+    pub arm: Option<Arm>,
     pub mode: Mode,
     pub outcome: Outcome,
     /// Decided after the step was first due (SPEC §8.1): late data, a condition that held
@@ -272,7 +284,11 @@ impl Decision {
     /// once) and never taken again.
     pub fn is_final(&self) -> bool {
         match &self.outcome {
-            Outcome::Fired | Outcome::Held | Outcome::AwaitingApproval | Outcome::Segmented => true,
+            Outcome::Fired
+            | Outcome::Held
+            | Outcome::AwaitingApproval
+            | Outcome::Holdout
+            | Outcome::Segmented => true,
             Outcome::Skipped { reason, .. } => reason.is_final(),
         }
     }
@@ -328,6 +344,7 @@ impl Decision {
             episode: self.episode.clone(),
             clock_id: self.clock_id.clone(),
             segment: self.segment.clone(),
+            arm: self.arm,
             went_on: matches!(
                 self.outcome,
                 Outcome::Fired | Outcome::Held | Outcome::AwaitingApproval
@@ -392,7 +409,10 @@ impl Decision {
             }
             // A dry run asks nobody.
             Outcome::AwaitingApproval => ("fired", None, None),
-            Outcome::Segmented => ("segmented", None, None),
+            Outcome::Holdout => ("holdout", None, None),
+            Outcome::Segmented if self.segment.is_some() => ("segmented", None, None),
+            // An automation with a rollout and no segments records only the arm.
+            Outcome::Segmented => ("assigned", None, None),
             Outcome::Skipped { reason, detail } => {
                 ("skipped", Some(reason.code()), Some(detail.as_str()))
             }
@@ -408,6 +428,7 @@ impl Decision {
             step: self.step.as_deref(),
             owner: self.plan.as_deref().and_then(|p| p.owner.as_deref()),
             segment: named.then_some(self.segment.as_deref()),
+            arm: self.arm.map(Arm::as_str),
             clock_id: named.then_some(self.clock_id.as_deref()),
             clock_since: named.then_some(self.past_due_since),
             clock_days: named.then_some(self.days_past_due),
@@ -441,6 +462,8 @@ pub struct Settled {
     /// The segment the clock was put on (`None` for `no_segment`, and for steps of an
     /// automation without segments).
     pub segment: Option<Arc<str>>,
+    /// The clock's rollout arm (`None` when the automation had no rollout).
+    pub arm: Option<Arm>,
     /// Whether it went on (fired, even as a dry run; held; awaiting approval) rather than
     /// being skipped: a hold's later steps need its `hold` step to have gone on (SPEC §8.6).
     pub went_on: bool,
@@ -483,6 +506,9 @@ pub struct DecisionRow<'a> {
     pub owner: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub segment: Option<Option<&'a str>>,
+    /// The clock's rollout arm: only for an automation with a rollout.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arm: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub clock_id: Option<Option<&'a str>>,
     #[serde(skip_serializing_if = "Option::is_none")]

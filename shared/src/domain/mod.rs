@@ -17,6 +17,7 @@ pub mod money;
 pub mod normalize;
 pub mod notice;
 pub mod quiet;
+pub mod rollout;
 pub mod rule;
 pub mod step;
 

@@ -18,6 +18,7 @@ use super::event::EventKey;
 use super::invoice::Invoice;
 use super::money::Money;
 use super::quiet::QuietAt;
+use super::rollout::{Arm, bucket};
 use super::step::{Step, StepForm};
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use std::sync::Arc;
@@ -181,11 +182,16 @@ impl<'a> RunContext<'a> {
         self
     }
 
-    /// The steps whose windows make a clock a candidate: every list's, and for a segmented
-    /// automation the assignment's.
+    /// Whether the automation records each clock's assignment: its segment, its arm, or
+    /// both.
+    fn assigns(&self) -> bool {
+        !self.automation.segments.is_empty() || self.automation.rollout.is_some()
+    }
+
+    /// The steps whose windows make a clock a candidate: every list's, and for an automation
+    /// that assigns its clocks (segments, a rollout) the assignment's.
     fn window_steps(&self) -> impl Iterator<Item = &Step> {
-        let assignment =
-            (!self.automation.segments.is_empty() && !self.proceeds_only).then_some(&ASSIGNMENT);
+        let assignment = (self.assigns() && !self.proceeds_only).then_some(&ASSIGNMENT);
         self.automation
             .all_steps()
             .filter(|s| !self.proceeds_only || s.is_proceed())
@@ -377,9 +383,11 @@ impl<'a> RunContext<'a> {
     /// clock id and a start at or after the current one, i.e. within the same continuous
     /// period (a late event may have moved the start earlier since).
     ///
-    /// A segmented automation first puts the clock on its segment (SPEC §8.3): the one an
-    /// earlier run recorded, or, at the first run that looks at the clock, the first whose
-    /// `when` holds, recorded with the decisions.
+    /// An automation with segments or a rollout first assigns the clock (SPEC §8.3, §8.8):
+    /// the segment and arm an earlier run recorded, or, at the first run that looks at the
+    /// clock, the first segment whose `when` holds and the arm of the customer's bucket,
+    /// recorded with the decisions. A step that goes on for a clock held out is recorded as
+    /// `holdout`, one outside the cohort is skipped `not_in_cohort`.
     ///
     /// `messaged` lists, ascending, the earlier dates a live firing with a customer-facing
     /// action was decided for the customer (any automation): what message spacing counts. It
@@ -394,32 +402,10 @@ impl<'a> RunContext<'a> {
     ) {
         let start = candidate.clock.start;
         let mine = |s: &&Settled| candidate.clock.owns(s);
-        let (list, segment) = if self.automation.segments.is_empty() {
-            (0, None)
-        } else {
-            match settled
-                .iter()
-                .filter(mine)
-                .find(|s| s.threshold_days == SEGMENT_DAY)
-            {
-                Some(assigned) => {
-                    let Some(name) = &assigned.segment else {
-                        return; // no_segment: nothing of the clock ever fires
-                    };
-                    // A segment renamed or removed since has no steps left for the clock.
-                    let Some(i) = self.segment_names.iter().position(|n| n == name) else {
-                        return;
-                    };
-                    (i, Some(name.clone()))
-                }
-                // A hold not begun has nothing to proceed.
-                None if self.proceeds_only => return,
-                None => match self.assign(customer, candidate, out) {
-                    Some(i) => (i, Some(self.segment_names[i].clone())),
-                    None => return,
-                },
-            }
+        let Some((list, segment, arm)) = self.assignment(customer, candidate, settled, out) else {
+            return;
         };
+        let treated = arm.is_none_or(|a| a == Arm::Treated);
         let steps = self.automation.step_lists().nth(list).unwrap_or_default();
         let plans = &self.plans[list];
         let catch_up = i64::from(self.automation.trigger.catch_up_days);
@@ -430,9 +416,19 @@ impl<'a> RunContext<'a> {
             let mut d = self.decision(customer, candidate, steps[i].day, outcome, owed);
             d.step = name.clone();
             d.segment = segment.clone();
+            d.arm = arm;
             d.late = self.date > first_due || self.caught_up;
             if matches!(d.outcome, Outcome::Fired | Outcome::AwaitingApproval) {
-                d.plan = Some(plan.clone());
+                match arm {
+                    Some(Arm::Holdout) => d.outcome = Outcome::Holdout,
+                    Some(Arm::NotInCohort) => {
+                        d.outcome = Outcome::Skipped {
+                            reason: SkipReason::NotInCohort,
+                            detail: self.outside_cohort(customer),
+                        }
+                    }
+                    Some(Arm::Treated) | None => d.plan = Some(plan.clone()),
+                }
             }
             d
         };
@@ -578,7 +574,8 @@ impl<'a> RunContext<'a> {
                 Ok(()) => {
                     if let Some((i, first_due)) = begin {
                         out.push(decision(i, first_due, Outcome::Fired));
-                        hold_on = true;
+                        // A hold of a clock held out or outside the cohort never begins.
+                        hold_on = treated;
                     }
                     if let Some(&(highest, highest_due)) = due.last().filter(|_| hold_on) {
                         let instead = named(&steps[highest]);
@@ -633,6 +630,7 @@ impl<'a> RunContext<'a> {
             clock: self.automation.trigger.clock,
             clock_id: candidate.clock.id().map(Arc::from),
             segment: None,
+            arm: None,
             mode: self.automation.mode,
             plan: None,
             outcome,
@@ -657,20 +655,79 @@ impl<'a> RunContext<'a> {
         }
     }
 
-    /// Puts a clock seen for the first time on the first segment whose `when` holds now,
-    /// recording the assignment (or `no_segment`) in `out`; the segment's index. A condition
-    /// that cannot be evaluated (tenure without `created_at`) does not hold.
+    /// The clock's step list, segment and arm: as an earlier run recorded them, or decided
+    /// now (and recorded in `out`) at the first run that looks at the clock. `None`: nothing
+    /// of the clock fires (`no_segment`, or a segment renamed or removed since).
+    fn assignment(
+        &self,
+        customer: &CustomerState,
+        candidate: &Candidate<'_>,
+        settled: &[Settled],
+        out: &mut Vec<Decision>,
+    ) -> Option<(usize, Option<Arc<str>>, Option<Arm>)> {
+        if !self.assigns() {
+            return Some((0, None, None));
+        }
+        let recorded = settled
+            .iter()
+            .filter(|s| candidate.clock.owns(s))
+            .find(|s| s.threshold_days == SEGMENT_DAY);
+        let Some(assigned) = recorded else {
+            return match self.proceeds_only {
+                // A hold not begun has nothing to proceed; one begun before its automation
+                // had a rollout (a rollout-only automation records no segment) was treated.
+                true if self.automation.segments.is_empty() => Some((0, None, None)),
+                true => None,
+                false => self.assign(customer, candidate, out),
+            };
+        };
+        if self.automation.segments.is_empty() {
+            return Some((0, None, assigned.arm));
+        }
+        // no_segment: nothing of the clock ever fires.
+        let name = assigned.segment.as_ref()?;
+        // A segment renamed or removed since has no steps left for the clock.
+        let i = self.segment_names.iter().position(|n| n == name)?;
+        Some((i, Some(name.clone()), assigned.arm))
+    }
+
+    /// Why a step of a clock outside the cohort is skipped: its bucket, which anyone can
+    /// recompute (SPEC §8.8).
+    fn outside_cohort(&self, customer: &CustomerState) -> String {
+        let b = bucket(
+            &customer.tenant_id,
+            &self.automation.id,
+            &customer.customer_id,
+        );
+        format!("the clock was put outside the rollout's cohort when first seen (bucket {b})")
+    }
+
+    /// Assigns a clock seen for the first time: to the first segment whose `when` holds now
+    /// (a condition that cannot be evaluated, tenure without `created_at`, does not hold),
+    /// and to the arm of the customer's bucket under the rollout. The assignment (or
+    /// `no_segment`) is recorded in `out`.
     fn assign(
         &self,
         customer: &CustomerState,
         candidate: &Candidate<'_>,
         out: &mut Vec<Decision>,
-    ) -> Option<usize> {
-        let found = self.automation.segments.iter().position(|segment| {
-            segment.when.iter().all(|c| {
-                self.condition_holds(c, customer, candidate)
-                    .unwrap_or(false)
-            })
+    ) -> Option<(usize, Option<Arc<str>>, Option<Arm>)> {
+        let segmented = !self.automation.segments.is_empty();
+        let found = match segmented {
+            false => Some(0),
+            true => self.automation.segments.iter().position(|segment| {
+                segment.when.iter().all(|c| {
+                    self.condition_holds(c, customer, candidate)
+                        .unwrap_or(false)
+                })
+            }),
+        };
+        let arm = self.automation.rollout.map(|r| {
+            r.arm(bucket(
+                &customer.tenant_id,
+                &self.automation.id,
+                &customer.customer_id,
+            ))
         });
         let owed = self.owed(customer, candidate);
         let outcome = match found {
@@ -683,10 +740,14 @@ impl<'a> RunContext<'a> {
                 ),
             },
         };
+        let segment = found
+            .filter(|_| segmented)
+            .map(|i| self.segment_names[i].clone());
         let mut d = self.decision(customer, candidate, SEGMENT_DAY, outcome, owed);
-        d.segment = found.map(|i| self.segment_names[i].clone());
+        d.segment = segment.clone();
+        d.arm = arm.filter(|_| found.is_some());
         out.push(d);
-        found
+        Some((found?, segment, arm))
     }
 
     /// The first date of a customer-facing step's window once the quiet period that covered

@@ -1,4 +1,4 @@
-//! `/v1/automations`: create, list, get, replace (`If-Match`), archive, preview.
+//! `/v1/automations`: create, list, get, replace (`If-Match`), archive, preview, promote.
 
 use super::{audit_entry, is_valid_id, json, random_hex, tenant_object, with_etag, with_location};
 use crate::identity::Caller;
@@ -13,7 +13,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use shared::app::evaluate::{Purpose, decide_tenant_day};
-use shared::domain::{Automation, AutomationId};
+use shared::domain::fields::Reader;
+use shared::domain::rollout::parse_rollout;
+use shared::domain::{Automation, AutomationId, FieldError, FieldErrors, Mode};
 use shared::ports::{StoredAutomation, WriteOutcome};
 
 const MAX_PAGE: usize = 200;
@@ -221,6 +223,7 @@ pub async fn replace<S: ApiStore>(
         return Err(stale());
     }
     let submitted = parse_body(&state.store, &caller, body, Some(&current)).await?;
+    check_rollout_change(&current.automation, &submitted.automation)?;
     let next = StoredAutomation {
         automation: submitted.automation,
         version: current.version + 1,
@@ -246,6 +249,119 @@ pub async fn replace<S: ApiStore>(
         WriteOutcome::Conflict => Err(stale()),
     }
 }
+
+/// Refuses a change of rollout that would take a customer out of treatment or into the
+/// holdout (SPEC §8.8): comparisons stay valid while an automation is promoted.
+fn check_rollout_change(current: &Automation, next: &Automation) -> Result<(), Problem> {
+    let (before, after) = (
+        current.rollout.unwrap_or_default(),
+        next.rollout.unwrap_or_default(),
+    );
+    let problems = before.change_problems(after);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(Problem::invalid(&FieldErrors(
+        problems
+            .into_iter()
+            .map(|(field, why)| FieldError::new(field, why))
+            .collect(),
+    )))
+}
+
+/// The audited step from a dry run on a cohort to a broader live rollout (SPEC §8.8): a
+/// new mode, a larger cohort, or both, with `If-Match`. Fields left out keep their value;
+/// `rationale` is kept in the audit entry.
+pub async fn promote<S: ApiStore>(
+    Extract(state): Extract<State<S>>,
+    caller: Caller,
+    PathId(id): PathId,
+    _: NoQuery,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> Result<Response, Problem> {
+    caller.require_admin()?;
+    let current = live(&state.store, &caller, id.as_deref()).await?;
+    let precondition = required_if_match(&headers, "an automation")?;
+    if !precondition.matches(current.version) {
+        return Err(stale());
+    }
+    let mut r = Reader::new();
+    let read = (|| {
+        let obj = r.object("", &body, &["mode", "rollout", "rationale"])?;
+        let mode = match r.optional(obj, "mode") {
+            None => Some(current.automation.mode),
+            Some(m) => r.choice("mode", m, &Mode::ALL),
+        };
+        let base = current.automation.rollout.unwrap_or_default();
+        let rollout = match r.optional(obj, "rollout") {
+            None => Some(current.automation.rollout),
+            Some(v) => parse_rollout(&mut r, "rollout", v, base).map(Some),
+        };
+        let rationale = r
+            .optional(obj, "rationale")
+            .and_then(|v| r.text("rationale", v, MAX_RATIONALE_LEN))
+            .map(str::to_owned);
+        if !obj.contains_key("mode") && !obj.contains_key("rollout") {
+            r.error("mode", "a promotion gives a mode, a rollout, or both");
+        }
+        Some((mode?, rollout?, rationale))
+    })();
+    let (mode, rollout, rationale) = r.finish(read).map_err(|e| Problem::invalid(&e))?;
+    if current.automation.mode == Mode::Live && mode == Mode::DryRun {
+        return Err(Problem::invalid_field(
+            "mode",
+            "a promotion does not go back to a dry run: replace the automation to do that",
+        ));
+    }
+    let mut next = current.automation.clone();
+    next.mode = mode;
+    next.rollout = rollout;
+    check_rollout_change(&current.automation, &next)?;
+    if next == current.automation {
+        return Err(Problem::invalid_field(
+            "rollout",
+            "the promotion changes nothing: the automation already has this mode and rollout",
+        ));
+    }
+    let next = StoredAutomation {
+        automation: next,
+        version: current.version + 1,
+        archived: false,
+    };
+    let promoted = |a: &Automation| {
+        json!({
+            "mode": a.mode.as_str(),
+            "rollout": a.rollout.unwrap_or_default().to_json(),
+        })
+    };
+    let mut after = promoted(&next.automation);
+    if let Some(rationale) = rationale {
+        after["rationale"] = json!(rationale);
+    }
+    let audit = audit_entry(
+        &caller.tenant,
+        &caller.actor,
+        "promote",
+        format!("automations/{}", current.automation.id),
+        Some(promoted(&current.automation)),
+        Some(after),
+    );
+    match state
+        .store
+        .write_automation(&next, Some(current.version), &audit)
+        .await?
+    {
+        WriteOutcome::Written => Ok(with_etag(
+            json(StatusCode::OK, representation(&next)),
+            next.version,
+        )),
+        WriteOutcome::Conflict => Err(stale()),
+    }
+}
+
+/// The longest rationale a promotion keeps.
+const MAX_RATIONALE_LEN: usize = 2_000;
 
 fn stale() -> Problem {
     Problem::new(

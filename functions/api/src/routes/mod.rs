@@ -30,6 +30,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("put", "/v1/automations/{id}"),
     ("delete", "/v1/automations/{id}"),
     ("post", "/v1/automations/{id}/preview"),
+    ("post", "/v1/automations/{id}/promote"),
     ("post", "/v1/events"),
     ("get", "/v1/customers/{id}"),
     ("get", "/v1/firings"),
@@ -61,6 +62,10 @@ pub fn router<S: ApiStore>(state: State<S>) -> Router {
         .route(
             "/v1/automations/{id}/preview",
             post(automations::preview::<S>),
+        )
+        .route(
+            "/v1/automations/{id}/promote",
+            post(automations::promote::<S>),
         )
         .route("/v1/events", post(events::ingest::<S>))
         .route("/v1/customers/{id}", get(customers::get_one::<S>))

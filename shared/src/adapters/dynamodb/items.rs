@@ -13,6 +13,7 @@ use crate::domain::event::{
 use crate::domain::invoice::{Invoice, Invoices, PaymentStop, StoppedClock};
 use crate::domain::normalize::Normalized;
 use crate::domain::quiet::{Dispute, Promise, Quiet};
+use crate::domain::rollout::Arm;
 use crate::domain::{
     AutomationId, Continuity, Currency, CustomerId, CustomerState, EventKey, Mode, Money, TenantId,
 };
@@ -631,6 +632,9 @@ pub struct FiringItem {
     /// The clock's segment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seg: Option<String>,
+    /// The clock's rollout arm (`treated`, `holdout`, `not_in_cohort`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arm: Option<String>,
     /// Actions the executor cancelled, with why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cx: Vec<CancelAttr>,
@@ -664,6 +668,7 @@ impl FiringItem {
             Outcome::Fired => ("fired", None, None),
             Outcome::Held => ("held", None, None),
             Outcome::AwaitingApproval => ("awaiting_approval", None, None),
+            Outcome::Holdout => ("holdout", None, None),
             Outcome::Segmented => ("segmented", None, None),
             Outcome::Skipped { reason, detail } => (
                 "skipped",
@@ -705,6 +710,7 @@ impl FiringItem {
             ck: d.clock.code().map(str::to_owned),
             cid: d.clock_id.as_deref().map(str::to_owned),
             seg: d.segment.as_deref().map(str::to_owned),
+            arm: d.arm.map(|a| a.as_str().to_owned()),
             cx: r
                 .cancelled
                 .iter()
@@ -741,6 +747,7 @@ impl FiringItem {
             "fired" => Outcome::Fired,
             "held" => Outcome::Held,
             "awaiting_approval" => Outcome::AwaitingApproval,
+            "holdout" => Outcome::Holdout,
             "segmented" => Outcome::Segmented,
             "skipped" => Outcome::Skipped {
                 reason: self
@@ -783,6 +790,10 @@ impl FiringItem {
         {
             return Err(corrupt("a firing without its plan"));
         }
+        let arm = match self.arm.as_deref() {
+            None => None,
+            Some(code) => Some(Arm::parse(code).ok_or_else(|| corrupt("arm"))?),
+        };
         // A firing stored before decisions named their clock (`ck`) has it in its plan.
         let clock = match (&self.ck, &plan) {
             (None, Some(plan)) => plan.clock,
@@ -807,6 +818,7 @@ impl FiringItem {
                 clock,
                 clock_id: self.cid.map(Arc::from),
                 segment: self.seg.map(Arc::from),
+                arm,
             },
             status: FiringStatus::parse(&self.st).ok_or_else(|| corrupt("status"))?,
             attempts: self.att,
