@@ -9,6 +9,7 @@
 use crate::domain::clock::ClockKind;
 use crate::domain::decision::{Decision, Settled};
 use crate::domain::normalize::ChangeRecord;
+use crate::domain::outcome::ClockStop;
 use crate::domain::{
     Automation, AutomationId, CustomerId, CustomerState, Event, EventId, FieldErrors, TenantId,
     TenantSettings,
@@ -90,6 +91,9 @@ pub struct StateCommit<'a> {
     /// What normalizing the event's profile changed (SPEC §8.7): the change-log entry,
     /// written with the state.
     pub normalization: Option<ChangeRecord>,
+    /// The clocks this event stopped (SPEC §8.9): each written with the state, where a
+    /// report finds its decisions' outcomes.
+    pub stops: Vec<ClockStop>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -604,6 +608,18 @@ pub trait DecisionStore: Send + Sync {
         current: &FiringRecord,
         next: &FiringRecord,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// The clocks that stopped, by customer (SPEC §8.9): what a report reads its decisions'
+/// outcomes from. A stop is kept under its clock (kind, id and start), so writing it again
+/// changes nothing.
+pub trait OutcomeStore: Send + Sync {
+    /// Every stop recorded for the customer, any clock.
+    fn customer_stops(
+        &self,
+        tenant: &TenantId,
+        customer: &CustomerId,
+    ) -> impl Future<Output = Result<Vec<ClockStop>, StoreError>> + Send;
 }
 
 /// Where events that can never be applied go, unchanged, with the reasons: nothing is lost,

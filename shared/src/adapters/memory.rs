@@ -12,6 +12,7 @@ use crate::domain::clock::{ClockKind, StartIndex};
 use crate::domain::decision::Settled;
 use crate::domain::event::EventBody;
 use crate::domain::normalize::ChangeRecord;
+use crate::domain::outcome::ClockStop;
 use crate::domain::{
     Automation, AutomationId, Continuity, CustomerId, CustomerState, Event, EventId, EventKey,
     FieldErrors, TenantId, TenantSettings,
@@ -19,9 +20,9 @@ use crate::domain::{
 use crate::ports::{
     ActionPublisher, AdminStore, AuditEntry, AutomationAdmin, AutomationStore, CandidateSource,
     CommitOutcome, CustomerStore, DeadLetters, DecisionStore, FailedFirings, FiringRecord,
-    FiringStatus, NormalizationStore, OutgoingMessage, PublishError, RESOLVE_CHUNK, RecordOutcome,
-    RunCheckpoints, ScanPage, Segment, SegmentProgress, StateCommit, StoreError, StoredAutomation,
-    Versioned, WriteOutcome,
+    FiringStatus, NormalizationStore, OutcomeStore, OutgoingMessage, PublishError, RESOLVE_CHUNK,
+    RecordOutcome, RunCheckpoints, ScanPage, Segment, SegmentProgress, StateCommit, StoreError,
+    StoredAutomation, Versioned, WriteOutcome,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use fnv::FnvHashMap as HashMap;
@@ -60,6 +61,8 @@ impl LoggedEvent {
 struct Customer {
     state: Versioned<CustomerState>,
     log: Vec<LoggedEvent>,
+    /// The customer's stopped clocks, one per clock (kind, id, start).
+    stops: Vec<ClockStop>,
 }
 
 /// One customer's decisions by key, each with the order it was recorded in (for
@@ -436,6 +439,7 @@ impl CustomerStore for MemoryStore {
             expected_version,
             started_before,
             normalization,
+            stops,
             ..
         } = commit;
         let mut guard = self.lock();
@@ -521,18 +525,50 @@ impl CustomerStore for MemoryStore {
                 let c = c.get_mut();
                 c.state = next;
                 push_grown_by_a_quarter(&mut c.log, logged);
+                record_stops(&mut c.stops, stops);
             }
             Entry::Vacant(slot) => {
-                slot.insert(Box::new(Customer {
+                let mut c = Box::new(Customer {
                     state: next,
                     log: vec![logged],
-                }));
+                    stops: Vec::new(),
+                });
+                record_stops(&mut c.stops, stops);
+                slot.insert(c);
             }
         }
         if let Some(record) = normalization {
             tenant.log_change(record);
         }
         Ok(CommitOutcome::Committed)
+    }
+}
+
+/// Keeps each stop under its clock: a stop of a clock already there replaces it, as the
+/// table's item under the same key does.
+fn record_stops(kept: &mut Vec<ClockStop>, stops: Vec<ClockStop>) {
+    for stop in stops {
+        let same = |k: &ClockStop| {
+            (k.kind, &k.clock_id, &k.start) == (stop.kind, &stop.clock_id, &stop.start)
+        };
+        match kept.iter_mut().find(|k| same(k)) {
+            Some(k) => *k = stop,
+            None => kept.push(stop),
+        }
+    }
+}
+
+impl OutcomeStore for MemoryStore {
+    async fn customer_stops(
+        &self,
+        tenant: &TenantId,
+        customer: &CustomerId,
+    ) -> Result<Vec<ClockStop>, StoreError> {
+        Ok(self
+            .lock()
+            .customer(tenant, customer)
+            .map(|c| c.stops.clone())
+            .unwrap_or_default())
     }
 }
 

@@ -5,6 +5,7 @@
 use crate::domain::clock::StartIndex;
 use crate::domain::customer::{ApplyError, Change};
 use crate::domain::normalize::{Cause, ChangeRecord};
+use crate::domain::outcome;
 use crate::domain::{CustomerState, Event, EventBody, FieldError, FieldErrors, TenantSettings};
 use crate::ports::{AutomationStore, CommitOutcome, CustomerStore, StateCommit, StoreError};
 use chrono::{DateTime, Duration, Utc};
@@ -145,11 +146,12 @@ async fn ingest_under<S: CustomerStore + AutomationStore>(
         let was_past_due = before.is_past_due();
         let started_before = StartIndex::of(&before);
         let profile_before = before.profile.as_ref().map(|p| p.0.clone());
-        let (mut after, change) = if before.can_apply_in_place(event) {
+        let (mut after, change, stops) = if before.can_apply_in_place(event) {
             // The state read is this attempt's own copy: it is applied to in place.
             let mut after = before;
             let change = after.apply(event).map_err(rejection)?;
-            (after, change)
+            let stops = outcome::stops_at(&after, &event.key);
+            (after, change, stops)
         } else {
             // A late or repeated balance event: only the customer's log can say where the
             // episode now starts, so the state is rebuilt from it.
@@ -168,7 +170,8 @@ async fn ingest_under<S: CustomerStore + AutomationStore>(
             // A balance event moves no profile: the normalized one stays as it was.
             after.normalized = before.normalized.clone();
             let change = Change::between(&before, &after);
-            (after, change)
+            let stops = outcome::new_stops(&outcome::stops(&before), &after);
+            (after, change, stops)
         };
         let normalization = match settings.as_deref() {
             Some(settings) if after.profile.as_ref().map(|p| &p.0) != profile_before.as_ref() => {
@@ -183,6 +186,7 @@ async fn ingest_under<S: CustomerStore + AutomationStore>(
             started_before,
             expected_version,
             normalization,
+            stops,
         };
         match store.commit(commit).await? {
             CommitOutcome::Committed => return Ok(IngestOutcome::Accepted(change)),

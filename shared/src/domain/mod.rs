@@ -16,6 +16,7 @@ pub mod json;
 pub mod money;
 pub mod normalize;
 pub mod notice;
+pub mod outcome;
 pub mod quiet;
 pub mod rollout;
 pub mod rule;

@@ -13,14 +13,15 @@ use shared::domain::clock::ClockKind;
 const PAST_DUE: ClockKind = ClockKind::PastDue(shared::domain::Continuity::NegativeBalance);
 use shared::domain::decision::Settled;
 use shared::domain::normalize::{Cause, ChangeRecord};
+use shared::domain::outcome::{ClockStop, How, StopKind};
 use shared::domain::{
     Automation, AutomationId, Continuity, CustomerId, Event, EventId, TenantId, TenantSettings,
 };
 use shared::ports::{
     AdminStore, AuditEntry, AutomationAdmin, AutomationStore, CandidateSource, CommitOutcome,
-    CustomerStore, DecisionStore, FiringRecord, FiringStatus, NormalizationStore, RESOLVE_CHUNK,
-    RecordOutcome, RunCheckpoints, ScanPage, Segment, SegmentProgress, StateCommit, StoreError,
-    StoreOnly, StoredAutomation, Versioned, WriteOutcome,
+    CustomerStore, DecisionStore, FiringRecord, FiringStatus, NormalizationStore, OutcomeStore,
+    RESOLVE_CHUNK, RecordOutcome, RunCheckpoints, ScanPage, Segment, SegmentProgress, StateCommit,
+    StoreError, StoreOnly, StoredAutomation, Versioned, WriteOutcome,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -34,6 +35,7 @@ pub trait Store:
     + DecisionStore
     + RunCheckpoints
     + NormalizationStore
+    + OutcomeStore
     + Clone
     + 'static
 {
@@ -48,6 +50,7 @@ impl<T> Store for T where
         + DecisionStore
         + RunCheckpoints
         + NormalizationStore
+        + OutcomeStore
         + Clone
         + 'static
 {
@@ -128,6 +131,7 @@ pub async fn when_events_are_committed_should_apply_each_once_at_the_version_rea
         started_before: Default::default(),
         expected_version: None,
         normalization: None,
+        stops: Vec::new(),
     };
     assert_eq!(
         store.commit(stale).await.unwrap(),
@@ -140,6 +144,7 @@ pub async fn when_events_are_committed_should_apply_each_once_at_the_version_rea
         started_before: Default::default(),
         expected_version: None,
         normalization: None,
+        stops: Vec::new(),
     };
     match store.commit(again).await.unwrap() {
         CommitOutcome::EventExists(existing) => assert_eq!(*existing, e1),
@@ -344,6 +349,131 @@ fn cancellation(id: &str, customer: &str, kind: &str, occurred_at: &str, extra: 
         "type": kind, "occurred_at": occurred_at, "cancellation": c}),
     )
     .expect("a valid cancellation event")
+}
+
+/// Each clock that stops is kept under its customer with how and when (SPEC §8.9), for every
+/// clock kind and in any arrival order: a request learned of after its answer stops as it
+/// would have, a duplicate adds nothing, and a late balance that moves an episode's start
+/// earlier keeps a stop for the new start.
+pub async fn when_clocks_stop_should_keep_each_stop_under_its_clock<S: Store>(store: S) {
+    let period_end = json!({"effective": "period_end"});
+    let events = [
+        balance("t1", "e1", "c1", "2026-11-01T10:00:00Z", -5000),
+        balance("t1", "e2", "c1", "2026-11-10T10:00:00Z", 0),
+        payment("p1", "c1", "payment.failed", "in_1", "2026-11-02T10:00:00Z"),
+        payment(
+            "p2",
+            "c1",
+            "payment.succeeded",
+            "in_1",
+            "2026-11-05T10:00:00Z",
+        ),
+        cancellation(
+            "w1",
+            "c1",
+            "cancellation.withdrawn",
+            "2026-11-06T10:00:00Z",
+            json!({"offer_id": "half-price"}),
+        ),
+        // Learned of after its answer.
+        cancellation(
+            "r1",
+            "c1",
+            "cancellation.requested",
+            "2026-11-03T10:00:00Z",
+            period_end.clone(),
+        ),
+        payment("p3", "c2", "payment.failed", "in_2", "2026-11-04T10:00:00Z"),
+        payment("p4", "c2", "invoice.voided", "in_2", "2026-11-07T10:00:00Z"),
+        cancellation(
+            "r2",
+            "c2",
+            "cancellation.requested",
+            "2026-11-03T10:00:00Z",
+            period_end,
+        ),
+        // A duplicate, then a late balance that starts c1's episode earlier.
+        balance("t1", "e2", "c1", "2026-11-10T10:00:00Z", 0),
+        balance("t1", "e0", "c1", "2026-10-30T10:00:00Z", -3000),
+    ];
+    for e in &events {
+        ingest_event(&store, e).await.expect("ingested");
+    }
+    let key = |id: &str, at_: &str| shared::domain::EventKey {
+        occurred_at: at(at_),
+        event_id: EventId::new(id),
+    };
+    let stop = |kind, id: Option<&str>, start, end, how, offer: Option<&str>| ClockStop {
+        kind,
+        clock_id: id.map(str::to_owned),
+        start,
+        end,
+        how,
+        offer_id: offer.map(str::to_owned),
+    };
+    let sorted = |mut v: Vec<ClockStop>| {
+        v.sort_by(|a, b| (a.kind, &a.clock_id, &a.start).cmp(&(b.kind, &b.clock_id, &b.start)));
+        v
+    };
+    let ended = key("e2", "2026-11-10T10:00:00Z");
+    assert_eq!(
+        sorted(store.customer_stops(&t("t1"), &c("c1")).await.unwrap()),
+        [
+            // The stop first written for e1 stays; the late e0 adds the stop for the start
+            // it moved the episode to, with the same end: a decision on either finds one.
+            stop(
+                StopKind::PastDue,
+                None,
+                key("e0", "2026-10-30T10:00:00Z"),
+                ended.clone(),
+                How::Paid,
+                None
+            ),
+            stop(
+                StopKind::PastDue,
+                None,
+                key("e1", "2026-11-01T10:00:00Z"),
+                ended,
+                How::Paid,
+                None
+            ),
+            stop(
+                StopKind::Payment,
+                Some("in_1"),
+                key("p1", "2026-11-02T10:00:00Z"),
+                key("p2", "2026-11-05T10:00:00Z"),
+                How::Paid,
+                None
+            ),
+            stop(
+                StopKind::Cancellation,
+                Some("s-c1"),
+                key("r1", "2026-11-03T10:00:00Z"),
+                key("w1", "2026-11-06T10:00:00Z"),
+                How::OfferAccepted,
+                Some("half-price")
+            ),
+        ]
+    );
+    // c2's request has no answer: only its voided invoice stopped.
+    assert_eq!(
+        store.customer_stops(&t("t1"), &c("c2")).await.unwrap(),
+        [stop(
+            StopKind::Payment,
+            Some("in_2"),
+            key("p3", "2026-11-04T10:00:00Z"),
+            key("p4", "2026-11-07T10:00:00Z"),
+            How::Voided,
+            None
+        )]
+    );
+    assert!(
+        store
+            .customer_stops(&t("t2"), &c("c1"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// Requests to cancel are indexed by instant (every one that takes effect at period end,

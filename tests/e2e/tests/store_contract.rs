@@ -39,4 +39,5 @@ contract!(
     when_two_deletes_race_should_answer_the_same_on_every_store,
     when_the_executor_runs_twice_should_send_each_firing_once,
     when_profiles_are_normalized_should_log_changes_and_renormalize_each_once,
+    when_clocks_stop_should_keep_each_stop_under_its_clock,
 );

@@ -150,6 +150,19 @@ pub fn firing_sk(automation: &AutomationId, episode: &EventKey, threshold: u16) 
     )
 }
 
+/// A stopped clock under its customer (SPEC §8.9): by kind, clock id (`-` for none: ids are
+/// never empty) and start, so a stop written again lands on the same item.
+pub fn stop_sk(kind: &str, clock_id: Option<&str>, start: &EventKey) -> String {
+    format!(
+        "O#{kind}#{}#{}#{}",
+        clock_id.map_or(Cow::Borrowed("-"), escape),
+        instant(start.occurred_at),
+        escape(start.event_id.as_str())
+    )
+}
+
+pub const STOP_SK_PREFIX: &str = "O#";
+
 /// The prefix every firing's sort key starts with, under its customer.
 pub const FIRING_SK_PREFIX: &str = "F#";
 

@@ -5,6 +5,7 @@ mod admin;
 pub mod items;
 pub mod keys;
 mod normalization;
+mod outcomes;
 pub mod setup;
 mod store;
 

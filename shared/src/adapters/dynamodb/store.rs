@@ -467,6 +467,18 @@ impl CustomerStore for DynamoStore {
                 .map_err(|e| StoreError::failed(e.to_string()))?;
             request = request.transact_items(TransactWriteItem::builder().put(put).build());
         }
+        // The clocks the event stopped, each under its clock (SPEC §8.9).
+        for stop in &commit.stops {
+            let put = self
+                .put_request(to_item(&super::outcomes::StopItem::from_stop(
+                    &state.tenant_id,
+                    &state.customer_id,
+                    stop,
+                ))?)
+                .build()
+                .map_err(|e| StoreError::failed(e.to_string()))?;
+            request = request.transact_items(TransactWriteItem::builder().put(put).build());
+        }
         // The payment-clock and cancellation indexes: an item per start instant, moved with
         // the state in the same transaction.
         let started = StartIndex::of(state);
