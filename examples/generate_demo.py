@@ -458,7 +458,7 @@ def automations() -> dict:
             {
                 "id": "gym-past-due-14-30",
                 "tenant_id": "gym-chain",
-                "name": "Past due 14/30: tell finance",
+                "name": "Past due 14/30: tell finance (a quarter held out to measure it)",
                 "enabled": True,
                 "mode": "live",
                 "trigger": {"type": "past_due", "thresholds_days": [14, 30],
@@ -466,6 +466,9 @@ def automations() -> dict:
                             "continuity": "negative_balance", "catch_up_days": 3},
                 "conditions": [{"field": "balance.amount_minor", "op": "lte", "value": -1000}],
                 "actions": [{"type": "notify", "channel": "finance"}],
+                # SPEC §8.8: a random quarter of the customers is left alone, so the weekly
+                # review can compare recoveries with and without the step.
+                "rollout": {"cohort_percent": 75, "holdout_percent": 25},
             },
             {
                 "id": "gym-strict-dry-run",

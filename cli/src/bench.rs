@@ -218,6 +218,7 @@ fn bench_automation(tenant: &TenantId) -> Automation {
         active_from: None,
         rollout: None,
         archived: false,
+        version: 0,
     }
 }
 

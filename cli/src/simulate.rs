@@ -5,13 +5,14 @@ use crate::aws::Aws;
 use crate::input::{EventFile, date_arg, read_automations};
 use chrono::NaiveDate;
 use shared::adapters::{MemoryPublisher, MemoryStore};
+use shared::app::report::{IsoWeek, Review, html, weekly_review};
 use shared::app::simulate::{
     Observer, Progress, SimulationPlan, SimulationReport, simulate, store_config,
 };
 use shared::domain::{AutomationsFile, Decision, Event, TenantId};
 use shared::ports::{
-    ActionPublisher, AutomationAdmin, AutomationStore, CandidateSource, CustomerStore,
-    DecisionStore, NormalizationStore, StoreError,
+    ActionPublisher, AdminStore, AutomationAdmin, AutomationStore, CandidateSource, CustomerStore,
+    DecisionStore, NormalizationStore, OutcomeStore, StoreError,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufWriter, Write};
@@ -50,6 +51,10 @@ pub struct Args {
     /// and date.
     #[arg(long)]
     changes: Option<PathBuf>,
+    /// Write the weekly review (SPEC §8.9) of every ISO week the run touches into this
+    /// directory: `<tenant>/<week>.json` and `<tenant>/<week>.html`, and an `index.html`.
+    #[arg(long)]
+    report: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -85,6 +90,10 @@ pub fn run(args: Args) -> Result<(), Failure> {
             let day = chrono::Duration::days(1);
             ((first - day).date_naive(), (last + day).date_naive())
         });
+    let report_weeks = match &args.report {
+        Some(_) => IsoWeek::covering(args.from, args.to),
+        None => Vec::new(),
+    };
     let order = file.arrival_order();
     let arrivals = file
         .stream(order)
@@ -133,6 +142,10 @@ pub fn run(args: Args) -> Result<(), Failure> {
             let config = group.config(&config);
             let (rows, progress, store) = (rows.clone(), progress.clone(), args.store);
             let (from, to) = (args.from, args.to);
+            let extras = Extras {
+                change_dates,
+                report_weeks: report_weeks.clone(),
+            };
             handles.push(scope.spawn(move || {
                 let plan = SimulationPlan {
                     config: &config,
@@ -145,7 +158,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
                     progress,
                     counted: (0, 0, 0),
                 };
-                crate::block_on(replay(store, &config, plan, &mut observer, change_dates))
+                crate::block_on(replay(store, &config, plan, &mut observer, extras))
             }));
         }
         drop(rows);
@@ -153,15 +166,20 @@ pub fn run(args: Args) -> Result<(), Failure> {
         let routed = route(arrivals, &groups, senders, &progress, started);
         let mut total = SimulationReport::default();
         let mut changes = Vec::new();
+        let mut reviews = Vec::new();
         for handle in handles {
-            let (report, logged) = handle
+            let (report, outputs) = handle
                 .join()
                 .unwrap_or_else(|p| std::panic::resume_unwind(p))?;
             add(&mut total, report);
-            changes.extend(logged);
+            changes.extend(outputs.changes);
+            reviews.extend(outputs.reviews);
         }
         if let Some(path) = &args.changes {
             write_changes(path, changes)?;
+        }
+        if let Some(dir) = &args.report {
+            write_reviews(dir, reviews)?;
         }
         routed?;
         let printed = printing
@@ -404,13 +422,27 @@ impl<W: Write> Printer<W> {
 /// store's order: date, instant, customer).
 type LoggedChange = ((TenantId, NaiveDate, usize), String);
 
+/// What a replay reads from its store when it is done, besides the decisions it printed.
+struct Extras {
+    /// The dates whose metadata change log to list.
+    change_dates: Option<(NaiveDate, NaiveDate)>,
+    /// The weeks to write a review of.
+    report_weeks: Vec<IsoWeek>,
+}
+
+#[derive(Default)]
+struct Outputs {
+    changes: Vec<LoggedChange>,
+    reviews: Vec<Review>,
+}
+
 async fn replay<A, O>(
     store: StoreKind,
     config: &AutomationsFile,
     plan: SimulationPlan<'_, A>,
     observer: &mut O,
-    change_dates: Option<(NaiveDate, NaiveDate)>,
-) -> Result<(SimulationReport, Vec<LoggedChange>), Failure>
+    extras: Extras,
+) -> Result<(SimulationReport, Outputs), Failure>
 where
     A: Iterator<Item = (usize, Event)>,
     O: Observer,
@@ -419,12 +451,12 @@ where
         StoreKind::Memory => {
             let publisher = MemoryPublisher::discarding();
             let store = MemoryStore::new();
-            replay_on(&store, &publisher, config, plan, observer, change_dates).await
+            replay_on(&store, &publisher, config, plan, observer, extras).await
         }
         StoreKind::Dynamodb => {
             let aws = Aws::from_env().await?;
             let (store, publisher) = (aws.store().await?, aws.publisher().await?);
-            replay_on(&store, &publisher, config, plan, observer, change_dates).await
+            replay_on(&store, &publisher, config, plan, observer, extras).await
         }
     }
 }
@@ -435,14 +467,16 @@ async fn replay_on<S, P, A, O>(
     config: &AutomationsFile,
     plan: SimulationPlan<'_, A>,
     observer: &mut O,
-    change_dates: Option<(NaiveDate, NaiveDate)>,
-) -> Result<(SimulationReport, Vec<LoggedChange>), Failure>
+    extras: Extras,
+) -> Result<(SimulationReport, Outputs), Failure>
 where
     S: CustomerStore
         + CandidateSource
         + AutomationStore
         + AutomationAdmin
         + DecisionStore
+        + AdminStore
+        + OutcomeStore
         + NormalizationStore,
     P: ActionPublisher,
     A: Iterator<Item = (usize, Event)>,
@@ -455,8 +489,9 @@ where
     let report = simulate(store, publisher, plan, observer)
         .await
         .map_err(|e| Failure::Runtime(e.to_string()))?;
-    let mut changes = Vec::new();
-    if let Some((first, last)) = change_dates {
+    let mut outputs = Outputs::default();
+    let changes = &mut outputs.changes;
+    if let Some((first, last)) = extras.change_dates {
         for tenant in config.tenant_ids() {
             for date in first.iter_days().take_while(|d| *d <= last) {
                 let listed = store.changes_on(&tenant, date).await.map_err(runtime)?;
@@ -472,7 +507,52 @@ where
             }
         }
     }
-    Ok((report, changes))
+    for tenant in config.tenant_ids() {
+        for week in &extras.report_weeks {
+            let review = weekly_review(store, &tenant, *week)
+                .await
+                .map_err(runtime)?;
+            outputs.reviews.push(review);
+        }
+    }
+    Ok((report, outputs))
+}
+
+/// Writes each review as JSON and HTML under its tenant, and an index of them all.
+fn write_reviews(dir: &std::path::Path, mut reviews: Vec<Review>) -> Result<(), Failure> {
+    let failed = |path: &std::path::Path, e: std::io::Error| {
+        Failure::Runtime(format!("cannot write {}: {e}", path.display()))
+    };
+    reviews.sort_by(|a, b| (&a.tenant_id, a.week).cmp(&(&b.tenant_id, b.week)));
+    let mut index = String::from(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'\">\
+         <title>RuleKit weekly reviews</title></head><body><main><h1>Weekly reviews</h1><ul>",
+    );
+    for review in &reviews {
+        let tenant_dir = dir.join(review.tenant_id.as_str());
+        std::fs::create_dir_all(&tenant_dir).map_err(|e| failed(&tenant_dir, e))?;
+        let json_path = tenant_dir.join(format!("{}.json", review.week));
+        let json = serde_json::to_string_pretty(&review.to_json()).unwrap_or_default() + "\n";
+        std::fs::write(&json_path, json).map_err(|e| failed(&json_path, e))?;
+        let html_path = tenant_dir.join(format!("{}.html", review.week));
+        std::fs::write(&html_path, html::render(review)).map_err(|e| failed(&html_path, e))?;
+        index.push_str(&format!(
+            "<li><a href=\"{t}/{w}.html\">{t} {w}</a> (<a href=\"{t}/{w}.json\">JSON</a>)</li>",
+            t = review.tenant_id.as_str(),
+            w = review.week
+        ));
+    }
+    index.push_str("</ul></main></body></html>\n");
+    let index_path = dir.join("index.html");
+    std::fs::create_dir_all(dir).map_err(|e| failed(dir, e))?;
+    std::fs::write(&index_path, index).map_err(|e| failed(&index_path, e))?;
+    eprintln!(
+        "rulekit: {} weekly reviews written to {}",
+        reviews.len(),
+        dir.display()
+    );
+    Ok(())
 }
 
 /// Writes the change log, by tenant, date and the order the store lists a date in.

@@ -760,6 +760,7 @@ impl AutomationStore for MemoryStore {
                     .filter(|a| !a.archived || a.automation.holds())
                     .map(|a| Automation {
                         archived: a.archived,
+                        version: a.version,
                         ..a.automation.clone()
                     })
                     .collect()

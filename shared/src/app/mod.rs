@@ -7,5 +7,6 @@ pub mod explain;
 pub mod ingest;
 pub mod normalize;
 pub mod recheck;
+pub mod report;
 pub mod schedule;
 pub mod simulate;

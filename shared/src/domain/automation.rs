@@ -375,6 +375,10 @@ pub struct Automation {
     /// Archived: no longer run, except for the `proceed` steps of the holds it began (SPEC
     /// §8.6). Set by the store, never part of the automation's JSON.
     pub archived: bool,
+    /// The stored version the run read (0 before it is stored): decisions record it, so a
+    /// report splits every figure by version (SPEC §8.9). Set by the store, never part of the
+    /// automation's JSON.
+    pub version: u64,
 }
 
 /// A path of an automation (SPEC §8.3): the clocks whose first run finds `when` holding take
@@ -805,6 +809,7 @@ pub fn parse_automation(r: &mut Reader, path: &str, v: &Value) -> Option<Automat
         active_from: active_from?,
         rollout: rollout?,
         archived: false,
+        version: 0,
     })
 }
 

@@ -259,6 +259,8 @@ pub struct Decision {
     pub segment: Option<Arc<str>>,
     /// The clock's rollout arm, when the automation has a rollout (SPEC §8.8).
     pub arm: Option<Arm>,
+    /// The automation's version the run decided under (0: recorded before versions were).
+    pub automation_version: u64,
     pub mode: Mode,
     pub outcome: Outcome,
     /// Decided after the step was first due (SPEC §8.1): late data, a condition that held

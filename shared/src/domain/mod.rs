@@ -13,6 +13,7 @@ pub mod fields;
 pub mod ids;
 pub mod invoice;
 pub mod json;
+pub mod kpi;
 pub mod money;
 pub mod normalize;
 pub mod notice;

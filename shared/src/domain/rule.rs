@@ -631,6 +631,7 @@ impl<'a> RunContext<'a> {
             clock_id: candidate.clock.id().map(Arc::from),
             segment: None,
             arm: None,
+            automation_version: self.automation.version,
             mode: self.automation.mode,
             plan: None,
             outcome,

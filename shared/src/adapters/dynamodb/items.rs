@@ -23,6 +23,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 fn corrupt(what: &str) -> StoreError {
     StoreError::failed(format!("stored item is not readable: {what}"))
 }
@@ -635,6 +639,9 @@ pub struct FiringItem {
     /// The clock's rollout arm (`treated`, `holdout`, `not_in_cohort`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arm: Option<String>,
+    /// The automation's version decided under (absent: before versions were recorded).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub av: u64,
     /// Actions the executor cancelled, with why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cx: Vec<CancelAttr>,
@@ -711,6 +718,7 @@ impl FiringItem {
             cid: d.clock_id.as_deref().map(str::to_owned),
             seg: d.segment.as_deref().map(str::to_owned),
             arm: d.arm.map(|a| a.as_str().to_owned()),
+            av: d.automation_version,
             cx: r
                 .cancelled
                 .iter()
@@ -819,6 +827,7 @@ impl FiringItem {
                 clock_id: self.cid.map(Arc::from),
                 segment: self.seg.map(Arc::from),
                 arm,
+                automation_version: self.av,
             },
             status: FiringStatus::parse(&self.st).ok_or_else(|| corrupt("status"))?,
             attempts: self.att,

@@ -704,6 +704,7 @@ impl AutomationStore for DynamoStore {
                     }
                     Ok(Some(Automation {
                         archived: item.arch,
+                        version: item.v,
                         ..automation_from_json(&doc)?
                     }))
                 };
