@@ -67,6 +67,10 @@ enum Command {
     /// not fire on a date (the API's customer view). Reads only.
     #[command(after_help = AWS_ENVIRONMENT)]
     Explain(operate::ExplainArgs),
+    /// Print a tenant's weekly review (SPEC §8.9) as JSON, or as the HTML page with charts
+    /// (the API's `GET /v1/reports/weekly`). Reads only.
+    #[command(after_help = AWS_ENVIRONMENT)]
+    Report(operate::ReportArgs),
     /// Serve the operators' API (the `api` Lambda's router) on a local port.
     ///
     /// With --store dynamodb it reads and writes the table as the API function does.
@@ -113,6 +117,7 @@ fn main() -> ExitCode {
         Command::Evaluate(args) => operate::evaluate(args),
         Command::Execute(args) => operate::execute(args),
         Command::Explain(args) => operate::explain(args),
+        Command::Report(args) => operate::report(args),
         Command::Serve(args) => serve::run(args),
         Command::Bench(args) => bench::run(args),
     };

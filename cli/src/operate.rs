@@ -1,7 +1,7 @@
 //! Operations by hand on the DynamoDB/SNS deployment the AWS environment names, each running
 //! the code its Lambda runs: `rulekit ingest` (the ingest function's batch ingest), `rulekit
 //! evaluate` (the scheduled run, for one date), `rulekit execute` (the executor's pass) and
-//! `rulekit explain` (the API's customer view).
+//! `rulekit explain` (the API's customer view) and `rulekit report` (the API's weekly review).
 
 use crate::Failure;
 use crate::aws::Aws;
@@ -12,6 +12,7 @@ use shared::adapters::SqsDeadLetters;
 use shared::app::execute::{execute_pending, publish_guardrail_alerts};
 use shared::app::explain::customer_view;
 use shared::app::ingest::{IngestError, IngestOutcome, ingest_batch, live_event};
+use shared::app::report::{IsoWeek, html, weekly_review};
 use shared::app::schedule::run_by_hand;
 use shared::domain::{CustomerId, Event, TenantId};
 use shared::ports::{AutomationStore, StoreOnly};
@@ -60,6 +61,23 @@ pub struct ExplainArgs {
     /// The tenant-local date to explain (default: today, with the customer as it is now).
     #[arg(long, value_parser = date_arg)]
     date: Option<NaiveDate>,
+}
+
+#[derive(clap::Args)]
+pub struct ReportArgs {
+    /// The tenant.
+    #[arg(long)]
+    tenant: String,
+    /// The ISO week in the tenant's zone, e.g. 2026-W47.
+    #[arg(long, value_parser = week_arg)]
+    week: IsoWeek,
+    /// Print the HTML page (one self-contained file) instead of the JSON.
+    #[arg(long)]
+    html: bool,
+}
+
+fn week_arg(s: &str) -> Result<IsoWeek, String> {
+    IsoWeek::parse(s).ok_or_else(|| format!("{s:?} must be an ISO week as YYYY-Www, e.g. 2026-W47"))
 }
 
 fn runtime_error(e: impl std::fmt::Display) -> Failure {
@@ -284,6 +302,25 @@ pub fn explain(args: ExplainArgs) -> Result<(), Failure> {
             ))
         })?;
         println!("{view:#}");
+        Ok(())
+    })
+}
+
+/// Prints the weekly review of one tenant and week as the deployment holds it now, as `GET
+/// /v1/reports/weekly` answers it. Reads only.
+pub fn report(args: ReportArgs) -> Result<(), Failure> {
+    crate::block_on(async {
+        let aws = Aws::from_env().await?;
+        let store = aws.store().await?;
+        let tenant = TenantId::new(&args.tenant);
+        let review = weekly_review(&store, &tenant, args.week)
+            .await
+            .map_err(runtime_error)?;
+        if args.html {
+            println!("{}", html::render(&review));
+        } else {
+            println!("{:#}", review.to_json());
+        }
         Ok(())
     })
 }

@@ -16,6 +16,7 @@ use identity::{Caller, IdentitySource};
 use problem::Problem;
 use shared::ports::{
     AdminStore, AutomationStore, CandidateSource, CustomerStore, DecisionStore, NormalizationStore,
+    OutcomeStore,
 };
 use std::sync::Arc;
 
@@ -27,6 +28,7 @@ pub trait ApiStore:
     + CandidateSource
     + DecisionStore
     + NormalizationStore
+    + OutcomeStore
     + 'static
 {
 }
@@ -38,6 +40,7 @@ impl<T> ApiStore for T where
         + CandidateSource
         + DecisionStore
         + NormalizationStore
+        + OutcomeStore
         + 'static
 {
 }

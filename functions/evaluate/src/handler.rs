@@ -3,6 +3,9 @@
 //! `{"scheduled_time": "<aws.scheduler.scheduled-time>"}`: the schedule's time, never the
 //! clock, is "now", so a retried or delayed invocation decides exactly what the on-time one
 //! would have.
+//!
+//! A second, weekly schedule invokes it with `{"job": "weekly_review", ...}`: each tenant's
+//! review of its last whole week goes to the finance topic (SPEC §8.9).
 
 use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
@@ -10,16 +13,30 @@ use serde::{Deserialize, Serialize};
 use shared::adapters::emf;
 use shared::app::execute::publish_guardrail_alerts;
 use shared::app::normalize::{Budget, renormalize_tenants};
+use shared::app::report::publish::publish_weekly_reviews;
 use shared::app::schedule::run_scheduled;
 use shared::domain::Outcome;
 use shared::ports::{
-    ActionPublisher, AutomationStore, CandidateSource, CustomerStore, DecisionStore,
-    NormalizationStore, RunCheckpoints,
+    ActionPublisher, AdminStore, AutomationStore, CandidateSource, CustomerStore, DecisionStore,
+    NormalizationStore, OutcomeStore, RunCheckpoints,
 };
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct ScheduledEvent {
     pub scheduled_time: DateTime<Utc>,
+    #[serde(default)]
+    pub job: Job,
+}
+
+/// Which schedule invoked the function.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Job {
+    /// The hourly run: the tenants whose evaluation hour has come.
+    #[default]
+    Daily,
+    /// The weekly review of every tenant, to the finance topic.
+    WeeklyReview,
 }
 
 /// What the run did; returned to the scheduler and logged.
@@ -42,11 +59,14 @@ pub struct RunSummary {
     /// Tenants whose re-normalization after a rules change (SPEC §8.7) is still going on:
     /// the next invocations resume it.
     pub renormalizations_running: usize,
+    /// Weekly reviews published to the finance topic (the weekly job only).
+    pub reviews_published: usize,
 }
 
 pub struct Deps<S, P> {
     pub store: S,
-    pub alerts: P,
+    /// The alerts topic (guardrail holds) and the finance topic (weekly reviews).
+    pub topics: P,
     pub lookback_days: u32,
 }
 
@@ -60,9 +80,15 @@ where
         + CustomerStore
         + DecisionStore
         + NormalizationStore
+        + OutcomeStore
+        + AdminStore
         + RunCheckpoints,
     P: ActionPublisher,
 {
+    if event.payload.job == Job::WeeklyReview {
+        // Boxed: the two jobs' futures nested in one would pass the compiler's layout depth.
+        return Box::pin(weekly(deps, event.payload.scheduled_time)).await;
+    }
     let scheduled = run_scheduled(
         &deps.store,
         event.payload.scheduled_time,
@@ -99,7 +125,7 @@ where
             holds.extend(report.holds.iter().cloned());
         }
     }
-    summary.alerts = publish_guardrail_alerts(&deps.alerts, &holds).await?;
+    summary.alerts = publish_guardrail_alerts(&deps.topics, &holds).await?;
     // After the daily runs, which never wait for it (they normalize a stale profile
     // themselves): the re-normalizations, until shortly before the invocation's deadline.
     let budget = match event.context.deadline {
@@ -180,4 +206,42 @@ fn work_deadline(deadline_ms: u64) -> std::time::Instant {
     let now_ms = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
     let left = deadline_ms.saturating_sub(now_ms).saturating_sub(120_000);
     std::time::Instant::now() + std::time::Duration::from_millis(left)
+}
+
+/// The weekly job: every tenant's review, published. A tenant that fails is logged and fails
+/// the invocation after the others are sent, so the scheduler retries it (a retry sends the
+/// others' reviews again: a review is a report, not an action, and says which week it is).
+async fn weekly<S, P>(
+    deps: &Deps<S, P>,
+    scheduled_time: DateTime<Utc>,
+) -> Result<RunSummary, lambda_runtime::Error>
+where
+    S: AutomationStore + OutcomeStore + AdminStore,
+    P: ActionPublisher,
+{
+    let published = publish_weekly_reviews(&deps.store, &deps.topics, scheduled_time).await?;
+    emf::emit(
+        "evaluate",
+        scheduled_time,
+        &[
+            ("WeeklyReviewsPublished", published.reviews),
+            ("WeeklyReviewsFailed", published.failed.len()),
+        ],
+    );
+    tracing::info!(%scheduled_time, reviews = published.reviews, "weekly reviews");
+    for (tenant, e) in &published.failed {
+        tracing::error!(tenant_id = %tenant, error = %e, "a tenant's weekly review failed");
+    }
+    if !published.failed.is_empty() {
+        return Err(format!(
+            "the weekly review failed for {} tenant(s); the others are sent",
+            published.failed.len()
+        )
+        .into());
+    }
+    Ok(RunSummary {
+        tenants: published.reviews,
+        reviews_published: published.reviews,
+        ..RunSummary::default()
+    })
 }

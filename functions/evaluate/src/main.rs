@@ -15,9 +15,14 @@ async fn main() -> Result<(), Error> {
     let sdk = load_sdk_config(TrustRoots::Amazon).await;
     let deps = Deps {
         store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.names),
-        alerts: SnsPublisher::new(
+        topics: SnsPublisher::new(
             aws_sdk_sns::Client::new(&sdk),
-            Topics::alerts_only(config.alerts_topic_arn),
+            Topics {
+                finance: config.finance_topic_arn,
+                customer_messages: String::new(),
+                commands: String::new(),
+                alerts: config.alerts_topic_arn,
+            },
         ),
         lookback_days: config.lookback_days,
     };

@@ -2,7 +2,7 @@
 //! adapters. (The same runs go against the local AWS emulator in tests/e2e.)
 
 use evaluate::config::Config;
-use evaluate::handler::{Deps, ScheduledEvent, handle};
+use evaluate::handler::{Deps, Job, ScheduledEvent, handle};
 use lambda_runtime::{Context, LambdaEvent};
 use shared::adapters::{MemoryPublisher, MemoryStore};
 use shared::domain::TenantId;
@@ -30,7 +30,7 @@ async fn missed_runs_store() -> MemoryStore {
 async fn when_runs_were_skipped_for_3_days_should_fire_every_crossed_threshold_once_flagged_late() {
     let deps = Deps {
         store: missed_runs_store().await,
-        alerts: MemoryPublisher::new(),
+        topics: MemoryPublisher::new(),
         lookback_days: 7,
     };
     let summary = handle(
@@ -74,7 +74,7 @@ async fn when_runs_were_skipped_for_3_days_should_fire_every_crossed_threshold_o
 async fn when_the_same_scheduled_run_is_invoked_again_should_evaluate_nothing_twice() {
     let deps = Deps {
         store: missed_runs_store().await,
-        alerts: MemoryPublisher::new(),
+        topics: MemoryPublisher::new(),
         lookback_days: 7,
     };
     handle(
@@ -99,7 +99,7 @@ async fn when_the_same_scheduled_run_is_invoked_again_should_evaluate_nothing_tw
 async fn when_the_lookback_is_shorter_than_the_outage_should_catch_up_only_the_latest_dates() {
     let deps = Deps {
         store: missed_runs_store().await,
-        alerts: MemoryPublisher::new(),
+        topics: MemoryPublisher::new(),
         lookback_days: 2,
     };
     let summary = handle(
@@ -115,13 +115,20 @@ async fn when_the_lookback_is_shorter_than_the_outage_should_catch_up_only_the_l
 }
 
 #[test]
-fn when_the_alerts_topic_is_missing_or_the_lookback_is_out_of_range_should_name_the_variable() {
+fn when_a_topic_is_missing_or_the_lookback_is_out_of_range_should_name_the_variable() {
     assert_eq!(
         Config::from_lookup(|_| None).unwrap_err().variable,
         "RULEKIT_ALERTS_TOPIC_ARN"
     );
     let err = Config::from_lookup(|k| match k {
         "RULEKIT_ALERTS_TOPIC_ARN" => Some("arn:aws:sns:us-east-1:123456789012:a".into()),
+        _ => None,
+    })
+    .unwrap_err();
+    assert_eq!(err.variable, "RULEKIT_FINANCE_TOPIC_ARN");
+    let err = Config::from_lookup(|k| match k {
+        "RULEKIT_ALERTS_TOPIC_ARN" => Some("arn:aws:sns:us-east-1:123456789012:a".into()),
+        "RULEKIT_FINANCE_TOPIC_ARN" => Some("arn:aws:sns:us-east-1:123456789012:f".into()),
         "RULEKIT_LOOKBACK_DAYS" => Some("0".into()),
         _ => None,
     })
@@ -152,11 +159,12 @@ async fn when_a_step_asks_for_approvals_should_count_them_in_the_summary_and_exp
     store.put_automation(&stepped).await.unwrap();
     let deps = Deps {
         store,
-        alerts: MemoryPublisher::new(),
+        topics: MemoryPublisher::new(),
         lookback_days: 7,
     };
     let event = |at: &str| ScheduledEvent {
         scheduled_time: at.parse().unwrap(),
+        job: Job::Daily,
     };
     let first = handle(
         &deps,
@@ -188,4 +196,61 @@ async fn when_a_step_asks_for_approvals_should_count_them_in_the_summary_and_exp
     .await
     .unwrap();
     assert_eq!(later.approvals_expired, 4, "{later:?}");
+}
+
+#[tokio::test]
+async fn when_the_weekly_schedule_runs_should_send_each_tenant_its_last_weeks_review_to_finance() {
+    let deps = Deps {
+        store: missed_runs_store().await,
+        topics: MemoryPublisher::new(),
+        lookback_days: 7,
+    };
+    // The daily run of 11-15 decides the firings of 11-12 to 11-15 (week 2026-W46).
+    let daily = handle(
+        &deps,
+        LambdaEvent::new(scheduler_event(), Context::default()),
+    )
+    .await
+    .unwrap();
+    assert!(daily.firings > 0);
+    let alerts_before = deps.topics.published().len();
+
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/weekly-review-event.json"
+    );
+    let weekly: ScheduledEvent =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(weekly.job, Job::WeeklyReview);
+    let summary = handle(&deps, LambdaEvent::new(weekly, Context::default()))
+        .await
+        .unwrap();
+    assert_eq!((summary.reviews_published, summary.firings), (1, 0));
+
+    let sent = deps.topics.published();
+    assert_eq!(sent.len(), alerts_before + 1, "one review, nothing else");
+    let (_, message) = sent.last().unwrap();
+    assert_eq!(message.destination, shared::ports::Destination::Finance);
+    // Monday 2026-11-16 noon UTC: the week that just ended, in the tenant's zone.
+    assert_eq!(message.body["week"], "2026-W46");
+    assert_eq!(message.body["type"], "report.weekly");
+    let expected = shared::app::report::weekly_review(
+        &deps.store,
+        &PastDueTenant::tenant(),
+        shared::app::report::IsoWeek::parse("2026-W46").unwrap(),
+    )
+    .await
+    .unwrap();
+    let mut body = message.body.clone();
+    body.as_object_mut().unwrap().remove("type");
+    assert_eq!(body, expected.to_json(), "the API's review, as JSON");
+    let went_on: u64 = expected.groups.iter().map(|g| g.this_week.went_on).sum();
+    assert_eq!(
+        went_on,
+        (daily.firings + daily.held + daily.awaiting_approval) as u64
+    );
+    assert!(message.summary.contains("2026-W46"), "{}", message.summary);
+    // Routing facts only: no customer id in the attributes.
+    let names: Vec<&str> = message.attributes.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(names, ["tenant_id", "report_type"]);
 }

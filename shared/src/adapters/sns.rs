@@ -21,17 +21,6 @@ pub struct Topics {
 }
 
 impl Topics {
-    /// Only the alerts topic, for a function that publishes nothing else (the others are
-    /// left unset, and publishing to them fails).
-    pub fn alerts_only(alerts: impl Into<String>) -> Self {
-        Self {
-            finance: String::new(),
-            customer_messages: String::new(),
-            commands: String::new(),
-            alerts: alerts.into(),
-        }
-    }
-
     pub fn arn(&self, destination: Destination) -> &str {
         match destination {
             Destination::Finance => &self.finance,

@@ -1414,6 +1414,16 @@ impl<S: Store> AutomationStore for ArchivedMeanwhile<S> {
     }
 }
 
+impl<S: Store> OutcomeStore for ArchivedMeanwhile<S> {
+    async fn customer_stops(
+        &self,
+        t: &TenantId,
+        c: &CustomerId,
+    ) -> Result<Vec<shared::domain::outcome::ClockStop>, StoreError> {
+        self.inner.customer_stops(t, c).await
+    }
+}
+
 impl<S: Store> NormalizationStore for ArchivedMeanwhile<S> {
     async fn changes_on(
         &self,

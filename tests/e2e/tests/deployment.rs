@@ -142,7 +142,7 @@ async fn when_evaluate_and_execute_run_should_each_need_exactly_its_table_entry(
     let recording = proxy::start(&emulator_endpoint(), proxy::Faults::default()).await;
     let deps = evaluate::handler::Deps {
         store: env.store_via(&recording.endpoint),
-        alerts: env.publisher_via(&recording.endpoint),
+        topics: env.publisher_via(&recording.endpoint),
         lookback_days: 7,
     };
     let scheduled: evaluate::handler::ScheduledEvent =
@@ -151,6 +151,25 @@ async fn when_evaluate_and_execute_run_should_each_need_exactly_its_table_entry(
         .await
         .unwrap();
     assert_eq!((summary.held, summary.alerts), (3, 1));
+
+    // The weekly schedule's invocation of the same function: the review to the finance
+    // topic, JSON for the queue subscribed to it.
+    let finance = env.subscribed_queue("finance", &env.topics.finance).await;
+    let weekly: evaluate::handler::ScheduledEvent = serde_json::from_value(
+        json!({"job": "weekly_review", "scheduled_time": "2026-11-16T12:00:00Z"}),
+    )
+    .unwrap();
+    let summary = evaluate::handler::handle(&deps, LambdaEvent::new(weekly, Context::default()))
+        .await
+        .unwrap();
+    assert_eq!(summary.reviews_published, 1);
+    let delivered = env.drain(&finance).await;
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(
+        (&delivered[0]["type"], &delivered[0]["week"]),
+        (&json!("report.weekly"), &json!("2026-W46"))
+    );
+    assert_eq!(delivered[0]["steps"][0]["this_week"]["held"], 3);
     assert_eq!(recording.stats.iam_actions(), called("EvaluateFunction"));
 
     // An operator releases them; the executor publishes to finance, but the customer-messages

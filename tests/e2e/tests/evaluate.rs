@@ -70,7 +70,7 @@ async fn when_runs_were_skipped_for_3_days_then_one_run_should_fire_every_crosse
 fn deps(env: &Env, store: DynamoStore) -> Deps<DynamoStore, shared::adapters::SnsPublisher> {
     Deps {
         store,
-        alerts: env.publisher(),
+        topics: env.publisher(),
         lookback_days: 7,
     }
 }

@@ -6,6 +6,7 @@ mod customers;
 mod events;
 mod firings;
 mod normalization;
+mod reports;
 mod settings;
 
 use crate::identity::Caller;
@@ -44,6 +45,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/normalization/changes"),
     ("post", "/v1/normalization/preview"),
     ("get", "/v1/normalization/status"),
+    ("get", "/v1/reports/weekly"),
 ];
 
 pub fn router<S: ApiStore>(state: State<S>) -> Router {
@@ -88,6 +90,7 @@ pub fn router<S: ApiStore>(state: State<S>) -> Router {
             post(normalization::preview::<S>),
         )
         .route("/v1/normalization/status", get(normalization::status::<S>))
+        .route("/v1/reports/weekly", get(reports::weekly::<S>))
         .fallback(|| async { Problem::not_found("route") })
         .method_not_allowed_fallback(|| async {
             Problem::new(

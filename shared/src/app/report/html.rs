@@ -67,6 +67,9 @@ fn group_title(g: &StepGroup) -> String {
     )
 }
 
+/// The page's policy: inline styles, nothing fetched, no script.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'";
+
 /// The review as an HTML page.
 pub fn render(review: &Review) -> String {
     let mut out = String::new();
@@ -79,7 +82,7 @@ pub fn render(review: &Review) -> String {
         out,
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"{CONTENT_SECURITY_POLICY}\">\
          <title>{}</title><style>{STYLE}</style></head><body><main>",
         escape(&title)
     );

@@ -8,6 +8,7 @@
 //! API's and `rulekit report`'s answer.
 
 pub mod html;
+pub mod publish;
 mod svg;
 
 use crate::domain::automation::Action;
