@@ -117,3 +117,173 @@ async fn when_the_week_or_format_is_malformed_should_answer_400_naming_the_param
         assert_eq!(reply.fields(), [field], "{query}: {}", reply.body);
     }
 }
+
+/// Two treated and two held-out customers, all past due from 10-01, so the day-14 step decides
+/// for them on 10-15 (a Thursday of W42). Treated T1 pays on 10-20 (day 5), T2 never; held-out
+/// H2 pays on 10-22 (day 7) and H1 on 10-31 (day 16, after the 14 days counted).
+async fn holdout_case() -> (axum::Router, [String; 4]) {
+    use shared::domain::rollout::{Arm, Rollout, bucket};
+    use shared::domain::{AutomationId, CustomerId};
+    let rollout = Rollout {
+        cohort_percent: 50,
+        holdout_percent: 50,
+    };
+    let (tenant, automation_id) = (TenantId::new("t1"), AutomationId::new("a1"));
+    let arm = |c: &str| rollout.arm(bucket(&tenant, &automation_id, &CustomerId::new(c)));
+    let ids: Vec<String> = (0..200).map(|n| format!("c{n}")).collect();
+    let pick = |wanted: Arm| -> Vec<String> {
+        ids.iter()
+            .filter(|c| arm(c) == wanted)
+            .take(2)
+            .cloned()
+            .collect()
+    };
+    let (treated, held) = (pick(Arm::Treated), pick(Arm::Holdout));
+    let [t1, t2, h1, h2] = [&treated[0], &treated[1], &held[0], &held[1]].map(String::clone);
+
+    let store = MemoryStore::new();
+    let api = lambda_router(store.clone());
+    let mut a1 = automation("a1");
+    a1["trigger"]["thresholds_days"] = json!([14]);
+    a1["rollout"] = json!({"cohort_percent": 50, "holdout_percent": 50});
+    let created = send(&api, call("POST", "/v1/automations").json(a1)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    // Each day's run sees what had arrived by then: the debts, the runs up to the
+    // decisions of 10-15, then the payments and the runs after them.
+    let mut due = Vec::new();
+    for (n, c) in [&t1, &t2, &h1, &h2].into_iter().enumerate() {
+        due.push(balance(
+            &format!("due{n}"),
+            "t1",
+            c,
+            "2026-10-01T10:00:00Z",
+            -5_000,
+        ));
+    }
+    let mut paid = Vec::new();
+    for (c, on) in [
+        (&t1, "2026-10-20"),
+        (&h2, "2026-10-22"),
+        (&h1, "2026-10-31"),
+    ] {
+        paid.push(balance(
+            &format!("paid-{c}"),
+            "t1",
+            c,
+            &format!("{on}T10:00:00Z"),
+            0,
+        ));
+    }
+    let first: chrono::NaiveDate = "2026-10-01".parse().unwrap();
+    for (events, days) in [(due, 0..15), (paid, 15..32)] {
+        let ingested = send(
+            &api,
+            call("POST", "/v1/events").json(json!({"events": events})),
+        )
+        .await;
+        assert_eq!(ingested.status, StatusCode::OK, "{}", ingested.body);
+        for n in days {
+            evaluate_tenant_day(&store, &tenant, first + chrono::Days::new(n), None)
+                .await
+                .unwrap();
+        }
+    }
+    (api, [t1, t2, h1, h2])
+}
+
+#[tokio::test]
+async fn when_a_holdout_is_reviewed_should_count_only_matured_decisions_as_computed_by_hand() {
+    let (api, _) = holdout_case().await;
+    let step = |body: &serde_json::Value| body["steps"][0].clone();
+
+    // W42 (10-12 to 10-18): decided this week, none has had 14 days.
+    let w42 = send(&api, call("GET", "/v1/reports/weekly?week=2026-W42")).await;
+    assert_eq!(w42.status, StatusCode::OK, "{}", w42.body);
+    let s = step(&w42.body);
+    assert_eq!(
+        (&s["this_week"]["went_on"], &s["this_week"]["holdout"]),
+        (&json!(2), &json!(2))
+    );
+    for arm in ["treated", "holdout"] {
+        assert_eq!(
+            (
+                &s[arm]["decisions"],
+                &s[arm]["matured"],
+                &s[arm]["recovery_rate"]
+            ),
+            (&json!(2), &json!(0), &json!(null)),
+            "{arm}: immature decisions have no rate"
+        );
+    }
+    assert_eq!(s["lift"], json!(null));
+
+    // W43 (10-19 to 10-25): T1 and H2 recovered during it, each owing 50.00 at the decision.
+    let w43 = send(&api, call("GET", "/v1/reports/weekly?week=2026-W43")).await;
+    let s = step(&w43.body);
+    for arm in ["treated", "holdout"] {
+        assert_eq!(
+            s[arm]["amount_recovered_this_week"],
+            json!([{"currency": "USD", "amount_minor": 5000}]),
+            "{arm}"
+        );
+    }
+    assert_eq!(s["this_week"]["went_on"], 0);
+
+    // W44 (10-26 to 11-01): 10-15 + 14 = 10-29, so all four have matured. Treated: T1 within
+    // 14 days of 2 (50%). Holdout: H2 within 14, H1 at day 16 not (50%). Lift 0.
+    let w44 = send(&api, call("GET", "/v1/reports/weekly?week=2026-W44")).await;
+    let s = step(&w44.body);
+    assert_eq!(
+        (
+            &s["treated"]["matured"],
+            &s["treated"]["recovered"],
+            &s["treated"]["recovery_rate"],
+            &s["treated"]["median_days_to_recover"]
+        ),
+        (&json!(2), &json!(1), &json!(0.5), &json!(5.0))
+    );
+    assert_eq!(
+        (
+            &s["holdout"]["matured"],
+            &s["holdout"]["recovered"],
+            &s["holdout"]["recovery_rate"],
+            &s["holdout"]["median_days_to_recover"]
+        ),
+        (&json!(2), &json!(1), &json!(0.5), &json!(11.5)),
+        "the median takes H1's 16 days: it recovered, only later than the rate counts"
+    );
+    assert_eq!(
+        s["holdout"]["amount_recovered_this_week"],
+        json!([{"currency": "USD", "amount_minor": 5000}]),
+        "H1, on 10-31"
+    );
+    assert_eq!(s["treated"]["amount_recovered_this_week"], json!([]));
+    let lift = &s["lift"];
+    assert_eq!(lift["difference"], 0.0);
+    assert!(lift["low"].as_f64().unwrap() < -0.5 && lift["high"].as_f64().unwrap() > 0.5);
+    // The curves, by days since 10-15 up to 11-01 (day 17): share still unrecovered.
+    let curve = |arm: &str| -> Vec<f64> {
+        s[arm]["curve"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["unrecovered"].as_f64().unwrap())
+            .collect()
+    };
+    let by_day = |f: &dyn Fn(usize) -> f64| (0..=17).map(f).collect::<Vec<f64>>();
+    assert_eq!(curve("treated"), by_day(&|t| if t < 5 { 1.0 } else { 0.5 }));
+    assert_eq!(
+        curve("holdout"),
+        by_day(&|t| match t {
+            0..7 => 1.0,
+            7..16 => 0.5,
+            _ => 0.0,
+        })
+    );
+    // Four clocks assigned, two per arm: too few for the sample-ratio test.
+    let ratio = &w44.body["sample_ratio"][0];
+    assert_eq!(
+        (&ratio["treated"], &ratio["holdout"], &ratio["p_value"]),
+        (&json!(2), &json!(2), &json!(null))
+    );
+}

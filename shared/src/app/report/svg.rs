@@ -5,11 +5,14 @@
 use std::fmt::Write;
 
 const WIDTH: f64 = 640.0;
-const HEIGHT: f64 = 240.0;
+const HEIGHT: f64 = 264.0;
 const LEFT: f64 = 48.0;
 const RIGHT: f64 = 16.0;
-const TOP: f64 = 16.0;
+/// Above the plot: the legend, in rows of `LEGEND_PER_ROW`, so it never covers a line at 100%.
+const TOP: f64 = 44.0;
 const BOTTOM: f64 = 40.0;
+const LEGEND_PER_ROW: usize = 3;
+const LEGEND_ROW: f64 = 16.0;
 
 /// Colours with at least 3:1 contrast against white, told apart by shape as well.
 pub const SERIES_COLOURS: [&str; 6] = [
@@ -129,12 +132,14 @@ pub fn share_lines(
 }
 
 fn legend(out: &mut String, i: usize, name: &str, colour: &str) {
-    let lx = LEFT + 8.0 + 150.0 * i as f64;
+    let column = (WIDTH - LEFT - RIGHT) / LEGEND_PER_ROW as f64;
+    let lx = LEFT + column * (i % LEGEND_PER_ROW) as f64;
+    let ly = 6.0 + LEGEND_ROW * (i / LEGEND_PER_ROW) as f64;
     let _ = write!(
         out,
-        r##"<rect x="{lx:.1}" y="{TOP}" width="10" height="10" fill="{colour}"/><text x="{:.1}" y="{:.1}" font-size="11" fill="#333">{}</text>"##,
+        r##"<rect x="{lx:.1}" y="{ly:.1}" width="10" height="10" fill="{colour}"/><text x="{:.1}" y="{:.1}" font-size="11" fill="#333">{}</text>"##,
         lx + 14.0,
-        TOP + 9.0,
+        ly + 9.0,
         escape(name)
     );
 }
@@ -155,11 +160,11 @@ pub fn grouped_bars(
         .max()
         .unwrap_or(0)
         .max(1);
-    // A round top for the axis: 1, 2, 5 × 10^n.
+    // A top for the axis that its four intervals divide into whole counts: 4, 8, 20 × 10^n.
     let top = {
         let mut step = 1u64;
         loop {
-            if let Some(t) = [1, 2, 5].iter().map(|m| m * step).find(|t| *t >= max) {
+            if let Some(t) = [4, 8, 20].iter().map(|m| m * step).find(|t| *t >= max) {
                 break t;
             }
             step *= 10;
@@ -232,6 +237,13 @@ mod tests {
             ],
         );
         assert_eq!(bars.matches(r#"class="point""#).count(), 4);
+        // Whole counts on the axis: 0, 2, 4, 6, 8 for a highest bar of 7.
+        for tick in ["0", "2", "4", "6", "8"] {
+            assert!(
+                bars.contains(&format!(r##"fill="#333">{tick}</text>"##)),
+                "{tick}"
+            );
+        }
         assert!(bars.contains(r#"data-value="7""#));
     }
 }
