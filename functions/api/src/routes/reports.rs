@@ -9,6 +9,7 @@ use crate::{ApiStore, State};
 use axum::extract::{RawQuery, State as Extract};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use shared::app::report::publish::review_week;
 use shared::app::report::{IsoWeek, html, weekly_review};
 
 pub async fn weekly<S: ApiStore>(
@@ -22,11 +23,10 @@ pub async fn weekly<S: ApiStore>(
         Some(w) => IsoWeek::parse(w).ok_or_else(|| {
             Problem::bad_field("week", "must be an ISO week as YYYY-Www, e.g. 2026-W47")
         })?,
-        // The last whole week in the tenant's zone: the one a Monday review is about.
+        // The last whole week in the tenant's zone: the one the weekly schedule sends.
         None => {
             let settings = state.store.tenant_settings(&caller.tenant).await?;
-            let today = settings.calendar.local_date(chrono::Utc::now());
-            IsoWeek::of(today - chrono::Days::new(7))
+            review_week(settings.calendar.local_date(chrono::Utc::now()))
         }
     };
     let html_wanted = match query.get("format") {
