@@ -3,7 +3,7 @@
 //! selenium from `.venv`, both of which `scripts/test` installs). A screenshot of the page is
 //! left in `target/report-screenshots/` for a person to look at.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -100,6 +100,31 @@ fn when_the_demo_is_simulated_with_report_should_write_every_week_of_every_tenan
             "a live cohort with a holdout has a lift"
         );
     }
+    // Aging as the Mondays recorded it: 2026-11-09 and 2026-11-16, with the change between.
+    let aging = &review["aging"];
+    assert_eq!(
+        (&aging["start"]["date"], &aging["end"]["date"]),
+        (&json!("2026-11-09"), &json!("2026-11-16"))
+    );
+    let end = &aging["end"]["currencies"][0];
+    assert!(end["customers"].as_u64().unwrap() > 0, "{aging}");
+    let owed = |b: &Value| b["owed"]["amount_minor"].as_i64().unwrap();
+    let buckets = end["buckets"].as_array().unwrap();
+    assert_eq!(
+        buckets.iter().map(owed).sum::<i64>(),
+        end["total"]["amount_minor"].as_i64().unwrap()
+    );
+    let start = &aging["start"]["currencies"][0];
+    assert_eq!(
+        aging["change"][0]["total"]["amount_minor"]
+            .as_i64()
+            .unwrap(),
+        end["total"]["amount_minor"].as_i64().unwrap()
+            - start["total"]["amount_minor"].as_i64().unwrap()
+    );
+    // The last week's closing Monday is after the simulated period: nothing recorded.
+    let last = read_json(&reports.0.join("gym-chain/2026-W49.json"));
+    assert_eq!(last["aging"]["end"], Value::Null);
 }
 
 #[test]
@@ -146,7 +171,12 @@ fn when_a_review_is_opened_in_headless_chromium_should_load_offline_with_every_c
     let charts = seen["charts"].as_array().unwrap();
     let review = read_json(&reports.0.join("gym-chain/2026-W46.json"));
     let steps = review["steps"].as_array().unwrap().len();
-    assert_eq!(charts.len(), steps + 1, "a curve per step, and the days");
+    let owed_in = review["aging"]["end"]["currencies"].as_array().unwrap();
+    assert_eq!(
+        charts.len(),
+        steps + 1 + owed_in.len(),
+        "a curve per step, the days, and aging per currency"
+    );
     for chart in charts {
         assert!(chart["width"].as_f64().unwrap() > 100.0, "{chart}");
         assert!(chart["height"].as_f64().unwrap() > 100.0, "{chart}");
@@ -183,6 +213,30 @@ fn when_a_review_is_opened_in_headless_chromium_should_load_offline_with_every_c
         }
     }
     assert_eq!(curves, 2, "steps 14 and 30 of gym-past-due-14-30");
+    // Aging by bucket: the bars drawn are the closing table's, in whole units.
+    for currency in owed_in {
+        let code = currency["currency"].as_str().unwrap();
+        let chart = charts
+            .iter()
+            .find(|c| c["chart"] == format!("aging_{code}"))
+            .expect("an aging chart per currency");
+        let drawn = &chart["series"][format!(
+            "owed on {}",
+            review["aging"]["end"]["date"].as_str().unwrap()
+        )];
+        let expected: Vec<f64> = currency["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| (b["owed"]["amount_minor"].as_i64().unwrap() / 100) as f64)
+            .collect();
+        assert_eq!(drawn, &json!(expected), "{chart}");
+        assert_eq!(
+            chart["series"].as_object().unwrap().len(),
+            2,
+            "start and end"
+        );
+    }
     let png = std::fs::read(&shot).expect("a screenshot");
     assert_eq!(&png[1..4], b"PNG");
     assert!(png.len() > 20_000, "a page with charts, not a blank one");

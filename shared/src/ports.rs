@@ -622,6 +622,23 @@ pub trait OutcomeStore: Send + Sync {
     ) -> impl Future<Output = Result<Vec<ClockStop>, StoreError>> + Send;
 }
 
+/// Aging tables as they stood (SPEC §8.9): the table on a past date cannot be drawn up again
+/// from states that have moved on, so the weekly job records the tenant's table on its date
+/// and a report reads it back. Writing a date again replaces its table.
+pub trait AgingSnapshots: Send + Sync {
+    fn record_aging(
+        &self,
+        tenant: &TenantId,
+        table: &crate::domain::aging::AgingTable,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn aging_on(
+        &self,
+        tenant: &TenantId,
+        date: NaiveDate,
+    ) -> impl Future<Output = Result<Option<crate::domain::aging::AgingTable>, StoreError>> + Send;
+}
+
 /// Where events that can never be applied go, unchanged, with the reasons: nothing is lost,
 /// and an operator can fix and replay them.
 pub trait DeadLetters: Send + Sync {

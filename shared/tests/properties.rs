@@ -1,6 +1,7 @@
 //! Properties over random event sets of every kind (SPEC §2-§4, §8.2's promises and
 //! disputes):
-//! - any arrival order with any duplicates gives every customer the state of its sorted log;
+//! - any arrival order with any duplicates gives every customer the state of its sorted log,
+//!   whose unpaid charges add up to what it owes;
 //! - and the same decisions, day by day;
 //! - a firing never repeats for the same (automation, customer, episode, threshold), however
 //!   many times a day is re-evaluated.
@@ -202,6 +203,14 @@ proptest! {
             .into_iter()
             .map(|s| (s.customer_id.to_string(), s))
             .collect();
+        // Aging's charges (SPEC §8.9) are what is owed, split: oldest first, none empty.
+        for state in stored.values() {
+            let owed = state.balance.as_ref().map_or(0, |b| (-b.balance.amount_minor).max(0));
+            let charges = state.unpaid_charges();
+            prop_assert_eq!(charges.iter().map(|c| c.unpaid_minor).sum::<i64>(), owed);
+            prop_assert!(charges.iter().all(|c| c.unpaid_minor > 0));
+            prop_assert!(charges.windows(2).all(|w| w[0].at <= w[1].at));
+        }
         prop_assert_eq!(stored, expected);
     }
 

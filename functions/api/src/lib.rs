@@ -15,8 +15,8 @@ use axum::http::request::Parts;
 use identity::{Caller, IdentitySource};
 use problem::Problem;
 use shared::ports::{
-    AdminStore, AutomationStore, CandidateSource, CustomerStore, DecisionStore, NormalizationStore,
-    OutcomeStore,
+    AdminStore, AgingSnapshots, AutomationStore, CandidateSource, CustomerStore, DecisionStore,
+    NormalizationStore, OutcomeStore,
 };
 use std::sync::Arc;
 
@@ -29,6 +29,7 @@ pub trait ApiStore:
     + DecisionStore
     + NormalizationStore
     + OutcomeStore
+    + AgingSnapshots
     + 'static
 {
 }
@@ -41,6 +42,7 @@ impl<T> ApiStore for T where
         + DecisionStore
         + NormalizationStore
         + OutcomeStore
+        + AgingSnapshots
         + 'static
 {
 }

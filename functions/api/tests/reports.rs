@@ -1,5 +1,6 @@
-//! `GET /v1/reports/weekly` through real API Gateway requests on the in-memory store: the
-//! review `rulekit simulate --report` writes, as JSON or as its HTML page, for any role.
+//! `GET /v1/reports/weekly` and `GET /v1/reports/aging` through real API Gateway requests on
+//! the in-memory store: the review `rulekit simulate --report` writes and the aging table, as
+//! JSON or as HTML pages, for any role.
 
 mod common;
 
@@ -285,5 +286,182 @@ async fn when_a_holdout_is_reviewed_should_count_only_matured_decisions_as_compu
     assert_eq!(
         (&ratio["treated"], &ratio["holdout"], &ratio["p_value"]),
         (&json!(2), &json!(2), &json!(null))
+    );
+}
+
+/// `GET /v1/reports/aging`: one customer charged 100 and 40 days ago, then paying 500 five
+/// days ago, which settles the oldest charge first; another who owes nothing any more.
+async fn owing_customers() -> (MemoryStore, axum::Router, chrono::NaiveDate) {
+    let store = MemoryStore::new();
+    let api = lambda_router(store.clone());
+    let today = chrono::Utc::now().date_naive();
+    let noon = |days: u64| format!("{}T12:00:00Z", today - chrono::Days::new(days));
+    let events = json!({"events": [
+        balance("e1", "t1", "c1", &noon(100), -3_000),
+        balance("e2", "t1", "c1", &noon(40), -5_000),
+        balance("e3", "t1", "c1", &noon(5), -4_500),
+        balance("e4", "t1", "c2", &noon(20), -900),
+        balance("e5", "t1", "c2", &noon(10), 0)]});
+    let ingested = send(&api, call("POST", "/v1/events").json(events)).await;
+    assert_eq!(ingested.status, StatusCode::OK, "{}", ingested.body);
+    (store, api, today)
+}
+
+#[tokio::test]
+async fn when_aging_is_asked_for_today_should_age_what_is_owed_oldest_paid_first() {
+    let (_, api, _) = owing_customers().await;
+    let reply = send(&api, call("GET", "/v1/reports/aging").by(As::Viewer("t1"))).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let usd = &reply.body["currencies"][0];
+    assert_eq!(usd["currency"], "USD");
+    assert_eq!(usd["total"]["amount_minor"], 4_500);
+    assert_eq!(usd["customers"], 1, "c2 owes nothing");
+    let buckets: Vec<(&str, i64, u64)> = usd["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["bucket"].as_str().unwrap(),
+                b["owed"]["amount_minor"].as_i64().unwrap(),
+                b["customers"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    // The 500 paid came off the 3,000 charged 100 days ago.
+    assert_eq!(
+        buckets,
+        [
+            ("0-30", 0, 0),
+            ("31-60", 2_000, 0),
+            ("61-90", 0, 0),
+            ("91+", 2_500, 1)
+        ]
+    );
+    // The customer's own view lists the same charges, oldest first.
+    let view = send(&api, call("GET", "/v1/customers/c1")).await;
+    let charges = view.body["aging"]["charges"].as_array().unwrap();
+    let listed: Vec<(i64, &str, i64)> = charges
+        .iter()
+        .map(|c| {
+            (
+                c["days"].as_i64().unwrap(),
+                c["bucket"].as_str().unwrap(),
+                c["unpaid"]["amount_minor"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(listed, [(100, "91+", 2_500), (40, "31-60", 2_000)]);
+    assert_eq!(view.body["aging"]["merged"], json!(null));
+    let other = send(&api, call("GET", "/v1/reports/aging").by(As::Viewer("t2"))).await;
+    assert_eq!(other.body["currencies"], json!([]), "another tenant's");
+
+    let page = send(&api, call("GET", "/v1/reports/aging?format=html")).await;
+    assert_eq!(page.content_type(), "text/html; charset=utf-8");
+    let page = page.body.as_str().unwrap();
+    assert!(
+        page.contains("Aging on") && page.contains(r#"data-value="25""#),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn when_aging_is_asked_for_a_past_date_should_answer_the_table_recorded_then() {
+    let (store, api, today) = owing_customers().await;
+    let yesterday = today.pred_opt().unwrap();
+    let path = format!("/v1/reports/aging?date={yesterday}");
+    let missing = send(&api, call("GET", &path)).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.body);
+    assert!(
+        missing.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no aging table was recorded"),
+        "{}",
+        missing.body
+    );
+    let recorded =
+        shared::app::report::aging::record_aging(&store, &TenantId::new("t1"), yesterday)
+            .await
+            .unwrap();
+    // Paid in full since: the recorded table still says what was owed then.
+    let paid = json!({"events": [balance("e6", "t1", "c1", &format!("{today}T00:00:01Z"), 0)]});
+    assert_eq!(
+        send(&api, call("POST", "/v1/events").json(paid))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let reply = send(&api, call("GET", &path)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body, shared::app::report::aging::to_json(&recorded));
+    assert_eq!(reply.body["currencies"][0]["total"]["amount_minor"], 4_500);
+    let now = send(&api, call("GET", "/v1/reports/aging")).await;
+    assert_eq!(now.body["currencies"], json!([]));
+}
+
+#[tokio::test]
+async fn when_the_aging_date_or_format_is_malformed_should_answer_400_naming_the_parameter() {
+    let (_, api, today) = owing_customers().await;
+    let tomorrow = today.succ_opt().unwrap();
+    for (query, field) in [
+        (format!("date={tomorrow}"), "date"),
+        ("date=2026-13-01".to_owned(), "date"),
+        ("date=yesterday".to_owned(), "date"),
+        ("format=csv".to_owned(), "format"),
+        ("day=2026-11-01".to_owned(), "day"),
+    ] {
+        let reply = send(&api, call("GET", format!("/v1/reports/aging?{query}"))).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{query}");
+        assert_eq!(reply.fields(), [field], "{query}: {}", reply.body);
+    }
+}
+
+#[tokio::test]
+async fn when_a_week_has_its_aging_recorded_should_review_the_change_over_it() {
+    let (store, api) = fired_week_46().await;
+    let tenant = TenantId::new("t1");
+    let week = IsoWeek::parse("2026-W46").unwrap();
+    let before = send(&api, call("GET", "/v1/reports/weekly?week=2026-W46")).await;
+    assert_eq!(
+        before.body["aging"],
+        json!({"start": null, "end": null, "change": null})
+    );
+    let start = shared::app::report::aging::record_aging(&store, &tenant, week.monday())
+        .await
+        .unwrap();
+    let paid = json!({"events": [balance("e9", "t1", "c2", "2026-11-15T20:00:00Z", -2_000)]});
+    assert_eq!(
+        send(&api, call("POST", "/v1/events").json(paid))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    shared::app::report::aging::record_aging(&store, &tenant, week.next_monday())
+        .await
+        .unwrap();
+    let reply = send(&api, call("GET", "/v1/reports/weekly?week=2026-W46")).await;
+    let aging = &reply.body["aging"];
+    assert_eq!(aging["start"], shared::app::report::aging::to_json(&start));
+    assert_eq!(aging["end"]["date"], "2026-11-16");
+    // Both charged on 11-01: 12,000 in 0-30 on 11-09, 9,000 left in it on 11-16 (15 days).
+    assert_eq!(
+        aging["start"]["currencies"][0]["total"]["amount_minor"],
+        12_000
+    );
+    let change = &aging["change"][0];
+    assert_eq!(change["total"]["amount_minor"], -5_000);
+    assert_eq!(change["buckets"][0]["owed"]["amount_minor"], -5_000);
+    assert_eq!(change["customers"], 0);
+    let page = send(
+        &api,
+        call("GET", "/v1/reports/weekly?week=2026-W46&format=html"),
+    )
+    .await;
+    let page = page.body.as_str().unwrap();
+    assert!(page.contains("Change since 2026-11-09"), "{page}");
+    assert!(
+        page.contains(r#"id="aging_USD""#) || page.contains("aging_USD"),
+        "{page}"
     );
 }

@@ -6,7 +6,7 @@ use evaluate::handler::{Deps, Job, ScheduledEvent, handle};
 use lambda_runtime::{Context, LambdaEvent};
 use shared::adapters::{MemoryPublisher, MemoryStore};
 use shared::domain::TenantId;
-use shared::ports::RunCheckpoints;
+use shared::ports::{AgingSnapshots, RunCheckpoints};
 use synthetic::PastDueTenant;
 
 fn scheduler_event() -> ScheduledEvent {
@@ -250,6 +250,23 @@ async fn when_the_weekly_schedule_runs_should_send_each_tenant_its_last_weeks_re
         (daily.firings + daily.held + daily.awaiting_approval) as u64
     );
     assert!(message.summary.contains("2026-W46"), "{}", message.summary);
+    // The week's closing aging table is recorded under the Monday after it, and sent.
+    let recorded = deps
+        .store
+        .aging_on(&PastDueTenant::tenant(), "2026-11-16".parse().unwrap())
+        .await
+        .unwrap()
+        .expect("recorded by the weekly job");
+    assert!(!recorded.currencies.is_empty(), "past-due customers owe");
+    assert_eq!(
+        body["aging"]["end"],
+        shared::app::report::aging::to_json(&recorded)
+    );
+    assert!(
+        message.summary.contains("Owed on 2026-11-16"),
+        "{}",
+        message.summary
+    );
     // Routing facts only: no customer id in the attributes.
     let names: Vec<&str> = message.attributes.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(names, ["tenant_id", "report_type"]);

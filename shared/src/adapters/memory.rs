@@ -8,6 +8,7 @@
 //! the outbox as ordered sets, kept as the table's indexes are (on each write that moves them).
 
 use crate::adapters::dynamodb::keys::shard;
+use crate::domain::aging::AgingTable;
 use crate::domain::clock::{ClockKind, StartIndex};
 use crate::domain::decision::Settled;
 use crate::domain::event::EventBody;
@@ -18,11 +19,11 @@ use crate::domain::{
     FieldErrors, TenantId, TenantSettings,
 };
 use crate::ports::{
-    ActionPublisher, AdminStore, AuditEntry, AutomationAdmin, AutomationStore, CandidateSource,
-    CommitOutcome, CustomerStore, DeadLetters, DecisionStore, FailedFirings, FiringRecord,
-    FiringStatus, NormalizationStore, OutcomeStore, OutgoingMessage, PublishError, RESOLVE_CHUNK,
-    RecordOutcome, RunCheckpoints, ScanPage, Segment, SegmentProgress, StateCommit, StoreError,
-    StoredAutomation, Versioned, WriteOutcome,
+    ActionPublisher, AdminStore, AgingSnapshots, AuditEntry, AutomationAdmin, AutomationStore,
+    CandidateSource, CommitOutcome, CustomerStore, DeadLetters, DecisionStore, FailedFirings,
+    FiringRecord, FiringStatus, NormalizationStore, OutcomeStore, OutgoingMessage, PublishError,
+    RESOLVE_CHUNK, RecordOutcome, RunCheckpoints, ScanPage, Segment, SegmentProgress, StateCommit,
+    StoreError, StoredAutomation, Versioned, WriteOutcome,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use fnv::FnvHashMap as HashMap;
@@ -139,6 +140,8 @@ struct Tenant {
     change_dates: BTreeSet<(NaiveDate, DateTime<Utc>, CustomerId, String)>,
     /// The re-normalization's checkpoints by segment.
     renormalization: BTreeMap<Segment, SegmentProgress>,
+    /// Aging tables recorded, by date.
+    aging: BTreeMap<NaiveDate, AgingTable>,
 }
 
 /// A change-log entry's key under its customer: its instant and cause.
@@ -569,6 +572,27 @@ impl OutcomeStore for MemoryStore {
             .customer(tenant, customer)
             .map(|c| c.stops.clone())
             .unwrap_or_default())
+    }
+}
+
+impl AgingSnapshots for MemoryStore {
+    async fn record_aging(&self, tenant: &TenantId, table: &AgingTable) -> Result<(), StoreError> {
+        self.lock()
+            .tenant_mut(tenant)
+            .aging
+            .insert(table.date, table.clone());
+        Ok(())
+    }
+
+    async fn aging_on(
+        &self,
+        tenant: &TenantId,
+        date: NaiveDate,
+    ) -> Result<Option<AgingTable>, StoreError> {
+        Ok(self
+            .lock()
+            .tenant(tenant)
+            .and_then(|t| t.aging.get(&date).cloned()))
     }
 }
 

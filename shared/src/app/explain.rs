@@ -3,6 +3,7 @@
 //! view of a customer that the API (`GET /v1/customers/{id}`) and `rulekit explain` show.
 
 use super::evaluate::history;
+use crate::domain::TenantCalendar;
 use crate::domain::automation::Action;
 use crate::domain::calendar::days_between;
 use crate::domain::cancellation::Fact;
@@ -93,6 +94,7 @@ where
             "currency": b.balance.currency.code(),
         })),
         "past_due": customer.is_past_due(),
+        "aging": aging_view(&customer, calendar, date),
         "episodes": {
             "negative_balance": episode(Continuity::NegativeBalance),
             "no_improvement": episode(Continuity::NoImprovement),
@@ -120,6 +122,50 @@ where
             v
         }).collect::<Vec<_>>(),
     })))
+}
+
+/// What the customer owes as unpaid charges, oldest first, each with its local date, age and
+/// bucket (SPEC §8.9), and whether the oldest were merged to keep the state bounded.
+fn aging_view(customer: &CustomerState, calendar: &TenantCalendar, date: NaiveDate) -> Value {
+    use crate::domain::aging::{BUCKETS, MAX_CHARGES, bucket_of};
+    let Some(balance) = &customer.balance else {
+        return Value::Null;
+    };
+    let currency = balance.balance.currency;
+    let charges: Vec<Value> = customer
+        .unpaid_charges()
+        .iter()
+        .map(|c| {
+            let day = calendar.local_date(c.at);
+            let age = days_between(day, date);
+            json!({
+                "charged_at": format_instant(c.at),
+                "date": day.to_string(),
+                "days": age,
+                "bucket": BUCKETS[bucket_of(age)].0,
+                "unpaid": {"amount_minor": c.unpaid_minor, "currency": currency.code()},
+            })
+        })
+        .collect();
+    let merged = customer
+        .charges
+        .as_ref()
+        .and_then(|c| c.merged_through)
+        .map(|t| {
+            format!(
+                "more than {MAX_CHARGES} charges were unpaid at once: those up to {} were merged \
+             into the oldest, dated as it is",
+                format_instant(t)
+            )
+        });
+    let estimated = customer.charges.is_none() && !charges.is_empty();
+    json!({
+        "charges": charges,
+        "merged": merged,
+        "note": estimated.then_some(
+            "recorded before charges were kept: all that is owed is dated at the episode's start"
+        ),
+    })
 }
 
 /// The customer's place in an automation's rollout (SPEC §8.8), for systems that join

@@ -10,12 +10,13 @@
 use super::evaluate::evaluate_tenant_day;
 use super::execute::{ExecuteError, ExecuteReport, execute_pending, publish_guardrail_alerts};
 use super::ingest::{IngestError, IngestOutcome, ingest_event};
+use super::report::aging::record_aging;
 use crate::domain::{Automation, AutomationsFile, Decision, Event, FieldError, Outcome, TenantId};
 use crate::ports::{
-    ActionPublisher, AutomationAdmin, AutomationStore, CandidateSource, CustomerStore,
-    DecisionStore, StoreError, StoreOnly,
+    ActionPublisher, AgingSnapshots, AutomationAdmin, AutomationStore, CandidateSource,
+    CustomerStore, DecisionStore, StoreError, StoreOnly,
 };
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use std::collections::BTreeMap;
 use thiserror::Error;
 
@@ -126,7 +127,7 @@ pub async fn simulate<S, P, A, O>(
     observer: &mut O,
 ) -> Result<SimulationReport, SimulationError>
 where
-    S: CustomerStore + CandidateSource + AutomationStore + DecisionStore,
+    S: CustomerStore + CandidateSource + AutomationStore + DecisionStore + AgingSnapshots,
     P: ActionPublisher,
     A: Iterator<Item = (usize, Event)>,
     O: Observer,
@@ -163,6 +164,10 @@ where
             events += 1;
         }
         let day = evaluate_tenant_day(store, &tenant, date, None).await?;
+        // The weekly job's aging table, recorded on Mondays as the deployment's schedule does.
+        if date.weekday() == chrono::Weekday::Mon {
+            record_aging(store, &tenant, date).await?;
+        }
         report.alerts += publish_guardrail_alerts(publisher, &day.holds).await?;
         report.decisions += day.decisions.len();
         report.fired += count(&day.decisions, &Outcome::Fired);

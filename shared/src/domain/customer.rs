@@ -9,6 +9,7 @@
 //! customer's log can tell, so the caller replays the log ([`CustomerState::replay`]). Both paths
 //! run the same fold step, which is why any arrival order gives the state of the sorted log.
 
+use super::aging::{Charge, Charges};
 use super::cancellation::{self, Cancellations, Fact};
 use super::event::{CustomerProfile, Event, EventBody, EventKey, SubscriptionStatus};
 use super::ids::{CustomerId, TenantId};
@@ -181,6 +182,10 @@ pub struct CustomerState {
     /// Cancellation requests, their answers and subscription cancellations: what the
     /// cancellation clocks are derived from (SPEC §8.6). Boxed: most customers have none.
     pub cancellations: Option<Box<Cancellations>>,
+    /// What is owed, as unpaid charges for aging (SPEC §8.9), in the balance's currency.
+    /// Boxed: most customers owe nothing. `None` also for a state stored before charges
+    /// were kept ([`CustomerState::unpaid_charges`] covers it).
+    pub charges: Option<Box<Charges>>,
 }
 
 impl CustomerState {
@@ -198,6 +203,7 @@ impl CustomerState {
             quiet: None,
             invoices: None,
             cancellations: None,
+            charges: None,
         }
     }
 
@@ -321,6 +327,7 @@ impl CustomerState {
             None => None,
         };
         let now = balance.amount_minor;
+        self.age_charges(key, previous, balance);
         let mut change = Change::default();
         match previous {
             // From no history, zero or credit into debt: a new episode under both policies.
@@ -359,6 +366,50 @@ impl CustomerState {
             balance,
         });
         Ok(change)
+    }
+
+    /// Aging's part of the balance fold: what the customer owes rose (a charge) or fell
+    /// (paying the oldest charges first). A balance in another currency than the one before
+    /// starts the charges again, as one charge of all that is owed.
+    fn age_charges(&mut self, key: &EventKey, previous: Option<i64>, balance: Money) {
+        let owed = |minor: i64| minor.min(0).saturating_neg();
+        let same_currency = self
+            .balance
+            .as_ref()
+            .is_some_and(|b| b.balance.currency == balance.currency);
+        let before = match previous {
+            Some(minor) if same_currency => owed(minor),
+            _ => {
+                self.charges = None;
+                0
+            }
+        };
+        let after = owed(balance.amount_minor);
+        if before == after {
+            return;
+        }
+        let charges = self.charges.get_or_insert_with(Box::default);
+        charges.owe(before, after, key.occurred_at);
+        if charges.unpaid.is_empty() {
+            self.charges = None;
+        }
+    }
+
+    /// The unpaid charges aging reads: the state's, or for a past-due state stored before
+    /// charges were kept, one charge of all that is owed at the episode's start.
+    pub fn unpaid_charges(&self) -> std::borrow::Cow<'_, [Charge]> {
+        if let Some(charges) = &self.charges {
+            return std::borrow::Cow::Borrowed(&charges.unpaid);
+        }
+        match (&self.balance, &self.past_due) {
+            (Some(b), Some(episode)) if b.balance.amount_minor < 0 => {
+                std::borrow::Cow::Owned(vec![Charge {
+                    at: episode.start.occurred_at,
+                    unpaid_minor: b.balance.amount_minor.saturating_neg(),
+                }])
+            }
+            _ => std::borrow::Cow::Borrowed(&[]),
+        }
     }
 
     /// The fold step for payment clocks (SPEC §8.1), out of line: the balance fold is the hot

@@ -1,6 +1,7 @@
 //! The past-due domain: pure rules with no AWS, no I/O and no clock. "Now" always comes from
 //! the caller, so the same code runs in Lambda, in the CLI's virtual clock and in tests.
 
+pub mod aging;
 pub mod automation;
 pub mod calendar;
 pub mod cancellation;

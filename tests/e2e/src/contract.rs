@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use shared::app::evaluate::evaluate_tenant_day;
 use shared::app::execute::execute_pending;
 use shared::app::ingest::ingest_event;
+use shared::domain::aging::AgingTable;
 use shared::domain::clock::ClockKind;
 
 const PAST_DUE: ClockKind = ClockKind::PastDue(shared::domain::Continuity::NegativeBalance);
@@ -18,10 +19,10 @@ use shared::domain::{
     Automation, AutomationId, Continuity, CustomerId, Event, EventId, TenantId, TenantSettings,
 };
 use shared::ports::{
-    AdminStore, AuditEntry, AutomationAdmin, AutomationStore, CandidateSource, CommitOutcome,
-    CustomerStore, DecisionStore, FiringRecord, FiringStatus, NormalizationStore, OutcomeStore,
-    RESOLVE_CHUNK, RecordOutcome, RunCheckpoints, ScanPage, Segment, SegmentProgress, StateCommit,
-    StoreError, StoreOnly, StoredAutomation, Versioned, WriteOutcome,
+    AdminStore, AgingSnapshots, AuditEntry, AutomationAdmin, AutomationStore, CandidateSource,
+    CommitOutcome, CustomerStore, DecisionStore, FiringRecord, FiringStatus, NormalizationStore,
+    OutcomeStore, RESOLVE_CHUNK, RecordOutcome, RunCheckpoints, ScanPage, Segment, SegmentProgress,
+    StateCommit, StoreError, StoreOnly, StoredAutomation, Versioned, WriteOutcome,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -36,6 +37,7 @@ pub trait Store:
     + RunCheckpoints
     + NormalizationStore
     + OutcomeStore
+    + AgingSnapshots
     + Clone
     + 'static
 {
@@ -51,6 +53,7 @@ impl<T> Store for T where
         + RunCheckpoints
         + NormalizationStore
         + OutcomeStore
+        + AgingSnapshots
         + Clone
         + 'static
 {
@@ -355,6 +358,103 @@ fn cancellation(id: &str, customer: &str, kind: &str, occurred_at: &str, extra: 
 /// clock kind and in any arrival order: a request learned of after its answer stops as it
 /// would have, a duplicate adds nothing, and a late balance that moves an episode's start
 /// earlier keeps a stop for the new start.
+/// Aging (SPEC §8.9): charges are paid oldest first, a late balance reorders them, the
+/// state keeps them across a read, and a table recorded for a date is read back as it was.
+pub async fn when_charges_age_should_pay_the_oldest_first_and_keep_each_dated_table<S: Store>(
+    store: S,
+) {
+    let eur = |id: &str, customer: &str, occurred_at: &str, amount: i64| {
+        Event::from_json(
+            &json!({"event_id": id, "tenant_id": "t1", "customer_id": customer,
+            "type": "balance.changed", "occurred_at": occurred_at,
+            "balance": {"amount_minor": amount, "currency": "EUR"}}),
+        )
+        .expect("a valid balance event")
+    };
+    ingest_all(
+        &store,
+        &[
+            balance("t1", "a1", "c1", "2026-09-01T10:00:00Z", -5000),
+            balance("t1", "a2", "c1", "2026-10-15T10:00:00Z", -8000),
+            balance("t1", "a3", "c1", "2026-11-20T10:00:00Z", -6000),
+            // Late: owed since August, so the payment of November 20 settles it first.
+            balance("t1", "a0", "c1", "2026-08-01T10:00:00Z", -1000),
+            eur("b1", "c2", "2026-11-25T10:00:00Z", -2500),
+            balance("t1", "d1", "c3", "2026-11-02T10:00:00Z", -100),
+            balance("t1", "d2", "c3", "2026-11-03T10:00:00Z", 0),
+            balance("t2", "x1", "c1", "2026-11-03T10:00:00Z", -700),
+        ],
+    )
+    .await;
+    let state = store
+        .load_customer(&t("t1"), &c("c1"))
+        .await
+        .unwrap()
+        .expect("stored")
+        .value;
+    let unpaid: Vec<_> = state
+        .unpaid_charges()
+        .iter()
+        .map(|ch| (ch.at, ch.unpaid_minor))
+        .collect();
+    assert_eq!(
+        unpaid,
+        [
+            (at("2026-09-01T10:00:00Z"), 3000),
+            (at("2026-10-15T10:00:00Z"), 3000)
+        ]
+    );
+
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+    let table = shared::app::report::aging::record_aging(&store, &t("t1"), date)
+        .await
+        .unwrap();
+    let rows: Vec<_> = table
+        .currencies
+        .iter()
+        .map(|c| {
+            let b = c.buckets.map(|b| (b.amount_minor, b.customers));
+            (c.currency.code(), b)
+        })
+        .collect();
+    // September 1 is 91 days before December 1; October 15, 47.
+    assert_eq!(
+        rows,
+        [
+            ("EUR", [(2500, 1), (0, 0), (0, 0), (0, 0)]),
+            ("USD", [(0, 0), (3000, 0), (0, 0), (3000, 1)]),
+        ]
+    );
+    assert_eq!(
+        store.aging_on(&t("t1"), date).await.unwrap().as_ref(),
+        Some(&table)
+    );
+    assert_eq!(
+        store
+            .aging_on(&t("t1"), date.pred_opt().unwrap())
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.aging_on(&t("t2"), date).await.unwrap(),
+        None,
+        "per tenant"
+    );
+    // Recording a date again replaces its table.
+    ingest_all(
+        &store,
+        &[balance("t1", "a4", "c1", "2026-11-30T10:00:00Z", 0)],
+    )
+    .await;
+    shared::app::report::aging::record_aging(&store, &t("t1"), date)
+        .await
+        .unwrap();
+    let again = store.aging_on(&t("t1"), date).await.unwrap().unwrap();
+    assert_eq!(again.currencies.len(), 1);
+    assert_eq!(again.currencies[0].currency.code(), "EUR");
+}
+
 pub async fn when_clocks_stop_should_keep_each_stop_under_its_clock<S: Store>(store: S) {
     let period_end = json!({"effective": "period_end"});
     let events = [
@@ -1421,6 +1521,19 @@ impl<S: Store> OutcomeStore for ArchivedMeanwhile<S> {
         c: &CustomerId,
     ) -> Result<Vec<shared::domain::outcome::ClockStop>, StoreError> {
         self.inner.customer_stops(t, c).await
+    }
+}
+
+impl<S: Store> AgingSnapshots for ArchivedMeanwhile<S> {
+    async fn record_aging(&self, t: &TenantId, table: &AgingTable) -> Result<(), StoreError> {
+        self.inner.record_aging(t, table).await
+    }
+    async fn aging_on(
+        &self,
+        t: &TenantId,
+        date: chrono::NaiveDate,
+    ) -> Result<Option<AgingTable>, StoreError> {
+        self.inner.aging_on(t, date).await
     }
 }
 

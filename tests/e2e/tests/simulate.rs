@@ -9,8 +9,8 @@ use shared::app::simulate::{
 };
 use shared::domain::{AutomationsFile, Decision, Event};
 use shared::ports::{
-    ActionPublisher, AutomationAdmin, AutomationStore, CandidateSource, CustomerStore,
-    DecisionStore,
+    ActionPublisher, AgingSnapshots, AutomationAdmin, AutomationStore, CandidateSource,
+    CustomerStore, DecisionStore,
 };
 
 fn events(name: &str) -> Vec<Event> {
@@ -40,7 +40,12 @@ async fn replay<S, P>(
     to: &str,
 ) -> (SimulationReport, Vec<Value>)
 where
-    S: CustomerStore + CandidateSource + AutomationStore + AutomationAdmin + DecisionStore,
+    S: CustomerStore
+        + CandidateSource
+        + AutomationStore
+        + AutomationAdmin
+        + DecisionStore
+        + AgingSnapshots,
     P: ActionPublisher,
 {
     let from = from.parse().unwrap();

@@ -40,4 +40,5 @@ contract!(
     when_the_executor_runs_twice_should_send_each_firing_once,
     when_profiles_are_normalized_should_log_changes_and_renormalize_each_once,
     when_clocks_stop_should_keep_each_stop_under_its_clock,
+    when_charges_age_should_pay_the_oldest_first_and_keep_each_dated_table,
 );

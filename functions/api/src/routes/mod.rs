@@ -46,6 +46,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/normalization/preview"),
     ("get", "/v1/normalization/status"),
     ("get", "/v1/reports/weekly"),
+    ("get", "/v1/reports/aging"),
 ];
 
 pub fn router<S: ApiStore>(state: State<S>) -> Router {
@@ -91,6 +92,7 @@ pub fn router<S: ApiStore>(state: State<S>) -> Router {
         )
         .route("/v1/normalization/status", get(normalization::status::<S>))
         .route("/v1/reports/weekly", get(reports::weekly::<S>))
+        .route("/v1/reports/aging", get(reports::aging::<S>))
         .fallback(|| async { Problem::not_found("route") })
         .method_not_allowed_fallback(|| async {
             Problem::new(

@@ -1,16 +1,17 @@
-//! `/v1/reports`: the weekly review of SPEC §8.9 for the caller's tenant, as JSON or as the
-//! one self-contained HTML page `rulekit simulate --report` writes (`app::report`).
+//! `/v1/reports`: the weekly review and the aging table of SPEC §8.9 for the caller's tenant,
+//! as JSON or as the one self-contained HTML page `rulekit simulate --report` writes
+//! (`app::report`).
 
 use super::json;
 use crate::identity::Caller;
 use crate::problem::Problem;
-use crate::request::QueryParams;
+use crate::request::{DATE_RULE, QueryParams, parse_date};
 use crate::{ApiStore, State};
 use axum::extract::{RawQuery, State as Extract};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use shared::app::report::publish::review_week;
-use shared::app::report::{IsoWeek, html, weekly_review};
+use shared::app::report::{IsoWeek, aging as aging_table, html, weekly_review};
 
 pub async fn weekly<S: ApiStore>(
     Extract(state): Extract<State<S>>,
@@ -29,17 +30,64 @@ pub async fn weekly<S: ApiStore>(
             review_week(settings.calendar.local_date(chrono::Utc::now()))
         }
     };
-    let html_wanted = match query.get("format") {
-        Some("html") => true,
-        Some("json") => false,
-        Some(_) => return Err(Problem::bad_field("format", "must be json or html")),
-        None => prefers_html(&headers),
-    };
+    let html_wanted = wants_html(&query, &headers)?;
     let review = weekly_review(&state.store, &caller.tenant, week).await?;
     if !html_wanted {
         return Ok(json(StatusCode::OK, review.to_json()));
     }
-    let mut response = html::render(&review).into_response();
+    Ok(html_page(html::render(&review)))
+}
+
+/// `GET /v1/reports/aging?date=`: the aging table of a local date, drawn up now for today
+/// (the default) and as the weekly job recorded it for an earlier date.
+pub async fn aging<S: ApiStore>(
+    Extract(state): Extract<State<S>>,
+    caller: Caller,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, Problem> {
+    let query = QueryParams::parse(query.as_deref(), &["date", "format"])?;
+    let html_wanted = wants_html(&query, &headers)?;
+    let settings = state.store.tenant_settings(&caller.tenant).await?;
+    let today = settings.calendar.local_date(chrono::Utc::now());
+    let date = match query.get("date") {
+        None => today,
+        Some(d) => parse_date(d).ok_or_else(|| Problem::bad_field("date", DATE_RULE))?,
+    };
+    if date > today {
+        return Err(Problem::bad_field(
+            "date",
+            format!("must not be after today ({today} in the tenant's zone)"),
+        ));
+    }
+    let Some(table) = aging_table::aging_on(&state.store, &caller.tenant, date, today).await?
+    else {
+        return Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no aging table was recorded for {date}: past tables are the weekly job's, \
+                 recorded each Monday; today's is drawn up on request"
+            ),
+        ));
+    };
+    if !html_wanted {
+        return Ok(json(StatusCode::OK, aging_table::to_json(&table)));
+    }
+    Ok(html_page(html::render_aging(&caller.tenant, &table)))
+}
+
+/// `format=json|html`, or else what `Accept` prefers.
+fn wants_html(query: &QueryParams, headers: &HeaderMap) -> Result<bool, Problem> {
+    match query.get("format") {
+        Some("html") => Ok(true),
+        Some("json") => Ok(false),
+        Some(_) => Err(Problem::bad_field("format", "must be json or html")),
+        None => Ok(prefers_html(headers)),
+    }
+}
+
+fn html_page(page: String) -> Response {
+    let mut response = page.into_response();
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -51,7 +99,7 @@ pub async fn weekly<S: ApiStore>(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(html::CONTENT_SECURITY_POLICY),
     );
-    Ok(response)
+    response
 }
 
 /// Whether `Accept` asks for HTML before JSON: a browser's does, a client's `*/*` does not.

@@ -3,6 +3,7 @@
 //! toward the item size (a typical customer item stays well under 1 KB).
 
 use super::keys;
+use crate::domain::aging::{Charge, Charges};
 use crate::domain::cancellation::{self, Cancellations, Fact};
 use crate::domain::clock::ClockKind;
 use crate::domain::customer::{BalancePoint, EndReason, EndedEpisode, Episode, SubscriptionState};
@@ -149,6 +150,13 @@ pub struct CustomerItem {
     /// Cancellation facts, in key order (`domain::cancellation`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cx: Vec<CancellationAttr>,
+    /// Unpaid charges for aging (`domain::aging`), oldest first: instant (microseconds since
+    /// the epoch) and unpaid minor units.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chg: Vec<(i64, i64)>,
+    /// When the oldest charges were merged: the newest merged charge's instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chm: Option<i64>,
 }
 
 /// One cancellation fact: `f` is `r` (requested), `w` (withdrawn), `c` (confirmed) or `x`
@@ -405,6 +413,17 @@ impl CustomerItem {
                 .flat_map(|c| c.entries.iter())
                 .map(CancellationAttr::of)
                 .collect(),
+            chg: state
+                .charges
+                .iter()
+                .flat_map(|c| c.unpaid.iter())
+                .map(|c| (c.at.timestamp_micros(), c.unpaid_minor))
+                .collect(),
+            chm: state
+                .charges
+                .as_ref()
+                .and_then(|c| c.merged_through)
+                .map(|t| t.timestamp_micros()),
         }
     }
 
@@ -509,7 +528,28 @@ impl CustomerItem {
                 .collect::<Result<Vec<_>, _>>()?;
             Some(Box::new(Cancellations { entries }))
         };
+        let instant =
+            |t: i64| DateTime::from_timestamp_micros(t).ok_or_else(|| corrupt("charge instant"));
+        let charges = if self.chg.is_empty() {
+            None
+        } else {
+            let unpaid = self
+                .chg
+                .into_iter()
+                .map(|(t, unpaid_minor)| {
+                    Ok(Charge {
+                        at: instant(t)?,
+                        unpaid_minor,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            Some(Box::new(Charges {
+                unpaid,
+                merged_through: self.chm.map(instant).transpose()?,
+            }))
+        };
         let state = CustomerState {
+            charges,
             invoices,
             cancellations,
             tenant_id: TenantId::new(self.t),

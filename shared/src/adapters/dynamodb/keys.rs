@@ -152,6 +152,11 @@ pub fn firing_sk(automation: &AutomationId, episode: &EventKey, threshold: u16) 
 
 /// A stopped clock under its customer (SPEC §8.9): by kind, clock id (`-` for none: ids are
 /// never empty) and start, so a stop written again lands on the same item.
+/// A recorded aging table's sort key in its tenant's partition.
+pub fn aging_sk(date: NaiveDate) -> String {
+    format!("AGING#{date}")
+}
+
 pub fn stop_sk(kind: &str, clock_id: Option<&str>, start: &EventKey) -> String {
     format!(
         "O#{kind}#{}#{}#{}",

@@ -2,6 +2,7 @@
 //! automations. `docs/data-model.md` describes every item and index.
 
 mod admin;
+mod aging;
 pub mod items;
 pub mod keys;
 mod normalization;

@@ -264,7 +264,7 @@ impl DynamoStore {
             .map_err(|e| sdk("Query", e))
     }
 
-    async fn put(&self, item: Item) -> Result<(), StoreError> {
+    pub(super) async fn put(&self, item: Item) -> Result<(), StoreError> {
         self.client
             .put_item()
             .table_name(&self.table)

@@ -5,6 +5,7 @@
 
 use super::svg::{self, Line, escape};
 use super::{ArmFigures, RECOVERY_DAYS, Review, StepGroup};
+use crate::domain::aging::AgingTable;
 use crate::domain::{Currency, Mode, Money};
 use std::fmt::Write;
 
@@ -258,6 +259,12 @@ pub fn render(review: &Review) -> String {
         out.push_str("</tbody></table>");
     }
 
+    out.push_str("<h2>Aging</h2>");
+    match &review.aging_end {
+        Some(end) => aging(&mut out, review.aging_start.as_ref(), end),
+        None => out.push_str("<p class=\"note\">No aging table was recorded at the end of this week (the weekly job records it on the Monday after).</p>"),
+    }
+
     out.push_str("<h2>Exceptions this week</h2>");
     for list in &review.exceptions {
         let _ = write!(out, "<h3>{} ({})</h3>", escape(list.title), list.total);
@@ -287,6 +294,111 @@ pub fn render(review: &Review) -> String {
             );
         }
     }
+    out.push_str("</main></body></html>\n");
+    out
+}
+
+/// The aging section: per currency, a table of the buckets on `end`'s date with the change
+/// since `start`, and a chart of the amount owed per bucket on both dates.
+fn aging(out: &mut String, start: Option<&AgingTable>, end: &AgingTable) {
+    use crate::domain::aging::{BUCKETS, CurrencyAging};
+    let _ = write!(
+        out,
+        "<p class=\"note\">What customers owe on {}, by days since each unpaid charge (balance forward: payments settle the oldest charges first){}.</p>",
+        end.date,
+        start.map_or_else(String::new, |s| format!(", against {}", s.date))
+    );
+    if end.currencies.is_empty() {
+        out.push_str("<p>Nobody owes anything.</p>");
+    }
+    let show = |minor: i64, c: &CurrencyAging| Money::new(minor, c.currency).to_decimal_string();
+    for c in &end.currencies {
+        let zero = CurrencyAging {
+            currency: c.currency,
+            buckets: Default::default(),
+        };
+        let before = start.map(|s| s.currency(c.currency).unwrap_or(&zero));
+        let _ = write!(
+            out,
+            "<h3>{}</h3><table><thead><tr><th scope=\"col\">Days since the charge</th><th scope=\"col\">Owed</th><th scope=\"col\">Customers (by their oldest charge)</th>{}</tr></thead><tbody>",
+            c.currency.code(),
+            start.map_or_else(String::new, |s| format!(
+                "<th scope=\"col\">Change since {}</th>",
+                s.date
+            ))
+        );
+        let row = |out: &mut String,
+                   name: &str,
+                   minor: i64,
+                   customers: u64,
+                   was: Option<(i64, u64)>| {
+            let change = was.map_or_else(String::new, |(m, n)| {
+                format!(
+                    "<td class=\"n\">{}</td>",
+                    escape(&format!(
+                        "{}, {:+} customers",
+                        show(minor - m, c),
+                        customers as i64 - n as i64
+                    ))
+                )
+            });
+            let _ = write!(
+                out,
+                "<tr><th scope=\"row\">{name}</th><td class=\"n\">{}</td><td class=\"n\">{customers}</td>{change}</tr>",
+                show(minor, c),
+            );
+        };
+        for (i, (name, _)) in BUCKETS.iter().enumerate() {
+            let b = c.buckets[i];
+            let was = before.map(|s| (s.buckets[i].amount_minor, s.buckets[i].customers));
+            row(out, name, b.amount_minor, b.customers, was);
+        }
+        let was = before.map(|s| (s.total_minor(), s.customers()));
+        row(out, "Total", c.total_minor(), c.customers(), was);
+        out.push_str("</tbody></table>");
+        // Whole units for the chart's axis (integer division: the table has the exact
+        // amounts).
+        let unit = 10i64.pow(c.currency.minor_digits());
+        let whole = |a: &CurrencyAging| -> Vec<u64> {
+            a.buckets
+                .iter()
+                .map(|b| (b.amount_minor.max(0) / unit) as u64)
+                .collect()
+        };
+        let mut series = Vec::new();
+        if let (Some(s), Some(table)) = (before, start) {
+            series.push((format!("owed on {}", table.date), whole(s)));
+        }
+        series.push((format!("owed on {}", end.date), whole(c)));
+        out.push_str(&svg::grouped_bars(
+            &format!("aging_{}", c.currency.code()),
+            &format!(
+                "Owed by days since the charge, {} (whole units)",
+                c.currency.code()
+            ),
+            "days since the charge",
+            &BUCKETS
+                .iter()
+                .map(|(n, _)| (*n).to_owned())
+                .collect::<Vec<_>>(),
+            &series,
+        ));
+    }
+}
+
+/// The aging table of one date as a page of its own (`GET /v1/reports/aging` in a browser).
+pub fn render_aging(tenant: &crate::domain::TenantId, table: &AgingTable) -> String {
+    let mut out = String::new();
+    let title = format!("Aging on {}: {}", table.date, tenant.as_str());
+    let _ = write!(
+        out,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"{CONTENT_SECURITY_POLICY}\">\
+         <title>{t}</title><style>{STYLE}</style></head><body><main><h1>{t}</h1>",
+        t = escape(&title)
+    );
+    aging(&mut out, None, table);
     out.push_str("</main></body></html>\n");
     out
 }

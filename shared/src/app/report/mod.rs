@@ -7,10 +7,12 @@
 //! [`html`] renders it as one self-contained page with SVG charts; [`Review::to_json`] is the
 //! API's and `rulekit report`'s answer.
 
+pub mod aging;
 pub mod html;
 pub mod publish;
 mod svg;
 
+use crate::domain::aging::AgingTable;
 use crate::domain::automation::Action;
 use crate::domain::calendar::{TenantCalendar, days_between};
 use crate::domain::decision::{Decision, Outcome, SkipReason};
@@ -19,7 +21,9 @@ use crate::domain::outcome::{ClockStop, How};
 use crate::domain::rollout::{Arm, Rollout};
 use crate::domain::{Automation, CustomerId, Mode, TenantId};
 use crate::ports::StoreError;
-use crate::ports::{AdminStore, AutomationStore, FiringRecord, FiringStatus, OutcomeStore};
+use crate::ports::{
+    AdminStore, AgingSnapshots, AutomationStore, FiringRecord, FiringStatus, OutcomeStore,
+};
 use chrono::{Datelike, Days, NaiveDate, Weekday};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -78,6 +82,11 @@ impl IsoWeek {
         NaiveDate::from_isoywd_opt(self.year, self.week, Weekday::Sun).unwrap_or(NaiveDate::MIN)
     }
 
+    /// The Monday after the week: the date its closing aging table is recorded under.
+    pub fn next_monday(self) -> NaiveDate {
+        self.sunday().succ_opt().unwrap_or(NaiveDate::MAX)
+    }
+
     /// The weeks that touch `from..=to`, in order.
     pub fn covering(from: NaiveDate, to: NaiveDate) -> Vec<IsoWeek> {
         let mut weeks = Vec::new();
@@ -85,7 +94,7 @@ impl IsoWeek {
         while day <= to {
             let w = IsoWeek::of(day);
             weeks.push(w);
-            day = w.sunday().succ_opt().unwrap_or(NaiveDate::MAX);
+            day = w.next_monday();
         }
         weeks
     }
@@ -112,6 +121,10 @@ pub struct Review {
     /// awaiting approval; live or dry run) and holdouts.
     pub per_day: Vec<DayCount>,
     pub exceptions: Vec<ExceptionList>,
+    /// The aging table recorded on the week's Monday and on the next (the weekly job's
+    /// dates): the week's change is the difference. `None` where none was recorded.
+    pub aging_start: Option<AgingTable>,
+    pub aging_end: Option<AgingTable>,
 }
 
 /// One automation version's step, in one mode.
@@ -323,7 +336,7 @@ pub async fn weekly_review<S>(
     week: IsoWeek,
 ) -> Result<Review, StoreError>
 where
-    S: AutomationStore + AdminStore + OutcomeStore,
+    S: AutomationStore + AdminStore + OutcomeStore + AgingSnapshots,
 {
     let settings = store.tenant_settings(tenant).await?;
     let calendar = &settings.calendar;
@@ -345,7 +358,7 @@ where
             stops.insert(d.customer_id.clone(), found);
         }
     }
-    Ok(review_of(
+    let mut review = review_of(
         tenant,
         week,
         lookback_from,
@@ -353,7 +366,10 @@ where
         &automations,
         &records,
         &stops,
-    ))
+    );
+    review.aging_start = store.aging_on(tenant, week.monday()).await?;
+    review.aging_end = store.aging_on(tenant, week.next_monday()).await?;
+    Ok(review)
 }
 
 fn review_of(
@@ -618,6 +634,8 @@ fn review_of(
             stops,
             calendar,
         ),
+        aging_start: None,
+        aging_end: None,
     }
 }
 
@@ -828,6 +846,14 @@ impl Review {
                 "went_on": d.went_on,
                 "holdout": d.holdout,
             })).collect::<Vec<_>>(),
+            "aging": {
+                "start": self.aging_start.as_ref().map(aging::to_json),
+                "end": self.aging_end.as_ref().map(aging::to_json),
+                "change": match (&self.aging_start, &self.aging_end) {
+                    (Some(start), Some(end)) => aging::change_json(start, end),
+                    _ => Value::Null,
+                },
+            },
             "exceptions": self.exceptions.iter().map(|l| json!({
                 "kind": l.kind,
                 "title": l.title,
@@ -888,6 +914,42 @@ impl Review {
                 "\nSample-ratio mismatch on {} v{}: {} held out against {} treated (p < 0.001)\n",
                 a.automation_id, a.automation_version, a.holdout, a.treated
             ));
+        }
+        if let Some(end) = &self.aging_end {
+            out.push_str(&format!(
+                "\nOwed on {} by age (days since the charge)\n",
+                end.date
+            ));
+            for c in &end.currencies {
+                let start = self
+                    .aging_start
+                    .as_ref()
+                    .and_then(|s| s.currency(c.currency));
+                let cells: Vec<String> = crate::domain::aging::BUCKETS
+                    .iter()
+                    .zip(&c.buckets)
+                    .map(|((name, _), b)| {
+                        format!(
+                            "{name}: {}",
+                            crate::domain::Money::new(b.amount_minor, c.currency)
+                                .to_decimal_string()
+                        )
+                    })
+                    .collect();
+                let change = start.map_or_else(String::new, |s| {
+                    format!(
+                        " ({} over the week)",
+                        crate::domain::Money::new(c.total_minor() - s.total_minor(), c.currency)
+                            .to_decimal_string()
+                    )
+                });
+                out.push_str(&format!(
+                    "  {}, {} customers{change}: {}\n",
+                    crate::domain::Money::new(c.total_minor(), c.currency).to_decimal_string(),
+                    c.customers(),
+                    cells.join(", ")
+                ));
+            }
         }
         let listed: Vec<String> = self
             .exceptions

@@ -4,8 +4,8 @@
 use super::{IsoWeek, Review, weekly_review};
 use crate::domain::TenantId;
 use crate::ports::{
-    ActionPublisher, AdminStore, AutomationStore, Destination, OutcomeStore, OutgoingMessage,
-    PublishError, StoreError,
+    ActionPublisher, AdminStore, AgingSnapshots, AutomationStore, CandidateSource, Destination,
+    OutcomeStore, OutgoingMessage, PublishError, StoreError,
 };
 use chrono::{DateTime, Days, Utc};
 use serde_json::{Value, json};
@@ -41,7 +41,7 @@ pub async fn publish_weekly_reviews<S, P>(
     now: DateTime<Utc>,
 ) -> Result<Published, StoreError>
 where
-    S: AutomationStore + AdminStore + OutcomeStore,
+    S: AutomationStore + AdminStore + OutcomeStore + AgingSnapshots + CandidateSource,
     P: ActionPublisher,
 {
     let mut done = Published::default();
@@ -61,7 +61,7 @@ async fn publish_one<S, P>(
     now: DateTime<Utc>,
 ) -> Result<(), String>
 where
-    S: AutomationStore + AdminStore + OutcomeStore,
+    S: AutomationStore + AdminStore + OutcomeStore + AgingSnapshots + CandidateSource,
     P: ActionPublisher,
 {
     let settings = store
@@ -69,6 +69,11 @@ where
         .await
         .map_err(|e| e.to_string())?;
     let week = review_week(settings.calendar.local_date(now));
+    // The week's closing aging table, dated the Monday after it (in a zone already on
+    // Tuesday, the states are an hour or two into that day): the next review's opening one.
+    super::aging::record_aging(store, tenant, week.next_monday())
+        .await
+        .map_err(|e| e.to_string())?;
     let review = weekly_review(store, tenant, week)
         .await
         .map_err(|e| e.to_string())?;
