@@ -11,8 +11,8 @@ use shared::app::simulate::{
 };
 use shared::domain::{AutomationsFile, Decision, Event, TenantId};
 use shared::ports::{
-    ActionPublisher, AdminStore, AgingSnapshots, AutomationAdmin, AutomationStore, CandidateSource,
-    CustomerStore, DecisionStore, NormalizationStore, OutcomeStore, StoreError,
+    ActionPublisher, AdminStore, AutomationAdmin, AutomationStore, CandidateSource, CustomerStore,
+    DecisionStore, NormalizationStore, OutcomeStore, ReportRecords, StoreError,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufWriter, Write};
@@ -477,7 +477,7 @@ where
         + DecisionStore
         + AdminStore
         + OutcomeStore
-        + AgingSnapshots
+        + ReportRecords
         + NormalizationStore,
     P: ActionPublisher,
     A: Iterator<Item = (usize, Event)>,

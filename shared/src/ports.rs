@@ -622,10 +622,15 @@ pub trait OutcomeStore: Send + Sync {
     ) -> impl Future<Output = Result<Vec<ClockStop>, StoreError>> + Send;
 }
 
-/// Aging tables as they stood (SPEC §8.9): the table on a past date cannot be drawn up again
-/// from states that have moved on, so the weekly job records the tenant's table on its date
-/// and a report reads it back. Writing a date again replaces its table.
-pub trait AgingSnapshots: Send + Sync {
+/// What the runs record for the reports, which the states and decisions kept cannot give
+/// back later (SPEC §8.9):
+/// - aging tables as they stood: the table of a past date cannot be drawn up again from
+///   states that have moved on, so the weekly job records the tenant's table on its date;
+/// - the `condition_not_met` skips of each daily run, counted: such a skip is not final, so
+///   no decision of it is stored.
+///
+/// Recording a date again replaces what it held, so a run retried counts once.
+pub trait ReportRecords: Send + Sync {
     fn record_aging(
         &self,
         tenant: &TenantId,
@@ -637,6 +642,30 @@ pub trait AgingSnapshots: Send + Sync {
         tenant: &TenantId,
         date: NaiveDate,
     ) -> impl Future<Output = Result<Option<crate::domain::aging::AgingTable>, StoreError>> + Send;
+
+    fn record_skips(
+        &self,
+        tenant: &TenantId,
+        date: NaiveDate,
+        skips: &[SkipCount],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The counts recorded for `date` (empty when none were).
+    fn skips_on(
+        &self,
+        tenant: &TenantId,
+        date: NaiveDate,
+    ) -> impl Future<Output = Result<Vec<SkipCount>, StoreError>> + Send;
+}
+
+/// How many customers one run skipped because a condition of a step did not hold.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SkipCount {
+    pub automation_id: String,
+    pub step: String,
+    /// The condition, as the decision's detail names it (`conditions[0] (…) is false`).
+    pub condition: String,
+    pub customers: u64,
 }
 
 /// Where events that can never be applied go, unchanged, with the reasons: nothing is lost,

@@ -94,7 +94,12 @@ impl PastDueTenant {
     /// records the firings (pending, for the executor) of everyone who crossed a threshold.
     pub async fn seed_and_evaluate<S>(&self, store: &S, date: &str) -> DayReport
     where
-        S: CustomerStore + AutomationAdmin + CandidateSource + AutomationStore + DecisionStore,
+        S: CustomerStore
+            + AutomationAdmin
+            + CandidateSource
+            + AutomationStore
+            + DecisionStore
+            + shared::ports::ReportRecords,
     {
         self.seed(store).await;
         let date = date.parse().expect("a YYYY-MM-DD date");

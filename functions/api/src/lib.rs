@@ -15,8 +15,8 @@ use axum::http::request::Parts;
 use identity::{Caller, IdentitySource};
 use problem::Problem;
 use shared::ports::{
-    AdminStore, AgingSnapshots, AutomationStore, CandidateSource, CustomerStore, DecisionStore,
-    NormalizationStore, OutcomeStore,
+    AdminStore, AutomationStore, CandidateSource, CustomerStore, DecisionStore, NormalizationStore,
+    OutcomeStore, ReportRecords,
 };
 use std::sync::Arc;
 
@@ -29,7 +29,7 @@ pub trait ApiStore:
     + DecisionStore
     + NormalizationStore
     + OutcomeStore
-    + AgingSnapshots
+    + ReportRecords
     + 'static
 {
 }
@@ -42,7 +42,7 @@ impl<T> ApiStore for T where
         + DecisionStore
         + NormalizationStore
         + OutcomeStore
-        + AgingSnapshots
+        + ReportRecords
         + 'static
 {
 }

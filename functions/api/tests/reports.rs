@@ -465,3 +465,59 @@ async fn when_a_week_has_its_aging_recorded_should_review_the_change_over_it() {
         "{page}"
     );
 }
+
+#[tokio::test]
+async fn when_a_condition_skips_customers_should_list_it_with_its_count_in_the_review() {
+    let (store, api) = fired_week_46().await;
+    // A second automation whose condition holds for c2 (owing 70.00) but not for c1 (50.00).
+    let mut strict = automation("a2");
+    strict["conditions"] = json!([{"field": "balance.amount_minor", "op": "lte", "value": -6_000}]);
+    let created = send(&api, call("POST", "/v1/automations").json(strict)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let run = evaluate_tenant_day(
+        &store,
+        &TenantId::new("t1"),
+        "2026-11-15".parse().unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        shared::app::evaluate::condition_skips(&run.decisions).len(),
+        1,
+        "{:?}",
+        run.decisions
+    );
+    let reply = send(&api, call("GET", "/v1/reports/weekly?week=2026-W46")).await;
+    let listed = reply.body["conditions_not_met"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{}", reply.body);
+    assert_eq!(
+        (&listed[0]["automation_id"], &listed[0]["step"]),
+        (&json!("a2"), &json!("14"))
+    );
+    assert_eq!(
+        (&listed[0]["skips"], &listed[0]["days"]),
+        (&json!(1), &json!(1))
+    );
+    let condition = listed[0]["condition"].as_str().unwrap();
+    assert!(
+        condition.starts_with("conditions[0]") && condition.ends_with("is false"),
+        "{condition}"
+    );
+    // The run retried for the date counts once, and another week lists none.
+    evaluate_tenant_day(
+        &store,
+        &TenantId::new("t1"),
+        "2026-11-15".parse().unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    let again = send(&api, call("GET", "/v1/reports/weekly?week=2026-W46")).await;
+    assert_eq!(
+        again.body["conditions_not_met"],
+        reply.body["conditions_not_met"]
+    );
+    let other = send(&api, call("GET", "/v1/reports/weekly?week=2026-W47")).await;
+    assert_eq!(other.body["conditions_not_met"], json!([]));
+}

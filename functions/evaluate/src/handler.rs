@@ -17,8 +17,8 @@ use shared::app::report::publish::publish_weekly_reviews;
 use shared::app::schedule::run_scheduled;
 use shared::domain::Outcome;
 use shared::ports::{
-    ActionPublisher, AdminStore, AgingSnapshots, AutomationStore, CandidateSource, CustomerStore,
-    DecisionStore, NormalizationStore, OutcomeStore, RunCheckpoints,
+    ActionPublisher, AdminStore, AutomationStore, CandidateSource, CustomerStore, DecisionStore,
+    NormalizationStore, OutcomeStore, ReportRecords, RunCheckpoints,
 };
 
 #[derive(Debug, Clone, Deserialize)]
@@ -81,7 +81,7 @@ where
         + DecisionStore
         + NormalizationStore
         + OutcomeStore
-        + AgingSnapshots
+        + ReportRecords
         + AdminStore
         + RunCheckpoints,
     P: ActionPublisher,
@@ -217,7 +217,7 @@ async fn weekly<S, P>(
     scheduled_time: DateTime<Utc>,
 ) -> Result<RunSummary, lambda_runtime::Error>
 where
-    S: AutomationStore + OutcomeStore + AgingSnapshots + AdminStore + CandidateSource,
+    S: AutomationStore + OutcomeStore + ReportRecords + AdminStore + CandidateSource,
     P: ActionPublisher,
 {
     let published = publish_weekly_reviews(&deps.store, &deps.topics, scheduled_time).await?;

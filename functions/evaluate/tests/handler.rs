@@ -6,7 +6,7 @@ use evaluate::handler::{Deps, Job, ScheduledEvent, handle};
 use lambda_runtime::{Context, LambdaEvent};
 use shared::adapters::{MemoryPublisher, MemoryStore};
 use shared::domain::TenantId;
-use shared::ports::{AgingSnapshots, RunCheckpoints};
+use shared::ports::{ReportRecords, RunCheckpoints};
 use synthetic::PastDueTenant;
 
 fn scheduler_event() -> ScheduledEvent {

@@ -19,11 +19,11 @@ use crate::domain::{
     FieldErrors, TenantId, TenantSettings,
 };
 use crate::ports::{
-    ActionPublisher, AdminStore, AgingSnapshots, AuditEntry, AutomationAdmin, AutomationStore,
-    CandidateSource, CommitOutcome, CustomerStore, DeadLetters, DecisionStore, FailedFirings,
-    FiringRecord, FiringStatus, NormalizationStore, OutcomeStore, OutgoingMessage, PublishError,
-    RESOLVE_CHUNK, RecordOutcome, RunCheckpoints, ScanPage, Segment, SegmentProgress, StateCommit,
-    StoreError, StoredAutomation, Versioned, WriteOutcome,
+    ActionPublisher, AdminStore, AuditEntry, AutomationAdmin, AutomationStore, CandidateSource,
+    CommitOutcome, CustomerStore, DeadLetters, DecisionStore, FailedFirings, FiringRecord,
+    FiringStatus, NormalizationStore, OutcomeStore, OutgoingMessage, PublishError, RESOLVE_CHUNK,
+    RecordOutcome, ReportRecords, RunCheckpoints, ScanPage, Segment, SegmentProgress, SkipCount,
+    StateCommit, StoreError, StoredAutomation, Versioned, WriteOutcome,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use fnv::FnvHashMap as HashMap;
@@ -142,6 +142,8 @@ struct Tenant {
     renormalization: BTreeMap<Segment, SegmentProgress>,
     /// Aging tables recorded, by date.
     aging: BTreeMap<NaiveDate, AgingTable>,
+    /// The daily runs' `condition_not_met` counts, by date.
+    skips: BTreeMap<NaiveDate, Vec<SkipCount>>,
 }
 
 /// A change-log entry's key under its customer: its instant and cause.
@@ -575,7 +577,7 @@ impl OutcomeStore for MemoryStore {
     }
 }
 
-impl AgingSnapshots for MemoryStore {
+impl ReportRecords for MemoryStore {
     async fn record_aging(&self, tenant: &TenantId, table: &AgingTable) -> Result<(), StoreError> {
         self.lock()
             .tenant_mut(tenant)
@@ -593,6 +595,31 @@ impl AgingSnapshots for MemoryStore {
             .lock()
             .tenant(tenant)
             .and_then(|t| t.aging.get(&date).cloned()))
+    }
+
+    async fn record_skips(
+        &self,
+        tenant: &TenantId,
+        date: NaiveDate,
+        skips: &[SkipCount],
+    ) -> Result<(), StoreError> {
+        self.lock()
+            .tenant_mut(tenant)
+            .skips
+            .insert(date, skips.to_vec());
+        Ok(())
+    }
+
+    async fn skips_on(
+        &self,
+        tenant: &TenantId,
+        date: NaiveDate,
+    ) -> Result<Vec<SkipCount>, StoreError> {
+        Ok(self
+            .lock()
+            .tenant(tenant)
+            .and_then(|t| t.skips.get(&date).cloned())
+            .unwrap_or_default())
     }
 }
 

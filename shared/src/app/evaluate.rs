@@ -4,11 +4,11 @@
 use crate::domain::clock::ClockKind;
 use crate::domain::rule::{RunContext, merge_windows};
 use crate::domain::{
-    Automation, AutomationId, CustomerId, Decision, Mode, Outcome, Settled, TenantId,
+    Automation, AutomationId, CustomerId, Decision, Mode, Outcome, Settled, SkipReason, TenantId,
 };
 use crate::ports::{
     AutomationStore, CandidateSource, DecisionStore, FiringRecord, FiringStatus, RecordOutcome,
-    StoreError,
+    ReportRecords, SkipCount, StoreError,
 };
 use chrono::NaiveDate;
 
@@ -44,7 +44,7 @@ pub async fn evaluate_tenant_day<S>(
     caught_up_on: Option<NaiveDate>,
 ) -> Result<DayReport, StoreError>
 where
-    S: CandidateSource + AutomationStore + DecisionStore,
+    S: CandidateSource + AutomationStore + DecisionStore + ReportRecords,
 {
     // Enabled automations run; a cancellation automation disabled or archived since still
     // proceeds with the holds it began (SPEC §8.6).
@@ -94,7 +94,39 @@ where
             report.decisions.push(decision);
         }
     }
+    store
+        .record_skips(tenant, date, &condition_skips(&report.decisions))
+        .await?;
     Ok(report)
+}
+
+/// The run's `condition_not_met` skips, counted per automation, step and condition: what the
+/// weekly review lists as the conditions most often not met (SPEC §8.9).
+pub fn condition_skips(decisions: &[Decision]) -> Vec<SkipCount> {
+    let mut counts: std::collections::BTreeMap<(&str, String, &str), u64> = Default::default();
+    for d in decisions {
+        if let Outcome::Skipped {
+            reason: SkipReason::ConditionNotMet,
+            detail,
+        } = &d.outcome
+        {
+            let key = (
+                d.automation_id.as_str(),
+                d.step_name().into_owned(),
+                detail.as_str(),
+            );
+            *counts.entry(key).or_default() += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .map(|((automation_id, step, condition), customers)| SkipCount {
+            automation_id: automation_id.to_owned(),
+            step,
+            condition: condition.to_owned(),
+            customers,
+        })
+        .collect()
 }
 
 /// What earlier runs settled for the automation and customer and, when the run spaces

@@ -5,7 +5,9 @@
 
 use super::evaluate::{DayReport, evaluate_tenant_day};
 use crate::domain::{TenantCalendar, TenantId};
-use crate::ports::{AutomationStore, CandidateSource, DecisionStore, RunCheckpoints, StoreError};
+use crate::ports::{
+    AutomationStore, CandidateSource, DecisionStore, ReportRecords, RunCheckpoints, StoreError,
+};
 use chrono::{DateTime, Days, NaiveDate, Utc};
 
 /// What one scheduled invocation did for one tenant.
@@ -63,7 +65,7 @@ pub async fn run_scheduled<S>(
     lookback_days: u32,
 ) -> Result<ScheduledRuns, StoreError>
 where
-    S: CandidateSource + AutomationStore + DecisionStore + RunCheckpoints,
+    S: CandidateSource + AutomationStore + DecisionStore + RunCheckpoints + ReportRecords,
 {
     let mut done = ScheduledRuns::default();
     for tenant in store.tenants().await? {
@@ -98,7 +100,7 @@ pub async fn run_by_hand<S>(
     lookback_days: u32,
 ) -> Result<Option<TenantRun>, StoreError>
 where
-    S: CandidateSource + AutomationStore + DecisionStore + RunCheckpoints,
+    S: CandidateSource + AutomationStore + DecisionStore + RunCheckpoints + ReportRecords,
 {
     let calendar = store.tenant_settings(tenant).await?.calendar;
     let today = due_date(&calendar, now);
@@ -121,7 +123,7 @@ async fn run_dates<S>(
     today: NaiveDate,
 ) -> Result<TenantRun, StoreError>
 where
-    S: CandidateSource + AutomationStore + DecisionStore + RunCheckpoints,
+    S: CandidateSource + AutomationStore + DecisionStore + RunCheckpoints + ReportRecords,
 {
     let mut reports = Vec::new();
     for &date in &dates {

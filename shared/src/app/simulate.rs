@@ -13,8 +13,8 @@ use super::ingest::{IngestError, IngestOutcome, ingest_event};
 use super::report::aging::record_aging;
 use crate::domain::{Automation, AutomationsFile, Decision, Event, FieldError, Outcome, TenantId};
 use crate::ports::{
-    ActionPublisher, AgingSnapshots, AutomationAdmin, AutomationStore, CandidateSource,
-    CustomerStore, DecisionStore, StoreError, StoreOnly,
+    ActionPublisher, AutomationAdmin, AutomationStore, CandidateSource, CustomerStore,
+    DecisionStore, ReportRecords, StoreError, StoreOnly,
 };
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use std::collections::BTreeMap;
@@ -127,7 +127,7 @@ pub async fn simulate<S, P, A, O>(
     observer: &mut O,
 ) -> Result<SimulationReport, SimulationError>
 where
-    S: CustomerStore + CandidateSource + AutomationStore + DecisionStore + AgingSnapshots,
+    S: CustomerStore + CandidateSource + AutomationStore + DecisionStore + ReportRecords,
     P: ActionPublisher,
     A: Iterator<Item = (usize, Event)>,
     O: Observer,

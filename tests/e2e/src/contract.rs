@@ -10,6 +10,7 @@ use shared::app::execute::execute_pending;
 use shared::app::ingest::ingest_event;
 use shared::domain::aging::AgingTable;
 use shared::domain::clock::ClockKind;
+use shared::ports::SkipCount;
 
 const PAST_DUE: ClockKind = ClockKind::PastDue(shared::domain::Continuity::NegativeBalance);
 use shared::domain::decision::Settled;
@@ -19,10 +20,10 @@ use shared::domain::{
     Automation, AutomationId, Continuity, CustomerId, Event, EventId, TenantId, TenantSettings,
 };
 use shared::ports::{
-    AdminStore, AgingSnapshots, AuditEntry, AutomationAdmin, AutomationStore, CandidateSource,
-    CommitOutcome, CustomerStore, DecisionStore, FiringRecord, FiringStatus, NormalizationStore,
-    OutcomeStore, RESOLVE_CHUNK, RecordOutcome, RunCheckpoints, ScanPage, Segment, SegmentProgress,
-    StateCommit, StoreError, StoreOnly, StoredAutomation, Versioned, WriteOutcome,
+    AdminStore, AuditEntry, AutomationAdmin, AutomationStore, CandidateSource, CommitOutcome,
+    CustomerStore, DecisionStore, FiringRecord, FiringStatus, NormalizationStore, OutcomeStore,
+    RESOLVE_CHUNK, RecordOutcome, ReportRecords, RunCheckpoints, ScanPage, Segment,
+    SegmentProgress, StateCommit, StoreError, StoreOnly, StoredAutomation, Versioned, WriteOutcome,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -37,7 +38,7 @@ pub trait Store:
     + RunCheckpoints
     + NormalizationStore
     + OutcomeStore
-    + AgingSnapshots
+    + ReportRecords
     + Clone
     + 'static
 {
@@ -53,7 +54,7 @@ impl<T> Store for T where
         + RunCheckpoints
         + NormalizationStore
         + OutcomeStore
-        + AgingSnapshots
+        + ReportRecords
         + Clone
         + 'static
 {
@@ -358,8 +359,9 @@ fn cancellation(id: &str, customer: &str, kind: &str, occurred_at: &str, extra: 
 /// clock kind and in any arrival order: a request learned of after its answer stops as it
 /// would have, a duplicate adds nothing, and a late balance that moves an episode's start
 /// earlier keeps a stop for the new start.
-/// Aging (SPEC §8.9): charges are paid oldest first, a late balance reorders them, the
-/// state keeps them across a read, and a table recorded for a date is read back as it was.
+/// What reports read back (SPEC §8.9): charges are paid oldest first, a late balance
+/// reorders them, the state keeps them across a read, and a table or a run's skip counts
+/// recorded for a date are read back as they were.
 pub async fn when_charges_age_should_pay_the_oldest_first_and_keep_each_dated_table<S: Store>(
     store: S,
 ) {
@@ -453,6 +455,26 @@ pub async fn when_charges_age_should_pay_the_oldest_first_and_keep_each_dated_ta
     let again = store.aging_on(&t("t1"), date).await.unwrap().unwrap();
     assert_eq!(again.currencies.len(), 1);
     assert_eq!(again.currencies[0].currency.code(), "EUR");
+
+    // A run's skip counts: kept per date and tenant, replaced when the run is recorded again.
+    let skip = |condition: &str, customers| SkipCount {
+        automation_id: "a1".to_owned(),
+        step: "day 14".to_owned(),
+        condition: condition.to_owned(),
+        customers,
+    };
+    let counts = [
+        skip("conditions[0] (x) is false", 3),
+        skip("conditions[1] (y) is false", 1),
+    ];
+    store.record_skips(&t("t1"), date, &counts).await.unwrap();
+    assert_eq!(store.skips_on(&t("t1"), date).await.unwrap(), counts);
+    assert_eq!(store.skips_on(&t("t2"), date).await.unwrap(), []);
+    store
+        .record_skips(&t("t1"), date, &counts[1..])
+        .await
+        .unwrap();
+    assert_eq!(store.skips_on(&t("t1"), date).await.unwrap(), counts[1..]);
 }
 
 pub async fn when_clocks_stop_should_keep_each_stop_under_its_clock<S: Store>(store: S) {
@@ -1524,7 +1546,7 @@ impl<S: Store> OutcomeStore for ArchivedMeanwhile<S> {
     }
 }
 
-impl<S: Store> AgingSnapshots for ArchivedMeanwhile<S> {
+impl<S: Store> ReportRecords for ArchivedMeanwhile<S> {
     async fn record_aging(&self, t: &TenantId, table: &AgingTable) -> Result<(), StoreError> {
         self.inner.record_aging(t, table).await
     }
@@ -1534,6 +1556,21 @@ impl<S: Store> AgingSnapshots for ArchivedMeanwhile<S> {
         date: chrono::NaiveDate,
     ) -> Result<Option<AgingTable>, StoreError> {
         self.inner.aging_on(t, date).await
+    }
+    async fn record_skips(
+        &self,
+        t: &TenantId,
+        date: chrono::NaiveDate,
+        skips: &[SkipCount],
+    ) -> Result<(), StoreError> {
+        self.inner.record_skips(t, date, skips).await
+    }
+    async fn skips_on(
+        &self,
+        t: &TenantId,
+        date: chrono::NaiveDate,
+    ) -> Result<Vec<SkipCount>, StoreError> {
+        self.inner.skips_on(t, date).await
     }
 }
 

@@ -9,8 +9,8 @@ use shared::app::simulate::{
 };
 use shared::domain::{AutomationsFile, Decision, Event};
 use shared::ports::{
-    ActionPublisher, AgingSnapshots, AutomationAdmin, AutomationStore, CandidateSource,
-    CustomerStore, DecisionStore,
+    ActionPublisher, AutomationAdmin, AutomationStore, CandidateSource, CustomerStore,
+    DecisionStore, ReportRecords,
 };
 
 fn events(name: &str) -> Vec<Event> {
@@ -45,7 +45,7 @@ where
         + AutomationStore
         + AutomationAdmin
         + DecisionStore
-        + AgingSnapshots,
+        + ReportRecords,
     P: ActionPublisher,
 {
     let from = from.parse().unwrap();

@@ -157,6 +157,11 @@ pub fn aging_sk(date: NaiveDate) -> String {
     format!("AGING#{date}")
 }
 
+/// A daily run's recorded skip counts' sort key in its tenant's partition.
+pub fn skips_sk(date: NaiveDate) -> String {
+    format!("SKIPS#{date}")
+}
+
 pub fn stop_sk(kind: &str, clock_id: Option<&str>, start: &EventKey) -> String {
     format!(
         "O#{kind}#{}#{}#{}",

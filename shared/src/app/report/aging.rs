@@ -4,7 +4,7 @@
 use crate::domain::aging::{AgingTable, BUCKETS, CurrencyAging};
 use crate::domain::clock::ClockKind;
 use crate::domain::{Continuity, Money, TenantId};
-use crate::ports::{AgingSnapshots, AutomationStore, CandidateSource, StoreError};
+use crate::ports::{AutomationStore, CandidateSource, ReportRecords, StoreError};
 use chrono::{Months, NaiveDate};
 use serde_json::{Value, json};
 
@@ -56,7 +56,7 @@ pub async fn record_aging<S>(
     date: NaiveDate,
 ) -> Result<AgingTable, StoreError>
 where
-    S: CandidateSource + AutomationStore + AgingSnapshots,
+    S: CandidateSource + AutomationStore + ReportRecords,
 {
     let table = aging_now(store, tenant, date).await?;
     store.record_aging(tenant, &table).await?;
@@ -72,7 +72,7 @@ pub async fn aging_on<S>(
     today: NaiveDate,
 ) -> Result<Option<AgingTable>, StoreError>
 where
-    S: CandidateSource + AutomationStore + AgingSnapshots,
+    S: CandidateSource + AutomationStore + ReportRecords,
 {
     if date == today {
         return aging_now(store, tenant, date).await.map(Some);

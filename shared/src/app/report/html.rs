@@ -266,6 +266,28 @@ pub fn render(review: &Review) -> String {
     }
 
     out.push_str("<h2>Exceptions this week</h2>");
+    let _ = write!(
+        out,
+        "<h3>Conditions most often not met ({})</h3>",
+        review.conditions_not_met.len()
+    );
+    if review.conditions_not_met.is_empty() {
+        out.push_str("<p class=\"note\">None.</p>");
+    } else {
+        out.push_str("<p class=\"note\">Customers a step skipped because a condition did not hold, counted once per daily run: a condition that skips many may be set too strictly.</p><div class=\"scroll\"><table><thead><tr><th scope=\"col\">Automation</th><th scope=\"col\">Step</th><th scope=\"col\">Condition</th><th scope=\"col\">Skips (customer-days)</th><th scope=\"col\">Days</th></tr></thead><tbody>");
+        for c in &review.conditions_not_met {
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                escape(&c.automation_id),
+                escape(&c.step),
+                escape(&c.condition),
+                c.skips,
+                c.days
+            );
+        }
+        out.push_str("</tbody></table></div>");
+    }
     for list in &review.exceptions {
         let _ = write!(out, "<h3>{} ({})</h3>", escape(list.title), list.total);
         if list.items.is_empty() {

@@ -22,7 +22,7 @@ use crate::domain::rollout::{Arm, Rollout};
 use crate::domain::{Automation, CustomerId, Mode, TenantId};
 use crate::ports::StoreError;
 use crate::ports::{
-    AdminStore, AgingSnapshots, AutomationStore, FiringRecord, FiringStatus, OutcomeStore,
+    AdminStore, AutomationStore, FiringRecord, FiringStatus, OutcomeStore, ReportRecords,
 };
 use chrono::{Datelike, Days, NaiveDate, Weekday};
 use serde_json::{Value, json};
@@ -125,6 +125,24 @@ pub struct Review {
     /// dates): the week's change is the difference. `None` where none was recorded.
     pub aging_start: Option<AgingTable>,
     pub aging_end: Option<AgingTable>,
+    /// The conditions most often not met over the week, most frequent first (at most
+    /// [`CONDITIONS_LISTED`]).
+    pub conditions_not_met: Vec<ConditionSkips>,
+}
+
+/// Conditions not met listed per review.
+pub const CONDITIONS_LISTED: usize = 10;
+
+/// One step's condition and how often the week's daily runs skipped a customer on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConditionSkips {
+    pub automation_id: String,
+    pub step: String,
+    pub condition: String,
+    /// Customer-days: a customer skipped on three runs counts three times.
+    pub skips: u64,
+    /// The week's runs that skipped on it.
+    pub days: u64,
 }
 
 /// One automation version's step, in one mode.
@@ -336,7 +354,7 @@ pub async fn weekly_review<S>(
     week: IsoWeek,
 ) -> Result<Review, StoreError>
 where
-    S: AutomationStore + AdminStore + OutcomeStore + AgingSnapshots,
+    S: AutomationStore + AdminStore + OutcomeStore + ReportRecords,
 {
     let settings = store.tenant_settings(tenant).await?;
     let calendar = &settings.calendar;
@@ -369,6 +387,32 @@ where
     );
     review.aging_start = store.aging_on(tenant, week.monday()).await?;
     review.aging_end = store.aging_on(tenant, week.next_monday()).await?;
+    let mut skipped: BTreeMap<(String, String, String), (u64, u64)> = BTreeMap::new();
+    for date in week.monday().iter_days().take(7) {
+        for s in store.skips_on(tenant, date).await? {
+            let entry = skipped
+                .entry((s.automation_id, s.step, s.condition))
+                .or_default();
+            entry.0 += s.customers;
+            entry.1 += 1;
+        }
+    }
+    let mut conditions: Vec<ConditionSkips> = skipped
+        .into_iter()
+        .map(
+            |((automation_id, step, condition), (skips, days))| ConditionSkips {
+                automation_id,
+                step,
+                condition,
+                skips,
+                days,
+            },
+        )
+        .collect();
+    // Most frequent first; ties in the key's order, so the list is the same on every store.
+    conditions.sort_by_key(|c| std::cmp::Reverse(c.skips));
+    conditions.truncate(CONDITIONS_LISTED);
+    review.conditions_not_met = conditions;
     Ok(review)
 }
 
@@ -636,6 +680,7 @@ fn review_of(
         ),
         aging_start: None,
         aging_end: None,
+        conditions_not_met: Vec::new(),
     }
 }
 
@@ -854,6 +899,13 @@ impl Review {
                     _ => Value::Null,
                 },
             },
+            "conditions_not_met": self.conditions_not_met.iter().map(|c| json!({
+                "automation_id": c.automation_id,
+                "step": c.step,
+                "condition": c.condition,
+                "skips": c.skips,
+                "days": c.days,
+            })).collect::<Vec<_>>(),
             "exceptions": self.exceptions.iter().map(|l| json!({
                 "kind": l.kind,
                 "title": l.title,
@@ -914,6 +966,15 @@ impl Review {
                 "\nSample-ratio mismatch on {} v{}: {} held out against {} treated (p < 0.001)\n",
                 a.automation_id, a.automation_version, a.holdout, a.treated
             ));
+        }
+        if !self.conditions_not_met.is_empty() {
+            out.push_str("\nConditions most often not met (customer-days)\n");
+            for c in self.conditions_not_met.iter().take(3) {
+                out.push_str(&format!(
+                    "  {} step {}: {}, {} skips on {} days\n",
+                    c.automation_id, c.step, c.condition, c.skips, c.days
+                ));
+            }
         }
         if let Some(end) = &self.aging_end {
             out.push_str(&format!(

@@ -4,8 +4,8 @@
 use super::{IsoWeek, Review, weekly_review};
 use crate::domain::TenantId;
 use crate::ports::{
-    ActionPublisher, AdminStore, AgingSnapshots, AutomationStore, CandidateSource, Destination,
-    OutcomeStore, OutgoingMessage, PublishError, StoreError,
+    ActionPublisher, AdminStore, AutomationStore, CandidateSource, Destination, OutcomeStore,
+    OutgoingMessage, PublishError, ReportRecords, StoreError,
 };
 use chrono::{DateTime, Days, Utc};
 use serde_json::{Value, json};
@@ -41,7 +41,7 @@ pub async fn publish_weekly_reviews<S, P>(
     now: DateTime<Utc>,
 ) -> Result<Published, StoreError>
 where
-    S: AutomationStore + AdminStore + OutcomeStore + AgingSnapshots + CandidateSource,
+    S: AutomationStore + AdminStore + OutcomeStore + ReportRecords + CandidateSource,
     P: ActionPublisher,
 {
     let mut done = Published::default();
@@ -61,7 +61,7 @@ async fn publish_one<S, P>(
     now: DateTime<Utc>,
 ) -> Result<(), String>
 where
-    S: AutomationStore + AdminStore + OutcomeStore + AgingSnapshots + CandidateSource,
+    S: AutomationStore + AdminStore + OutcomeStore + ReportRecords + CandidateSource,
     P: ActionPublisher,
 {
     let settings = store
