@@ -388,6 +388,14 @@ impl CustomerState {
         if before == after {
             return;
         }
+        if self.charges.is_none() && before > 0 {
+            // Stored before charges were kept: what it owed is one charge, as readers see it.
+            let unpaid = self.unpaid_charges().into_owned();
+            self.charges = Some(Box::new(Charges {
+                unpaid,
+                merged_through: None,
+            }));
+        }
         let charges = self.charges.get_or_insert_with(Box::default);
         charges.owe(before, after, key.occurred_at);
         if charges.unpaid.is_empty() {
@@ -565,5 +573,63 @@ impl CustomerState {
         self.quiet
             .as_ref()
             .map_or(QuietAt::Not, |q| q.at(episode, t))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn balance(id: &str, at: &str, amount: i64, currency: &str) -> Event {
+        Event::from_json(&serde_json::json!({"event_id": id, "tenant_id": "t1",
+            "customer_id": "c1", "type": "balance.changed", "occurred_at": at,
+            "balance": {"amount_minor": amount, "currency": currency}}))
+        .expect("a valid balance event")
+    }
+
+    fn unpaid(state: &CustomerState) -> Vec<(String, i64)> {
+        state
+            .unpaid_charges()
+            .iter()
+            .map(|c| (c.at.format("%m-%d").to_string(), c.unpaid_minor))
+            .collect()
+    }
+
+    #[test]
+    fn a_state_stored_before_charges_were_kept_ages_all_it_owed_from_its_episode() {
+        let mut state = CustomerState::new(TenantId::new("t1"), CustomerId::new("c1"));
+        state
+            .apply(&balance("e1", "2026-09-01T10:00:00Z", -5000, "USD"))
+            .unwrap();
+        // As read from a store item written before `chg` existed.
+        state.charges = None;
+        assert_eq!(unpaid(&state), [("09-01".to_owned(), 5000)]);
+        state
+            .apply(&balance("e2", "2026-10-01T10:00:00Z", -6000, "USD"))
+            .unwrap();
+        assert_eq!(
+            unpaid(&state),
+            [("09-01".to_owned(), 5000), ("10-01".to_owned(), 1000)]
+        );
+        state
+            .apply(&balance("e3", "2026-10-05T10:00:00Z", -500, "USD"))
+            .unwrap();
+        assert_eq!(unpaid(&state), [("10-01".to_owned(), 500)]);
+    }
+
+    #[test]
+    fn a_balance_in_another_currency_starts_the_charges_again() {
+        let mut state = CustomerState::new(TenantId::new("t1"), CustomerId::new("c1"));
+        for e in [
+            balance("e1", "2026-09-01T10:00:00Z", -5000, "USD"),
+            balance("e2", "2026-10-01T10:00:00Z", -3000, "EUR"),
+        ] {
+            state.apply(&e).unwrap();
+        }
+        assert_eq!(unpaid(&state), [("10-01".to_owned(), 3000)]);
+        state
+            .apply(&balance("e3", "2026-10-02T10:00:00Z", 200, "EUR"))
+            .unwrap();
+        assert!(unpaid(&state).is_empty() && state.charges.is_none());
     }
 }
