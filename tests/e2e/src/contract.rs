@@ -224,6 +224,57 @@ pub async fn when_episodes_start_should_be_found_by_window_and_counted<S: Store>
     assert_eq!(store.clock_count(&t("t2"), PAST_DUE).await.unwrap(), 1);
 }
 
+/// A window of years (the aging table's read) finds every episode started in it, however
+/// far apart the months and whatever lies outside it: a store that reads such a window in
+/// rounds from its newest month must read on while customers remain unfound.
+pub async fn when_a_window_spans_years_should_find_every_episode_started_in_it<S: Store>(store: S) {
+    ingest_all(
+        &store,
+        &[
+            balance("t1", "a", "c1", "2021-12-15T10:00:00Z", -100),
+            balance("t1", "b", "c2", "2024-06-01T10:00:00Z", -100),
+            balance("t1", "c", "c3", "2026-11-20T10:00:00Z", -100),
+            balance("t1", "d", "c4", "2026-11-21T10:00:00Z", -100),
+            // Past due once, paid since: no longer in any window.
+            balance("t1", "e", "c5", "2023-03-01T10:00:00Z", -100),
+            balance("t1", "f", "c5", "2023-04-01T10:00:00Z", 0),
+            // Before the windows below begin.
+            balance("t1", "g", "c6", "2021-10-01T10:00:00Z", -100),
+            balance("t2", "h", "c9", "2025-01-01T10:00:00Z", -100),
+        ],
+    )
+    .await;
+    let found = |from: &str, to: &str| {
+        let store = &store;
+        let windows = [(at(from), at(to))];
+        async move {
+            store
+                .clocks_started(&t("t1"), PAST_DUE, &windows)
+                .await
+                .unwrap()
+                .iter()
+                .map(|s| s.customer_id.to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        found("2021-11-01T00:00:00Z", "2026-12-01T00:00:00Z").await,
+        ["c1", "c2", "c3", "c4"],
+        "sixty months, episodes years apart"
+    );
+    assert_eq!(
+        found("2024-01-01T00:00:00Z", "2026-12-01T00:00:00Z").await,
+        ["c2", "c3", "c4"],
+        "two of the tenant's five past-due customers started before this window"
+    );
+    assert_eq!(
+        found("2021-01-01T00:00:00Z", "2026-11-01T00:00:00Z").await,
+        ["c1", "c2", "c6"],
+        "the newest episodes are after this window"
+    );
+    assert_eq!(store.clock_count(&t("t1"), PAST_DUE).await.unwrap(), 5);
+}
+
 fn payment(id: &str, customer: &str, kind: &str, invoice: &str, occurred_at: &str) -> Event {
     let payload = match kind {
         "invoice.voided" => json!({"invoice": {"id": invoice}}),

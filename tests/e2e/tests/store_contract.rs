@@ -28,6 +28,7 @@ macro_rules! contract {
 contract!(
     when_events_are_committed_should_apply_each_once_at_the_version_read,
     when_episodes_start_should_be_found_by_window_and_counted,
+    when_a_window_spans_years_should_find_every_episode_started_in_it,
     when_payment_clocks_start_and_stop_should_be_found_by_window,
     when_cancellations_are_requested_should_be_found_by_window_and_counted,
     when_tenants_store_settings_or_automations_should_be_the_ones_visited,

@@ -32,6 +32,37 @@ use std::collections::{BTreeMap, HashMap};
 /// Instants `[from, to)`.
 type Window = (DateTime<Utc>, DateTime<Utc>);
 
+/// A month bucket of a date-keyed index and the window of instants read in it.
+type MonthRange = (String, DateTime<Utc>, DateTime<Utc>);
+
+/// One range per window and month bucket it touches, in time order: exact, so no item
+/// outside a window is read (queries are cheap; items read are what costs).
+fn month_ranges(windows: &[Window]) -> Vec<MonthRange> {
+    let mut ranges: Vec<MonthRange> = Vec::new();
+    for &(from, to) in windows.iter().filter(|(f, t)| f < t) {
+        let last = keys::month_bucket(to - Duration::microseconds(1));
+        let mut day = from;
+        loop {
+            let bucket = keys::month_bucket(day);
+            let done = bucket == last;
+            if ranges
+                .last()
+                .is_none_or(|(b, f, _)| *b != bucket || *f != from)
+            {
+                ranges.push((bucket, from, to));
+            }
+            if done {
+                break;
+            }
+            day += Duration::days(1);
+        }
+    }
+    ranges
+}
+
+/// Month buckets read per round when a long window is walked back from its newest month.
+const WALK_MONTHS: usize = 3;
+
 pub(super) type Item = HashMap<String, AttributeValue>;
 
 /// The store on DynamoDB. Cheap to clone: the client is shared.
@@ -113,38 +144,29 @@ impl DynamoStore {
         Ok(out.item)
     }
 
-    /// Every item of partition `pk` whose sort key starts with `prefix`, strongly consistent.
     /// The customer keys an instant-sorted index holds within `windows`: one query per
     /// window, UTC month bucket it touches and shard (`pk(bucket, shard)`), run concurrently,
     /// each reading only the entries in its window.
     async fn instants_in(
         &self,
         index: &str,
-        (pk_name, sk_name): (&str, &str),
+        names: (&str, &str),
         pk: impl Fn(&str, u16) -> String,
         windows: &[(DateTime<Utc>, DateTime<Utc>)],
     ) -> Result<Vec<String>, StoreError> {
-        // One range per window and month bucket it touches: exact, so no item outside a
-        // window is read (queries are cheap; items read are what costs).
-        let mut ranges: Vec<(String, DateTime<Utc>, DateTime<Utc>)> = Vec::new();
-        for &(from, to) in windows.iter().filter(|(f, t)| f < t) {
-            let last = keys::month_bucket(to - Duration::microseconds(1));
-            let mut day = from;
-            loop {
-                let bucket = keys::month_bucket(day);
-                let done = bucket == last;
-                if ranges
-                    .last()
-                    .is_none_or(|(b, f, _)| *b != bucket || *f != from)
-                {
-                    ranges.push((bucket, from, to));
-                }
-                if done {
-                    break;
-                }
-                day += Duration::days(1);
-            }
-        }
+        self.instants_in_ranges(index, names, pk, month_ranges(windows))
+            .await
+    }
+
+    /// The customer keys an instant-sorted index holds within `ranges` (month bucket, and the
+    /// window read in it): one query per range and shard, run concurrently.
+    async fn instants_in_ranges(
+        &self,
+        index: &str,
+        (pk_name, sk_name): (&str, &str),
+        pk: impl Fn(&str, u16) -> String,
+        ranges: Vec<MonthRange>,
+    ) -> Result<Vec<String>, StoreError> {
         // Each query: a partition, and the window of instants read in it.
         let queries: Vec<(String, Window)> = ranges
             .into_iter()
@@ -210,6 +232,50 @@ impl DynamoStore {
             }
         }
         Ok(states.into_values().collect())
+    }
+
+    /// The past-due customers whose episode started within `ranges` (the aging table's read
+    /// spans years of months): the ranges are read from the newest month back, a few months a
+    /// round, and the walk stops once it has found as many customers as the tenant's past-due
+    /// counters hold, which move in the same transaction as the states. A tenant whose
+    /// oldest open episode is recent so reads a few months, not the whole span; when the
+    /// index lags the table, the walk reads on to the end.
+    async fn walk_past_due(
+        &self,
+        tenant: &TenantId,
+        mut ranges: Vec<MonthRange>,
+        keep: impl Fn(&CustomerState) -> bool,
+    ) -> Result<Vec<CustomerState>, StoreError> {
+        let past_due = self
+            .clock_count(tenant, ClockKind::PastDue(Continuity::NegativeBalance))
+            .await?;
+        ranges.reverse();
+        let mut found: BTreeMap<CustomerId, CustomerState> = BTreeMap::new();
+        let pk = |bucket: &str, shard| {
+            keys::episode_index_pk(
+                tenant,
+                policy_code(Continuity::NegativeBalance),
+                bucket,
+                shard,
+            )
+        };
+        for round in ranges.chunks(WALK_MONTHS) {
+            if found.len() as u64 >= past_due {
+                break;
+            }
+            let keys_found = self
+                .instants_in_ranges(
+                    keys::EPISODES_INDEX,
+                    (keys::EPISODES_PK, keys::EPISODES_SK),
+                    pk,
+                    round.to_vec(),
+                )
+                .await?;
+            for state in self.states_where(keys_found, &keep).await? {
+                found.insert(state.customer_id.clone(), state);
+            }
+        }
+        Ok(found.into_values().collect())
     }
 
     /// Every item of the dates index's partitions `pk(shard)`, one query per shard, run
@@ -594,6 +660,15 @@ impl CandidateSource for DynamoStore {
         kind: ClockKind,
         windows: &[(DateTime<Utc>, DateTime<Utc>)],
     ) -> Result<Vec<CustomerState>, StoreError> {
+        let ranges = month_ranges(windows);
+        let keep = |state: &CustomerState| {
+            kind.indexed_starts(state)
+                .iter()
+                .any(|t| windows.iter().any(|(from, to)| (*from..*to).contains(t)))
+        };
+        if kind == ClockKind::PastDue(Continuity::NegativeBalance) && ranges.len() > WALK_MONTHS {
+            return self.walk_past_due(tenant, ranges, keep).await;
+        }
         let keys_found = match kind {
             ClockKind::PastDue(continuity) => {
                 let (index, pk_name, sk_name) = match continuity {
@@ -623,12 +698,7 @@ impl CandidateSource for DynamoStore {
             }
         };
         // The index may lag the table: the state read now decides.
-        self.states_where(keys_found, |state| {
-            kind.indexed_starts(state)
-                .iter()
-                .any(|t| windows.iter().any(|(from, to)| (*from..*to).contains(t)))
-        })
-        .await
+        self.states_where(keys_found, keep).await
     }
 
     /// The quiet releases of the dates index, read as the episode starts are.
