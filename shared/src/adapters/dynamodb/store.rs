@@ -666,7 +666,10 @@ impl CandidateSource for DynamoStore {
                 .iter()
                 .any(|t| windows.iter().any(|(from, to)| (*from..*to).contains(t)))
         };
-        if kind == ClockKind::PastDue(Continuity::NegativeBalance) && ranges.len() > WALK_MONTHS {
+        // One window of many months is the aging table's read (a daily run reads a narrow
+        // window per step, all at once).
+        let long_read = windows.len() == 1 && ranges.len() > WALK_MONTHS;
+        if kind == ClockKind::PastDue(Continuity::NegativeBalance) && long_read {
             return self.walk_past_due(tenant, ranges, keep).await;
         }
         let keys_found = match kind {
