@@ -63,6 +63,26 @@ fn month_ranges(windows: &[Window]) -> Vec<MonthRange> {
 /// Month buckets read per round when a long window is walked back from its newest month.
 const WALK_MONTHS: usize = 3;
 
+/// The episode-start index of `continuity`: its name, its key attributes, and the partition
+/// key of a month bucket and shard.
+fn episode_index(
+    tenant: &TenantId,
+    continuity: Continuity,
+) -> (
+    &'static str,
+    (&'static str, &'static str),
+    impl Fn(&str, u16) -> String + '_,
+) {
+    let (index, pk_name, sk_name) = match continuity {
+        Continuity::NegativeBalance => (keys::EPISODES_INDEX, keys::EPISODES_PK, keys::EPISODES_SK),
+        Continuity::NoImprovement => (keys::CLOCKS_INDEX, keys::CLOCKS_PK, keys::CLOCKS_SK),
+    };
+    let pk = move |bucket: &str, shard| {
+        keys::episode_index_pk(tenant, policy_code(continuity), bucket, shard)
+    };
+    (index, (pk_name, sk_name), pk)
+}
+
 pub(super) type Item = HashMap<String, AttributeValue>;
 
 /// The store on DynamoDB. Cheap to clone: the client is shared.
@@ -251,25 +271,13 @@ impl DynamoStore {
             .await?;
         ranges.reverse();
         let mut found: BTreeMap<CustomerId, CustomerState> = BTreeMap::new();
-        let pk = |bucket: &str, shard| {
-            keys::episode_index_pk(
-                tenant,
-                policy_code(Continuity::NegativeBalance),
-                bucket,
-                shard,
-            )
-        };
+        let (index, names, pk) = episode_index(tenant, Continuity::NegativeBalance);
         for round in ranges.chunks(WALK_MONTHS) {
             if found.len() as u64 >= past_due {
                 break;
             }
             let keys_found = self
-                .instants_in_ranges(
-                    keys::EPISODES_INDEX,
-                    (keys::EPISODES_PK, keys::EPISODES_SK),
-                    pk,
-                    round.to_vec(),
-                )
+                .instants_in_ranges(index, names, &pk, round.to_vec())
                 .await?;
             for state in self.states_where(keys_found, &keep).await? {
                 found.insert(state.customer_id.clone(), state);
@@ -674,28 +682,17 @@ impl CandidateSource for DynamoStore {
         }
         let keys_found = match kind {
             ClockKind::PastDue(continuity) => {
-                let (index, pk_name, sk_name) = match continuity {
-                    Continuity::NegativeBalance => {
-                        (keys::EPISODES_INDEX, keys::EPISODES_PK, keys::EPISODES_SK)
-                    }
-                    Continuity::NoImprovement => {
-                        (keys::CLOCKS_INDEX, keys::CLOCKS_PK, keys::CLOCKS_SK)
-                    }
-                };
-                let pk = |bucket: &str, shard| {
-                    keys::episode_index_pk(tenant, policy_code(continuity), bucket, shard)
-                };
-                self.instants_in(index, (pk_name, sk_name), pk, windows)
-                    .await?
+                let (index, names, pk) = episode_index(tenant, continuity);
+                self.instants_in_ranges(index, names, pk, ranges).await?
             }
             ClockKind::PaymentFailed | ClockKind::CancellationRequested => {
                 let slot = StartIndex::slot(kind).unwrap_or_default();
                 let pk = |bucket: &str, shard| keys::started_index_pk(tenant, slot, bucket, shard);
-                self.instants_in(
+                self.instants_in_ranges(
                     keys::CLOCKS_INDEX,
                     (keys::CLOCKS_PK, keys::CLOCKS_SK),
                     pk,
-                    windows,
+                    ranges,
                 )
                 .await?
             }
