@@ -39,7 +39,7 @@ type FiringKey = (AutomationId, EventKey, u16);
 type OutboxKey = (NaiveDate, TenantId, CustomerId, FiringKey);
 
 /// An event as its customer's log keeps it: the tenant and the customer are the log's.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 struct LoggedEvent {
     key: EventKey,
     received_at: DateTime<Utc>,
@@ -58,7 +58,7 @@ impl LoggedEvent {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 struct Customer {
     state: Versioned<CustomerState>,
     log: Vec<LoggedEvent>,
@@ -70,7 +70,7 @@ struct Customer {
 /// [`MemoryStore::firing_records`]). A sorted vector: a customer has a handful of decisions,
 /// and a map's node is sized for eleven (most of a backtest's memory, were it a `BTreeMap`).
 /// The key is the record's own (`firing_key`), not stored beside it.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 struct Firings(Vec<(u64, FiringRecord)>);
 
 /// A firing's key, borrowed from its record.
@@ -109,7 +109,7 @@ impl Firings {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 struct Tenant {
     settings: Option<Versioned<TenantSettings>>,
     automations: BTreeMap<AutomationId, StoredAutomation>,
@@ -214,6 +214,14 @@ impl EventIndex {
     }
 }
 
+/// Two indexes are equal when they hold the same entries (the fingerprint function is the
+/// same code in both).
+impl PartialEq for EventIndex {
+    fn eq(&self, other: &Self) -> bool {
+        self.by_fingerprint == other.by_fingerprint && self.by_id == other.by_id
+    }
+}
+
 impl Tenant {
     /// The stored event with this id, whichever customer holds it.
     fn event(&self, id: &EventId) -> Option<Event> {
@@ -254,7 +262,7 @@ impl Tenant {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 struct Inner {
     tenants: BTreeMap<TenantId, Tenant>,
     outbox: BTreeSet<OutboxKey>,
@@ -357,6 +365,14 @@ impl Inner {
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
     inner: Arc<Mutex<Inner>>,
+}
+
+/// Whether two stores hold the same data, every index and the order decisions were recorded
+/// in included: how a store rebuilt from its file is checked against the one that wrote it.
+impl PartialEq for MemoryStore {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner) || *self.lock() == *other.lock()
+    }
 }
 
 impl MemoryStore {

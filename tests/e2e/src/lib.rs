@@ -229,6 +229,23 @@ pub fn sqs_message(id: &str, body: &str) -> aws_lambda_events::event::sqs::SqsMe
     .expect("a well-formed SQS record")
 }
 
+/// A path for a test's data file (the file store's), under the system's temporary directory
+/// and named by the test and the process; whatever a previous run left there is removed.
+pub fn scratch_data_file(test: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("rulekit-{test}-{}.sqlite", std::process::id()));
+    remove_data_file(&path);
+    path
+}
+
+/// Removes a data file and the write-ahead log SQLite keeps beside it while it is open.
+pub fn remove_data_file(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let _ = std::fs::remove_file(name);
+    }
+}
+
 /// A file under the workspace's `tests/fixtures`.
 pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

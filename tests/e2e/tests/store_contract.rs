@@ -1,6 +1,7 @@
 //! The store contract (`e2e::contract`) run against every adapter: the in-memory store (the
-//! embedded store of `rulekit` and of the unit tests) and DynamoDB on the local emulator. A
-//! case that passes on one and fails on the other is a drift between adapters.
+//! embedded store of `rulekit` and of the unit tests), the file store (`rulekit serve`'s) and
+//! DynamoDB on the local emulator. A case that passes on one and fails on another is a drift
+//! between adapters.
 
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
@@ -9,6 +10,28 @@ macro_rules! contract {
                 #[tokio::test]
                 async fn $case() {
                     e2e::contract::$case(shared::adapters::MemoryStore::new()).await;
+                }
+            )*
+        }
+
+        mod file {
+            $(
+                /// The case on a file store, then the file opened again: it must give back
+                /// the very store the case left (every index, version and record).
+                #[tokio::test]
+                async fn $case() {
+                    let path = e2e::scratch_data_file(stringify!($case));
+                    let store = shared::adapters::FileStore::open(&path).await.unwrap();
+                    let live = store.memory().clone();
+                    e2e::contract::$case(store).await;
+                    let reopened = shared::adapters::FileStore::open(&path).await.unwrap();
+                    assert!(
+                        *reopened.memory() == live,
+                        "the store replayed from {} differs from the one that wrote it",
+                        path.display()
+                    );
+                    drop(reopened);
+                    e2e::remove_data_file(&path);
                 }
             )*
         }

@@ -20,7 +20,7 @@ pub(super) fn build(
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
-fn settings_from_doc(doc: &str) -> Result<TenantSettings, StoreError> {
+pub(crate) fn settings_from_doc(doc: &str) -> Result<TenantSettings, StoreError> {
     let value: serde_json::Value = serde_json::from_str(doc)
         .map_err(|_| StoreError::failed("stored settings are not JSON".to_owned()))?;
     TenantSettings::from_json(&value)

@@ -11,7 +11,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct AgingItem {
+pub(crate) struct AgingItem {
     pk: String,
     sk: String,
     d: NaiveDate,
@@ -20,7 +20,7 @@ struct AgingItem {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct SkipsItem {
+pub(crate) struct SkipsItem {
     pk: String,
     sk: String,
     /// Automation, step, condition and customers skipped.
@@ -31,9 +31,9 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::failed(format!("corrupt aging item: {what}"))
 }
 
-impl ReportRecords for DynamoStore {
-    async fn record_aging(&self, tenant: &TenantId, table: &AgingTable) -> Result<(), StoreError> {
-        let item = AgingItem {
+impl AgingItem {
+    pub(crate) fn from_table(tenant: &TenantId, table: &AgingTable) -> Self {
+        Self {
             pk: keys::tenant_pk(tenant),
             sk: keys::aging_sk(table.date),
             d: table.date,
@@ -45,23 +45,11 @@ impl ReportRecords for DynamoStore {
                     (c.currency.code().to_owned(), buckets)
                 })
                 .collect(),
-        };
-        self.put(to_item(&item)?).await
+        }
     }
 
-    async fn aging_on(
-        &self,
-        tenant: &TenantId,
-        date: NaiveDate,
-    ) -> Result<Option<AgingTable>, StoreError> {
-        let Some(item) = self
-            .get(keys::tenant_pk(tenant), &keys::aging_sk(date))
-            .await?
-        else {
-            return Ok(None);
-        };
-        let item: AgingItem = from_item(item)?;
-        let currencies = item
+    pub(crate) fn into_table(self) -> Result<AgingTable, StoreError> {
+        let currencies = self
             .cur
             .into_iter()
             .map(|(code, buckets)| {
@@ -74,19 +62,16 @@ impl ReportRecords for DynamoStore {
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(Some(AgingTable {
-            date: item.d,
+        Ok(AgingTable {
+            date: self.d,
             currencies,
-        }))
+        })
     }
+}
 
-    async fn record_skips(
-        &self,
-        tenant: &TenantId,
-        date: NaiveDate,
-        skips: &[SkipCount],
-    ) -> Result<(), StoreError> {
-        let item = SkipsItem {
+impl SkipsItem {
+    pub(crate) fn from_counts(tenant: &TenantId, date: NaiveDate, skips: &[SkipCount]) -> Self {
+        Self {
             pk: keys::tenant_pk(tenant),
             sk: keys::skips_sk(date),
             s: skips
@@ -96,24 +81,11 @@ impl ReportRecords for DynamoStore {
                     (a.clone(), st.clone(), c.clone(), k.customers)
                 })
                 .collect(),
-        };
-        self.put(to_item(&item)?).await
+        }
     }
 
-    async fn skips_on(
-        &self,
-        tenant: &TenantId,
-        date: NaiveDate,
-    ) -> Result<Vec<SkipCount>, StoreError> {
-        let Some(item) = self
-            .get(keys::tenant_pk(tenant), &keys::skips_sk(date))
-            .await?
-        else {
-            return Ok(Vec::new());
-        };
-        let item: SkipsItem = from_item(item)?;
-        Ok(item
-            .s
+    pub(crate) fn into_counts(self) -> Vec<SkipCount> {
+        self.s
             .into_iter()
             .map(|(automation_id, step, condition, customers)| SkipCount {
                 automation_id,
@@ -121,6 +93,51 @@ impl ReportRecords for DynamoStore {
                 condition,
                 customers,
             })
-            .collect())
+            .collect()
+    }
+}
+
+impl ReportRecords for DynamoStore {
+    async fn record_aging(&self, tenant: &TenantId, table: &AgingTable) -> Result<(), StoreError> {
+        self.put(to_item(&AgingItem::from_table(tenant, table))?)
+            .await
+    }
+
+    async fn aging_on(
+        &self,
+        tenant: &TenantId,
+        date: NaiveDate,
+    ) -> Result<Option<AgingTable>, StoreError> {
+        match self
+            .get(keys::tenant_pk(tenant), &keys::aging_sk(date))
+            .await?
+        {
+            Some(item) => from_item::<AgingItem>(item)?.into_table().map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn record_skips(
+        &self,
+        tenant: &TenantId,
+        date: NaiveDate,
+        skips: &[SkipCount],
+    ) -> Result<(), StoreError> {
+        self.put(to_item(&SkipsItem::from_counts(tenant, date, skips))?)
+            .await
+    }
+
+    async fn skips_on(
+        &self,
+        tenant: &TenantId,
+        date: NaiveDate,
+    ) -> Result<Vec<SkipCount>, StoreError> {
+        match self
+            .get(keys::tenant_pk(tenant), &keys::skips_sk(date))
+            .await?
+        {
+            Some(item) => Ok(from_item::<SkipsItem>(item)?.into_counts()),
+            None => Ok(Vec::new()),
+        }
     }
 }

@@ -54,7 +54,7 @@ pub struct ChangeAttr {
 }
 
 impl ChangeItem {
-    pub(super) fn from_record(r: &ChangeRecord, shards: u16) -> Self {
+    pub(crate) fn from_record(r: &ChangeRecord, shards: u16) -> Self {
         let cause = r.cause_id();
         Self {
             pk: keys::customer_pk(&r.tenant_id, &r.customer_id),
@@ -87,7 +87,7 @@ impl ChangeItem {
         }
     }
 
-    fn into_record(self) -> Result<ChangeRecord, StoreError> {
+    pub(crate) fn into_record(self) -> Result<ChangeRecord, StoreError> {
         let changes = self
             .ch
             .into_iter()
@@ -112,7 +112,7 @@ impl ChangeItem {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct ProgressItem {
+pub(crate) struct ProgressItem {
     pk: String,
     sk: String,
     seg: u16,
@@ -128,6 +128,40 @@ struct ProgressItem {
 }
 
 /// A scan's position as a cursor: the last key it evaluated, as JSON.
+impl ProgressItem {
+    pub(crate) fn from_progress(tenant: &TenantId, p: &SegmentProgress) -> Self {
+        Self {
+            pk: keys::tenant_pk(tenant),
+            sk: keys::renormalization_sk(p.segment.index),
+            seg: p.segment.index,
+            of: p.segment.total,
+            v: p.version,
+            cur: p.cursor.clone(),
+            done: p.done,
+            n: p.customers,
+            chg: p.changed,
+            read: p.items_read,
+            at: p.updated_at,
+        }
+    }
+
+    pub(crate) fn into_progress(self) -> SegmentProgress {
+        SegmentProgress {
+            segment: Segment {
+                index: self.seg,
+                total: self.of,
+            },
+            version: self.v,
+            cursor: self.cur,
+            done: self.done,
+            customers: self.n,
+            changed: self.chg,
+            items_read: self.read,
+            updated_at: self.at,
+        }
+    }
+}
+
 fn cursor_of(key: &Item) -> Option<String> {
     let text = |name: &str| match key.get(name) {
         Some(AttributeValue::S(v)) => Some(v.clone()),
@@ -237,22 +271,7 @@ impl NormalizationStore for DynamoStore {
         self.query_prefix(keys::tenant_pk(tenant), keys::RENORMALIZATION_SK_PREFIX)
             .await?
             .into_iter()
-            .map(|item| {
-                let p: ProgressItem = from_item(item)?;
-                Ok(SegmentProgress {
-                    segment: Segment {
-                        index: p.seg,
-                        total: p.of,
-                    },
-                    version: p.v,
-                    cursor: p.cur,
-                    done: p.done,
-                    customers: p.n,
-                    changed: p.chg,
-                    items_read: p.read,
-                    updated_at: p.at,
-                })
-            })
+            .map(|item| Ok(from_item::<ProgressItem>(item)?.into_progress()))
             .collect()
     }
 
@@ -261,19 +280,7 @@ impl NormalizationStore for DynamoStore {
         tenant: &TenantId,
         p: &SegmentProgress,
     ) -> Result<(), StoreError> {
-        let item = ProgressItem {
-            pk: keys::tenant_pk(tenant),
-            sk: keys::renormalization_sk(p.segment.index),
-            seg: p.segment.index,
-            of: p.segment.total,
-            v: p.version,
-            cur: p.cursor.clone(),
-            done: p.done,
-            n: p.customers,
-            chg: p.changed,
-            read: p.items_read,
-            at: p.updated_at,
-        };
+        let item = ProgressItem::from_progress(tenant, p);
         self.client
             .put_item()
             .table_name(&self.table)

@@ -33,7 +33,7 @@ fn corrupt(what: &str) -> StoreError {
 }
 
 impl StopItem {
-    pub(super) fn from_stop(tenant: &TenantId, customer: &CustomerId, stop: &ClockStop) -> Self {
+    pub(crate) fn from_stop(tenant: &TenantId, customer: &CustomerId, stop: &ClockStop) -> Self {
         Self {
             pk: keys::customer_pk(tenant, customer),
             sk: keys::stop_sk(stop.kind.as_str(), stop.clock_id.as_deref(), &stop.start),
@@ -48,7 +48,7 @@ impl StopItem {
         }
     }
 
-    fn into_stop(self) -> Result<ClockStop, StoreError> {
+    pub(crate) fn into_stop(self) -> Result<ClockStop, StoreError> {
         Ok(ClockStop {
             kind: StopKind::parse(&self.k).ok_or_else(|| corrupt("kind"))?,
             clock_id: self.cid,

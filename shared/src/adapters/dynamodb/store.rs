@@ -107,7 +107,7 @@ pub(super) fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError
 }
 
 /// A stored automation document, read back.
-pub(super) fn automation_from_doc(doc: &str) -> Result<Automation, StoreError> {
+pub(crate) fn automation_from_doc(doc: &str) -> Result<Automation, StoreError> {
     automation_from_json(&doc_json(doc)?)
 }
 
