@@ -425,10 +425,10 @@ fn reused_ids(
     for_each_chunk(path, |first, lines| {
         for (n, line) in lines.iter().enumerate() {
             let number = u32::try_from(first + n).unwrap_or(u32::MAX);
-            if wanted.contains(&number) {
-                if let Ok(Some(event)) = read_line(line, read) {
-                    events.insert(number, event);
-                }
+            if wanted.contains(&number)
+                && let Ok(Some(event)) = read_line(line, read)
+            {
+                events.insert(number, event);
             }
         }
         Ok(())

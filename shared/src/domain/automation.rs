@@ -978,11 +978,11 @@ fn parse_segments(r: &mut Reader, path: &str, v: &Value) -> Option<Vec<Segment>>
             .required(obj, &at, "name")
             .and_then(|n| r.text(&join(&at, "name"), n, super::step::MAX_STEP_NAME_LEN))
             .map(str::to_owned);
-        if let Some(n) = &name {
-            if !names.insert(n.clone()) {
-                r.error(join(&at, "name"), "appears twice in segments");
-                ok = false;
-            }
+        if let Some(n) = &name
+            && !names.insert(n.clone())
+        {
+            r.error(join(&at, "name"), "appears twice in segments");
+            ok = false;
         }
         let when = match r.optional(obj, "when") {
             None => Some(Vec::new()),

@@ -181,10 +181,11 @@ impl Cancellations {
                     open.push(Hold::new(&entry.key, request, hold_days, calendar));
                 }
                 fact => {
-                    if let Some(h) = current.map(|i| &mut open[i]) {
-                        if h.stop.is_none() && entry.key.occurred_at < h.ends_at {
-                            h.stop = Stop::of(fact).map(|s| (s, &entry.key));
-                        }
+                    if let Some(h) = current.map(|i| &mut open[i])
+                        && h.stop.is_none()
+                        && entry.key.occurred_at < h.ends_at
+                    {
+                        h.stop = Stop::of(fact).map(|s| (s, &entry.key));
                     }
                 }
             }

@@ -439,13 +439,13 @@ fn parse_event(v: &Value) -> Result<Event, FieldErrors> {
         None => occurred_at,
         Some(t) => instant(&mut r, "received_at", t),
     };
-    if let (Some(o), Some(rcv)) = (occurred_at, received_at) {
-        if rcv < o {
-            r.error(
-                "received_at",
-                "must not be earlier than occurred_at: an event cannot be learned of before it happens",
-            );
-        }
+    if let (Some(o), Some(rcv)) = (occurred_at, received_at)
+        && rcv < o
+    {
+        r.error(
+            "received_at",
+            "must not be earlier than occurred_at: an event cannot be learned of before it happens",
+        );
     }
 
     // Each type carries exactly its own payload object.

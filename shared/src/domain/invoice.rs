@@ -196,8 +196,8 @@ impl Invoices {
         });
         // Forget the oldest stopped invoices beyond the bound.
         let stopped = self.list.iter().filter(|i| i.clock.is_none()).count();
-        if stopped > MAX_STOPPED_INVOICES {
-            if let Some(oldest) = self
+        if stopped > MAX_STOPPED_INVOICES
+            && let Some(oldest) = self
                 .list
                 .iter()
                 .enumerate()
@@ -209,9 +209,8 @@ impl Invoices {
                 })
                 .min_by(|a, b| a.1.cmp(b.1))
                 .map(|(n, _)| n)
-            {
-                self.list.remove(oldest);
-            }
+        {
+            self.list.remove(oldest);
         }
     }
 }

@@ -316,11 +316,11 @@ impl RuleKind {
                 }
             }
             Self::MapValues { key, map } => {
-                if let Some(v) = m.get_mut(key) {
-                    if let Some(to) = map.get(v.as_str()).filter(|to| *to != v) {
-                        log.push(change(key, Some(v), Some(to)));
-                        v.clone_from(to);
-                    }
+                if let Some(v) = m.get_mut(key)
+                    && let Some(to) = map.get(v.as_str()).filter(|to| *to != v)
+                {
+                    log.push(change(key, Some(v), Some(to)));
+                    v.clone_from(to);
                 }
             }
             Self::AllowedValues {
@@ -602,13 +602,13 @@ fn parse_rule(r: &mut Reader, path: &str, v: &Value) -> Option<Rule> {
         1 => {
             let from = keys(r, "from");
             let to = key(r, "to");
-            if let (Some(from), Some(to)) = (&from, &to) {
-                if from.contains(to) {
-                    r.error(
-                        join(path, "from"),
-                        format!("names {to:?}, the key it renames to"),
-                    );
-                }
+            if let (Some(from), Some(to)) = (&from, &to)
+                && from.contains(to)
+            {
+                r.error(
+                    join(path, "from"),
+                    format!("names {to:?}, the key it renames to"),
+                );
             }
             match (from, to) {
                 (Some(from), Some(to)) => Some(RuleKind::RenameKey { from, to }),

@@ -479,18 +479,19 @@ impl<'a> RunContext<'a> {
             {
                 continue;
             }
-            if let (Some(hold), Some(ends)) = (hold, hold_ends) {
-                if !step.is_proceed() && (day > hold.until_day || self.date > ends) {
-                    out.push(decision(
-                        i,
-                        first_due,
-                        skipped(
-                            SkipReason::HoldEnded,
-                            format!("{} falls after the hold, which ends on {ends}", named(step)),
-                        ),
-                    ));
-                    continue;
-                }
+            if let (Some(hold), Some(ends)) = (hold, hold_ends)
+                && !step.is_proceed()
+                && (day > hold.until_day || self.date > ends)
+            {
+                out.push(decision(
+                    i,
+                    first_due,
+                    skipped(
+                        SkipReason::HoldEnded,
+                        format!("{} falls after the hold, which ends on {ends}", named(step)),
+                    ),
+                ));
+                continue;
             }
             let window_start = self.window_start(step, first_due, messaged);
             let window_start = self.after_quiet(customer, start, step, window_start);

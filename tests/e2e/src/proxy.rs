@@ -168,11 +168,11 @@ async fn forward(
         shared.stats.injected.fetch_add(1, Ordering::Relaxed);
         std::future::pending::<()>().await;
     }
-    if let Some(marker) = &shared.faults.fail_when_body_contains {
-        if String::from_utf8_lossy(&body).contains(marker.as_str()) {
-            shared.stats.injected.fetch_add(1, Ordering::Relaxed);
-            return Ok(injected_error());
-        }
+    if let Some(marker) = &shared.faults.fail_when_body_contains
+        && String::from_utf8_lossy(&body).contains(marker.as_str())
+    {
+        shared.stats.injected.fetch_add(1, Ordering::Relaxed);
+        return Ok(injected_error());
     }
 
     let path = parts

@@ -298,10 +298,11 @@ fn figures(arm: &[Observed<'_>], from: NaiveDate, to: NaiveDate) -> ArmFigures {
     let mut days: Vec<i64> = arm.iter().filter_map(Observed::days).collect();
     let mut recovered_this_week = BTreeMap::new();
     for o in arm {
-        if let (Some((_, on)), Some(owed)) = (o.recovered, o.record.decision.owed) {
-            if on >= from && on <= to {
-                *recovered_this_week.entry(owed.currency.code()).or_insert(0) += owed.amount_minor;
-            }
+        if let (Some((_, on)), Some(owed)) = (o.recovered, o.record.decision.owed)
+            && on >= from
+            && on <= to
+        {
+            *recovered_this_week.entry(owed.currency.code()).or_insert(0) += owed.amount_minor;
         }
     }
     let mut curve = Vec::new();
@@ -446,13 +447,14 @@ fn review_of(
     for r in records {
         let d = &r.decision;
         if d.is_assignment() {
-            if let (Some(arm), Some(a)) = (d.arm, by_id.get(d.automation_id.as_str())) {
-                if a.version == d.automation_version && a.rollout.is_some() {
-                    let counts = assignments
-                        .entry((d.automation_id.to_string(), d.automation_version))
-                        .or_default();
-                    counts[arm as usize] += 1;
-                }
+            if let (Some(arm), Some(a)) = (d.arm, by_id.get(d.automation_id.as_str()))
+                && a.version == d.automation_version
+                && a.rollout.is_some()
+            {
+                let counts = assignments
+                    .entry((d.automation_id.to_string(), d.automation_version))
+                    .or_default();
+                counts[arm as usize] += 1;
             }
             continue;
         }
@@ -566,8 +568,8 @@ fn review_of(
                 Mode::DryRun => &treated,
                 Mode::Live => &holdout,
             };
-            if baseline.matured >= kpi::SRM_MIN_PER_ARM {
-                if let Some(rate) = baseline.share().rate() {
+            if baseline.matured >= kpi::SRM_MIN_PER_ARM
+                && let Some(rate) = baseline.share().rate() {
                     let whose = match mode {
                         Mode::DryRun => "of the customers this dry run targets",
                         Mode::Live => "of this step's holdout",
@@ -577,7 +579,6 @@ fn review_of(
                         percent(rate)
                     ));
                 }
-            }
             let enough = treated.matured >= MIN_PER_ARM && holdout.matured >= MIN_PER_ARM;
             if let (Some(_), false) = (lift, enough) {
                 hints.push(format!(
