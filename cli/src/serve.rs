@@ -6,26 +6,42 @@ use crate::aws::Aws;
 use crate::simulate::StoreKind;
 use crate::transport::ProblemListener;
 use api::identity::IdentitySource;
-use shared::adapters::MemoryStore;
+use shared::adapters::{FileStore, MemoryStore};
 use shared::app::normalize::{Budget, renormalize_tenants};
-use shared::ports::{AutomationStore, CustomerStore, NormalizationStore};
+use shared::ports::{AutomationStore, CustomerStore, NormalizationStore, StoreError};
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
 pub struct Args {
     /// The address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: std::net::SocketAddr,
-    /// Where the data lives: the embedded store (gone when the command stops) or the
-    /// DynamoDB table the AWS environment names.
-    #[arg(long, value_enum, default_value_t = StoreKind::Memory)]
+    /// Where the data lives: a file on this machine (--data; kept when the command stops),
+    /// this process's memory (gone when it stops), or the DynamoDB table the AWS environment
+    /// names.
+    #[arg(long, value_enum, default_value_t = StoreKind::File)]
     store: StoreKind,
+    /// With --store file: the data file, created when there is none [default:
+    /// rulekit-data.sqlite, in the current directory].
+    #[arg(long)]
+    data: Option<PathBuf>,
     /// Accept the caller from the X-Dev-Tenant and X-Dev-Role headers (local use only).
     /// Without it no request is identified, and every route but /v1/openapi.json answers 401.
     #[arg(long)]
     dev_auth: bool,
 }
 
+/// The default data file of `rulekit serve`, in the directory it is started from.
+const DATA_FILE: &str = "rulekit-data.sqlite";
+
 pub fn run(args: Args) -> Result<(), Failure> {
+    if args.data.is_some() && !matches!(args.store, StoreKind::File) {
+        return Err(Failure::Input(
+            "--data names the file of --store file (the default); leave --data out with \
+             another store\n"
+                .to_owned(),
+        ));
+    }
     let identity = if args.dev_auth {
         // The headers name any tenant and any role: whoever reaches the port is every
         // tenant's admin (with --store dynamodb, of the real table). Only this machine may.
@@ -45,12 +61,23 @@ pub fn run(args: Args) -> Result<(), Failure> {
         // The store first: a missing table or an unreachable endpoint fails here, before
         // anything says the API is up.
         let (router, kept) = match args.store {
+            StoreKind::File => {
+                let path = args.data.unwrap_or_else(|| PathBuf::from(DATA_FILE));
+                let store = open_data_file(&path).await?;
+                let kept = format!(
+                    "{} ({} writes read back; kept when the command stops)",
+                    std::path::absolute(&path).unwrap_or(path).display(),
+                    store.replayed()
+                );
+                tokio::spawn(renormalize_in_background(store.clone()));
+                (api::router(store, identity), kept)
+            }
             StoreKind::Memory => {
                 let store = MemoryStore::new();
                 tokio::spawn(renormalize_in_background(store.clone()));
                 (
                     api::router(store, identity),
-                    "the embedded store: nothing is kept when the command stops",
+                    "this process's memory: nothing is kept when the command stops".to_owned(),
                 )
             }
             StoreKind::Dynamodb => {
@@ -59,7 +86,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
                 tokio::spawn(renormalize_in_background(store.clone()));
                 (
                     api::router(store, identity),
-                    "the DynamoDB table the AWS environment names",
+                    "the DynamoDB table the AWS environment names".to_owned(),
                 )
             }
         };
@@ -79,6 +106,14 @@ pub fn run(args: Args) -> Result<(), Failure> {
             })
             .await
             .map_err(|e| Failure::Runtime(format!("the server stopped: {e}")))
+    })
+}
+
+/// Opens the file store at `path` (creating the file when there is none) and reads it back.
+pub async fn open_data_file(path: &Path) -> Result<FileStore, Failure> {
+    FileStore::open(path).await.map_err(|e| match e {
+        StoreError::Failed(reason) => Failure::Runtime(reason),
+        e => Failure::Runtime(e.to_string()),
     })
 }
 

@@ -42,6 +42,10 @@ pub struct Args {
     /// Where state is kept while replaying.
     #[arg(long, value_enum, default_value_t = StoreKind::Memory)]
     store: StoreKind,
+    /// With --store file: the data file to keep the replay in, a new one (a simulation adds
+    /// to what a store holds). `rulekit serve --data` opens it afterwards.
+    #[arg(long)]
+    data: Option<PathBuf>,
     /// Groups of tenants replayed at once, each on a thread and an embedded store of its own
     /// (default: one per core). The output does not depend on it. DynamoDB replays as one.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -61,6 +65,9 @@ pub struct Args {
 pub enum StoreKind {
     /// The embedded in-memory store.
     Memory,
+    /// The embedded store kept in one file on this machine (--data), there after the
+    /// command stops.
+    File,
     /// DynamoDB and SNS at the endpoint the AWS environment names (tables and topics from
     /// `rulekit setup`; use a fresh table, since a simulation adds to what is there). On a
     /// local emulator, run under scripts/with-emulator: a stock moto_server copies the whole
@@ -75,6 +82,21 @@ pub fn run(args: Args) -> Result<(), Failure> {
             args.to, args.from
         )));
     }
+    let data = match (args.store, &args.data) {
+        (StoreKind::File, Some(path)) => Some(path.clone()),
+        (StoreKind::File, None) => {
+            return Err(Failure::Input(
+                "--store file keeps the replay in a file: name it with --data PATH\n".to_owned(),
+            ));
+        }
+        (_, Some(_)) => {
+            return Err(Failure::Input(
+                "--data names the file of --store file; add --store file, or leave --data out\n"
+                    .to_owned(),
+            ));
+        }
+        (_, None) => None,
+    };
     let started = Instant::now();
     let config = read_automations(&args.automations).map_err(|e| Failure::Input(e.to_string()))?;
     let mut file = EventFile::check(&args.events, Arc::new(Event::from_json))
@@ -104,7 +126,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
     // embedded store each group of tenants replays on a thread and a store of its own; their
     // dates are printed merged, as one replay prints them. DynamoDB is one table: one group.
     let workers = match (args.store, args.threads) {
-        (StoreKind::Dynamodb, _) => 1,
+        (StoreKind::Dynamodb | StoreKind::File, _) => 1,
         (StoreKind::Memory, Some(n)) => usize::from(n),
         (StoreKind::Memory, None) => std::thread::available_parallelism().map_or(1, usize::from),
     };
@@ -141,6 +163,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
             senders.push(events);
             let config = group.config(&config);
             let (rows, progress, store) = (rows.clone(), progress.clone(), args.store);
+            let data = data.clone();
             let (from, to) = (args.from, args.to);
             let extras = Extras {
                 change_dates,
@@ -158,6 +181,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
                     progress,
                     counted: (0, 0, 0),
                 };
+                let store = (store, data.as_deref());
                 crate::block_on(replay(store, &config, plan, &mut observer, extras))
             }));
         }
@@ -436,8 +460,9 @@ struct Outputs {
     reviews: Vec<Review>,
 }
 
+/// Replays on the store named, and with `StoreKind::File`, the data file's path.
 async fn replay<A, O>(
-    store: StoreKind,
+    (store, data): (StoreKind, Option<&std::path::Path>),
     config: &AutomationsFile,
     plan: SimulationPlan<'_, A>,
     observer: &mut O,
@@ -451,6 +476,19 @@ where
         StoreKind::Memory => {
             let publisher = MemoryPublisher::discarding();
             let store = MemoryStore::new();
+            replay_on(&store, &publisher, config, plan, observer, extras).await
+        }
+        StoreKind::File => {
+            let path = data.ok_or_else(|| Failure::Input("--store file needs --data\n".into()))?;
+            let store = crate::serve::open_data_file(path).await?;
+            if store.replayed() > 0 {
+                return Err(Failure::Input(format!(
+                    "--data {} holds data already, and a simulation adds to what a store \
+                     holds: name a new file\n",
+                    path.display()
+                )));
+            }
+            let publisher = MemoryPublisher::discarding();
             replay_on(&store, &publisher, config, plan, observer, extras).await
         }
         StoreKind::Dynamodb => {

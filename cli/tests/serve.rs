@@ -1,5 +1,6 @@
-//! `rulekit serve --store dynamodb` against the local AWS emulator (started by scripts/test;
-//! without it this fails): an operator's whole flow over HTTP.
+//! `rulekit serve`: on DynamoDB against the local AWS emulator (started by scripts/test;
+//! without it those tests fail), an operator's whole flow over HTTP; on its data file (the
+//! default store), everything still there after a restart and after a `kill -9`.
 
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -54,7 +55,55 @@ fn serve(prefix: &str) -> Server {
 fn serve_memory() -> Server {
     let mut command = Command::new(env!("CARGO_BIN_EXE_rulekit"));
     command.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
-    serve_with(command, &["--dev-auth", "--listen", "127.0.0.1:0"])
+    serve_with(
+        command,
+        &["--store", "memory", "--dev-auth", "--listen", "127.0.0.1:0"],
+    )
+}
+
+/// A data file of a test's own under the temporary directory, removed when dropped.
+struct DataFile(std::path::PathBuf);
+
+impl DataFile {
+    fn new(test: &str) -> Self {
+        let path =
+            std::env::temp_dir().join(format!("rulekit-cli-{test}-{}.sqlite", std::process::id()));
+        let file = Self(path);
+        file.remove();
+        file
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+
+    fn remove(&self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.path()));
+        }
+    }
+}
+
+impl Drop for DataFile {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+/// `rulekit serve` on the data file, its default store.
+fn serve_file(data: &DataFile) -> Server {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rulekit"));
+    command.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+    serve_with(
+        command,
+        &[
+            "--data",
+            data.path(),
+            "--dev-auth",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    )
 }
 
 fn serve_with(mut command: Command, args: &[&str]) -> Server {
@@ -83,8 +132,33 @@ fn serve_with(mut command: Command, args: &[&str]) -> Server {
     Server { child, address }
 }
 
-/// One HTTP/1.1 request as tenant t1's admin, with `extra` headers; returns the status and
-/// the JSON body.
+/// One HTTP/1.1 request to `address` as tenant t1's admin, with `extra` headers; returns the
+/// status and the JSON body, or the error of a server that went away before answering.
+fn try_request(
+    address: &str,
+    method: &str,
+    path: &str,
+    extra: &str,
+    body: Option<&Value>,
+) -> std::io::Result<(u16, Value)> {
+    let mut stream = TcpStream::connect(address)?;
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nX-Dev-Tenant: t1\r\n\
+         X-Dev-Role: admin\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("not an HTTP answer: {response:?}")))?;
+    let (_, body) = response.split_once("\r\n\r\n").unwrap_or_default();
+    Ok((status, serde_json::from_str(body).unwrap_or(Value::Null)))
+}
+
 fn request_with(
     server: &Server,
     method: &str,
@@ -92,21 +166,7 @@ fn request_with(
     extra: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut stream = TcpStream::connect(&server.address).unwrap();
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nX-Dev-Tenant: t1\r\n\
-         X-Dev-Role: admin\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        server.address,
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response[9..12].parse().unwrap();
-    let (_, body) = response.split_once("\r\n\r\n").unwrap_or_default();
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    try_request(&server.address, method, path, extra, body.as_ref()).unwrap()
 }
 
 fn request(server: &Server, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -242,4 +302,140 @@ fn when_a_request_is_too_long_or_not_http_should_answer_problem_json_all_the_sam
         let body: Value = serde_json::from_str(body).unwrap();
         assert_eq!(body["status"].to_string(), status);
     }
+}
+
+#[test]
+fn when_rulekit_serve_restarts_on_its_data_file_should_answer_everything_as_before() {
+    let data = DataFile::new("restart");
+    let server = serve_file(&data);
+    let automation = json!({"id": "a1", "name": "Past due 14/30", "active_from": "2026-10-01",
+        "backfill": true,
+        "trigger": {"type": "past_due", "require_active_subscription": false},
+        "actions": [{"type": "notify", "channel": "finance"}]});
+    let (status, created) = request(&server, "POST", "/v1/automations", Some(automation));
+    assert_eq!(status, 201);
+    let mut renamed = created.clone();
+    renamed["name"] = json!("Past due, renamed");
+    renamed.as_object_mut().unwrap().remove("version");
+    let put = |server: &Server, if_match: &str| {
+        let header = format!("If-Match: {if_match}\r\n");
+        let body = Some(renamed.clone());
+        request_with(server, "PUT", "/v1/automations/a1", &header, body).0
+    };
+    assert_eq!(put(&server, "\"1\""), 200);
+    let events = json!({"events": [
+        {"event_id": "e1", "tenant_id": "t1", "customer_id": "c1", "type": "balance.changed",
+         "occurred_at": "2026-11-01T10:00:00Z", "balance": {"amount_minor": -5000, "currency": "USD"}},
+    ]});
+    assert_eq!(request(&server, "POST", "/v1/events", Some(events)).0, 200);
+    let read = |server: &Server| {
+        let preview = Some(json!({"date": "2026-11-15"}));
+        [
+            request(server, "GET", "/v1/automations", None),
+            request(server, "GET", "/v1/audit", None),
+            request(server, "GET", "/v1/customers/c1?date=2026-11-15", None),
+            request(server, "POST", "/v1/automations/a1/preview", preview),
+        ]
+        .map(|(status, mut body)| {
+            // The explanation says when it was drawn up.
+            body.as_object_mut().map(|b| b.remove("as_of"));
+            (status, body)
+        })
+    };
+    let before = read(&server);
+    assert_eq!(before[0].1["items"][0]["version"], json!(2));
+    assert_eq!(before[2].1["balance"]["amount_minor"], json!(-5000));
+    assert_eq!(before[3].1["decisions"][0]["customer_id"], json!("c1"));
+    drop(server);
+
+    let server = serve_file(&data);
+    assert_eq!(read(&server), before, "the same answers after the restart");
+    assert_eq!(put(&server, "\"1\""), 412, "the version kept its place");
+    assert_eq!(put(&server, "\"2\""), 200);
+}
+
+#[test]
+fn when_rulekit_serve_is_killed_during_a_batch_of_writes_should_keep_every_write_it_acknowledged() {
+    let data = DataFile::new("kill");
+    let mut server = serve_file(&data);
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let writer = {
+        let (address, acknowledged) = (server.address.clone(), acknowledged.clone());
+        std::thread::spawn(move || {
+            for batch in 0.. {
+                let ids: Vec<String> = (0..10).map(|k| format!("c{batch}-{k}")).collect();
+                let events: Vec<Value> = ids
+                    .iter()
+                    .map(|id| {
+                        json!({"event_id": format!("e-{id}"),
+                    "tenant_id": "t1", "customer_id": id, "type": "balance.changed",
+                    "occurred_at": "2026-11-01T10:00:00Z",
+                    "balance": {"amount_minor": -1000 - batch, "currency": "USD"}})
+                    })
+                    .collect();
+                let body = json!({"events": events});
+                match try_request(&address, "POST", "/v1/events", "", Some(&body)) {
+                    Ok((200, body)) => {
+                        let results = body["results"].as_array().unwrap();
+                        assert!(results.iter().all(|r| r["result"] == "accepted"), "{body}");
+                        acknowledged.lock().unwrap().extend(ids);
+                    }
+                    Ok((status, body)) => panic!("{status} {body}"),
+                    // The server is gone mid-request: nothing of this batch was acknowledged.
+                    Err(_) => break,
+                }
+            }
+        })
+    };
+    while acknowledged.lock().unwrap().len() < 300 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // SIGKILL, in the middle of the batches: no shutdown, no flush.
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    writer.join().unwrap();
+    let acknowledged = acknowledged.lock().unwrap().clone();
+
+    let server = serve_file(&data);
+    for id in &acknowledged {
+        let (status, customer) = request(&server, "GET", &format!("/v1/customers/{id}"), None);
+        assert_eq!(
+            status, 200,
+            "{id} was acknowledged, and is not there: {customer}"
+        );
+        assert!(
+            customer["balance"]["amount_minor"].as_i64().unwrap() <= -1000,
+            "{id}"
+        );
+    }
+}
+
+#[test]
+fn when_a_data_file_is_in_use_or_not_rulekit_s_should_refuse_it_and_change_nothing() {
+    let data = DataFile::new("refuse");
+    let _first = serve_file(&data);
+    let second = Command::new(env!("CARGO_BIN_EXE_rulekit"))
+        .args(["serve", "--data", data.path(), "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains("is in use by another process"), "{err}");
+    assert!(!err.contains("serving the API"), "{err}");
+
+    let other = DataFile::new("not-rulekit");
+    let bytes = b"id,amount\n1,100\n".repeat(300);
+    std::fs::write(&other.0, &bytes).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rulekit"))
+        .args(["serve", "--data", other.path(), "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is not a SQLite database"), "{err}");
+    assert_eq!(
+        std::fs::read(&other.0).unwrap(),
+        bytes,
+        "the file is left as it was"
+    );
 }

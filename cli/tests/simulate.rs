@@ -699,3 +699,46 @@ fn when_simulating_the_demo_should_clean_its_messy_profiles_log_each_and_segment
         gold_calls(&cleaned)
     );
 }
+
+#[test]
+fn when_the_demo_is_simulated_on_a_data_file_should_print_what_the_memory_run_prints_and_keep_it() {
+    let dir = temp_file("data-file", "placeholder", "");
+    let data = dir.with_file_name("demo.sqlite");
+    let demo = |store: &[&str]| {
+        let mut args = vec![
+            "simulate",
+            "--events",
+            "examples/demo-events.jsonl",
+            "--automations",
+            "examples/demo-automations.json",
+            "--from",
+            "2026-09-01",
+            "--to",
+            "2026-11-30",
+            "--explain",
+        ];
+        args.extend_from_slice(store);
+        rulekit(&args)
+    };
+    let memory = demo(&[]);
+    let file = demo(&["--store", "file", "--data", data.to_str().unwrap()]);
+    assert!(file.status.success(), "{}", stderr(&file));
+    assert!(stdout(&file).lines().count() > 1000, "{}", stderr(&file));
+    assert_eq!(stdout(&file), stdout(&memory));
+
+    // The file holds the replay: a second one would add to it, so it is refused.
+    let again = demo(&["--store", "file", "--data", data.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        stderr(&again).contains("holds data already"),
+        "{}",
+        stderr(&again)
+    );
+    let without = demo(&["--store", "file"]);
+    assert_eq!(without.status.code(), Some(2));
+    assert!(
+        stderr(&without).contains("--data PATH"),
+        "{}",
+        stderr(&without)
+    );
+}

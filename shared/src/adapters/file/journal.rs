@@ -397,9 +397,10 @@ pub(super) struct Journal {
 }
 
 /// A failure of the data file itself (it cannot be opened, is not RuleKit's, is in use),
-/// named with its path.
+/// named with its path. Not logged: it is the answer to opening the file, which the caller
+/// reports.
 fn file_error(path: &Path, what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::failed(format!("the data file {}: {what}: {e}", path.display()))
+    StoreError::Failed(format!("the data file {}: {what}: {e}", path.display()))
 }
 
 impl Journal {

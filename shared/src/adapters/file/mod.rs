@@ -72,8 +72,9 @@ impl FileStore {
                 break;
             }
             for (seq, text) in page {
+                // Not logged, as the file's own errors are not: opening answers it.
                 let replay_error = |e: &dyn std::fmt::Display| {
-                    StoreError::failed(format!(
+                    StoreError::Failed(format!(
                         "the data file {}: write {seq} cannot be done again: {e}",
                         path.display()
                     ))
