@@ -1,6 +1,7 @@
 //! The store contract: what every adapter of the ports must do, written once as cases generic
 //! over the store and run against each adapter (`tests/store_contract.rs`: the in-memory
-//! store and DynamoDB on the emulator; a new adapter joins that list). Each case starts from
+//! store, the file store, whose file is then opened again and must give back the same store,
+//! and DynamoDB on the emulator; a new adapter joins that list). Each case starts from
 //! an empty store and says, in its assertions, what the ports' documentation promises.
 
 use crate::call_api;
