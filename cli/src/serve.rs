@@ -6,9 +6,14 @@ use crate::aws::Aws;
 use crate::simulate::StoreKind;
 use crate::transport::ProblemListener;
 use api::identity::IdentitySource;
+use shared::adapters::aws::DEFAULT_LOOKBACK_DAYS;
 use shared::adapters::{FileStore, MemoryStore};
 use shared::app::normalize::{Budget, renormalize_tenants};
-use shared::ports::{AutomationStore, CustomerStore, NormalizationStore, StoreError};
+use shared::app::schedule::run_scheduled;
+use shared::ports::{
+    AutomationStore, CandidateSource, CustomerStore, DecisionStore, NormalizationStore,
+    ReportRecords, RunCheckpoints, StoreError,
+};
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
@@ -70,11 +75,13 @@ pub fn run(args: Args) -> Result<(), Failure> {
                     store.replayed()
                 );
                 tokio::spawn(renormalize_in_background(store.clone()));
+                tokio::spawn(run_daily_in_background(store.clone()));
                 (api::router(store, identity), kept)
             }
             StoreKind::Memory => {
                 let store = MemoryStore::new();
                 tokio::spawn(renormalize_in_background(store.clone()));
+                tokio::spawn(run_daily_in_background(store.clone()));
                 (
                     api::router(store, identity),
                     "this process's memory: nothing is kept when the command stops".to_owned(),
@@ -115,6 +122,31 @@ pub async fn open_data_file(path: &Path) -> Result<FileStore, Failure> {
         StoreError::Failed(reason) => Failure::Runtime(reason),
         e => Failure::Runtime(e.to_string()),
     })
+}
+
+/// While serving a store of its own (the file, or memory), what the deployment's schedule
+/// does: each tenant's daily run once its run instant has passed, missed dates caught up (from
+/// the checkpoint the file keeps), so firings and approvals appear as they would deployed.
+/// Nothing carries the firings out here (there is no topic to publish to): they stay
+/// `pending`. With --store dynamodb the deployment's own schedule runs them.
+async fn run_daily_in_background<S>(store: S)
+where
+    S: CandidateSource + AutomationStore + DecisionStore + RunCheckpoints + ReportRecords,
+{
+    // The schedule runs hourly; a run is due once a day per tenant, and a tick that finds
+    // none due reads only the tenants and their checkpoints.
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        match run_scheduled(&store, chrono::Utc::now(), DEFAULT_LOOKBACK_DAYS).await {
+            Ok(done) => {
+                for (tenant, e) in done.failed {
+                    tracing::warn!(tenant_id = %tenant, error = %e, "the daily run failed");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "the daily run could not list the tenants"),
+        }
+    }
 }
 
 /// While serving, what the scheduled function does after its daily runs: a tenant's

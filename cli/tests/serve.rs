@@ -304,12 +304,41 @@ fn when_a_request_is_too_long_or_not_http_should_answer_problem_json_all_the_sam
     }
 }
 
+/// Today's date (UTC, the tenants' default zone) and `days` before it.
+fn today_minus(days: u64) -> chrono::NaiveDate {
+    chrono::Utc::now().date_naive() - chrono::Days::new(days)
+}
+
+/// Waits for the server's daily run (every few seconds) to record firings on `date`.
+fn firings_recorded(server: &Server, date: chrono::NaiveDate, status: &str) -> Vec<Value> {
+    for _ in 0..120 {
+        let path = format!("/v1/firings?date={date}&status={status}");
+        let (code, page) = request(server, "GET", &path, None);
+        assert_eq!(code, 200, "{page}");
+        let items = page["items"].as_array().unwrap().clone();
+        if !items.is_empty() {
+            // The run records its decisions, then its counts and checkpoint: let it finish.
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            return items;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    panic!("no {status} firing was recorded on {date} within 30 s");
+}
+
 #[test]
 fn when_rulekit_serve_restarts_on_its_data_file_should_answer_everything_as_before() {
     let data = DataFile::new("restart");
     let server = serve_file(&data);
-    let automation = json!({"id": "a1", "name": "Past due 14/30", "active_from": "2026-10-01",
-        "backfill": true,
+    let today = today_minus(0);
+    let events = json!({"events": [
+        {"event_id": "e1", "tenant_id": "t1", "customer_id": "c1", "type": "balance.changed",
+         "occurred_at": format!("{}T00:00:00Z", today_minus(30)),
+         "balance": {"amount_minor": -5000, "currency": "USD"}},
+    ]});
+    assert_eq!(request(&server, "POST", "/v1/events", Some(events)).0, 200);
+    let automation = json!({"id": "a1", "name": "Past due 14/30",
+        "active_from": today_minus(40).to_string(), "backfill": true,
         "trigger": {"type": "past_due", "require_active_subscription": false},
         "actions": [{"type": "notify", "channel": "finance"}]});
     let (status, created) = request(&server, "POST", "/v1/automations", Some(automation));
@@ -323,17 +352,21 @@ fn when_rulekit_serve_restarts_on_its_data_file_should_answer_everything_as_befo
         request_with(server, "PUT", "/v1/automations/a1", &header, body).0
     };
     assert_eq!(put(&server, "\"1\""), 200);
-    let events = json!({"events": [
-        {"event_id": "e1", "tenant_id": "t1", "customer_id": "c1", "type": "balance.changed",
-         "occurred_at": "2026-11-01T10:00:00Z", "balance": {"amount_minor": -5000, "currency": "USD"}},
-    ]});
-    assert_eq!(request(&server, "POST", "/v1/events", Some(events)).0, 200);
+    // The daily run of today: c1 is 30 days past due.
+    let fired = firings_recorded(&server, today, "pending");
+    assert_eq!(fired[0]["threshold_days"], json!(30));
     let read = |server: &Server| {
-        let preview = Some(json!({"date": "2026-11-15"}));
+        let preview = Some(json!({"date": today.to_string()}));
         [
             request(server, "GET", "/v1/automations", None),
             request(server, "GET", "/v1/audit", None),
-            request(server, "GET", "/v1/customers/c1?date=2026-11-15", None),
+            request(server, "GET", &format!("/v1/firings?date={today}"), None),
+            request(
+                server,
+                "GET",
+                &format!("/v1/customers/c1?date={today}"),
+                None,
+            ),
             request(server, "POST", "/v1/automations/a1/preview", preview),
         ]
         .map(|(status, mut body)| {
@@ -344,8 +377,7 @@ fn when_rulekit_serve_restarts_on_its_data_file_should_answer_everything_as_befo
     };
     let before = read(&server);
     assert_eq!(before[0].1["items"][0]["version"], json!(2));
-    assert_eq!(before[2].1["balance"]["amount_minor"], json!(-5000));
-    assert_eq!(before[3].1["decisions"][0]["customer_id"], json!("c1"));
+    assert_eq!(before[3].1["balance"]["amount_minor"], json!(-5000));
     drop(server);
 
     let server = serve_file(&data);
@@ -438,4 +470,102 @@ fn when_a_data_file_is_in_use_or_not_rulekit_s_should_refuse_it_and_change_nothi
         bytes,
         "the file is left as it was"
     );
+}
+
+#[test]
+fn when_an_operator_sets_up_the_seed_automation_in_the_console_should_find_it_after_a_restart() {
+    let data = DataFile::new("console");
+    let server = serve_file(&data);
+    // c1 owes since 14 days before today: the automation set up today fires for it today.
+    let today = today_minus(0);
+    let owed_since = format!("{}T00:00:00Z", today_minus(14));
+    let events = json!({"events": [
+        {"event_id": "e1", "tenant_id": "t1", "customer_id": "c1", "type": "balance.changed",
+         "occurred_at": owed_since, "balance": {"amount_minor": -5000, "currency": "USD"}},
+    ]});
+    assert_eq!(request(&server, "POST", "/v1/events", Some(events)).0, 200);
+    // An escalation that waits for an admin's approval, for the console to approve.
+    let escalation = json!({"id": "escalate", "name": "Escalation",
+        "active_from": today.to_string(),
+        "trigger": {"type": "past_due", "require_active_subscription": false},
+        "steps": [{"name": "escalate", "day": 14, "owner": "finance-lead",
+            "approval": {"expires_after_days": 7},
+            "actions": [{"type": "notify", "channel": "finance"}]}]});
+    assert_eq!(
+        request(&server, "POST", "/v1/automations", Some(escalation)).0,
+        201
+    );
+    firings_recorded(&server, today, "awaiting_approval");
+
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/test, which installs selenium there",
+        python.display()
+    );
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/console-screenshots");
+    let base = format!("http://{}", server.address);
+    let out = Command::new(python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/console-check.py"))
+        .args([&base, shots.to_str().unwrap(), &today.to_string()])
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "the console check failed (screenshots in {}):\n{}",
+        shots.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["passed"].as_array().unwrap().len(), 9, "{seen}");
+    // No script error or message; the browser's one network line is the second window's
+    // refused edit (412), which the console shows as a conflict.
+    let console = seen["console"].as_array().unwrap();
+    assert_eq!(console.len(), 1, "{console:?}");
+    assert_eq!(console[0]["source"], "network", "{console:?}");
+    let message = console[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("/v1/automations/past-due-14-30") && message.contains("412"),
+        "{message}"
+    );
+    let requests = seen["requests"].as_array().unwrap();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.as_str().unwrap().ends_with("/v1/automations")),
+        "{requests:?}"
+    );
+    for r in requests {
+        // `data:` URLs are the browser's own (a date field's calendar icon): no host.
+        let r = r.as_str().unwrap();
+        assert!(
+            r.starts_with(&format!("{base}/")) || r.starts_with("data:"),
+            "only this server is asked: {r}"
+        );
+    }
+    drop(server);
+
+    let server = serve_file(&data);
+    let (status, list) = request(&server, "GET", "/v1/automations/past-due-14-30", None);
+    assert_eq!(status, 200);
+    let list = json!({"items": [list]});
+    assert_eq!(list["items"][0]["name"], "Past due, first window");
+    assert_eq!(
+        list["items"][0]["trigger"]["thresholds_days"],
+        json!([14, 30])
+    );
+    assert_eq!(list["items"][0]["version"], 2);
+    let (_, approved) = request(
+        &server,
+        "GET",
+        &format!("/v1/firings?date={today}&status=pending"),
+        None,
+    );
+    let approved: Vec<&Value> = approved["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["automation_id"] == "escalate")
+        .collect();
+    assert_eq!(approved.len(), 1, "the approval the console gave is kept");
 }

@@ -1287,3 +1287,28 @@ async fn when_normalization_rules_are_previewed_saved_and_applied_should_log_and
     .await;
     assert_eq!(other.body["items"], json!([]));
 }
+
+#[tokio::test]
+async fn when_the_console_is_fetched_should_serve_its_files_with_no_identity_and_a_strict_policy() {
+    let api = lambda_router(MemoryStore::new());
+    for (path, media) in [
+        ("/console/", "text/html; charset=utf-8"),
+        ("/console/app.js", "text/javascript; charset=utf-8"),
+        ("/console/console.css", "text/css; charset=utf-8"),
+        ("/console/favicon.svg", "image/svg+xml"),
+    ] {
+        let reply = send(&api, call("GET", path).by(As::Nobody)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}");
+        assert_eq!(reply.content_type(), media, "{path}");
+        let policy = reply.headers["content-security-policy"].to_str().unwrap();
+        assert!(policy.contains("connect-src 'self'"), "{path}: {policy}");
+        assert!(policy.starts_with("default-src 'none'"), "{path}: {policy}");
+        assert_eq!(reply.headers["x-content-type-options"], "nosniff", "{path}");
+    }
+    let reply = send(&api, call("GET", "/console").by(As::Nobody)).await;
+    assert_eq!(reply.status, StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(reply.headers["location"], "/console/");
+    // The API itself still asks an identity.
+    let reply = send(&api, call("GET", "/v1/automations").by(As::Nobody)).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+}

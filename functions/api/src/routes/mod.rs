@@ -2,6 +2,7 @@
 
 mod audit;
 mod automations;
+mod console;
 mod customers;
 mod events;
 mod firings;
@@ -52,6 +53,13 @@ pub const ROUTES: &[(&str, &str)] = &[
 pub fn router<S: ApiStore>(state: State<S>) -> Router {
     Router::new()
         .route("/v1/openapi.json", get(openapi))
+        // The console's files: not API routes (not in ROUTES or the OpenAPI document), and
+        // static, so they ask no identity.
+        .route("/console", get(console::to_index))
+        .route("/console/", get(console::index))
+        .route("/console/app.js", get(console::script))
+        .route("/console/console.css", get(console::style))
+        .route("/console/favicon.svg", get(console::icon))
         .route(
             "/v1/automations",
             post(automations::create::<S>).get(automations::list::<S>),

@@ -1,0 +1,513 @@
+// The operators' console: a page of the API it is served by (`/console/`), calling
+// nothing but that API. Plain ES modules, no build step and no dependency: the router embeds
+// these files as they are, so `rulekit serve` serves the console a checkout has.
+//
+// Pages are drawn with `h()` (elements and text nodes, never HTML strings: names and ids
+// come from tenants' data). The API decides what a caller may do; the console only leaves
+// out the controls a viewer may not use.
+
+const SESSION = "rulekit.console.session";
+
+/** The caller, as the sign-in page set it: `{tenant, role}` (local `--dev-auth`; no secret,
+ * so it is kept for every tab of this browser). */
+function session() {
+  try {
+    return JSON.parse(localStorage.getItem(SESSION) || "null");
+  } catch {
+    return null;
+  }
+}
+
+function isAdmin() {
+  return session()?.role === "admin";
+}
+
+/** An element with attributes (`on*` functions become listeners) and children. */
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith("on") && typeof value === "function") {
+      el.addEventListener(key.slice(2), value);
+    } else if (value === true) {
+      el.setAttribute(key, "");
+    } else {
+      el.setAttribute(key, String(value));
+    }
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+/** Calls the API; answers `{status, body, etag}`. A 401 sends the caller to sign in. */
+async function api(method, path, { body, ifMatch } = {}) {
+  const who = session();
+  const headers = { Accept: "application/json" };
+  if (who) {
+    headers["X-Dev-Tenant"] = who.tenant;
+    headers["X-Dev-Role"] = who.role;
+  }
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (ifMatch !== undefined) headers["If-Match"] = `"${ifMatch}"`;
+  const response = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  let parsed = null;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    parsed = { detail: text };
+  }
+  if (response.status === 401) {
+    localStorage.removeItem(SESSION);
+    location.hash = "#/sign-in";
+  }
+  return { status: response.status, body: parsed, etag: response.headers.get("ETag") };
+}
+
+/** A problem answer (RFC 9457) as a person reads it: its detail and each field's reason. */
+function problem(answer, doing) {
+  const p = answer.body || {};
+  return h(
+    "div",
+    { class: "problem", role: "alert" },
+    h("p", {}, h("strong", {}, `${doing}: `), p.detail || p.title || `status ${answer.status}`),
+    p.errors?.length
+      ? h("ul", {}, p.errors.map((e) => h("li", {}, h("code", {}, e.field || "(body)"), ` ${e.message}`)))
+      : null,
+  );
+}
+
+/** Says `message` in the status line (read out by screen readers) for a few seconds. */
+let quiet;
+function say(message) {
+  const status = document.getElementById("status");
+  status.textContent = message;
+  clearTimeout(quiet);
+  quiet = setTimeout(() => (status.textContent = ""), 6000);
+}
+
+function show(...children) {
+  const main = document.getElementById("main");
+  main.replaceChildren(...children);
+  main.focus();
+}
+
+function today() {
+  return new Date().toISOString().slice(0, 10);
+}
+
+function field(label, input, hint) {
+  const id = input.id || `f-${Math.random().toString(36).slice(2)}`;
+  input.id = id;
+  return h("div", { class: "field" }, h("label", { for: id }, label), input, hint ? h("small", {}, hint) : null);
+}
+
+function table(caption, headings, rows) {
+  // Each cell names its column, for the narrow layout, where the headings are not shown.
+  for (const row of rows) {
+    [...row.children].forEach((cell, i) => headings[i] && cell.setAttribute("data-label", headings[i]));
+  }
+  return h(
+    "table",
+    {},
+    h("caption", {}, caption),
+    h("thead", {}, h("tr", {}, headings.map((t) => h("th", { scope: "col" }, t)))),
+    h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: headings.length }, "None."))),
+  );
+}
+
+// ---- Sign-in (local: the tenant and role `rulekit serve --dev-auth` accepts) ----------------
+
+function signIn() {
+  const tenant = h("input", { name: "tenant", required: true, autocomplete: "organization", value: session()?.tenant || "" });
+  const role = h(
+    "select",
+    { name: "role" },
+    h("option", { value: "admin" }, "admin: may change automations and answer firings"),
+    h("option", { value: "viewer" }, "viewer: reads only"),
+  );
+  const form = h(
+    "form",
+    {
+      class: "card",
+      onsubmit: (e) => {
+        e.preventDefault();
+        localStorage.setItem(SESSION, JSON.stringify({ tenant: tenant.value.trim(), role: role.value }));
+        location.hash = "#/automations";
+      },
+    },
+    h("h1", {}, "Sign in"),
+    h("p", {}, "This server trusts the tenant and role you name (rulekit serve --dev-auth): for this machine only."),
+    field("Tenant", tenant),
+    field("Role", role),
+    h("button", { type: "submit" }, "Sign in"),
+  );
+  show(form);
+}
+
+// ---- Automations ----------------------------------------------------------------------------
+
+function describeTrigger(a) {
+  const t = a.trigger || {};
+  const names = { past_due: "With past due balance", payment_failed: "A payment failed", cancellation_requested: "Asked to cancel" };
+  const steps = a.steps || a.segments?.flatMap((s) => s.steps) || [];
+  const days = t.thresholds_days
+    ? ` (${t.thresholds_days.join(", ")} days)`
+    : ` (${steps.length} ${steps.length === 1 ? "step" : "steps"})`;
+  return `${names[t.type] || t.type}${days}`;
+}
+
+async function automations() {
+  const answer = await api("GET", "/v1/automations?limit=100");
+  if (answer.status !== 200) return show(problem(answer, "The automations could not be read"));
+  const rows = answer.body.items.map((a) =>
+    h(
+      "tr",
+      {},
+      h("td", {}, h("a", { href: `#/automations/${encodeURIComponent(a.id)}` }, a.name)),
+      h("td", {}, describeTrigger(a)),
+      h("td", {}, a.enabled ? (a.mode === "dry_run" ? "dry run" : "live") : "disabled"),
+      h("td", {}, a.version),
+    ),
+  );
+  show(
+    h("div", { class: "heading" }, h("h1", {}, "Automation Management"), isAdmin() ? h("a", { class: "button", href: "#/automations/new" }, "New Automation") : null),
+    table("Automations", ["Name", "Trigger", "Runs", "Version"], rows),
+  );
+}
+
+/** The seed's flow: the source, the trigger, the actions, then a name, and Save. */
+function newAutomation() {
+  if (!isAdmin()) return show(h("p", {}, "Only an admin creates automations."));
+  const sources = [
+    { id: "customer", label: "Customer", trigger: "past_due", text: "With past due balance", days: "14, 30" },
+    { id: "payments", label: "Payments", trigger: "payment_failed", text: "A payment failed", days: "0, 3, 7" },
+  ];
+  let source = sources[0];
+  const days = h("input", { name: "days", value: source.days, inputmode: "numeric", required: true });
+  const subscription = h("input", { type: "checkbox", id: "f-sub", name: "require_active_subscription", checked: true });
+  const triggerText = h("span", {}, source.text);
+  const tabs = h("div", { role: "tablist", "aria-label": "Source" });
+  const drawTabs = () =>
+    tabs.replaceChildren(
+      ...sources.map((s) =>
+        h(
+          "button",
+          {
+            type: "button",
+            role: "tab",
+            id: `tab-${s.id}`,
+            "aria-selected": s === source ? "true" : "false",
+            onclick: () => {
+              source = s;
+              days.value = s.days;
+              triggerText.textContent = s.text;
+              subscription.checked = s.trigger === "past_due";
+              drawTabs();
+            },
+          },
+          s.label,
+        ),
+      ),
+    );
+  drawTabs();
+
+  const actions = h("ol", { class: "actions" });
+  const addAction = () => {
+    const kind = h(
+      "select",
+      { name: "action", "aria-label": `Action ${actions.children.length + 1}` },
+      h("option", { value: "" }, "Choose the action…"),
+      h("option", { value: "notify" }, "Notify the finance team"),
+      h("option", { value: "message" }, "Send the customer a message"),
+    );
+    const template = h("input", { name: "template_id", placeholder: "template id, e.g. past-due-reminder" });
+    const templateField = field("Message template", template);
+    templateField.hidden = true;
+    kind.addEventListener("change", () => (templateField.hidden = kind.value !== "message"));
+    const item = h("li", {}, kind, templateField, h("button", { type: "button", class: "link", onclick: () => item.remove() }, "Remove"));
+    actions.append(item);
+    kind.focus();
+  };
+
+  const name = h("input", { name: "name", required: true, maxlength: 200 });
+  const id = h("input", { name: "id", pattern: "[A-Za-z0-9._:-]{1,128}", placeholder: "made from the name" });
+  const activeFrom = h("input", { name: "active_from", type: "date", value: today() });
+  const mode = h("select", { name: "mode" }, h("option", { value: "live" }, "live"), h("option", { value: "dry_run" }, "dry run: record, never send"));
+  const errors = h("div");
+
+  const save = async (e) => {
+    e.preventDefault();
+    const thresholds = days.value.split(/[\s,]+/).filter(Boolean).map(Number);
+    const chosen = [...actions.children].map((li) => {
+      const type = li.querySelector("select").value;
+      if (type === "notify") return { type, channel: "finance" };
+      if (type === "message") return { type, template_id: li.querySelector("input").value.trim() };
+      return { type };
+    });
+    const slug = name.value.trim().toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "").slice(0, 100);
+    const body = {
+      id: id.value.trim() || slug,
+      name: name.value.trim(),
+      mode: mode.value,
+      active_from: activeFrom.value,
+      trigger: { type: source.trigger, thresholds_days: thresholds, require_active_subscription: subscription.checked },
+      actions: chosen,
+    };
+    if (activeFrom.value && activeFrom.value < today()) body.backfill = true;
+    const answer = await api("POST", "/v1/automations", { body });
+    if (answer.status === 201) {
+      say(`Saved ${answer.body.name}.`);
+      location.hash = `#/automations/${encodeURIComponent(answer.body.id)}`;
+    } else {
+      errors.replaceChildren(problem(answer, "Not saved"));
+      errors.querySelector("[role=alert]")?.focus();
+    }
+  };
+
+  show(
+    h(
+      "form",
+      { class: "card", onsubmit: save, "aria-labelledby": "new-title" },
+      h("h1", { id: "new-title" }, "New Automation"),
+      h("fieldset", {}, h("legend", {}, "1. Choose the source"), tabs),
+      h(
+        "fieldset",
+        {},
+        h("legend", {}, "2. Trigger"),
+        h("p", {}, triggerText),
+        field("Days", days, "Each number is a day of the clock the actions are taken on."),
+        h("div", { class: "field inline" }, subscription, h("label", { for: "f-sub" }, "Only customers with an active subscription")),
+      ),
+      h("fieldset", {}, h("legend", {}, "3. Actions"), actions, h("button", { type: "button", onclick: addAction }, "Add Action")),
+      h("fieldset", {}, h("legend", {}, "4. Name it"), field("Name", name), field("Id", id), field("Active from", activeFrom), field("Mode", mode)),
+      errors,
+      h("button", { type: "submit" }, "Save"),
+    ),
+  );
+}
+
+async function automation(id) {
+  const answer = await api("GET", `/v1/automations/${encodeURIComponent(id)}`);
+  if (answer.status !== 200) return show(problem(answer, `Automation ${id} could not be read`));
+  const a = answer.body;
+  const loaded = a.version;
+  const result = h("div");
+
+  const editor = () => {
+    const name = h("input", { name: "name", value: a.name, required: true, maxlength: 200 });
+    const days = h("input", { name: "days", value: (a.trigger.thresholds_days || []).join(", "), disabled: !a.trigger.thresholds_days });
+    const enabled = h("input", { type: "checkbox", id: "f-enabled", name: "enabled", checked: a.enabled });
+    const errors = h("div");
+    return h(
+      "form",
+      {
+        class: "card",
+        onsubmit: async (e) => {
+          e.preventDefault();
+          const next = { ...a, name: name.value.trim(), enabled: enabled.checked };
+          delete next.version;
+          if (a.trigger.thresholds_days) {
+            next.trigger = { ...a.trigger, thresholds_days: days.value.split(/[\s,]+/).filter(Boolean).map(Number) };
+          }
+          const put = await api("PUT", `/v1/automations/${encodeURIComponent(id)}`, { body: next, ifMatch: loaded });
+          if (put.status === 200) {
+            say(`Saved version ${put.body.version}.`);
+            automation(id);
+          } else if (put.status === 412) {
+            errors.replaceChildren(
+              h(
+                "div",
+                { class: "problem conflict", role: "alert", tabindex: "-1" },
+                h("p", {}, h("strong", {}, "Not saved: "), `this automation changed after you opened it (you edited version ${loaded}). Nothing was overwritten.`),
+                h("button", { type: "button", onclick: () => automation(id) }, "Reload the current version"),
+              ),
+            );
+            errors.firstChild.focus();
+          } else {
+            errors.replaceChildren(problem(put, "Not saved"));
+          }
+        },
+      },
+      h("h2", {}, "Edit"),
+      field("Name", name),
+      field("Days", days),
+      h("div", { class: "field inline" }, enabled, h("label", { for: "f-enabled" }, "Enabled")),
+      errors,
+      h("button", { type: "submit" }, "Save changes"),
+    );
+  };
+
+  const date = h("input", { type: "date", name: "date", value: today(), required: true });
+  const preview = h(
+    "form",
+    {
+      class: "card",
+      onsubmit: async (e) => {
+        e.preventDefault();
+        const run = await api("POST", `/v1/automations/${encodeURIComponent(id)}/preview`, { body: { date: date.value } });
+        if (run.status !== 200) return result.replaceChildren(problem(run, "No preview"));
+        const rows = run.body.decisions.map((d) =>
+          h(
+            "tr",
+            { class: d.decision },
+            h("td", {}, h("a", { href: `#/customers/${encodeURIComponent(d.customer_id)}` }, d.customer_id)),
+            h("td", {}, d.decision),
+            h("td", {}, d.step || `day ${d.threshold_days}`),
+            h("td", {}, d.days_past_due ?? ""),
+            h("td", {}, d.reason ? `${d.reason}: ${d.detail || ""}` : ""),
+          ),
+        );
+        result.replaceChildren(table(`Decisions on ${run.body.date}${run.body.guardrail_held ? " (held by the guardrail)" : ""}`, ["Customer", "Decision", "Step", "Days", "Why not"], rows));
+      },
+    },
+    h("h2", {}, "Preview a date"),
+    h("p", {}, "What the daily run would decide on that date, with each reason. Nothing is recorded or sent."),
+    field("Date", date),
+    h("button", { type: "submit" }, "Preview"),
+    result,
+  );
+
+  show(
+    h("div", { class: "heading" }, h("h1", {}, a.name), h("span", { class: "tag" }, `version ${a.version}`)),
+    h(
+      "dl",
+      { class: "facts" },
+      h("dt", {}, "Trigger"),
+      h("dd", {}, describeTrigger(a)),
+      h("dt", {}, "Runs"),
+      h("dd", {}, a.enabled ? a.mode : "disabled"),
+      h("dt", {}, "Active from"),
+      h("dd", {}, a.active_from || "always"),
+      h("dt", {}, "Actions"),
+      h("dd", {}, (a.actions || []).map((x) => x.type + (x.template_id ? ` ${x.template_id}` : "")).join(", ") || "per step"),
+    ),
+    preview,
+    isAdmin() ? editor() : null,
+  );
+}
+
+// ---- Firings, customers, the audit log ------------------------------------------------------
+
+async function firings() {
+  const params = new URLSearchParams(location.hash.split("?")[1] || "");
+  const date = h("input", { type: "date", name: "date", value: params.get("date") || today() });
+  const list = h("div");
+  const load = async () => {
+    const query = params.get("status") === "awaiting_approval" ? "status=awaiting_approval" : `date=${date.value}`;
+    const answer = await api("GET", `/v1/firings?${query}&limit=200`);
+    if (answer.status !== 200) return list.replaceChildren(problem(answer, "The firings could not be read"));
+    const rows = answer.body.items.map((f) => {
+      const answerFiring = (verb) => async () => {
+        const done = await api("POST", `/v1/firings/${encodeURIComponent(f.firing_id)}/${verb}`);
+        if (done.status === 200) {
+          say(`Firing ${verb === "approve" ? "approved" : "rejected"}.`);
+          load();
+        } else list.prepend(problem(done, `Not ${verb}d`));
+      };
+      return h(
+        "tr",
+        {},
+        h("td", {}, f.date),
+        h("td", {}, f.automation_id),
+        h("td", {}, h("a", { href: `#/customers/${encodeURIComponent(f.customer_id)}` }, f.customer_id)),
+        h("td", {}, f.step || `day ${f.threshold_days}`),
+        h("td", {}, f.status),
+        h(
+          "td",
+          {},
+          isAdmin() && f.status === "awaiting_approval"
+            ? [h("button", { type: "button", onclick: answerFiring("approve") }, "Approve"), " ", h("button", { type: "button", class: "secondary", onclick: answerFiring("reject") }, "Reject")]
+            : null,
+        ),
+      );
+    });
+    list.replaceChildren(table("Firings", ["Date", "Automation", "Customer", "Step", "Status", ""], rows));
+  };
+  show(
+    h("h1", {}, "Firings"),
+    h(
+      "form",
+      {
+        class: "inline-form",
+        onsubmit: (e) => {
+          e.preventDefault();
+          const next = `#/firings?date=${date.value}`;
+          if (location.hash === next) load();
+          else location.hash = next;
+        },
+      },
+      field("Date", date),
+      h("button", { type: "submit" }, "Show"),
+      h("a", { href: "#/firings?status=awaiting_approval" }, "Awaiting approval, every date"),
+    ),
+    list,
+  );
+  load();
+}
+
+async function customers(id) {
+  const input = h("input", { name: "customer", value: id || "", required: true });
+  const date = h("input", { type: "date", name: "date", value: today() });
+  const out = h("div");
+  const load = async () => {
+    const answer = await api("GET", `/v1/customers/${encodeURIComponent(input.value.trim())}?date=${date.value}`);
+    if (answer.status !== 200) return out.replaceChildren(problem(answer, "No such customer"));
+    const c = answer.body;
+    const owed = c.balance ? `${(Math.abs(c.balance.amount_minor) / 100).toFixed(2)} ${c.balance.currency}` : "nothing";
+    out.replaceChildren(
+      h("p", {}, `${c.past_due ? "Past due" : "Not past due"}; balance ${c.balance && c.balance.amount_minor < 0 ? "owed " : ""}${owed}.`),
+      h("h2", {}, "Why, and why not"),
+      h("ul", { class: "why" }, c.explanations.map((x) => h("li", {}, h("strong", {}, `${x.automation_id}: `), x.why))),
+    );
+  };
+  show(
+    h("h1", {}, "Customers"),
+    h("form", { class: "inline-form", onsubmit: (e) => (e.preventDefault(), load()) }, field("Customer id", input), field("Date", date), h("button", { type: "submit" }, "Explain")),
+    out,
+  );
+  if (id) load();
+}
+
+async function audit() {
+  const answer = await api("GET", "/v1/audit?limit=100");
+  if (answer.status !== 200) return show(problem(answer, "The audit log could not be read"));
+  const rows = answer.body.items.map((e) => h("tr", {}, h("td", {}, e.at), h("td", {}, e.actor), h("td", {}, e.action), h("td", {}, e.resource)));
+  show(h("h1", {}, "Audit log"), table("Every change, newest first", ["When", "Who", "What", "Resource"], rows));
+}
+
+// ---- The router -----------------------------------------------------------------------------
+
+function route() {
+  const who = session();
+  const [path] = location.hash.slice(1).split("?");
+  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  document.getElementById("nav").hidden = !who;
+  document.getElementById("who").replaceChildren(
+    ...(who ? [`${who.tenant} · ${who.role} `, h("button", { type: "button", class: "link", onclick: () => (localStorage.removeItem(SESSION), route()) }, "Sign out")] : []),
+  );
+  if (!who || parts[0] === "sign-in") return signIn();
+  switch (parts[0]) {
+    case "automations":
+      if (parts[1] === "new") return newAutomation();
+      return parts[1] ? automation(parts[1]) : automations();
+    case "firings":
+      return firings();
+    case "customers":
+      return customers(parts[1]);
+    case "audit":
+      return audit();
+    default:
+      location.hash = "#/automations";
+  }
+}
+
+addEventListener("hashchange", route);
+route();

@@ -1,0 +1,64 @@
+//! The operators' console (`functions/api/console/`): four static files embedded at build
+//! time and served under `/console/` by the router that serves the API. One origin for both:
+//! the console calls the API with no CORS, no cookie and no other host, and its policy
+//! (`connect-src 'self'`) lets it reach nothing else. The files need no build step, so every
+//! checkout's `rulekit serve` serves the console it holds.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+const INDEX: &str = include_str!("../../console/index.html");
+const SCRIPT: &str = include_str!("../../console/app.js");
+const STYLE: &str = include_str!("../../console/console.css");
+const ICON: &str = include_str!("../../console/favicon.svg");
+
+/// Scripts and styles from these files only, requests to this origin only, no frames.
+const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; \
+     frame-ancestors 'none'";
+
+fn file(content_type: &'static str, body: &'static str) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    // A new build serves new files at the same names: always ask.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+pub async fn index() -> Response {
+    file("text/html; charset=utf-8", INDEX)
+}
+
+pub async fn script() -> Response {
+    file("text/javascript; charset=utf-8", SCRIPT)
+}
+
+pub async fn style() -> Response {
+    file("text/css; charset=utf-8", STYLE)
+}
+
+pub async fn icon() -> Response {
+    file("image/svg+xml", ICON)
+}
+
+/// `/console` is the console's page too, at the address its relative links work from.
+pub async fn to_index() -> Response {
+    (
+        StatusCode::PERMANENT_REDIRECT,
+        [(header::LOCATION, "/console/")],
+    )
+        .into_response()
+}
