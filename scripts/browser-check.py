@@ -12,29 +12,14 @@ import pathlib
 import sys
 import tempfile
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
+import headless_chromium
 from selenium.webdriver.common.by import By
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
 def main(page: str, screenshot: str) -> None:
-    for path in (CHROMIUM, CHROMEDRIVER):
-        if not pathlib.Path(path).exists():
-            sys.exit(f"{path} is missing: apt-get install chromium chromium-driver")
     url = pathlib.Path(page).resolve().as_uri()
     with tempfile.TemporaryDirectory(prefix="rulekit-chromium-") as profile:
-        options = webdriver.ChromeOptions()
-        options.binary_location = CHROMIUM
-        for flag in ("--headless", "--no-sandbox", "--disable-gpu",
-                     "--disable-background-networking", "--disable-component-update",
-                     "--disable-sync", "--no-first-run", "--window-size=1280,900",
-                     f"--user-data-dir={profile}"):
-            options.add_argument(flag)
-        options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-        driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+        driver = headless_chromium.start(profile)
         try:
             # The start-up tab's own requests are not the page's: drop them first.
             driver.get("about:blank")

@@ -22,14 +22,10 @@ import pathlib
 import sys
 import tempfile
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
+import headless_chromium
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
 class Failed(Exception):
@@ -42,22 +38,11 @@ def check(condition, what):
 
 
 def main(base: str, screenshots: str, date: str) -> None:
-    for path in (CHROMIUM, CHROMEDRIVER):
-        if not pathlib.Path(path).exists():
-            sys.exit(f"{path} is missing: apt-get install chromium chromium-driver")
     shots = pathlib.Path(screenshots)
     shots.mkdir(parents=True, exist_ok=True)
     passed = []
     with tempfile.TemporaryDirectory(prefix="rulekit-console-") as profile:
-        options = webdriver.ChromeOptions()
-        options.binary_location = CHROMIUM
-        for flag in ("--headless", "--no-sandbox", "--disable-gpu",
-                     "--disable-background-networking", "--disable-component-update",
-                     "--disable-sync", "--no-first-run", "--window-size=1280,900",
-                     f"--user-data-dir={profile}"):
-            options.add_argument(flag)
-        options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-        driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+        driver = headless_chromium.start(profile)
         wait = WebDriverWait(driver, 10)
 
         def shot(name):
