@@ -125,14 +125,6 @@ fn status(s: &str) -> Result<FiringStatus, StoreError> {
     FiringStatus::parse(s).ok_or_else(|| unreadable("firing status"))
 }
 
-fn firing(item: &FiringItem) -> Result<FiringRecord, StoreError> {
-    item.clone().into_record()
-}
-
-fn audit_entry(item: AuditItem, tenant: &TenantId) -> Result<AuditEntry, StoreError> {
-    item.into_entry(tenant)
-}
-
 impl Entry {
     pub(super) fn commit(c: &StateCommit<'_>) -> Self {
         let version = c.expected_version.map_or(1, |v| v + 1);
@@ -325,7 +317,7 @@ impl Entry {
                     version,
                     archived,
                 };
-                let audit = audit_entry(audit, &next.automation.tenant_id)?;
+                let audit = audit.into_entry(&next.automation.tenant_id)?;
                 memory.write_automation(&next, expected, &audit).await? == WriteOutcome::Written
             }
             Self::Settings {
@@ -337,7 +329,7 @@ impl Entry {
                     value: settings_from_doc(&settings)?,
                     version,
                 };
-                let audit = audit_entry(audit, &next.value.tenant_id)?;
+                let audit = audit.into_entry(&next.value.tenant_id)?;
                 memory.write_settings(&next, &audit).await? == WriteOutcome::Written
             }
             Self::Resolve {
@@ -346,14 +338,14 @@ impl Entry {
                 to,
                 audit,
             } => {
-                let firings = (firings.iter())
-                    .map(firing)
+                let firings = (firings.into_iter())
+                    .map(FiringItem::into_record)
                     .collect::<Result<Vec<_>, _>>()?;
                 let tenant = match firings.first() {
                     Some(f) => f.decision.tenant_id.clone(),
                     None => return Err(unreadable("resolution without firings")),
                 };
-                let audit = audit_entry(audit, &tenant)?;
+                let audit = audit.into_entry(&tenant)?;
                 let moved = memory
                     .resolve_firings(&firings, status(&from)?, status(&to)?, &audit)
                     .await?;
@@ -364,11 +356,11 @@ impl Entry {
                 true
             }
             Self::Record { firing: f } => {
-                memory.record(&firing(&f)?).await? == RecordOutcome::Recorded
+                memory.record(&f.into_record()?).await? == RecordOutcome::Recorded
             }
             Self::Replace { current, next } => {
                 memory
-                    .replace_firing(&firing(&current)?, &firing(&next)?)
+                    .replace_firing(&current.into_record()?, &next.into_record()?)
                     .await?
             }
             Self::Aging { tenant, table } => {

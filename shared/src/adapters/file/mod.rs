@@ -114,10 +114,6 @@ impl FileStore {
         self.shared.replayed
     }
 
-    pub fn path(&self) -> &Path {
-        &self.shared.path
-    }
-
     fn usable(&self) -> Result<(), StoreError> {
         match self.shared.failed.get() {
             Some(reason) => Err(StoreError::Failed(reason.clone())),
