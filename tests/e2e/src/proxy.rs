@@ -20,6 +20,8 @@ use tokio::net::TcpListener;
 pub struct Faults {
     /// Responses to fail after forwarding, in percent (0-100).
     pub fail_after_forward_percent: u64,
+    /// The first response to this operation (`TransactWriteItems`, ...) fails after forwarding.
+    pub fail_first_after_forward: Option<&'static str>,
     /// Requests whose body contains this text fail before reaching the emulator.
     pub fail_when_body_contains: Option<String>,
     /// Every request is read and never answered (a stalled service).
@@ -156,6 +158,8 @@ async fn forward(
     let (parts, body) = req.into_parts();
     let body = body.collect().await?.to_bytes();
     let op = operation(&parts, &body);
+    let first_of_its_operation = !shared.stats.requests.lock().unwrap().contains_key(&op);
+    let fail_first = first_of_its_operation && shared.faults.fail_first_after_forward == Some(&op);
     shared
         .stats
         .actions
@@ -196,6 +200,10 @@ async fn forward(
     let rbody = rbody.collect().await?.to_bytes();
 
     // The emulator has done the work; now the caller may never hear of it.
+    if fail_first {
+        shared.stats.injected.fetch_add(1, Ordering::Relaxed);
+        return Ok(injected_error());
+    }
     if shared.roll(shared.faults.fail_after_forward_percent) {
         shared.stats.injected.fetch_add(1, Ordering::Relaxed);
         if shared.roll(50) {

@@ -67,6 +67,30 @@ async fn when_runs_were_skipped_for_3_days_then_one_run_should_fire_every_crosse
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_firing_is_recorded_but_the_answer_is_lost_should_count_it_fired_once() {
+    // The SDK sends the PutItem again; the retry finds the firing this run wrote, and the run
+    // must still report it (not take it for another run's).
+    let env = Env::new("evaluate-own-retry").await;
+    prepare(&env, 1).await;
+    let faults = e2e::proxy::Faults {
+        fail_first_after_forward: Some("PutItem"),
+        ..Default::default()
+    };
+    let proxy = e2e::proxy::start(&e2e::emulator_endpoint(), faults).await;
+    let summary = handle(
+        &deps(&env, env.store_via(&proxy.endpoint)),
+        LambdaEvent::new(scheduler_event(), Context::default()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(proxy.stats.injected(), 1);
+    assert_eq!(summary.firings, 1);
+    let fired = env.store().pending_firings(100).await.unwrap();
+    assert_eq!(fired.len(), 1);
+    assert_eq!(fired[0].decision.customer_id, CustomerId::new("c000"));
+}
+
 fn deps(env: &Env, store: DynamoStore) -> Deps<DynamoStore, shared::adapters::SnsPublisher> {
     Deps {
         store,

@@ -222,6 +222,41 @@ async fn when_a_fifth_of_responses_are_lost_after_the_write_lands_should_leave_n
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_commit_lands_but_its_answer_is_lost_should_report_the_event_accepted_not_a_duplicate()
+ {
+    // The SDK retries a TransactWriteItems whose answer it never got. The retry finds the
+    // event written, by this very commit: the caller must hear "accepted", once.
+    let env = Env::new("ingest-own-retry").await;
+    let faults = proxy::Faults {
+        fail_first_after_forward: Some("TransactWriteItems"),
+        ..Default::default()
+    };
+    let proxy = proxy::start(&emulator_endpoint(), faults).await;
+    let store = env.store_via(&proxy.endpoint);
+    let events = random_events(1, 1, 7);
+    let event = Event::from_json(&events[0]).unwrap();
+    let outcome = shared::app::ingest::ingest_event(&store, &event)
+        .await
+        .unwrap();
+    assert_eq!(proxy.stats.injected(), 1);
+    assert_eq!(
+        proxy.stats.count("TransactWriteItems"),
+        2,
+        "the SDK retried once"
+    );
+    assert!(
+        matches!(outcome, shared::app::ingest::IngestOutcome::Accepted(_)),
+        "{outcome:?}"
+    );
+    // The same event delivered again is the duplicate.
+    let again = shared::app::ingest::ingest_event(&store, &event)
+        .await
+        .unwrap();
+    assert_eq!(again, shared::app::ingest::IngestOutcome::Duplicate);
+    assert_store_matches_model(&env.store(), &events).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_an_sqs_batch_mixes_good_duplicate_malformed_conflicting_and_throttled_events_should_report_exactly_the_retryable_one()
  {
     let env = Env::new("ingest-batch").await;

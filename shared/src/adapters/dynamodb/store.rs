@@ -16,7 +16,9 @@ use crate::ports::{
     DecisionStore, FiringRecord, RecordOutcome, RunCheckpoints, StateCommit, StoreError, Versioned,
 };
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::builders::PutBuilder;
 use aws_sdk_dynamodb::types::{
@@ -132,6 +134,73 @@ where
     // every entry point. The description is the operation, the error code and the message,
     // never the request.
     store_error(operation, e)
+}
+
+/// A mark that one conditional write puts on its item. DynamoDB does not tell a write that
+/// failed its condition from a retry of a write that succeeded: when an attempt's answer is
+/// lost (a timeout, a dropped connection) the SDK sends it again, and the condition then fails
+/// on the item the first attempt wrote. Finding its own mark there, the caller knows the write
+/// is done. (`TransactWriteItems` has a client token for this, which DynamoDB honours for ten
+/// minutes and emulators may not; `PutItem` has none.)
+struct WriteToken(String);
+
+impl WriteToken {
+    const ATTRIBUTE: &str = "w";
+
+    /// A token no other write has: this process's random seed and a count of its writes.
+    fn new() -> Self {
+        use std::hash::BuildHasher;
+        use std::sync::OnceLock;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static SEED: OnceLock<u64> = OnceLock::new();
+        static COUNT: AtomicU64 = AtomicU64::new(0);
+        let seed =
+            SEED.get_or_init(|| std::collections::hash_map::RandomState::new().hash_one(0u8));
+        Self(format!(
+            "{seed:016x}{:x}",
+            COUNT.fetch_add(1, Ordering::Relaxed)
+        ))
+    }
+
+    fn mark(&self, mut item: Item) -> Item {
+        item.insert(Self::ATTRIBUTE.to_owned(), s(self.0.clone()));
+        item
+    }
+
+    /// Whether `item`, found where the write was to go, is this write's.
+    fn wrote(&self, item: &Item) -> bool {
+        matches!(item.get(Self::ATTRIBUTE), Some(AttributeValue::S(w)) if *w == self.0)
+    }
+}
+
+/// What a conditional `PutItem` did.
+#[derive(Debug, PartialEq, Eq)]
+enum Written {
+    /// The item is this write's: put now, or by an earlier attempt of the same call.
+    Yes,
+    /// The condition failed on an item some other write left.
+    ConditionFailed,
+}
+
+/// Reads a conditional `PutItem`'s answer: a failed condition on an item that carries the
+/// call's own `token` is a write done (see [`WriteToken`]).
+fn put_outcome(
+    result: Result<PutItemOutput, SdkError<PutItemError, HttpResponse>>,
+    token: &WriteToken,
+) -> Result<Written, StoreError> {
+    match result {
+        Ok(_) => Ok(Written::Yes),
+        Err(e) => match e.as_service_error() {
+            Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+                Ok(if failed.item().is_some_and(|item| token.wrote(item)) {
+                    Written::Yes
+                } else {
+                    Written::ConditionFailed
+                })
+            }
+            _ => Err(sdk("PutItem", e)),
+        },
+    }
 }
 
 fn event_from_item(item: EventItem) -> Result<Event, StoreError> {
@@ -487,12 +556,13 @@ impl CustomerStore for DynamoStore {
         let state = &commit.state;
         let event = commit.event;
         let body = event.to_json().to_string();
+        let token = WriteToken::new();
         let by_id = self
-            .put_request(to_item(&EventItem {
+            .put_request(token.mark(to_item(&EventItem {
                 pk: keys::event_id_pk(&state.tenant_id, event.event_id()),
                 sk: keys::EVENT_ID_SK.to_owned(),
                 ev: body.clone(),
-            })?)
+            })?))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", keys::PK)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -630,15 +700,21 @@ impl CustomerStore for DynamoStore {
                 let code = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
                 if code(0) == "ConditionalCheckFailed" {
                     let existing = match reasons[0].item() {
-                        Some(item) => Some(event_from_item(from_item(item.clone())?)?),
+                        Some(item) => Some(item.clone()),
                         // Not every implementation returns the old item: read it.
                         None => self
-                            .stored_events(&state.tenant_id, std::slice::from_ref(event.event_id()))
+                            .batch_get(vec![(
+                                keys::event_id_pk(&state.tenant_id, event.event_id()),
+                                keys::EVENT_ID_SK,
+                            )])
                             .await?
                             .pop(),
                     };
                     return match existing {
-                        Some(existing) => Ok(CommitOutcome::EventExists(Box::new(existing))),
+                        Some(item) if token.wrote(&item) => Ok(CommitOutcome::Committed),
+                        Some(item) => Ok(CommitOutcome::EventExists(Box::new(event_from_item(
+                            from_item(item)?,
+                        )?))),
                         None => Ok(CommitOutcome::VersionConflict),
                     };
                 }
@@ -909,28 +985,23 @@ impl DecisionStore for DynamoStore {
     }
 
     async fn record(&self, record: &FiringRecord) -> Result<RecordOutcome, StoreError> {
+        let token = WriteToken::new();
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(to_item(&FiringItem::from_record(
-                record,
-                self.shards,
-            ))?))
+            .set_item(Some(
+                token.mark(to_item(&FiringItem::from_record(record, self.shards))?),
+            ))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", keys::PK)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(RecordOutcome::Recorded),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(RecordOutcome::AlreadyRecorded)
-            }
-            Err(e) => Err(sdk("PutItem", e)),
-        }
+        Ok(match put_outcome(result, &token)? {
+            Written::Yes => RecordOutcome::Recorded,
+            Written::ConditionFailed => RecordOutcome::AlreadyRecorded,
+        })
     }
 
     async fn awaiting_approval(&self, tenant: &TenantId) -> Result<Vec<FiringRecord>, StoreError> {
@@ -987,27 +1058,22 @@ impl DecisionStore for DynamoStore {
         current: &FiringRecord,
         next: &FiringRecord,
     ) -> Result<bool, StoreError> {
+        let token = WriteToken::new();
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(to_item(&FiringItem::from_record(next, self.shards))?))
+            .set_item(Some(
+                token.mark(to_item(&FiringItem::from_record(next, self.shards))?),
+            ))
             .condition_expression("#st = :st AND #att = :att")
             .expression_attribute_names("#st", "st")
             .expression_attribute_names("#att", "att")
             .expression_attribute_values(":st", s(current.status.as_str()))
             .expression_attribute_values(":att", AttributeValue::N(current.attempts.to_string()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(sdk("PutItem", e)),
-        }
+        Ok(put_outcome(result, &token)? == Written::Yes)
     }
 }
