@@ -13,7 +13,9 @@ The flow: sign in as t1's admin; New Automation (the Customer source, "With past
 balance" at 14 and 30 days, Add Action, notify finance, Save); see it listed; preview DATE and
 see c1's firing; edit it in two windows, the second getting a conflict; approve the firing
 that waits for an admin (the caller seeds an automation whose step asks one, and waits for
-the server's daily run to record it); read the changes and the approval in the audit log; sign in as a viewer and find no control that writes; the list at a phone's
+the server's daily run to record it); read the changes and the approval in the audit log;
+start from the dunning playbook, refused once as not JSON, saved, its retry moved a day in the
+document, and made live; sign in as a viewer and find no control that writes; the list at a phone's
 width, with nothing wider than the screen. It never lets selenium fetch a browser or a
 driver: both are the system's, or it fails.
 """
@@ -170,6 +172,44 @@ def main(base: str, screenshots: str, date: str) -> None:
             shot("audit")
             passed.append("read the audit entries")
 
+            # A playbook of SPEC §8 as the start: the dunning segments, offered in dry run. A
+            # document that is not JSON is refused with the reason; mended, it saves.
+            driver.get(f"{base}/console/#/automations/new")
+            text_appears("h1", "New Automation")
+            start = Select(labelled("Start from"))
+            wait.until(lambda _: len(start.options) == 4)
+            start.select_by_value("dunning")
+            text_appears("form", "Day 4 retry-2: retry the payment")
+            check(not driver.find_element(By.NAME, "days").is_displayed(),
+                  "the seed's form is put away for a playbook")
+            document = labelled("The automation (JSON)")
+            driver.execute_script("arguments[0].value += ' x'", document)
+            button("Save").click()
+            text_appears(".problem", "the document is not JSON")
+            driver.execute_script("arguments[0].value = arguments[0].value.slice(0, -2)", document)
+            shot("playbook")
+            button("Save").click()
+            text_appears("h1", "Dunning: retries by decline, amount and tenure")
+            text_appears(".facts", "dry_run")
+            text_appears(".facts", "strategic")
+            # Its steps are edited as the document: retry-2 moves from day 4 to day 5.
+            driver.find_element(By.XPATH, "//summary[normalize-space()='Edit the whole document (JSON)']").click()
+            document = labelled("The automation (JSON)")
+            driver.execute_script(
+                "arguments[0].value = JSON.stringify(Object.assign(JSON.parse(arguments[0].value), "
+                "{segments: JSON.parse(arguments[0].value).segments.map(s => ({...s, steps: s.steps.map("
+                "st => st.name === 'retry-2' ? {...st, day: 5} : st)}))}), null, 2)", document)
+            button("Save the document").click()
+            text_appears(".tag", "version 2")
+            text_appears(".facts", "Day 5 retry-2: retry the payment")
+            shot("playbook-saved")
+            # Reviewed in dry run, it is made live.
+            Select(labelled("Mode")).select_by_value("live")
+            button("Save changes").click()
+            text_appears(".tag", "version 3")
+            text_appears(".facts", "live")
+            passed.append("started from the dunning playbook, edited its steps, made it live")
+
             sign_in("viewer")
             check(not driver.find_elements(By.XPATH, "//a[normalize-space()='New Automation']"),
                   "a viewer has no New Automation")
@@ -177,7 +217,8 @@ def main(base: str, screenshots: str, date: str) -> None:
             text_appears("h1", "Past due, first window")
             writes = driver.find_elements(
                 By.XPATH, "//button[normalize-space()='Save changes' or normalize-space()='Save'"
-                " or normalize-space()='Approve' or normalize-space()='Reject']")
+                " or normalize-space()='Approve' or normalize-space()='Reject'"
+                " or normalize-space()='Save the document']")
             check(writes == [], "a viewer sees no control that writes")
             shot("viewer")
             passed.append("a viewer sees no write controls")

@@ -517,7 +517,7 @@ fn when_an_operator_sets_up_the_seed_automation_in_the_console_should_find_it_af
         String::from_utf8_lossy(&out.stderr)
     );
     let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(seen["passed"].as_array().unwrap().len(), 9, "{seen}");
+    assert_eq!(seen["passed"].as_array().unwrap().len(), 10, "{seen}");
     // No script error or message; the browser's one network line is the second window's
     // refused edit (412), which the console shows as a conflict.
     let console = seen["console"].as_array().unwrap();
@@ -568,4 +568,16 @@ fn when_an_operator_sets_up_the_seed_automation_in_the_console_should_find_it_af
         .filter(|f| f["automation_id"] == "escalate")
         .collect();
     assert_eq!(approved.len(), 1, "the approval the console gave is kept");
+    // The playbook the console started from, its step moved, made live.
+    let (status, dunning) = request(&server, "GET", "/v1/automations/dunning", None);
+    assert_eq!(status, 200);
+    assert_eq!(
+        (&dunning["mode"], &dunning["version"]),
+        (&json!("live"), &json!(3))
+    );
+    let retry = dunning["segments"][2]["steps"][1].clone();
+    assert_eq!(
+        (&retry["name"], &retry["day"]),
+        (&json!("retry-2"), &json!(5))
+    );
 }

@@ -164,6 +164,55 @@ function describeTrigger(a) {
   return `${names[t.type] || t.type}${days}`;
 }
 
+function describeAction(x) {
+  const what = { notify: `notify ${x.channel || "finance"}`, message: `message ${x.template_id}`, offer: `offer ${x.offer_id}`, retry_payment: "retry the payment" };
+  return what[x.type] || x.type;
+}
+
+function describeCondition(c) {
+  return `${c.field} ${c.op} ${JSON.stringify(c.value)}`;
+}
+
+/** The steps, by segment when there are segments: day, name, owner, approval and actions. */
+function describeSteps(a) {
+  const steps = (list) =>
+    h(
+      "ol",
+      { class: "steps" },
+      list.map((st) =>
+        h(
+          "li",
+          {},
+          h("strong", {}, `Day ${st.day}`),
+          ` ${st.name}`,
+          st.owner ? ` · owner ${st.owner}` : "",
+          st.approval ? ` · approved first${st.approval.when ? ` when ${st.approval.when.map(describeCondition).join(" and ")}` : ""}` : "",
+          `: ${st.actions.map(describeAction).join(", ")}`,
+        ),
+      ),
+    );
+  if (a.segments) {
+    return h(
+      "ul",
+      { class: "segments" },
+      a.segments.map((sg) => h("li", {}, h("strong", {}, sg.name), sg.when ? ` (when ${sg.when.map(describeCondition).join(" and ")})` : " (everyone else)", steps(sg.steps))),
+    );
+  }
+  if (a.steps) return steps(a.steps);
+  return h("span", {}, (a.actions || []).map(describeAction).join(", ") || "none");
+}
+
+/** Parses the document in `textarea`, or says in `errors` why it is not JSON. */
+function parseDocument(textarea, errors) {
+  try {
+    return JSON.parse(textarea.value);
+  } catch (e) {
+    errors.replaceChildren(h("div", { class: "problem", role: "alert", tabindex: "-1" }, h("p", {}, h("strong", {}, "Not saved: "), `the document is not JSON (${e.message}).`)));
+    errors.firstChild.focus();
+    return null;
+  }
+}
+
 async function automations() {
   const answer = await api("GET", "/v1/automations?limit=100");
   if (answer.status !== 200) return show(problem(answer, "The automations could not be read"));
@@ -237,6 +286,40 @@ function newAutomation() {
     kind.focus();
   };
 
+  // The start: the seed's form, or one of SPEC §8's playbooks as a document to adjust.
+  let playbooks = [];
+  const start = h("select", { name: "start" }, h("option", { value: "" }, "Past due balance at 14 and 30 days (fill in below)"));
+  const documentText = h("textarea", { name: "document", rows: 18, spellcheck: "false" });
+  const playbookSummary = h("div");
+  const playbookPart = h(
+    "fieldset",
+    { hidden: true, disabled: true },
+    h("legend", {}, "The playbook"),
+    playbookSummary,
+    field("The automation (JSON)", documentText, "Change the steps, segments, owners or templates here; the API checks every field when you save."),
+  );
+  const seedParts = [];
+  const chooseStart = () => {
+    const chosen = playbooks.find((p) => p.id === start.value);
+    // A part not shown is disabled too, so its required fields do not stop the save.
+    playbookPart.hidden = playbookPart.disabled = !chosen;
+    for (const part of seedParts) part.hidden = part.disabled = !!chosen;
+    if (chosen) {
+      documentText.value = JSON.stringify(chosen.automation, null, 2);
+      playbookSummary.replaceChildren(
+        h("p", {}, `${chosen.title}. It starts in dry run: it records what it would do and sends nothing until you make it live.`),
+        describeSteps(chosen.automation),
+      );
+    }
+  };
+  start.addEventListener("change", chooseStart);
+  fetch("playbooks.json")
+    .then((r) => r.json())
+    .then((list) => {
+      playbooks = list;
+      start.append(...list.map((p) => h("option", { value: p.id }, p.title)));
+    });
+
   const name = h("input", { name: "name", required: true, maxlength: 200 });
   const id = h("input", { name: "id", pattern: "[A-Za-z0-9._:-]{1,128}", placeholder: "made from the name" });
   const activeFrom = h("input", { name: "active_from", type: "date", value: today() });
@@ -245,22 +328,9 @@ function newAutomation() {
 
   const save = async (e) => {
     e.preventDefault();
-    const thresholds = days.value.split(/[\s,]+/).filter(Boolean).map(Number);
-    const chosen = [...actions.children].map((li) => {
-      const type = li.querySelector("select").value;
-      if (type === "notify") return { type, channel: "finance" };
-      if (type === "message") return { type, template_id: li.querySelector("input").value.trim() };
-      return { type };
-    });
-    const slug = name.value.trim().toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "").slice(0, 100);
-    const body = {
-      id: id.value.trim() || slug,
-      name: name.value.trim(),
-      mode: mode.value,
-      active_from: activeFrom.value,
-      trigger: { type: source.trigger, thresholds_days: thresholds, require_active_subscription: subscription.checked },
-      actions: chosen,
-    };
+    const body = playbookPart.hidden ? fromForm() : parseDocument(documentText, errors);
+    if (!body) return;
+    if (activeFrom.value) body.active_from = activeFrom.value;
     if (activeFrom.value && activeFrom.value < today()) body.backfill = true;
     const answer = await api("POST", "/v1/automations", { body });
     if (answer.status === 201) {
@@ -272,22 +342,46 @@ function newAutomation() {
     }
   };
 
+  const fromForm = () => {
+    const thresholds = days.value.split(/[\s,]+/).filter(Boolean).map(Number);
+    const chosen = [...actions.children].map((li) => {
+      const type = li.querySelector("select").value;
+      if (type === "notify") return { type, channel: "finance" };
+      if (type === "message") return { type, template_id: li.querySelector("input").value.trim() };
+      return { type };
+    });
+    const slug = name.value.trim().toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "").slice(0, 100);
+    return {
+      id: id.value.trim() || slug,
+      name: name.value.trim(),
+      mode: mode.value,
+      trigger: { type: source.trigger, thresholds_days: thresholds, require_active_subscription: subscription.checked },
+      actions: chosen,
+    };
+  };
+
+  seedParts.push(
+    h("fieldset", {}, h("legend", {}, "1. Choose the source"), tabs),
+    h(
+      "fieldset",
+      {},
+      h("legend", {}, "2. Trigger"),
+      h("p", {}, triggerText),
+      field("Days", days, "Each number is a day of the clock the actions are taken on."),
+      h("div", { class: "field inline" }, subscription, h("label", { for: "f-sub" }, "Only customers with an active subscription")),
+    ),
+    h("fieldset", {}, h("legend", {}, "3. Actions"), actions, h("button", { type: "button", onclick: addAction }, "Add Action")),
+    h("fieldset", {}, h("legend", {}, "4. Name it"), field("Name", name), field("Id", id), field("Mode", mode)),
+  );
   show(
     h(
       "form",
       { class: "card", onsubmit: save, "aria-labelledby": "new-title" },
       h("h1", { id: "new-title" }, "New Automation"),
-      h("fieldset", {}, h("legend", {}, "1. Choose the source"), tabs),
-      h(
-        "fieldset",
-        {},
-        h("legend", {}, "2. Trigger"),
-        h("p", {}, triggerText),
-        field("Days", days, "Each number is a day of the clock the actions are taken on."),
-        h("div", { class: "field inline" }, subscription, h("label", { for: "f-sub" }, "Only customers with an active subscription")),
-      ),
-      h("fieldset", {}, h("legend", {}, "3. Actions"), actions, h("button", { type: "button", onclick: addAction }, "Add Action")),
-      h("fieldset", {}, h("legend", {}, "4. Name it"), field("Name", name), field("Id", id), field("Active from", activeFrom), field("Mode", mode)),
+      field("Start from", start),
+      playbookPart,
+      ...seedParts,
+      field("Active from", activeFrom),
       errors,
       h("button", { type: "submit" }, "Save"),
     ),
@@ -301,47 +395,83 @@ async function automation(id) {
   const loaded = a.version;
   const result = h("div");
 
+  // Saves `next` over the version loaded; a stale version is a conflict that overwrites nothing.
+  const saveVersion = async (next, errors) => {
+    delete next.version;
+    const put = await api("PUT", `/v1/automations/${encodeURIComponent(id)}`, { body: next, ifMatch: loaded });
+    if (put.status === 200) {
+      say(`Saved version ${put.body.version}.`);
+      automation(id);
+    } else if (put.status === 412) {
+      errors.replaceChildren(
+        h(
+          "div",
+          { class: "problem conflict", role: "alert", tabindex: "-1" },
+          h("p", {}, h("strong", {}, "Not saved: "), `this automation changed after you opened it (you edited version ${loaded}). Nothing was overwritten.`),
+          h("button", { type: "button", onclick: () => automation(id) }, "Reload the current version"),
+        ),
+      );
+      errors.firstChild.focus();
+    } else {
+      errors.replaceChildren(problem(put, "Not saved"));
+      errors.querySelector("[role=alert]")?.focus();
+    }
+  };
+
   const editor = () => {
     const name = h("input", { name: "name", value: a.name, required: true, maxlength: 200 });
-    const days = h("input", { name: "days", value: (a.trigger.thresholds_days || []).join(", "), disabled: !a.trigger.thresholds_days });
+    const days = h("input", { name: "days", value: (a.trigger.thresholds_days || []).join(", ") });
     const enabled = h("input", { type: "checkbox", id: "f-enabled", name: "enabled", checked: a.enabled });
+    const mode = h("select", { name: "mode" }, h("option", { value: "live" }, "live"), h("option", { value: "dry_run" }, "dry run: record, never send"));
+    mode.value = a.mode || "live";
     const errors = h("div");
     return h(
       "form",
       {
         class: "card",
-        onsubmit: async (e) => {
+        onsubmit: (e) => {
           e.preventDefault();
-          const next = { ...a, name: name.value.trim(), enabled: enabled.checked };
-          delete next.version;
+          const next = { ...a, name: name.value.trim(), enabled: enabled.checked, mode: mode.value };
           if (a.trigger.thresholds_days) {
             next.trigger = { ...a.trigger, thresholds_days: days.value.split(/[\s,]+/).filter(Boolean).map(Number) };
           }
-          const put = await api("PUT", `/v1/automations/${encodeURIComponent(id)}`, { body: next, ifMatch: loaded });
-          if (put.status === 200) {
-            say(`Saved version ${put.body.version}.`);
-            automation(id);
-          } else if (put.status === 412) {
-            errors.replaceChildren(
-              h(
-                "div",
-                { class: "problem conflict", role: "alert", tabindex: "-1" },
-                h("p", {}, h("strong", {}, "Not saved: "), `this automation changed after you opened it (you edited version ${loaded}). Nothing was overwritten.`),
-                h("button", { type: "button", onclick: () => automation(id) }, "Reload the current version"),
-              ),
-            );
-            errors.firstChild.focus();
-          } else {
-            errors.replaceChildren(problem(put, "Not saved"));
-          }
+          saveVersion(next, errors);
         },
       },
       h("h2", {}, "Edit"),
       field("Name", name),
-      field("Days", days),
+      a.trigger.thresholds_days ? field("Days", days) : null,
+      field("Mode", mode),
       h("div", { class: "field inline" }, enabled, h("label", { for: "f-enabled" }, "Enabled")),
       errors,
       h("button", { type: "submit" }, "Save changes"),
+    );
+  };
+
+  /** The whole document, for what the form above does not reach: steps, segments, owners. */
+  const documentEditor = () => {
+    const current = { ...a };
+    delete current.version;
+    const text = h("textarea", { name: "document", rows: 18, spellcheck: "false" });
+    text.value = JSON.stringify(current, null, 2);
+    const errors = h("div");
+    return h(
+      "details",
+      { class: "card" },
+      h("summary", {}, "Edit the whole document (JSON)"),
+      h(
+        "form",
+        {
+          onsubmit: (e) => {
+            e.preventDefault();
+            const next = parseDocument(text, errors);
+            if (next) saveVersion(next, errors);
+          },
+        },
+        field("The automation (JSON)", text, "Steps, segments, owners, approvals and actions; the API checks every field."),
+        errors,
+        h("button", { type: "submit" }, "Save the document"),
+      ),
     );
   };
 
@@ -386,11 +516,12 @@ async function automation(id) {
       h("dd", {}, a.enabled ? a.mode : "disabled"),
       h("dt", {}, "Active from"),
       h("dd", {}, a.active_from || "always"),
-      h("dt", {}, "Actions"),
-      h("dd", {}, (a.actions || []).map((x) => x.type + (x.template_id ? ` ${x.template_id}` : "")).join(", ") || "per step"),
+      h("dt", {}, a.steps || a.segments ? "Steps" : "Actions"),
+      h("dd", {}, describeSteps(a)),
     ),
     preview,
     isAdmin() ? editor() : null,
+    isAdmin() ? documentEditor() : null,
   );
 }
 

@@ -1312,3 +1312,57 @@ async fn when_the_console_is_fetched_should_serve_its_files_with_no_identity_and
     let reply = send(&api, call("GET", "/v1/automations").by(As::Nobody)).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn when_new_automation_offers_the_playbooks_each_should_save_as_offered_in_dry_run() {
+    let api = lambda_router(MemoryStore::new());
+    let reply = send(&api, call("GET", "/console/playbooks.json").by(As::Nobody)).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.content_type(), "application/json");
+    let templates = reply.body.as_array().unwrap();
+    let ids: Vec<&str> = templates
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["aging-ladder", "dunning", "cancellation-hold"]);
+    for template in templates {
+        let offered = &template["automation"];
+        assert_eq!(offered["mode"], "dry_run", "{offered}");
+        assert!(offered.get("tenant_id").is_none(), "{offered}");
+        // Saved unchanged by an admin, each is a valid automation of the caller's tenant.
+        let created = send(&api, call("POST", "/v1/automations").json(offered.clone())).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        assert_eq!(created.body["id"], template["id"]);
+        assert_eq!(created.body["trigger"]["type"], offered["trigger"]["type"]);
+        assert_eq!(step_names(&created.body), step_names(offered), "{offered}");
+    }
+    let kinds: Vec<Value> = templates
+        .iter()
+        .map(|t| t["automation"]["trigger"]["type"].clone())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            json!("past_due"),
+            json!("payment_failed"),
+            json!("cancellation_requested")
+        ]
+    );
+}
+
+/// An automation's steps as `segment/step` names (the API writes its defaults in).
+fn step_names(automation: &Value) -> Vec<String> {
+    let named = |prefix: &str, steps: &Value| -> Vec<String> {
+        let steps = steps.as_array().cloned().unwrap_or_default();
+        steps
+            .iter()
+            .map(|step| format!("{prefix}/{}@{}", step["name"], step["day"]))
+            .collect()
+    };
+    let mut names = named("", &automation["steps"]);
+    for segment in automation["segments"].as_array().into_iter().flatten() {
+        names.extend(named(segment["name"].as_str().unwrap(), &segment["steps"]));
+    }
+    assert!(!names.is_empty(), "{automation}");
+    names
+}

@@ -38,6 +38,58 @@ fn file(content_type: &'static str, body: &'static str) -> Response {
     response
 }
 
+/// The playbooks of SPEC §8, each from its example file (the ones `rulekit simulate` runs and
+/// the tests check): New Automation offers them as starting points.
+const PLAYBOOKS: [(&str, &str, &str); 3] = [
+    (
+        "aging-ladder",
+        "AR aging ladder: owners by bucket, the 90+ escalation approved",
+        include_str!("../../../../examples/playbooks/aging-ladder.json"),
+    ),
+    (
+        "dunning",
+        "Dunning: retries segmented by decline, amount and tenure",
+        include_str!("../../../../examples/playbooks/dunning.json"),
+    ),
+    (
+        "cancellation-hold",
+        "Cancellation hold: one recovery offer by profile",
+        include_str!("../../../../examples/playbooks/cancellation-hold.json"),
+    ),
+];
+
+/// `[{"id", "title", "automation"}]`: each playbook's first automation as a new tenant would
+/// start it: no tenant (the API takes it from the identity), no start date (the console
+/// offers today), in dry run (it records what it would do and sends nothing until an admin
+/// makes it live).
+fn playbook_templates() -> String {
+    let templates: Vec<serde_json::Value> = PLAYBOOKS
+        .iter()
+        .map(|(id, title, file)| {
+            let file: serde_json::Value =
+                serde_json::from_str(file).expect("the example playbooks are JSON (tested)");
+            let mut automation = file["automations"][0].clone();
+            let fields = automation
+                .as_object_mut()
+                .expect("an example playbook's automation is an object");
+            fields.remove("tenant_id");
+            fields.remove("active_from");
+            fields.insert("id".into(), (*id).into());
+            fields.insert("mode".into(), "dry_run".into());
+            serde_json::json!({"id": id, "title": title, "automation": automation})
+        })
+        .collect();
+    serde_json::Value::Array(templates).to_string()
+}
+
+pub async fn playbooks() -> Response {
+    static TEMPLATES: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    file(
+        "application/json",
+        TEMPLATES.get_or_init(playbook_templates),
+    )
+}
+
 pub async fn index() -> Response {
     file("text/html; charset=utf-8", INDEX)
 }

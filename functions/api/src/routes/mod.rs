@@ -60,6 +60,7 @@ pub fn router<S: ApiStore>(state: State<S>) -> Router {
         .route("/console/app.js", get(console::script))
         .route("/console/console.css", get(console::style))
         .route("/console/favicon.svg", get(console::icon))
+        .route("/console/playbooks.json", get(console::playbooks))
         .route(
             "/v1/automations",
             post(automations::create::<S>).get(automations::list::<S>),
