@@ -15,7 +15,8 @@ see c1's firing; edit it in two windows, the second getting a conflict; approve 
 that waits for an admin (the caller seeds an automation whose step asks one, and waits for
 the server's daily run to record it); read the changes and the approval in the audit log;
 start from the dunning playbook, refused once as not JSON, saved, its retry moved a day in the
-document, and made live; sign in as a viewer and find no control that writes; the list at a phone's
+document, and made live; release the firings the guardrail held for t2 and discard t3's
+(50 customers each, all due at once); sign in as a viewer and find no control that writes; the list at a phone's
 width, with nothing wider than the screen. It never lets selenium fetch a browser or a
 driver: both are the system's, or it fails.
 """
@@ -66,11 +67,11 @@ def main(base: str, screenshots: str, date: str) -> None:
             return wait.until(EC.element_to_be_clickable(
                 (By.XPATH, f"//button[normalize-space()='{name}'] | //a[normalize-space()='{name}']")))
 
-        def sign_in(role):
+        def sign_in(role, tenant_id="t1"):
             driver.get(f"{base}/console/#/sign-in")
             tenant = labelled("Tenant")
             tenant.clear()
-            tenant.send_keys("t1")
+            tenant.send_keys(tenant_id)
             Select(labelled("Role")).select_by_value(role)
             button("Sign in").click()
             text_appears("h1", "Automation Management")
@@ -210,6 +211,34 @@ def main(base: str, screenshots: str, date: str) -> None:
             text_appears(".facts", "live")
             passed.append("started from the dunning playbook, edited its steps, made it live")
 
+            # The guardrail held the runs of t2 and t3 (50 customers each, all due at once):
+            # t2's firings are released, t3's discarded after a second question.
+            sign_in("admin", "t2")
+            driver.get(f"{base}/console/#/firings?date={date}")
+            text_appears(".held", f"Held by the guardrail on {date}")
+            row = find(".held tbody tr").text
+            check("everyone" in row and "50" in row, f"50 firings of everyone held: {row}")
+            shot("held")
+            button("Release").click()
+            text_appears("#status", "Released 50 firings of everyone.")
+            wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, ".held"))
+            Select(labelled("Status")).select_by_value("pending")
+            button("Show").click()
+            text_appears("caption", f"Firings on {date}, pending")
+            pending = driver.find_elements(By.XPATH, "//tbody/tr[td[5][normalize-space()='pending']]")
+            check(len(pending) == 50, f"the 50 released are pending: {len(pending)}")
+            passed.append("released the firings the guardrail held")
+
+            sign_in("admin", "t3")
+            driver.get(f"{base}/console/#/firings?date={date}")
+            button("Discard").click()
+            text_appears(".held", "Discard 50 firings? They will never be carried out.")
+            shot("discard")
+            button("Yes, discard them").click()
+            text_appears("#status", "Discarded 50 firings of everyone.")
+            wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, ".held"))
+            passed.append("discarded held firings, asked once more")
+
             sign_in("viewer")
             check(not driver.find_elements(By.XPATH, "//a[normalize-space()='New Automation']"),
                   "a viewer has no New Automation")
@@ -218,7 +247,8 @@ def main(base: str, screenshots: str, date: str) -> None:
             writes = driver.find_elements(
                 By.XPATH, "//button[normalize-space()='Save changes' or normalize-space()='Save'"
                 " or normalize-space()='Approve' or normalize-space()='Reject'"
-                " or normalize-space()='Save the document']")
+                " or normalize-space()='Save the document' or normalize-space()='Release'"
+                " or normalize-space()='Discard']")
             check(writes == [], "a viewer sees no control that writes")
             shot("viewer")
             passed.append("a viewer sees no write controls")

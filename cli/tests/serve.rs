@@ -136,6 +136,7 @@ fn serve_with(mut command: Command, args: &[&str]) -> Server {
 /// status and the JSON body, or the error of a server that went away before answering.
 fn try_request(
     address: &str,
+    tenant: &str,
     method: &str,
     path: &str,
     extra: &str,
@@ -145,7 +146,7 @@ fn try_request(
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nX-Dev-Tenant: t1\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nX-Dev-Tenant: {tenant}\r\n\
          X-Dev-Role: admin\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )?;
@@ -166,11 +167,22 @@ fn request_with(
     extra: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    try_request(&server.address, method, path, extra, body.as_ref()).unwrap()
+    try_request(&server.address, "t1", method, path, extra, body.as_ref()).unwrap()
 }
 
 fn request(server: &Server, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     request_with(server, method, path, "", body)
+}
+
+/// A request by `tenant`'s admin.
+fn request_as(
+    server: &Server,
+    tenant: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    try_request(&server.address, tenant, method, path, "", body.as_ref()).unwrap()
 }
 
 #[test]
@@ -309,11 +321,20 @@ fn today_minus(days: u64) -> chrono::NaiveDate {
     chrono::Utc::now().date_naive() - chrono::Days::new(days)
 }
 
-/// Waits for the server's daily run (every few seconds) to record firings on `date`.
+/// Waits for the server's daily run (every few seconds) to record t1's firings on `date`.
 fn firings_recorded(server: &Server, date: chrono::NaiveDate, status: &str) -> Vec<Value> {
+    tenant_firings_recorded(server, "t1", date, status)
+}
+
+fn tenant_firings_recorded(
+    server: &Server,
+    tenant: &str,
+    date: chrono::NaiveDate,
+    status: &str,
+) -> Vec<Value> {
     for _ in 0..120 {
-        let path = format!("/v1/firings?date={date}&status={status}");
-        let (code, page) = request(server, "GET", &path, None);
+        let path = format!("/v1/firings?date={date}&status={status}&limit=1000");
+        let (code, page) = request_as(server, tenant, "GET", &path, None);
         assert_eq!(code, 200, "{page}");
         let items = page["items"].as_array().unwrap().clone();
         if !items.is_empty() {
@@ -406,7 +427,7 @@ fn when_rulekit_serve_is_killed_during_a_batch_of_writes_should_keep_every_write
                     })
                     .collect();
                 let body = json!({"events": events});
-                match try_request(&address, "POST", "/v1/events", "", Some(&body)) {
+                match try_request(&address, "t1", "POST", "/v1/events", "", Some(&body)) {
                     Ok((200, body)) => {
                         let results = body["results"].as_array().unwrap();
                         assert!(results.iter().all(|r| r["result"] == "accepted"), "{body}");
@@ -496,6 +517,39 @@ fn when_an_operator_sets_up_the_seed_automation_in_the_console_should_find_it_af
         201
     );
     firings_recorded(&server, today, "awaiting_approval");
+    // Tenants t2 and t3: 50 customers each, all 14 days past due, and an automation whose run
+    // fires for every one of them, so the guardrail holds the firings (SPEC §4), for the
+    // console to release t2's and discard t3's. One write registers each tenant with its
+    // automation, so its first run sees the automation.
+    for tenant in ["t2", "t3"] {
+        let events: Vec<Value> = (0..50)
+            .map(|i| {
+                json!({"event_id": format!("{tenant}-e{i}"), "tenant_id": tenant,
+                "customer_id": format!("c{i}"), "type": "balance.changed",
+                "occurred_at": owed_since, "balance": {"amount_minor": -5000, "currency": "USD"}})
+            })
+            .collect();
+        let (status, _) = request_as(
+            &server,
+            tenant,
+            "POST",
+            "/v1/events",
+            Some(json!({"events": events})),
+        );
+        assert_eq!(status, 200);
+        let everyone = json!({"id": "everyone", "name": "Everyone at 14 days",
+            "active_from": today.to_string(),
+            "trigger": {"type": "past_due", "thresholds_days": [14], "require_active_subscription": false},
+            "actions": [{"type": "notify", "channel": "finance"}]});
+        let (status, body) = request_as(&server, tenant, "POST", "/v1/automations", Some(everyone));
+        assert_eq!(status, 201, "{body}");
+    }
+    for tenant in ["t2", "t3"] {
+        assert_eq!(
+            tenant_firings_recorded(&server, tenant, today, "held").len(),
+            50
+        );
+    }
 
     let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
     assert!(
@@ -517,7 +571,7 @@ fn when_an_operator_sets_up_the_seed_automation_in_the_console_should_find_it_af
         String::from_utf8_lossy(&out.stderr)
     );
     let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(seen["passed"].as_array().unwrap().len(), 10, "{seen}");
+    assert_eq!(seen["passed"].as_array().unwrap().len(), 12, "{seen}");
     // No script error or message; the browser's one network line is the second window's
     // refused edit (412), which the console shows as a conflict.
     let console = seen["console"].as_array().unwrap();
@@ -580,4 +634,14 @@ fn when_an_operator_sets_up_the_seed_automation_in_the_console_should_find_it_af
         (&retry["name"], &retry["day"]),
         (&json!("retry-2"), &json!(5))
     );
+    // The held firings the console released (t2) and discarded (t3).
+    for (tenant, status) in [("t2", "pending"), ("t3", "discarded")] {
+        let path = format!("/v1/firings?date={today}&status={status}&limit=1000");
+        let (_, page) = request_as(&server, tenant, "GET", &path, None);
+        assert_eq!(
+            page["items"].as_array().unwrap().len(),
+            50,
+            "{tenant}: {page}"
+        );
+    }
 }

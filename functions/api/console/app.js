@@ -527,12 +527,66 @@ async function automation(id) {
 
 // ---- Firings, customers, the audit log ------------------------------------------------------
 
+const STATUSES = ["pending", "sending", "held", "sent", "cancelled", "failed", "discarded", "dry_run", "settled", "awaiting_approval", "rejected", "expired"];
+
+/**
+ * The firings the guardrail held on `date`, one row per automation, with Release and Discard
+ * (an admin's; Discard asks once more, as nothing brings discarded firings back).
+ */
+async function heldFirings(date, reload) {
+  const answer = await api("GET", `/v1/firings?date=${date}&status=held&limit=1000`);
+  if (answer.status !== 200) return problem(answer, "The held firings could not be read");
+  const counts = new Map();
+  for (const f of answer.body.items) counts.set(f.automation_id, (counts.get(f.automation_id) || 0) + 1);
+  if (!counts.size) return h("div");
+  const more = answer.body.next_cursor ? " or more" : "";
+  const move = (automation, verb) => async () => {
+    const done = await api("POST", `/v1/firings/${verb}`, { body: { automation_id: automation, date } });
+    if (done.status === 200) {
+      say(`${verb === "release" ? "Released" : "Discarded"} ${done.body.moved} firings of ${automation}.`);
+      reload();
+    } else section.prepend(problem(done, `Not ${verb === "release" ? "released" : "discarded"}`));
+  };
+  const rows = [...counts].map(([automation, count]) => {
+    const controls = h("td", {});
+    const offer = () =>
+      controls.replaceChildren(
+        h("button", { type: "button", onclick: move(automation, "release") }, "Release"),
+        " ",
+        h("button", { type: "button", class: "secondary", onclick: confirmDiscard }, "Discard"),
+      );
+    const confirmDiscard = () => {
+      controls.replaceChildren(
+        h("span", { role: "alert" }, `Discard ${count}${more} firings? They will never be carried out. `),
+        h("button", { type: "button", class: "danger", onclick: move(automation, "discard") }, "Yes, discard them"),
+        " ",
+        h("button", { type: "button", class: "secondary", onclick: offer }, "Keep them"),
+      );
+      controls.querySelector("button").focus();
+    };
+    if (isAdmin()) offer();
+    return h("tr", {}, h("td", {}, automation), h("td", {}, `${count}${more}`), controls);
+  });
+  const section = h(
+    "section",
+    { class: "card held", "aria-labelledby": "held-title" },
+    h("h2", { id: "held-title" }, `Held by the guardrail on ${date}`),
+    h("p", {}, "One run would have fired these automations for too many customers at once, so nothing was carried out. Release them to carry them out, or discard them."),
+    table("Held firings", ["Automation", "Held", ""], rows),
+  );
+  return section;
+}
+
 async function firings() {
   const params = new URLSearchParams(location.hash.split("?")[1] || "");
+  const awaiting = params.get("status") === "awaiting_approval" && !params.get("date");
   const date = h("input", { type: "date", name: "date", value: params.get("date") || today() });
+  const status = h("select", { name: "status" }, h("option", { value: "" }, "every status"), STATUSES.map((st) => h("option", { value: st }, st.replace("_", " "))));
+  status.value = awaiting ? "" : params.get("status") || "";
+  const held = h("div");
   const list = h("div");
   const load = async () => {
-    const query = params.get("status") === "awaiting_approval" ? "status=awaiting_approval" : `date=${date.value}`;
+    const query = awaiting ? "status=awaiting_approval" : `date=${date.value}${status.value ? `&status=${status.value}` : ""}`;
     const answer = await api("GET", `/v1/firings?${query}&limit=200`);
     if (answer.status !== 200) return list.replaceChildren(problem(answer, "The firings could not be read"));
     const rows = answer.body.items.map((f) => {
@@ -560,7 +614,9 @@ async function firings() {
         ),
       );
     });
-    list.replaceChildren(table("Firings", ["Date", "Automation", "Customer", "Step", "Status", ""], rows));
+    const caption = awaiting ? "Awaiting approval, every date" : `Firings on ${date.value}${status.value ? `, ${status.value.replace("_", " ")}` : ""}`;
+    list.replaceChildren(table(caption, ["Date", "Automation", "Customer", "Step", "Status", ""], rows));
+    held.replaceChildren(awaiting ? h("div") : await heldFirings(date.value, load));
   };
   show(
     h("h1", {}, "Firings"),
@@ -570,15 +626,17 @@ async function firings() {
         class: "inline-form",
         onsubmit: (e) => {
           e.preventDefault();
-          const next = `#/firings?date=${date.value}`;
+          const next = `#/firings?date=${date.value}${status.value ? `&status=${status.value}` : ""}`;
           if (location.hash === next) load();
           else location.hash = next;
         },
       },
       field("Date", date),
+      field("Status", status),
       h("button", { type: "submit" }, "Show"),
       h("a", { href: "#/firings?status=awaiting_approval" }, "Awaiting approval, every date"),
     ),
+    held,
     list,
   );
   load();
