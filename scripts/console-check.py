@@ -13,7 +13,8 @@ The flow: sign in as t1's admin; New Automation (the Customer source, "With past
 balance" at 14 and 30 days, Add Action, notify finance, Save); see it listed; preview DATE and
 see c1's firing; edit it in two windows, the second getting a conflict; approve the firing
 that waits for an admin (the caller seeds an automation whose step asks one, and waits for
-the server's daily run to record it); read the changes and the approval in the audit log;
+the server's daily run to record it); read the changes and the approval in the audit log; read last week's review and today's
+aging table (c1's 50.00);
 start from the dunning playbook, refused once as not JSON, saved, its retry moved a day in the
 document, and made live; release the firings the guardrail held for t2 and discard t3's
 (50 customers each, all due at once); sign in as a viewer and find no control that writes; the list at a phone's
@@ -172,6 +173,25 @@ def main(base: str, screenshots: str, date: str) -> None:
             check(actions == expected, f"the audit log: {actions}")
             shot("audit")
             passed.append("read the audit entries")
+
+            # The reports: last week's review and today's aging table, the API's own pages,
+            # in a frame that runs nothing.
+            driver.get(f"{base}/console/#/reports/weekly")
+            text_appears("h1", "Weekly review")
+            frame = find("iframe.report")
+            check(frame.get_attribute("sandbox") == "", "the report's frame may run nothing")
+            driver.switch_to.frame(frame)
+            text_appears("h1", "Weekly review")
+            driver.switch_to.default_content()
+            shot("weekly-review")
+            driver.find_element(By.LINK_TEXT, "Aging").click()
+            text_appears("h1", "Aging")
+            driver.switch_to.frame(find("iframe.report"))
+            text_appears("body", "50.00")
+            aging = driver.find_element(By.TAG_NAME, "body").text
+            driver.switch_to.default_content()
+            shot("aging")
+            passed.append("read the weekly review and the aging table")
 
             # A playbook of SPEC §8 as the start: the dunning segments, offered in dry run. A
             # document that is not JSON is refused with the reason; mended, it saves.

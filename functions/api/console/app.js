@@ -42,10 +42,13 @@ function h(tag, attrs = {}, ...children) {
   return el;
 }
 
-/** Calls the API; answers `{status, body, etag}`. A 401 sends the caller to sign in. */
-async function api(method, path, { body, ifMatch } = {}) {
+/**
+ * Calls the API; answers `{status, body, etag}`. A 401 sends the caller to sign in. With
+ * `html`, a page answered is its text (a problem is still JSON).
+ */
+async function api(method, path, { body, ifMatch, html } = {}) {
   const who = session();
-  const headers = { Accept: "application/json" };
+  const headers = { Accept: html ? "text/html" : "application/json" };
   if (who) {
     headers["X-Dev-Tenant"] = who.tenant;
     headers["X-Dev-Role"] = who.role;
@@ -58,6 +61,7 @@ async function api(method, path, { body, ifMatch } = {}) {
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.text();
+  if (html && response.ok) return { status: response.status, body: text };
   let parsed = null;
   try {
     parsed = text ? JSON.parse(text) : null;
@@ -672,6 +676,56 @@ async function audit() {
   show(h("h1", {}, "Audit log"), table("Every change, newest first", ["When", "Who", "What", "Resource"], rows));
 }
 
+// ---- Reports ------------------------------------------------------------------------------
+
+/** The ISO week (`2026-W47`) of a date: the week of its Thursday. */
+function isoWeek(date) {
+  const d = new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate()));
+  d.setUTCDate(d.getUTCDate() + 4 - (d.getUTCDay() || 7));
+  const year = d.getUTCFullYear();
+  const week = Math.ceil(((d - Date.UTC(year, 0, 1)) / 86400000 + 1) / 7);
+  return `${year}-W${String(week).padStart(2, "0")}`;
+}
+
+/**
+ * The weekly review or the aging table, as the API draws it: the same self-contained page
+ * the weekly job sends and `rulekit simulate --report` writes, shown in a frame that may run
+ * nothing (`sandbox`), with a link to keep it.
+ */
+function reports(kind) {
+  const weekly = kind !== "aging";
+  const params = new URLSearchParams(location.hash.split("?")[1] || "");
+  const input = weekly
+    ? h("input", { type: "week", name: "week", required: true, value: params.get("week") || isoWeek(new Date(Date.now() - 7 * 86400000)) })
+    : h("input", { type: "date", name: "date", required: true, value: params.get("date") || today() });
+  const out = h("div");
+  let shown;
+  const load = async () => {
+    const query = weekly ? `week=${input.value}` : `date=${input.value}`;
+    const answer = await api("GET", `/v1/reports/${weekly ? "weekly" : "aging"}?${query}&format=html`, { html: true });
+    if (shown) URL.revokeObjectURL(shown);
+    shown = null;
+    if (answer.status !== 200) return out.replaceChildren(problem(answer, weekly ? "No review" : "No aging table"));
+    shown = URL.createObjectURL(new Blob([answer.body], { type: "text/html" }));
+    const name = `${session().tenant}-${weekly ? input.value : `aging-${input.value}`}.html`;
+    out.replaceChildren(
+      h("p", {}, h("a", { href: shown, download: name }, `Download this page (${name})`)),
+      h("iframe", { class: "report", src: shown, sandbox: "", title: weekly ? `The weekly review of ${input.value}` : `The aging table of ${input.value}` }),
+    );
+  };
+  show(
+    h("div", { class: "heading" }, h("h1", {}, weekly ? "Weekly review" : "Aging"), h("nav", { "aria-label": "Reports", class: "tabs-links" }, h("a", { href: "#/reports/weekly", "aria-current": weekly ? "page" : null }, "Weekly review"), " ", h("a", { href: "#/reports/aging", "aria-current": weekly ? null : "page" }, "Aging"))),
+    h(
+      "form",
+      { class: "inline-form", onsubmit: (e) => (e.preventDefault(), load()) },
+      field(weekly ? "Week" : "Date", input, weekly ? "Monday to Sunday in the tenant's zone" : "Today's table is drawn up now; an earlier one is the Monday the weekly job recorded"),
+      h("button", { type: "submit" }, "Show"),
+    ),
+    out,
+  );
+  load();
+}
+
 // ---- The router -----------------------------------------------------------------------------
 
 function route() {
@@ -693,6 +747,8 @@ function route() {
       return customers(parts[1]);
     case "audit":
       return audit();
+    case "reports":
+      return reports(parts[1]);
     default:
       location.hash = "#/automations";
   }

@@ -1296,6 +1296,7 @@ async fn when_the_console_is_fetched_should_serve_its_files_with_no_identity_and
         ("/console/app.js", "text/javascript; charset=utf-8"),
         ("/console/console.css", "text/css; charset=utf-8"),
         ("/console/favicon.svg", "image/svg+xml"),
+        ("/console/playbooks.json", "application/json"),
     ] {
         let reply = send(&api, call("GET", path).by(As::Nobody)).await;
         assert_eq!(reply.status, StatusCode::OK, "{path}");
@@ -1303,6 +1304,9 @@ async fn when_the_console_is_fetched_should_serve_its_files_with_no_identity_and
         let policy = reply.headers["content-security-policy"].to_str().unwrap();
         assert!(policy.contains("connect-src 'self'"), "{path}: {policy}");
         assert!(policy.starts_with("default-src 'none'"), "{path}: {policy}");
+        // The one frame: a report the console fetched, from a `blob:` URL; scripts only its own.
+        assert!(policy.contains("frame-src blob:;"), "{path}: {policy}");
+        assert!(policy.contains("script-src 'self';"), "{path}: {policy}");
         assert_eq!(reply.headers["x-content-type-options"], "nosniff", "{path}");
     }
     let reply = send(&api, call("GET", "/console").by(As::Nobody)).await;

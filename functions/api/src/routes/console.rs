@@ -12,10 +12,11 @@ const SCRIPT: &str = include_str!("../../console/app.js");
 const STYLE: &str = include_str!("../../console/console.css");
 const ICON: &str = include_str!("../../console/favicon.svg");
 
-/// Scripts and styles from these files only, requests to this origin only, no frames.
+/// Scripts and styles from these files only, requests to this origin only.
+/// The one frame is a report page the console fetched and shows from a `blob:` URL.
 const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-     connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; \
-     frame-ancestors 'none'";
+     connect-src 'self'; img-src 'self'; frame-src blob:; base-uri 'none'; \
+     form-action 'self'; frame-ancestors 'none'";
 
 fn file(content_type: &'static str, body: &'static str) -> Response {
     let mut response = (StatusCode::OK, body).into_response();
