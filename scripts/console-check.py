@@ -14,7 +14,7 @@ balance" at 14 and 30 days, Add Action, notify finance, Save); see it listed; pr
 see c1's firing; edit it in two windows, the second getting a conflict; approve the firing
 that waits for an admin (the caller seeds an automation whose step asks one, and waits for
 the server's daily run to record it); read the changes and the approval in the audit log; read last week's review and today's
-aging table (c1's 50.00);
+aging table (c1's 50.00); preview normalization rules in Settings and save them;
 start from the dunning playbook, refused once as not JSON, saved, its retry moved a day in the
 document, and made live; release the firings the guardrail held for t2 and discard t3's
 (50 customers each, all due at once); sign in as a viewer and find no control that writes; the list at a phone's
@@ -174,6 +174,26 @@ def main(base: str, screenshots: str, date: str) -> None:
             shot("audit")
             passed.append("read the audit entries")
 
+            # Settings: normalization rules previewed over the stored customers (c1's
+            # "Plan Name" becomes "plan"), then saved under If-Match.
+            driver.get(f"{base}/console/#/settings")
+            text_appears("h1", "Settings")
+            text_appears(".tag", "version 0")
+            check(labelled("Time zone").get_attribute("value") == "UTC", "the default zone")
+            rules = labelled("The rules (JSON)")
+            driver.execute_script("arguments[0].value = arguments[1]", rules, json.dumps([
+                {"type": "key_case", "case": "snake_case"},
+                {"type": "rename_key", "from": ["plan_name"], "to": "plan"}]))
+            button("Preview the rules").click()
+            text_appears(".summary", "1 of 1 profiles would change")
+            text_appears("table", 'c1: plan_name → plan "Gold" → "Gold"')
+            driver.execute_script("document.querySelector('.summary').scrollIntoView()")
+            shot("settings-preview")
+            button("Save settings").click()
+            text_appears("#status", "Saved settings version 1.")
+            text_appears(".tag", "version 1")
+            passed.append("previewed normalization rules and saved the settings")
+
             # The reports: last week's review and today's aging table, the API's own pages,
             # in a frame that runs nothing.
             driver.get(f"{base}/console/#/reports/weekly")
@@ -268,7 +288,7 @@ def main(base: str, screenshots: str, date: str) -> None:
                 By.XPATH, "//button[normalize-space()='Save changes' or normalize-space()='Save'"
                 " or normalize-space()='Approve' or normalize-space()='Reject'"
                 " or normalize-space()='Save the document' or normalize-space()='Release'"
-                " or normalize-space()='Discard']")
+                " or normalize-space()='Discard' or normalize-space()='Save settings']")
             check(writes == [], "a viewer sees no control that writes")
             shot("viewer")
             passed.append("a viewer sees no write controls")

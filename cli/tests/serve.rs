@@ -503,6 +503,8 @@ fn when_an_operator_sets_up_the_seed_automation_in_the_console_should_find_it_af
     let events = json!({"events": [
         {"event_id": "e1", "tenant_id": "t1", "customer_id": "c1", "type": "balance.changed",
          "occurred_at": owed_since, "balance": {"amount_minor": -5000, "currency": "USD"}},
+        {"event_id": "e2", "tenant_id": "t1", "customer_id": "c1", "type": "customer.updated",
+         "occurred_at": owed_since, "customer": {"metadata": {"Plan Name": "Gold"}}},
     ]});
     assert_eq!(request(&server, "POST", "/v1/events", Some(events)).0, 200);
     // An escalation that waits for an admin's approval, for the console to approve.
@@ -571,7 +573,7 @@ fn when_an_operator_sets_up_the_seed_automation_in_the_console_should_find_it_af
         String::from_utf8_lossy(&out.stderr)
     );
     let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(seen["passed"].as_array().unwrap().len(), 13, "{seen}");
+    assert_eq!(seen["passed"].as_array().unwrap().len(), 14, "{seen}");
     // No script error or message; the browser's one network line is the second window's
     // refused edit (412), which the console shows as a conflict.
     let console = seen["console"].as_array().unwrap();
@@ -637,6 +639,10 @@ fn when_an_operator_sets_up_the_seed_automation_in_the_console_should_find_it_af
         (&retry["name"], &retry["day"]),
         (&json!("retry-2"), &json!(5))
     );
+    // The rules saved in Settings, and the stored profile normalized to them.
+    let (_, settings) = request(&server, "GET", "/v1/settings", None);
+    assert_eq!(settings["version"], 1, "{settings}");
+    assert_eq!(settings["normalization"]["rules"][1]["type"], "rename_key");
     // The held firings the console released (t2) and discarded (t3).
     for (tenant, status) in [("t2", "pending"), ("t3", "discarded")] {
         let path = format!("/v1/firings?date={today}&status={status}&limit=1000");

@@ -207,11 +207,11 @@ function describeSteps(a) {
 }
 
 /** Parses the document in `textarea`, or says in `errors` why it is not JSON. */
-function parseDocument(textarea, errors) {
+function parseDocument(textarea, errors, doing = "Not saved") {
   try {
     return JSON.parse(textarea.value);
   } catch (e) {
-    errors.replaceChildren(h("div", { class: "problem", role: "alert", tabindex: "-1" }, h("p", {}, h("strong", {}, "Not saved: "), `the document is not JSON (${e.message}).`)));
+    errors.replaceChildren(h("div", { class: "problem", role: "alert", tabindex: "-1" }, h("p", {}, h("strong", {}, `${doing}: `), `the document is not JSON (${e.message}).`)));
     errors.firstChild.focus();
     return null;
   }
@@ -676,6 +676,113 @@ async function audit() {
   show(h("h1", {}, "Audit log"), table("Every change, newest first", ["When", "Who", "What", "Resource"], rows));
 }
 
+// ---- Settings -------------------------------------------------------------------------------
+
+/** One sample change of a normalization preview, as a person reads it. */
+function describeChange(c) {
+  const key = c.from_key && c.from_key !== c.key ? `${c.from_key} → ${c.key}` : c.key;
+  const value = (v) => (v === undefined || v === null ? "(none)" : JSON.stringify(v));
+  return `${c.customer_id}: ${key} ${value(c.before)} → ${value(c.after)}${c.outcome === "changed" ? "" : ` (${c.outcome.replace("_", " ")})`}`;
+}
+
+/**
+ * The tenant's settings: the calendar, the guardrail and the limits as fields, decline
+ * overrides and the normalization rules as JSON; the rules previewed over the stored customers
+ * before they are saved; a save under If-Match.
+ */
+async function settings() {
+  const [answer, status] = await Promise.all([api("GET", "/v1/settings"), api("GET", "/v1/normalization/status")]);
+  if (answer.status !== 200) return show(problem(answer, "The settings could not be read"));
+  const st = answer.body;
+  const admin = isAdmin();
+  const input = (name, value, attrs = {}) => h("input", { name, value, disabled: !admin, ...attrs });
+  const timezone = input("timezone", st.timezone, { required: true, autocomplete: "off" });
+  const hour = input("evaluation_hour", st.evaluation_hour, { type: "number", min: 0, max: 23, required: true });
+  const minCount = input("min_count", st.guardrail.min_count, { type: "number", min: 1, required: true });
+  const maxShare = input("max_share", st.guardrail.max_share, { type: "number", min: 0.0001, max: 1, step: "any", required: true });
+  const quiet = input("min_days_between_messages", st.min_days_between_messages, { type: "number", min: 0, required: true });
+  const retries = input("max_retries_per_30_days", st.max_retries_per_30_days, { type: "number", min: 1, max: 20, required: true });
+  const overrides = h("textarea", { name: "decline_overrides", rows: 4, spellcheck: "false", disabled: !admin });
+  overrides.value = JSON.stringify(st.decline_overrides, null, 2);
+  const rules = h("textarea", { name: "rules", rows: 14, spellcheck: "false" });
+  rules.readOnly = !admin;
+  rules.value = JSON.stringify(st.normalization.rules, null, 2);
+  const errors = h("div");
+  const previewed = h("div");
+
+  const preview = async () => {
+    const parsed = parseDocument(rules, previewed, "No preview");
+    if (!parsed) return;
+    const run = await api("POST", "/v1/normalization/preview", { body: { rules: parsed } });
+    if (run.status !== 200) return previewed.replaceChildren(problem(run, "No preview"));
+    const p = run.body;
+    const rows = p.rules.map((r) =>
+      h("tr", {}, h("td", {}, r.rule + 1), h("td", {}, r.type + (r.enforce ? "" : " (report only)")), h("td", {}, r.profiles), h("td", {}, h("ul", { class: "samples" }, r.sample.map((c) => h("li", {}, describeChange(c)))))),
+    );
+    previewed.replaceChildren(
+      h("p", { class: "summary" }, `${p.profiles_changed} of ${p.profiles_read} profiles would change (${p.customers_read} customers read${p.complete ? "" : "; not every customer was read"}). Nothing is saved.`),
+      table("What each rule would do", ["Rule", "Type", "Profiles", "Samples"], rows),
+    );
+  };
+
+  const save = async (e) => {
+    e.preventDefault();
+    const declines = parseDocument(overrides, errors);
+    const parsedRules = declines && parseDocument(rules, errors);
+    if (!parsedRules) return;
+    const next = {
+      timezone: timezone.value.trim(),
+      evaluation_hour: Number(hour.value),
+      guardrail: { min_count: Number(minCount.value), max_share: Number(maxShare.value) },
+      min_days_between_messages: Number(quiet.value),
+      max_retries_per_30_days: Number(retries.value),
+      decline_overrides: declines,
+      normalization: { rules: parsedRules },
+    };
+    const put = await api("PUT", "/v1/settings", { body: next, ifMatch: st.version });
+    if (put.status === 200) {
+      say(`Saved settings version ${put.body.version}.`);
+      settings();
+    } else if (put.status === 412) {
+      errors.replaceChildren(
+        h(
+          "div",
+          { class: "problem conflict", role: "alert", tabindex: "-1" },
+          h("p", {}, h("strong", {}, "Not saved: "), `the settings changed after you opened them (you edited version ${st.version}). Nothing was overwritten.`),
+          h("button", { type: "button", onclick: settings }, "Reload the current settings"),
+        ),
+      );
+      errors.firstChild.focus();
+    } else {
+      errors.replaceChildren(problem(put, "Not saved"));
+      errors.querySelector("[role=alert]")?.focus();
+    }
+  };
+
+  const renorm = status.status === 200 ? status.body : null;
+  show(
+    h("div", { class: "heading" }, h("h1", {}, "Settings"), h("span", { class: "tag" }, `version ${st.version}`)),
+    h(
+      "form",
+      { class: "card", onsubmit: save },
+      h("fieldset", {}, h("legend", {}, "The tenant's day"), field("Time zone", timezone, "An IANA zone, e.g. America/New_York: days are counted in it"), field("Evaluation hour", hour, "The local hour the daily run decides at (0-23)")),
+      h("fieldset", {}, h("legend", {}, "Guardrail"), field("At least this many customers", minCount), field("And more than this share of the past-due customers", maxShare, "A run that would fire an automation for both is held for an operator")),
+      h("fieldset", {}, h("legend", {}, "Limits"), field("Days between messages to one customer", quiet), field("Payment retries per 30 days", retries), field("Decline overrides (JSON)", overrides, "Failure code → hard, action_required, soft or unknown")),
+      h(
+        "fieldset",
+        {},
+        h("legend", {}, "Metadata normalization"),
+        renorm ? h("p", {}, `Rules version ${renorm.rules_version}; re-normalization of the stored customers: ${renorm.state.replace("_", " ")}${renorm.state === "none" ? "" : ` (${renorm.customers_read} customers read, ${renorm.profiles_changed} profiles changed)`}.`) : null,
+        field("The rules (JSON)", rules, "Applied in order to every profile; preview them over the stored customers before saving."),
+        h("button", { type: "button", class: "secondary", onclick: preview }, "Preview the rules"),
+        previewed,
+      ),
+      errors,
+      admin ? h("button", { type: "submit" }, "Save settings") : null,
+    ),
+  );
+}
+
 // ---- Reports ------------------------------------------------------------------------------
 
 /** The ISO week (`2026-W47`) of a date: the week of its Thursday. */
@@ -749,6 +856,8 @@ function route() {
       return audit();
     case "reports":
       return reports(parts[1]);
+    case "settings":
+      return settings();
     default:
       location.hash = "#/automations";
   }
