@@ -654,3 +654,54 @@ fn when_an_operator_sets_up_the_seed_automation_in_the_console_should_find_it_af
         );
     }
 }
+
+#[test]
+fn when_a_deployment_signs_in_with_its_user_pool_should_use_pkce_and_call_the_api_with_the_id_token()
+ {
+    // The console against a stand-in for the pool's hosted sign-in and API Gateway's JWT
+    // authorizer (scripts/console-sign-in-check.py), in front of this server's router.
+    let server = serve_memory();
+    let seeded = json!({"id": "seeded", "name": "Seeded",
+        "trigger": {"type": "past_due", "thresholds_days": [14]},
+        "actions": [{"type": "notify", "channel": "finance"}]});
+    assert_eq!(
+        request(&server, "POST", "/v1/automations", Some(seeded)).0,
+        201
+    );
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/test, which installs selenium there",
+        python.display()
+    );
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/console-screenshots");
+    let out = Command::new(python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/console-sign-in-check.py"))
+        .args([
+            &format!("http://{}", server.address),
+            shots.to_str().unwrap(),
+        ])
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "the sign-in check failed (screenshots in {}):\n{}",
+        shots.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["passed"].as_array().unwrap().len(), 3, "{seen}");
+    assert_eq!(
+        seen["console"],
+        json!([]),
+        "no script error or message: {seen}"
+    );
+    let origin = seen["origin"].as_str().unwrap();
+    for r in seen["requests"].as_array().unwrap() {
+        let r = r.as_str().unwrap();
+        assert!(
+            r.starts_with(&format!("{origin}/")) || r.starts_with("data:"),
+            "only the deployment is asked: {r}"
+        );
+    }
+}

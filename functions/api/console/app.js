@@ -6,17 +6,7 @@
 // come from tenants' data). The API decides what a caller may do; the console only leaves
 // out the controls a viewer may not use.
 
-const SESSION = "rulekit.console.session";
-
-/** The caller, as the sign-in page set it: `{tenant, role}` (local `--dev-auth`; no secret,
- * so it is kept for every tab of this browser). */
-function session() {
-  try {
-    return JSON.parse(localStorage.getItem(SESSION) || "null");
-  } catch {
-    return null;
-  }
-}
+import { CONFIG, finishHostedSignIn, identityHeaders, session, signInByName, signOut, startHostedSignIn } from "./sign-in.js";
 
 function isAdmin() {
   return session()?.role === "admin";
@@ -48,11 +38,7 @@ function h(tag, attrs = {}, ...children) {
  */
 async function api(method, path, { body, ifMatch, html } = {}) {
   const who = session();
-  const headers = { Accept: html ? "text/html" : "application/json" };
-  if (who) {
-    headers["X-Dev-Tenant"] = who.tenant;
-    headers["X-Dev-Role"] = who.role;
-  }
+  const headers = { Accept: html ? "text/html" : "application/json", ...identityHeaders(who) };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (ifMatch !== undefined) headers["If-Match"] = `"${ifMatch}"`;
   const response = await fetch(path, {
@@ -69,7 +55,7 @@ async function api(method, path, { body, ifMatch, html } = {}) {
     parsed = { detail: text };
   }
   if (response.status === 401) {
-    localStorage.removeItem(SESSION);
+    signOut();
     location.hash = "#/sign-in";
   }
   return { status: response.status, body: parsed, etag: response.headers.get("ETag") };
@@ -129,7 +115,30 @@ function table(caption, headings, rows) {
 
 // ---- Sign-in (local: the tenant and role `rulekit serve --dev-auth` accepts) ----------------
 
-function signIn() {
+function signIn(trouble) {
+  const problemShown = trouble ? h("div", { class: "problem", role: "alert" }, h("p", {}, h("strong", {}, "Not signed in: "), trouble)) : null;
+  if (CONFIG.sign_in === "hosted_ui") {
+    return show(
+      h(
+        "div",
+        { class: "card" },
+        h("h1", {}, "Sign in"),
+        problemShown,
+        h("p", {}, "Sign in with the account your administrator invited you with. Your tenant and role come with it."),
+        h("button", { type: "button", onclick: startHostedSignIn }, "Sign in"),
+      ),
+    );
+  }
+  if (CONFIG.sign_in !== "dev") {
+    return show(
+      h(
+        "div",
+        { class: "card" },
+        h("h1", {}, "Sign in"),
+        h("p", {}, "This deployment names no sign-in for the console: its API function needs RULEKIT_CONSOLE_SIGN_IN_URL and RULEKIT_CONSOLE_CLIENT_ID (the template sets both when it creates the operators' user pool)."),
+      ),
+    );
+  }
   const tenant = h("input", { name: "tenant", required: true, autocomplete: "organization", value: session()?.tenant || "" });
   const role = h(
     "select",
@@ -143,7 +152,7 @@ function signIn() {
       class: "card",
       onsubmit: (e) => {
         e.preventDefault();
-        localStorage.setItem(SESSION, JSON.stringify({ tenant: tenant.value.trim(), role: role.value }));
+        signInByName(tenant.value.trim(), role.value);
         location.hash = "#/automations";
       },
     },
@@ -841,7 +850,7 @@ function route() {
   const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
   document.getElementById("nav").hidden = !who;
   document.getElementById("who").replaceChildren(
-    ...(who ? [`${who.tenant} · ${who.role} `, h("button", { type: "button", class: "link", onclick: () => (localStorage.removeItem(SESSION), route()) }, "Sign out")] : []),
+    ...(who ? [`${who.name ? `${who.name} · ` : ""}${who.tenant} · ${who.role} `, h("button", { type: "button", class: "link", onclick: () => signOut() || route() }, "Sign out")] : []),
   );
   if (!who || parts[0] === "sign-in") return signIn();
   switch (parts[0]) {
@@ -864,4 +873,10 @@ function route() {
 }
 
 addEventListener("hashchange", route);
-route();
+const returned = await finishHostedSignIn();
+if (returned?.error) {
+  document.getElementById("nav").hidden = true;
+  signIn(returned.error);
+} else {
+  route();
+}

@@ -70,6 +70,61 @@ pub enum IdentitySource {
     Nobody,
 }
 
+/// How the console signs an operator in: what `GET /console/config.json` tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsoleSignIn {
+    /// It names a tenant and a role, sent as the dev headers (`rulekit serve --dev-auth`).
+    DevHeaders,
+    /// The user pool's hosted sign-in (the authorization-code flow with PKCE); the ID token it
+    /// returns is the bearer the API's JWT authorizer verifies.
+    HostedUi(HostedSignIn),
+    /// No sign-in is configured: the console says so.
+    Unavailable,
+}
+
+/// A Cognito user pool's hosted sign-in, for the console's public client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostedSignIn {
+    /// The hosted UI's origin, e.g. `https://<prefix>.auth.<region>.amazoncognito.com`.
+    pub url: String,
+    /// The console's app client (public: no secret).
+    pub client_id: String,
+    /// The claims the ID token names the tenant and the role in (the API's [`ClaimNames`]),
+    /// for the console to show who is signed in.
+    pub tenant_claim: String,
+    pub role_claim: String,
+}
+
+impl ConsoleSignIn {
+    /// The sign-in that goes with `identity` when none is configured: the dev headers'
+    /// own, or none.
+    pub fn default_for(identity: &IdentitySource) -> Self {
+        match identity {
+            IdentitySource::DevHeaders => Self::DevHeaders,
+            _ => Self::Unavailable,
+        }
+    }
+
+    /// The origin the console must reach besides its own (the token endpoint).
+    pub fn origin(&self) -> Option<&str> {
+        match self {
+            Self::HostedUi(hosted) => Some(&hosted.url),
+            _ => None,
+        }
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Self::DevHeaders => serde_json::json!({"sign_in": "dev"}),
+            Self::HostedUi(h) => serde_json::json!({
+                "sign_in": "hosted_ui", "url": h.url, "client_id": h.client_id,
+                "tenant_claim": h.tenant_claim, "role_claim": h.role_claim,
+            }),
+            Self::Unavailable => serde_json::json!({"sign_in": "none"}),
+        }
+    }
+}
+
 fn unauthorized(detail: &str) -> Problem {
     Problem::new(StatusCode::UNAUTHORIZED, detail)
 }

@@ -12,7 +12,7 @@ mod routes;
 use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use identity::{Caller, IdentitySource};
+use identity::{Caller, ConsoleSignIn, IdentitySource};
 use problem::Problem;
 use shared::ports::{
     AdminStore, AutomationStore, CandidateSource, CustomerStore, DecisionStore, NormalizationStore,
@@ -50,6 +50,7 @@ impl<T> ApiStore for T where
 pub struct ApiState<S> {
     pub store: S,
     pub identity: IdentitySource,
+    pub console: ConsoleSignIn,
 }
 
 type State<S> = Arc<ApiState<S>>;
@@ -69,7 +70,22 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 /// document describes exactly these (a test holds both to it).
 pub const ROUTES: &[(&str, &str)] = routes::ROUTES;
 
-/// The router, over `store`, reading callers from `identity`.
+/// The router, over `store`, reading callers from `identity`; the console signs in as goes
+/// with it ([`ConsoleSignIn::default_for`]).
 pub fn router<S: ApiStore>(store: S, identity: IdentitySource) -> Router {
-    routes::router(Arc::new(ApiState { store, identity }))
+    let console = ConsoleSignIn::default_for(&identity);
+    router_with_console(store, identity, console)
+}
+
+/// [`router`], with the console's sign-in named (the hosted UI of the deployment's pool).
+pub fn router_with_console<S: ApiStore>(
+    store: S,
+    identity: IdentitySource,
+    console: ConsoleSignIn,
+) -> Router {
+    routes::router(Arc::new(ApiState {
+        store,
+        identity,
+        console,
+    }))
 }

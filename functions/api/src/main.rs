@@ -14,5 +14,6 @@ async fn main() -> Result<(), Error> {
     // Clients are built once per process, not per invocation.
     let sdk = load_sdk_config(TrustRoots::Amazon).await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.names);
-    run(api::router(store, IdentitySource::Jwt(config.claims))).await
+    let identity = IdentitySource::Jwt(config.claims);
+    run(api::router_with_console(store, identity, config.console)).await
 }

@@ -1294,6 +1294,8 @@ async fn when_the_console_is_fetched_should_serve_its_files_with_no_identity_and
     for (path, media) in [
         ("/console/", "text/html; charset=utf-8"),
         ("/console/app.js", "text/javascript; charset=utf-8"),
+        ("/console/sign-in.js", "text/javascript; charset=utf-8"),
+        ("/console/config.json", "application/json"),
         ("/console/console.css", "text/css; charset=utf-8"),
         ("/console/favicon.svg", "image/svg+xml"),
         ("/console/playbooks.json", "application/json"),
@@ -1369,4 +1371,105 @@ fn step_names(automation: &Value) -> Vec<String> {
     }
     assert!(!names.is_empty(), "{automation}");
     names
+}
+
+#[test]
+fn when_the_console_sign_in_is_configured_should_take_both_values_or_neither() {
+    let lookup = |pairs: &'static [(&'static str, &'static str)]| {
+        move |k: &str| {
+            pairs
+                .iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    };
+    let config = api::config::Config::from_lookup(lookup(&[
+        (
+            "RULEKIT_CONSOLE_SIGN_IN_URL",
+            "https://ops.auth.eu-west-1.amazoncognito.com/",
+        ),
+        ("RULEKIT_CONSOLE_CLIENT_ID", "4abc123def"),
+        ("RULEKIT_TENANT_CLAIM", "custom:tenant_id"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        config.console.to_json(),
+        json!({"sign_in": "hosted_ui", "url": "https://ops.auth.eu-west-1.amazoncognito.com",
+               "client_id": "4abc123def", "tenant_claim": "custom:tenant_id", "role_claim": "role"})
+    );
+    // The template's values without a pool are empty: no sign-in, no error.
+    let none = api::config::Config::from_lookup(lookup(&[
+        ("RULEKIT_CONSOLE_SIGN_IN_URL", ""),
+        ("RULEKIT_CONSOLE_CLIENT_ID", ""),
+    ]))
+    .unwrap();
+    assert_eq!(none.console.to_json(), json!({"sign_in": "none"}));
+    for (pairs, variable) in [
+        (
+            &[(
+                "RULEKIT_CONSOLE_SIGN_IN_URL",
+                "https://ops.auth.eu-west-1.amazoncognito.com",
+            )][..],
+            "RULEKIT_CONSOLE_CLIENT_ID",
+        ),
+        (
+            &[
+                ("RULEKIT_CONSOLE_SIGN_IN_URL", "http://ops.example"),
+                ("RULEKIT_CONSOLE_CLIENT_ID", "abc"),
+            ][..],
+            "RULEKIT_CONSOLE_SIGN_IN_URL",
+        ),
+        (
+            &[
+                (
+                    "RULEKIT_CONSOLE_SIGN_IN_URL",
+                    "https://ops.example; script-src *",
+                ),
+                ("RULEKIT_CONSOLE_CLIENT_ID", "abc"),
+            ][..],
+            "RULEKIT_CONSOLE_SIGN_IN_URL",
+        ),
+    ] {
+        let pairs: &'static [(&'static str, &'static str)] = pairs;
+        let err = api::config::Config::from_lookup(lookup(pairs)).unwrap_err();
+        assert_eq!(err.variable, variable, "{pairs:?}");
+    }
+}
+
+#[tokio::test]
+async fn when_the_deployment_signs_in_with_its_pool_should_tell_the_console_and_let_it_reach_the_token_endpoint()
+ {
+    let hosted = api::identity::HostedSignIn {
+        url: "https://ops.auth.eu-west-1.amazoncognito.com".to_owned(),
+        client_id: "4abc123def".to_owned(),
+        tenant_claim: "custom:tenant_id".to_owned(),
+        role_claim: "custom:role".to_owned(),
+    };
+    let api = api::router_with_console(
+        MemoryStore::new(),
+        api::identity::IdentitySource::Jwt(api::identity::ClaimNames::default()),
+        api::identity::ConsoleSignIn::HostedUi(hosted),
+    );
+    let config = send(&api, call("GET", "/console/config.json").by(As::Nobody)).await;
+    assert_eq!(config.status, StatusCode::OK);
+    assert_eq!(config.body["sign_in"], "hosted_ui");
+    assert_eq!(config.body["client_id"], "4abc123def");
+    assert_eq!(config.body["role_claim"], "custom:role");
+    let page = send(&api, call("GET", "/console/").by(As::Nobody)).await;
+    let policy = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        policy.contains("connect-src 'self' https://ops.auth.eu-west-1.amazoncognito.com;"),
+        "{policy}"
+    );
+    // The scripts' own policy reaches nothing but this origin.
+    let script = send(&api, call("GET", "/console/app.js").by(As::Nobody)).await;
+    let policy = script.headers["content-security-policy"].to_str().unwrap();
+    assert!(policy.contains("connect-src 'self';"), "{policy}");
+    // Without a pool the Lambda's console says there is no sign-in.
+    let plain = send(
+        &lambda_router(MemoryStore::new()),
+        call("GET", "/console/config.json").by(As::Nobody),
+    )
+    .await;
+    assert_eq!(plain.body, json!({"sign_in": "none"}));
 }

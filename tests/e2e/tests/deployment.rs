@@ -51,6 +51,7 @@ fn variables_read<T, E: std::fmt::Debug>(
     let lookup = |name: &str| -> Option<String> {
         read.borrow_mut().insert(name.to_owned());
         Some(match name {
+            "RULEKIT_CONSOLE_SIGN_IN_URL" => "https://ops.auth.us-east-1.amazoncognito.com".into(),
             n if n.ends_with("_ARN") => "arn:aws:sns:us-east-1:123456789012:rulekit-topic".into(),
             n if n.ends_with("_URL") => "https://sqs.us-east-1.amazonaws.com/123456789012/q".into(),
             "RULEKIT_INDEX_SHARDS" => "4".into(),

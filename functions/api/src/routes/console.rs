@@ -1,31 +1,54 @@
-//! The operators' console (`functions/api/console/`): four static files embedded at build
-//! time and served under `/console/` by the router that serves the API. One origin for both:
-//! the console calls the API with no CORS, no cookie and no other host, and its policy
-//! (`connect-src 'self'`) lets it reach nothing else. The files need no build step, so every
-//! checkout's `rulekit serve` serves the console it holds.
+//! The operators' console (`functions/api/console/`): five static files embedded at build
+//! time and served under `/console/` by the router that serves the API, with `config.json`
+//! (how it signs in) and `playbooks.json` (New Automation's starting points). One origin for
+//! both: the console calls the API with no CORS and no cookie, and its policy
+//! (`connect-src 'self'`, and the hosted sign-in's origin when there is one) lets it reach
+//! nothing else. The files need no build step, so every checkout's `rulekit serve` serves the
+//! console it holds.
 
+use crate::{ApiStore, State};
+use axum::extract::State as Extract;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 const INDEX: &str = include_str!("../../console/index.html");
 const SCRIPT: &str = include_str!("../../console/app.js");
+const SIGN_IN: &str = include_str!("../../console/sign-in.js");
 const STYLE: &str = include_str!("../../console/console.css");
 const ICON: &str = include_str!("../../console/favicon.svg");
 
-/// Scripts and styles from these files only, requests to this origin only.
-/// The one frame is a report page the console fetched and shows from a `blob:` URL.
-const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-     connect-src 'self'; img-src 'self'; frame-src blob:; base-uri 'none'; \
-     form-action 'self'; frame-ancestors 'none'";
+/// Scripts and styles from these files only, requests to this origin only (and to the hosted
+/// sign-in's, for its token endpoint, when there is one). The one frame is a report page the
+/// console fetched and shows from a `blob:` URL.
+fn policy(sign_in: Option<&str>) -> String {
+    let connect = match sign_in {
+        Some(origin) => format!("'self' {origin}"),
+        None => "'self'".to_owned(),
+    };
+    format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src {connect}; \
+         img-src 'self'; frame-src blob:; base-uri 'none'; form-action 'self'; \
+         frame-ancestors 'none'"
+    )
+}
+
+/// The policy of every response but the page's.
+fn own_policy() -> HeaderValue {
+    static POLICY: std::sync::OnceLock<HeaderValue> = std::sync::OnceLock::new();
+    POLICY
+        .get_or_init(|| HeaderValue::from_str(&policy(None)).expect("the policy is ASCII"))
+        .clone()
+}
 
 fn file(content_type: &'static str, body: &'static str) -> Response {
+    with_headers(content_type, body.to_owned(), own_policy())
+}
+
+fn with_headers(content_type: &'static str, body: String, policy: HeaderValue) -> Response {
     let mut response = (StatusCode::OK, body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(POLICY),
-    );
+    headers.insert(header::CONTENT_SECURITY_POLICY, policy);
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -37,6 +60,24 @@ fn file(content_type: &'static str, body: &'static str) -> Response {
     // A new build serves new files at the same names: always ask.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
+}
+
+/// The page, whose policy lets it reach the hosted sign-in's token endpoint when there is one.
+pub async fn index<S: ApiStore>(Extract(state): Extract<State<S>>) -> Response {
+    // The origin was checked at start-up (`Config`): an https origin, no quote or `;`.
+    match HeaderValue::from_str(&policy(state.console.origin())) {
+        Ok(policy) => with_headers("text/html; charset=utf-8", INDEX.to_owned(), policy),
+        Err(_) => file("text/html; charset=utf-8", INDEX),
+    }
+}
+
+/// `{"sign_in": "dev" | "hosted_ui" | "none", "url"?, "client_id"?}`: how the console signs in.
+pub async fn config<S: ApiStore>(Extract(state): Extract<State<S>>) -> Response {
+    with_headers(
+        "application/json",
+        state.console.to_json().to_string(),
+        own_policy(),
+    )
 }
 
 /// The playbooks of SPEC §8, each from its example file (the ones `rulekit simulate` runs and
@@ -91,12 +132,12 @@ pub async fn playbooks() -> Response {
     )
 }
 
-pub async fn index() -> Response {
-    file("text/html; charset=utf-8", INDEX)
-}
-
 pub async fn script() -> Response {
     file("text/javascript; charset=utf-8", SCRIPT)
+}
+
+pub async fn sign_in_script() -> Response {
+    file("text/javascript; charset=utf-8", SIGN_IN)
 }
 
 pub async fn style() -> Response {

@@ -56,8 +56,10 @@ pub fn router<S: ApiStore>(state: State<S>) -> Router {
         // The console's files: not API routes (not in ROUTES or the OpenAPI document), and
         // static, so they ask no identity.
         .route("/console", get(console::to_index))
-        .route("/console/", get(console::index))
+        .route("/console/", get(console::index::<S>))
+        .route("/console/config.json", get(console::config::<S>))
         .route("/console/app.js", get(console::script))
+        .route("/console/sign-in.js", get(console::sign_in_script))
         .route("/console/console.css", get(console::style))
         .route("/console/favicon.svg", get(console::icon))
         .route("/console/playbooks.json", get(console::playbooks))
