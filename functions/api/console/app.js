@@ -215,6 +215,19 @@ function describeSteps(a) {
   return h("span", {}, (a.actions || []).map(describeAction).join(", ") || "none");
 }
 
+/** Says in `errors` that a save met a newer version (412) and overwrote nothing. */
+function conflict(errors, what, reloadLabel, reload) {
+  errors.replaceChildren(
+    h(
+      "div",
+      { class: "problem conflict", role: "alert", tabindex: "-1" },
+      h("p", {}, h("strong", {}, "Not saved: "), `${what}. Nothing was overwritten.`),
+      h("button", { type: "button", onclick: reload }, reloadLabel),
+    ),
+  );
+  errors.firstChild.focus();
+}
+
 /** Parses the document in `textarea`, or says in `errors` why it is not JSON. */
 function parseDocument(textarea, errors, doing = "Not saved") {
   try {
@@ -327,11 +340,13 @@ function newAutomation() {
   };
   start.addEventListener("change", chooseStart);
   fetch("playbooks.json")
-    .then((r) => r.json())
+    .then((r) => (r.ok ? r.json() : []))
     .then((list) => {
       playbooks = list;
       start.append(...list.map((p) => h("option", { value: p.id }, p.title)));
-    });
+    })
+    // Without them the seed's form is still there.
+    .catch(() => {});
 
   const name = h("input", { name: "name", required: true, maxlength: 200 });
   const id = h("input", { name: "id", pattern: "[A-Za-z0-9._:-]{1,128}", placeholder: "made from the name" });
@@ -416,15 +431,7 @@ async function automation(id) {
       say(`Saved version ${put.body.version}.`);
       automation(id);
     } else if (put.status === 412) {
-      errors.replaceChildren(
-        h(
-          "div",
-          { class: "problem conflict", role: "alert", tabindex: "-1" },
-          h("p", {}, h("strong", {}, "Not saved: "), `this automation changed after you opened it (you edited version ${loaded}). Nothing was overwritten.`),
-          h("button", { type: "button", onclick: () => automation(id) }, "Reload the current version"),
-        ),
-      );
-      errors.firstChild.focus();
+      conflict(errors, `this automation changed after you opened it (you edited version ${loaded})`, "Reload the current version", () => automation(id));
     } else {
       errors.replaceChildren(problem(put, "Not saved"));
       errors.querySelector("[role=alert]")?.focus();
@@ -594,7 +601,7 @@ async function firings() {
   const params = new URLSearchParams(location.hash.split("?")[1] || "");
   const awaiting = params.get("status") === "awaiting_approval" && !params.get("date");
   const date = h("input", { type: "date", name: "date", value: params.get("date") || today() });
-  const status = h("select", { name: "status" }, h("option", { value: "" }, "every status"), STATUSES.map((st) => h("option", { value: st }, st.replace("_", " "))));
+  const status = h("select", { name: "status" }, h("option", { value: "" }, "every status"), STATUSES.map((st) => h("option", { value: st }, st.replaceAll("_", " "))));
   status.value = awaiting ? "" : params.get("status") || "";
   const held = h("div");
   const list = h("div");
@@ -627,7 +634,7 @@ async function firings() {
         ),
       );
     });
-    const caption = awaiting ? "Awaiting approval, every date" : `Firings on ${date.value}${status.value ? `, ${status.value.replace("_", " ")}` : ""}`;
+    const caption = awaiting ? "Awaiting approval, every date" : `Firings on ${date.value}${status.value ? `, ${status.value.replaceAll("_", " ")}` : ""}`;
     list.replaceChildren(table(caption, ["Date", "Automation", "Customer", "Step", "Status", ""], rows));
     held.replaceChildren(awaiting ? h("div") : await heldFirings(date.value, load));
   };
@@ -691,7 +698,7 @@ async function audit() {
 function describeChange(c) {
   const key = c.from_key && c.from_key !== c.key ? `${c.from_key} → ${c.key}` : c.key;
   const value = (v) => (v === undefined || v === null ? "(none)" : JSON.stringify(v));
-  return `${c.customer_id}: ${key} ${value(c.before)} → ${value(c.after)}${c.outcome === "changed" ? "" : ` (${c.outcome.replace("_", " ")})`}`;
+  return `${c.customer_id}: ${key} ${value(c.before)} → ${value(c.after)}${c.outcome === "changed" ? "" : ` (${c.outcome.replaceAll("_", " ")})`}`;
 }
 
 /**
@@ -753,15 +760,7 @@ async function settings() {
       say(`Saved settings version ${put.body.version}.`);
       settings();
     } else if (put.status === 412) {
-      errors.replaceChildren(
-        h(
-          "div",
-          { class: "problem conflict", role: "alert", tabindex: "-1" },
-          h("p", {}, h("strong", {}, "Not saved: "), `the settings changed after you opened them (you edited version ${st.version}). Nothing was overwritten.`),
-          h("button", { type: "button", onclick: settings }, "Reload the current settings"),
-        ),
-      );
-      errors.firstChild.focus();
+      conflict(errors, `the settings changed after you opened them (you edited version ${st.version})`, "Reload the current settings", settings);
     } else {
       errors.replaceChildren(problem(put, "Not saved"));
       errors.querySelector("[role=alert]")?.focus();
@@ -781,7 +780,7 @@ async function settings() {
         "fieldset",
         {},
         h("legend", {}, "Metadata normalization"),
-        renorm ? h("p", {}, `Rules version ${renorm.rules_version}; re-normalization of the stored customers: ${renorm.state.replace("_", " ")}${renorm.state === "none" ? "" : ` (${renorm.customers_read} customers read, ${renorm.profiles_changed} profiles changed)`}.`) : null,
+        renorm ? h("p", {}, `Rules version ${renorm.rules_version}; re-normalization of the stored customers: ${renorm.state.replaceAll("_", " ")}${renorm.state === "none" ? "" : ` (${renorm.customers_read} customers read, ${renorm.profiles_changed} profiles changed)`}.`) : null,
         field("The rules (JSON)", rules, "Applied in order to every profile; preview them over the stored customers before saving."),
         h("button", { type: "button", class: "secondary", onclick: preview }, "Preview the rules"),
         previewed,

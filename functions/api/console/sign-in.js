@@ -87,6 +87,14 @@ export async function startHostedSignIn() {
   location.assign(`${CONFIG.url}/oauth2/authorize?${query}`);
 }
 
+/** The role a claim names, read as the API reads it: `admin` or `viewer`, or a list (as
+ * Cognito's groups are) with one of them as a member. */
+function roleOf(claim) {
+  const members = Array.isArray(claim) ? claim.map(String) : String(claim ?? "").split(/[\s,[\]"]+/);
+  if (members.includes("admin")) return "admin";
+  return members.includes("viewer") ? "viewer" : "";
+}
+
 function claims(token) {
   const payload = token.split(".")[1] || "";
   const text = atob(payload.replace(/-/g, "+").replace(/_/g, "/"));
@@ -140,7 +148,7 @@ export async function finishHostedSignIn() {
     SESSION,
     JSON.stringify({
       tenant: said[CONFIG.tenant_claim],
-      role: String(said[CONFIG.role_claim] || ""),
+      role: roleOf(said[CONFIG.role_claim]),
       name: said.email || said.sub,
       token: answer.id_token,
       // A minute early, so a call is not sent with a token about to lapse.

@@ -41,10 +41,14 @@ fn own_policy() -> HeaderValue {
 }
 
 fn file(content_type: &'static str, body: &'static str) -> Response {
-    with_headers(content_type, body.to_owned(), own_policy())
+    with_headers(content_type, body, own_policy())
 }
 
-fn with_headers(content_type: &'static str, body: String, policy: HeaderValue) -> Response {
+fn with_headers(
+    content_type: &'static str,
+    body: impl IntoResponse,
+    policy: HeaderValue,
+) -> Response {
     let mut response = (StatusCode::OK, body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -66,12 +70,13 @@ fn with_headers(content_type: &'static str, body: String, policy: HeaderValue) -
 pub async fn index<S: ApiStore>(Extract(state): Extract<State<S>>) -> Response {
     // The origin was checked at start-up (`Config`): an https origin, no quote or `;`.
     match HeaderValue::from_str(&policy(state.console.origin())) {
-        Ok(policy) => with_headers("text/html; charset=utf-8", INDEX.to_owned(), policy),
+        Ok(policy) => with_headers("text/html; charset=utf-8", INDEX, policy),
         Err(_) => file("text/html; charset=utf-8", INDEX),
     }
 }
 
-/// `{"sign_in": "dev" | "hosted_ui" | "none", "url"?, "client_id"?}`: how the console signs in.
+/// How the console signs in: `{"sign_in": "dev" | "hosted_ui" | "none"}`, with the hosted
+/// sign-in's `url`, `client_id`, `tenant_claim` and `role_claim` for `hosted_ui`.
 pub async fn config<S: ApiStore>(Extract(state): Extract<State<S>>) -> Response {
     with_headers(
         "application/json",
