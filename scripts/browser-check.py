@@ -38,13 +38,7 @@ def main(page: str, screenshot: str) -> None:
             height = driver.execute_script("return document.documentElement.scrollHeight")
             driver.set_window_size(1280, min(int(height) + 40, 16000))
             driver.save_screenshot(screenshot)
-            requests = []
-            for entry in driver.get_log("performance"):
-                message = json.loads(entry["message"])["message"]
-                if message.get("method") == "Network.requestWillBeSent":
-                    requests.append(message["params"]["request"]["url"])
-            console = [{"level": e["level"], "message": e["message"]}
-                       for e in driver.get_log("browser")]
+            requests, console = headless_chromium.seen(driver)
             print(json.dumps({"title": driver.title, "url": url, "charts": charts,
                               "requests": requests, "console": console,
                               "height": height}))

@@ -302,12 +302,7 @@ def main(base: str, screenshots: str, date: str) -> None:
             shot("phone")
             passed.append("usable at a phone's width")
 
-            for entry in driver.get_log("performance"):
-                message = json.loads(entry["message"])["message"]
-                if message.get("method") == "Network.requestWillBeSent":
-                    requests.append(message["params"]["request"]["url"])
-            console = [{"level": e["level"], "source": e.get("source"), "message": e["message"]}
-                       for e in driver.get_log("browser")]
+            requests, console = headless_chromium.seen(driver)
         except Failed as failure:
             shot("failed")
             sys.exit(f"the console check failed: {failure} (after: {', '.join(passed)})")

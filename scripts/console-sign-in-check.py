@@ -250,12 +250,7 @@ def main(upstream: str, screenshots: str) -> None:
             passed.append("signed out of the console and the hosted session")
 
             check(deployment.refused == [], f"the stand-in refused nothing: {deployment.refused}")
-            for entry in driver.get_log("performance"):
-                message = json.loads(entry["message"])["message"]
-                if message.get("method") == "Network.requestWillBeSent":
-                    requests.append(message["params"]["request"]["url"])
-            console = [{"level": e["level"], "source": e.get("source"), "message": e["message"]}
-                       for e in driver.get_log("browser")]
+            requests, console = headless_chromium.seen(driver)
         except Failed as failure:
             driver.save_screenshot(str(shots / "sign-in-failed.png"))
             sys.exit(f"the sign-in check failed: {failure} (after: {', '.join(passed)})")

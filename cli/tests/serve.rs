@@ -493,6 +493,36 @@ fn when_a_data_file_is_in_use_or_not_rulekit_s_should_refuse_it_and_change_nothi
     );
 }
 
+/// Runs `scripts/<script> BASE SCREENSHOTS MORE...` with the test environment's Python
+/// (selenium and Debian's Chromium): it must pass, and answers what it printed.
+fn browser_check(script: &str, base: &str, more: &[&str]) -> Value {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/test, which installs selenium there",
+        python.display()
+    );
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/console-screenshots");
+    let out = Command::new(python)
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../scripts")
+                .join(script),
+        )
+        .arg(base)
+        .arg(&shots)
+        .args(more)
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{script} failed (screenshots in {}):\n{}",
+        shots.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn when_an_operator_sets_up_the_seed_automation_in_the_console_should_find_it_after_a_restart() {
     let data = DataFile::new("console");
@@ -553,26 +583,8 @@ fn when_an_operator_sets_up_the_seed_automation_in_the_console_should_find_it_af
         );
     }
 
-    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run scripts/test, which installs selenium there",
-        python.display()
-    );
-    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/console-screenshots");
     let base = format!("http://{}", server.address);
-    let out = Command::new(python)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/console-check.py"))
-        .args([&base, shots.to_str().unwrap(), &today.to_string()])
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "the console check failed (screenshots in {}):\n{}",
-        shots.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let seen = browser_check("console-check.py", &base, &[&today.to_string()]);
     assert_eq!(seen["passed"].as_array().unwrap().len(), 14, "{seen}");
     // No script error or message; the browser's one network line is the second window's
     // refused edit (412), which the console shows as a conflict.
@@ -668,28 +680,8 @@ fn when_a_deployment_signs_in_with_its_user_pool_should_use_pkce_and_call_the_ap
         request(&server, "POST", "/v1/automations", Some(seeded)).0,
         201
     );
-    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run scripts/test, which installs selenium there",
-        python.display()
-    );
-    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/console-screenshots");
-    let out = Command::new(python)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/console-sign-in-check.py"))
-        .args([
-            &format!("http://{}", server.address),
-            shots.to_str().unwrap(),
-        ])
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "the sign-in check failed (screenshots in {}):\n{}",
-        shots.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let base = format!("http://{}", server.address);
+    let seen = browser_check("console-sign-in-check.py", &base, &[]);
     assert_eq!(seen["passed"].as_array().unwrap().len(), 3, "{seen}");
     assert_eq!(
         seen["console"],
